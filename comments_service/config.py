@@ -1,0 +1,99 @@
+"""The service's settings: defaults, then the instance config.py, then TELLMEMORE_* variables,
+then the mapping passed to create_app (DESIGN.md, "Configuration contract")."""
+
+from __future__ import annotations
+
+import logging
+import secrets
+from pathlib import Path
+from typing import Any
+
+from flask import Flask
+
+logger = logging.getLogger(__name__)
+
+ENV_PREFIX = "TELLMEMORE"
+SECRET_KEY_FILE = "secret_key"  # noqa: S105 - a file name, not a secret
+PUBLISH_POLICIES = ("after_reply", "immediately")
+SWITCHES = ("on", "off")
+
+DEFAULTS: dict[str, Any] = {
+    # Path or URL of the comments-manifest.json written by the site build.
+    "MANIFEST": "output/comments-manifest.json",
+    "MANIFEST_REFRESH_SECONDS": 60,
+    # Folder of the embedded store; empty means "store" inside the instance folder.
+    "STORE_PATH": "",
+    # Origins (scheme://host[:port]) of the site(s) whose pages may call the API.
+    "SITE_ORIGINS": [],
+    "PUBLISH_POLICY": "after_reply",
+    "RATE_LIMIT": "5/minute",
+    "SPAM_CHECKS": "on",
+    "SECRET_KEY": None,
+    "SMTP_HOST": "localhost",
+    "SMTP_PORT": 25,
+    "SMTP_SECURITY": "plain",
+    "SMTP_USERNAME": "",
+    "SMTP_PASSWORD": "",
+    "SMTP_FROM": "",
+}
+
+
+class ConfigError(Exception):
+    """A setting has a value the service cannot work with."""
+
+
+def load_config(app: Flask, test_config: dict[str, Any] | None) -> None:
+    """Fill app.config in contract order and check the values that must be one of a set."""
+    app.config.from_mapping(DEFAULTS)
+    app.config.from_pyfile("config.py", silent=True)
+    app.config.from_prefixed_env(ENV_PREFIX)
+    if test_config:
+        app.config.from_mapping(test_config)
+    if isinstance(app.config["SITE_ORIGINS"], str):
+        app.config["SITE_ORIGINS"] = [
+            origin.strip() for origin in app.config["SITE_ORIGINS"].split(",") if origin.strip()
+        ]
+    _check_choice(app, "PUBLISH_POLICY", PUBLISH_POLICIES)
+    _check_choice(app, "SPAM_CHECKS", SWITCHES)
+    if not app.config["STORE_PATH"]:
+        app.config["STORE_PATH"] = str(Path(app.instance_path) / "store")
+    if not app.config.get("SECRET_KEY"):
+        app.config["SECRET_KEY"] = read_secret_key(app) or _ephemeral_secret_key()
+
+
+def _check_choice(app: Flask, name: str, choices: tuple[str, ...]) -> None:
+    if app.config[name] not in choices:
+        raise ConfigError(
+            f"{name} must be one of {', '.join(choices)}, not {app.config[name]!r}"
+        )
+
+
+def secret_key_path(app: Flask) -> Path:
+    return Path(app.instance_path) / SECRET_KEY_FILE
+
+
+def read_secret_key(app: Flask) -> str | None:
+    try:
+        key = secret_key_path(app).read_text(encoding="utf-8").strip()
+    except FileNotFoundError:
+        return None
+    return key or None
+
+
+def write_secret_key(app: Flask) -> tuple[Path, bool]:
+    """Create the instance secret key once (0600); returns its path and whether it is new."""
+    path = secret_key_path(app)
+    if read_secret_key(app):
+        return path, False
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.touch(mode=0o600, exist_ok=True)
+    path.write_text(secrets.token_hex(32) + "\n", encoding="utf-8")
+    return path, True
+
+
+def _ephemeral_secret_key() -> str:
+    logger.warning(
+        "No SECRET_KEY configured and no instance secret key: using a temporary one. "
+        "Run `flask --app comments_service init` to create a lasting key."
+    )
+    return secrets.token_hex(32)

@@ -1,0 +1,209 @@
+"""Invoke tasks for tellmemore: build, serve and publish the site; run the demo, tests, benchmarks.
+
+`invoke --list` shows them. The Makefile's `demo` and `test` targets install everything into
+.venv and then call `invoke demo` / `invoke test`.
+"""
+
+from __future__ import annotations
+
+import os
+import shlex
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+from invoke import Exit, task
+
+ROOT = Path(__file__).resolve().parent
+
+CONFIG = {
+    "settings_base": "pelicanconf.py",
+    "settings_publish": "publishconf.py",
+    "output_path": "output",
+    "publish_path": "public",
+    "instance_path": "instance",
+    "host": "127.0.0.1",
+    "site_port": 8000,
+    "service_port": 5000,
+}
+
+
+def pelican(c, arguments: str) -> None:
+    """Run Pelican with the project's virtual environment, from the project root."""
+    with c.cd(str(ROOT)):
+        c.run(f"{shlex.quote(sys.executable)} -m pelican {arguments}", pty=False)
+
+
+@task
+def clean(c):
+    """Remove the generated site."""
+    shutil.rmtree(ROOT / CONFIG["output_path"], ignore_errors=True)
+
+
+@task
+def build(c):
+    """Build the site into output/ with pelicanconf.py."""
+    pelican(c, "content -s {settings_base} -o {output_path}".format(**CONFIG))
+
+
+@task
+def rebuild(c):
+    """Build the site from scratch (deletes output/ first)."""
+    pelican(c, "content -d -s {settings_base} -o {output_path}".format(**CONFIG))
+
+
+@task
+def regenerate(c):
+    """Rebuild the site whenever a file in content/, theme/ or plugins/ changes."""
+    pelican(c, "content -r -s {settings_base} -o {output_path}".format(**CONFIG))
+
+
+@task
+def serve(c, port=CONFIG["site_port"]):
+    """Serve output/ on localhost (pretty URLs work)."""
+    pelican(c, f"-l -s {CONFIG['settings_base']} -o {CONFIG['output_path']} "
+               f"-b {CONFIG['host']} -p {int(port)}")
+
+
+def _port_is_free(host: str, port: int) -> bool:
+    with socket.socket() as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((host, port))
+        except OSError:
+            return False
+    return True
+
+
+def _wait_for(url: str, process: subprocess.Popen, seconds: float = 20.0) -> None:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise Exit(f"{url} did not start (exit code {process.returncode}); see the log above")
+        try:
+            with urllib.request.urlopen(url, timeout=1):  # noqa: S310 - our own loopback URL
+                return
+        except (urllib.error.URLError, OSError):
+            time.sleep(0.2)
+    raise Exit(f"{url} did not answer within {seconds:.0f} s")
+
+
+def service_environment(site_origin: str) -> dict[str, str]:
+    """Environment for the demo's comment service: the built manifest and a local instance."""
+    environment = dict(os.environ)
+    environment.update(
+        TELLMEMORE_MANIFEST=str(ROOT / CONFIG["output_path"] / "comments-manifest.json"),
+        TELLMEMORE_INSTANCE_PATH=str(ROOT / CONFIG["instance_path"]),
+        TELLMEMORE_SITE_ORIGINS=site_origin,
+    )
+    return environment
+
+
+@task
+def demo(c, site_port=CONFIG["site_port"], service_port=CONFIG["service_port"]):
+    """Build the sample site, serve it, start the comment service, print the URLs; Ctrl-C stops."""
+    host = CONFIG["host"]
+    site_port, service_port = int(site_port), int(service_port)
+    for port in (site_port, service_port):
+        if not _port_is_free(host, port):
+            raise Exit(
+                f"Port {port} on {host} is in use. Stop what uses it, or pick others: "
+                "invoke demo --site-port 8001 --service-port 5001"
+            )
+    build(c)
+    site_url, service_url = f"http://{host}:{site_port}", f"http://{host}:{service_port}"
+    environment = service_environment(site_url)
+    flask = [sys.executable, "-m", "flask", "--app", "comments_service"]
+    subprocess.run([*flask, "init"], cwd=ROOT, env=environment, check=True)
+    processes = [
+        subprocess.Popen(
+            [sys.executable, "-m", "gunicorn", "-w", "2", "-b", f"{host}:{service_port}",
+             "--access-logfile", "-", "comments_service:create_app()"],
+            cwd=ROOT, env=environment,
+        ),
+        subprocess.Popen(
+            [sys.executable, "-m", "pelican", "-l", "-s", CONFIG["settings_base"],
+             "-o", CONFIG["output_path"], "-b", host, "-p", str(site_port)],
+            cwd=ROOT,
+        ),
+    ]
+    try:
+        _wait_for(f"{service_url}/healthz", processes[0])
+        _wait_for(f"{site_url}/", processes[1])
+        print(
+            "\n"
+            f"  Blog:            {site_url}/\n"
+            f"  Comment service: {service_url}/healthz\n"
+            f"  Manifest:        {site_url}/comments-manifest.json\n"
+            "  Author sign-in:  the moderation pages are not built yet (issue 4)\n"
+            "\n  Press Ctrl-C to stop.\n",
+            flush=True,
+        )
+        while all(process.poll() is None for process in processes):
+            time.sleep(0.5)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        for process in processes:
+            if process.poll() is None:
+                process.send_signal(signal.SIGTERM)
+        for process in processes:
+            try:
+                process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                process.kill()
+
+
+@task
+def lint(c):
+    """ruff over the whole project."""
+    with c.cd(str(ROOT)):
+        c.run(f"{shlex.quote(sys.executable)} -m ruff check .")
+
+
+@task(help={"args": "extra arguments for pytest, e.g. -k manifest"})
+def test(c, args=""):
+    """ruff, then the whole pytest suite (fails if no test runs)."""
+    lint(c)
+    with c.cd(str(ROOT)):
+        c.run(f"{shlex.quote(sys.executable)} -m pytest {args}")
+
+
+@task
+def bench(c):
+    """Run the benchmarks under bench/ and print their ratios."""
+    with c.cd(str(ROOT)):
+        for script in sorted((ROOT / "bench").glob("*.py")):
+            c.run(f"{shlex.quote(sys.executable)} {shlex.quote(str(script))}")
+
+
+@task
+def publish(c, target=None):
+    """Build with publishconf.py and copy the site to PUBLISH_TARGET (a folder or host:path)."""
+    from pelican.settings import read_settings
+
+    settings = read_settings(str(ROOT / CONFIG["settings_publish"]))
+    destination = target or settings.get("PUBLISH_TARGET") or CONFIG["publish_path"]
+    build_path = ROOT / ".publish-build"
+    pelican(c, f"content -s {CONFIG['settings_publish']} -o {shlex.quote(str(build_path))}")
+    if ":" in destination and not Path(destination).exists():
+        c.run(f"rsync -az --delete {shlex.quote(str(build_path))}/ {shlex.quote(destination)}")
+        return
+    destination_path = (ROOT / destination).resolve()
+    staging = destination_path.with_name(destination_path.name + ".new")
+    shutil.rmtree(staging, ignore_errors=True)
+    shutil.copytree(build_path, staging)
+    # Swap in the new copy whole, so the published folder is never half-updated.
+    previous = destination_path.with_name(destination_path.name + ".old")
+    shutil.rmtree(previous, ignore_errors=True)
+    if destination_path.exists():
+        destination_path.rename(previous)
+    staging.rename(destination_path)
+    shutil.rmtree(previous, ignore_errors=True)
+    print(f"Published to {destination_path}")

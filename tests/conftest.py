@@ -1,0 +1,85 @@
+"""Shared fixtures: a built copy of the sample site, and a real Chromium for page tests."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+CHROMIUM_PATHS = ("/usr/bin/chromium", "/usr/bin/chromium-browser")
+
+
+def build_site(output: Path, *extra_settings: str, settings_file: str = "pelicanconf.py") -> Path:
+    """Build the sample site with Pelican in a subprocess, as the README's tasks do."""
+    command = [
+        sys.executable, "-m", "pelican", str(ROOT / "content"),
+        "-s", str(ROOT / settings_file), "-o", str(output), "--fatal", "errors",
+    ]
+    for setting in extra_settings:
+        command += ["-e", setting]
+    subprocess.run(command, cwd=ROOT, check=True, capture_output=True, text=True)
+    return output
+
+
+@pytest.fixture(scope="session")
+def site_output(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The sample site, built once per test session into a temporary folder."""
+    return build_site(tmp_path_factory.mktemp("site") / "output")
+
+
+def chromium_executable() -> str | None:
+    for candidate in CHROMIUM_PATHS:
+        if Path(candidate).exists():
+            return candidate
+    return shutil.which("chromium")
+
+
+@pytest.fixture(scope="session")
+def browser() -> Iterator[object]:
+    """Debian's Chromium driven by Playwright (headless); installed by .ci/run."""
+    executable = chromium_executable()
+    if executable is None:
+        pytest.fail("Chromium is not installed: run `bash .ci/run` or `apt-get install chromium`")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(
+            executable_path=executable,
+            headless=True,
+            args=[
+                "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                "--disable-background-networking", "--disable-component-update", "--disable-sync",
+            ],
+        )
+        yield chromium
+        chromium.close()
+
+
+@pytest.fixture
+def page(browser) -> Iterator[object]:
+    """A fresh browser page; closed after the test."""
+    context = browser.new_context()
+    new_page = context.new_page()
+    yield new_page
+    context.close()
+
+
+@pytest.fixture(scope="session")
+def site_server(site_output: Path) -> Iterator[str]:
+    """Serve the built site on a loopback port; yields its base URL."""
+    import functools
+    import http.server
+    import threading
+
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(site_output))
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_address[1]}"
+    server.shutdown()
+    server.server_close()

@@ -11,15 +11,19 @@ from typing import Any
 
 from flask import Flask
 
-from . import cli, errors, health
+from . import api, cli, errors, health, security
 from .config import load_config
 from .manifest import ManifestError, ManifestSource, is_url
+from .store import open_store
 
 logger = logging.getLogger(__name__)
 
+# Routes that create comments: each counts against RATE_LIMIT per client.
+RATE_LIMITED_ENDPOINTS = ["api.create_comment", "api.create_comment_from_form"]
+
 
 def create_app(test_config: dict[str, Any] | None = None) -> Flask:
-    """Build the service: settings, manifest, error handlers, blueprints and CLI commands."""
+    """Build the service: settings, manifest, store, error handlers, blueprints, CLI commands."""
     app = Flask(
         __name__,
         instance_relative_config=True,
@@ -38,8 +42,12 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
             manifest_source.get()
         except ManifestError as error:
             logger.error("%s; every request will get 503 until it is fixed", error)
+    app.extensions["tellmemore.store"] = open_store(app.config["STORE_PATH"])
+    app.extensions["tellmemore.thread_cache"] = api.ThreadCache()
 
     errors.init_app(app)
     app.register_blueprint(health.bp)
+    app.register_blueprint(api.bp)
+    security.init_app(app, RATE_LIMITED_ENDPOINTS)
     cli.init_app(app)
     return app

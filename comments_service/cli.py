@@ -1,7 +1,8 @@
-"""Commands for `flask --app comments_service …`: init and check."""
+"""Commands for `flask --app comments_service …`: init, check, export and import."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import click
@@ -10,6 +11,7 @@ from flask.cli import with_appcontext
 
 from .config import write_secret_key
 from .manifest import ManifestError
+from .transfer import ImportRefused, export_document, import_comments, parse_export
 
 
 @click.command("init")
@@ -40,6 +42,37 @@ def check_command() -> None:
     click.echo(f"Publishing policy {current_app.config['PUBLISH_POLICY']}")
 
 
+@click.command("export")
+@click.option("--output", "-o", type=click.Path(dir_okay=False, writable=True),
+              help="Write to this file instead of standard output.")
+@with_appcontext
+def export_command(output: str | None) -> None:
+    """Export every comment (with private fields) as JSON."""
+    document = export_document(current_app.extensions["tellmemore.store"].all_comments())
+    text = json.dumps(document, ensure_ascii=False, indent=1) + "\n"
+    if output is None:
+        click.echo(text, nl=False)
+        return
+    target = Path(output)
+    temporary = target.with_name(f".{target.name}.tmp")
+    temporary.write_text(text, encoding="utf-8")
+    temporary.replace(target)
+    click.echo(f"Exported {len(document['comments'])} comments to {target}", err=True)
+
+
+@click.command("import")
+@click.argument("path", type=click.Path(exists=True, dir_okay=False))
+@with_appcontext
+def import_command(path: str) -> None:
+    """Import a tellmemore export; checked whole first, comments already stored are skipped."""
+    try:
+        comments = parse_export(Path(path).read_bytes(), path)
+    except ImportRefused as error:
+        raise click.ClickException(f"{error}. Nothing was imported.") from error
+    added, present = import_comments(current_app.extensions["tellmemore.store"], comments)
+    click.echo(f"Imported {added} comments ({present} already present) from {path}")
+
+
 def init_app(app: Flask) -> None:
-    app.cli.add_command(init_command)
-    app.cli.add_command(check_command)
+    for command in (init_command, check_command, export_command, import_command):
+        app.cli.add_command(command)

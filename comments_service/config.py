@@ -13,7 +13,7 @@ from flask import Flask
 logger = logging.getLogger(__name__)
 
 ENV_PREFIX = "TELLMEMORE"
-SECRET_KEY_FILE = "secret_key"  # noqa: S105 - a file name, not a secret
+SECRET_KEY_FILE = "secret_key"
 PUBLISH_POLICIES = ("after_reply", "immediately")
 SWITCHES = ("on", "off")
 
@@ -27,6 +27,10 @@ DEFAULTS: dict[str, Any] = {
     "SITE_ORIGINS": [],
     "PUBLISH_POLICY": "after_reply",
     "RATE_LIMIT": "5/minute",
+    # Where rate-limit counts live: per process by default; redis://… to share them.
+    "RATE_LIMIT_STORAGE_URI": "memory://",
+    # Largest request body accepted (bytes); larger ones get 413.
+    "MAX_CONTENT_LENGTH": 64 * 1024,
     "SPAM_CHECKS": "on",
     "SECRET_KEY": None,
     "SMTP_HOST": "localhost",

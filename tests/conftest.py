@@ -83,3 +83,65 @@ def site_server(site_output: Path) -> Iterator[str]:
     yield f"http://127.0.0.1:{server.server_address[1]}"
     server.shutdown()
     server.server_close()
+
+
+# --- the comment service --------------------------------------------------------------------
+
+SERVICE_MANIFEST = {
+    "schema_version": 1,
+    "site_name": "Test blog",
+    "site_url": "http://blog.test",
+    "articles": [
+        {
+            "thread": "hello",
+            "title": "Hello",
+            "url": "http://blog.test/hello/",
+            "date": "2026-10-01T00:00:00+00:00",
+            "lang": "en",
+            "questions": [
+                {"id": "why", "text": "Why?"},
+                {"id": "what-next", "text": "What next?"},
+            ],
+        },
+        {
+            "thread": "second",
+            "title": "Second post",
+            "url": "http://blog.test/second/",
+            "date": "2026-10-02T00:00:00+00:00",
+            "lang": "en",
+            "questions": [{"id": "how", "text": "How?"}],
+        },
+    ],
+}
+
+
+@pytest.fixture
+def service_config(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, object]:
+    """Settings for a service with a fresh store and instance folder under tmp_path."""
+    import json
+
+    monkeypatch.setenv("TELLMEMORE_INSTANCE_PATH", str(tmp_path / "instance"))
+    manifest = tmp_path / "comments-manifest.json"
+    manifest.write_text(json.dumps(SERVICE_MANIFEST), encoding="utf-8")
+    return {
+        "MANIFEST": str(manifest),
+        "STORE_PATH": str(tmp_path / "store"),
+        "SECRET_KEY": "test-secret-key",
+        "RATE_LIMIT": "off",
+        "SPAM_CHECKS": "on",
+        "SITE_ORIGINS": ["http://blog.test"],
+    }
+
+
+@pytest.fixture
+def app(service_config):
+    from comments_service import create_app
+
+    application = create_app(service_config)
+    yield application
+    application.extensions["tellmemore.store"].close()
+
+
+@pytest.fixture
+def client(app):
+    return app.test_client()

@@ -367,7 +367,11 @@ def test_comment_section_and_form(articles: list[Built]) -> None:
         hint = soup.find(id=email["aria-describedby"])
         assert "never shown" in text(hint)
         assert form.find("textarea", attrs={"name": "body"}).has_attr("required")
-        assert form.find("input", attrs={"type": "hidden", "name": "return_url"})["value"]
+        # The service sends the reader back to the manifest's URL, never to one from the form.
+        assert form.find("input", attrs={"name": "return_url"}) is None
+        trap = form.find("input", attrs={"name": "fax"})
+        assert trap["tabindex"] == "-1" and trap.find_parent(attrs={"aria-hidden": "true"})
+        assert section.find(id="comment-received")["role"] == "status"
         button = form.find("button", attrs={"type": "submit"})
         assert button is not None and text(button) == "Send comment"
 

@@ -1,0 +1,147 @@
+"""Write cost of the comment store with few and with many comments stored, side by side.
+
+Fills two stores through ``import_comments`` — 1,000 and 100,000 comments in threads of about
+100 comments each — then times ``add_comment`` on both, alternating one add on each so that
+machine noise hits both alike. Every add goes to a thread of typical size (~100 comments),
+rotating over the same 10 threads in both stores. Prints median and p95 latency and the ratio
+many / few (target: ≤ 1.5: the cost of a write must not grow with the number of comments
+stored). For context it also times reads at both sizes and a naive single-file TinyDB at 1,000
+and 10,000 documents.
+
+    python bench/store_write.py [--adds 300] [--many 100000]
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import shutil
+import statistics
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from tinydb import TinyDB
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from comments_service.models import Comment, CommentState, new_comment_id  # noqa: E402
+from comments_service.store import Store, open_store  # noqa: E402
+
+THREAD_SIZE = 100
+WRITE_THREADS = 10  # adds rotate over these, present in both stores, so both grow alike
+START = datetime(2026, 1, 1, tzinfo=UTC)
+_clock = itertools.count()
+
+
+def make_comment(thread: str, state: CommentState = CommentState.AWAITING_REPLY) -> Comment:
+    """A comment of realistic size (a few hundred bytes of body and HTML)."""
+    created = (START + timedelta(seconds=next(_clock))).isoformat(timespec="microseconds")
+    body = "I tried replying to every comment for a month, and this is what changed. " * 4
+    return Comment(
+        id=new_comment_id(), thread=thread, name="A reader", body=body, html=f"<p>{body}</p>",
+        created=created, state=state, public=state is not CommentState.AWAITING_REPLY,
+        question="what-changed", email="reader@example.org",
+    )
+
+
+def prefill(store: Store, total: int) -> float:
+    """Import ``total`` comments in threads of THREAD_SIZE; returns the seconds it took."""
+    states = [CommentState.REPLIED] * 3 + [CommentState.AWAITING_REPLY, CommentState.POSTED]
+
+    def comments() -> Iterator[Comment]:
+        for number in range(total):
+            yield make_comment(f"article-{number // THREAD_SIZE:05d}", states[number % 5])
+
+    started = time.perf_counter()
+    store.import_comments(comments())
+    return time.perf_counter() - started
+
+
+def timed(action: Callable[[], object]) -> float:
+    started = time.perf_counter()
+    action()
+    return (time.perf_counter() - started) * 1000
+
+
+def summary(samples: list[float]) -> tuple[float, float]:
+    ordered = sorted(samples)
+    return statistics.median(ordered), ordered[min(len(ordered) - 1, int(0.95 * len(ordered)))]
+
+
+def bench_store(folder: Path, few: int, many: int, adds: int) -> None:
+    stores = {size: open_store(folder / f"store-{size}") for size in (few, many)}
+    for size, store in stores.items():
+        print(f"prefill {size:>7,} comments by import_comments: {prefill(store, size):6.1f} s")
+
+    latencies: dict[int, list[float]] = {size: [] for size in stores}
+    for number in range(adds):
+        thread = f"article-{number % WRITE_THREADS:05d}"
+        for size, store in stores.items():  # alternate: noise hits both sizes alike
+            latencies[size].append(timed(lambda store=store, thread=thread: store.add_comment(
+                make_comment(thread))))
+
+    grown = THREAD_SIZE + adds // WRITE_THREADS
+    print(f"\nadd_comment, {adds} adds to threads of {THREAD_SIZE}-{grown} comments (ms)")
+    print(f"{'stored':>9} {'median':>8} {'p95':>8}")
+    medians = {}
+    for size, samples in latencies.items():
+        median, p95 = summary(samples)
+        medians[size] = (median, p95)
+        print(f"{size:>9,} {median:8.2f} {p95:8.2f}")
+    ratio_median = medians[many][0] / medians[few][0]
+    ratio_p95 = medians[many][1] / medians[few][1]
+    print(f"ratio {many:,} / {few:,}: median {ratio_median:.2f}, p95 {ratio_p95:.2f}"
+          f"  (target <= 1.5: {'met' if ratio_median <= 1.5 else 'NOT met'})")
+
+    print("\nreads (ms, median of 50)")
+    print(f"{'stored':>9} {'open':>8} {'get':>8} {'queue50':>8} {'counts':>8} {'version':>8}")
+    for size, store in stores.items():
+        ids = [comment.id for comment in store.thread_comments("article-00003")]
+        opened = timed(lambda size=size: open_store(folder / f"store-{size}"))
+        reads = {
+            "get": lambda store=store, ids=ids: [store.get_comment(ids[n % len(ids)])
+                                                 for n in range(1)],
+            "queue50": lambda store=store: store.waiting_comments(limit=50, offset=20),
+            "counts": lambda store=store: (store.count_waiting(), store.public_counts(
+                [f"article-{n:05d}" for n in range(10)])),
+            "version": lambda store=store: store.thread_version("article-00003"),
+        }
+        medians_ms = [statistics.median(timed(read) for _ in range(50)) for read in reads.values()]
+        print(f"{size:>9,} {opened:8.1f} " + " ".join(f"{value:8.2f}" for value in medians_ms))
+
+
+def bench_naive(folder: Path, sizes: tuple[int, ...], inserts: int) -> None:
+    """TinyDB as its README shows it: one JSON file, default storage (and no fsync)."""
+    print(f"\nnaive single-file TinyDB insert, {inserts} inserts (ms, for context)")
+    print(f"{'stored':>9} {'median':>8} {'p95':>8}")
+    for size in sizes:
+        with TinyDB(folder / f"naive-{size}.json") as database:
+            database.insert_multiple(make_comment("naive").to_record() for _ in range(size))
+            samples = [timed(lambda database=database: database.insert(
+                make_comment("naive").to_record())) for _ in range(inserts)]
+        median, p95 = summary(samples)
+        print(f"{size:>9,} {median:8.2f} {p95:8.2f}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--adds", type=int, default=300)
+    parser.add_argument("--few", type=int, default=1_000)
+    parser.add_argument("--many", type=int, default=100_000)
+    parser.add_argument("--naive-inserts", type=int, default=30)
+    arguments = parser.parse_args()
+    folder = Path(tempfile.mkdtemp(prefix="tellmemore-bench-store-", dir="/tmp"))
+    try:
+        bench_store(folder, arguments.few, arguments.many, arguments.adds)
+        bench_naive(folder, (1_000, 10_000), arguments.naive_inserts)
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()

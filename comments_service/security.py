@@ -1,0 +1,85 @@
+"""Cross-origin access for the site's own pages, security headers, and per-client rate limits."""
+
+from __future__ import annotations
+
+from flask import Flask, Response, current_app, request
+from flask_limiter import Limiter
+from flask_limiter.util import get_remote_address
+
+CORS_METHODS = "GET, POST, PATCH, DELETE, OPTIONS"
+CORS_HEADERS = "Content-Type, X-Edit-Token, If-None-Match"
+CORS_EXPOSED = "ETag, Retry-After, Location"
+CORS_MAX_AGE = "600"
+
+API_CSP = "default-src 'none'; frame-ancestors 'none'; base-uri 'none'"
+PAGE_CSP = (
+    "default-src 'none'; style-src 'self'; img-src 'self'; frame-ancestors 'none'; "
+    "base-uri 'none'; form-action 'self' {origins}"
+)
+
+def comment_rate_limit() -> str:
+    """The configured limit on new comments per client (Flask-Limiter syntax)."""
+    return current_app.config["RATE_LIMIT"]
+
+
+def rate_limit_is_off() -> bool:
+    return str(current_app.config["RATE_LIMIT"]).strip().lower() in ("off", "", "none")
+
+
+def allowed_origin() -> str | None:
+    origin = request.headers.get("Origin")
+    if origin and origin in current_app.config["SITE_ORIGINS"]:
+        return origin
+    return None
+
+
+def answer_preflight() -> Response | None:
+    """before_request: answer CORS preflight requests for the API ourselves."""
+    if request.method != "OPTIONS" or not request.path.startswith("/api/"):
+        return None
+    response = current_app.make_response(("", 204))
+    if allowed_origin():
+        response.headers["Access-Control-Allow-Methods"] = CORS_METHODS
+        response.headers["Access-Control-Allow-Headers"] = CORS_HEADERS
+        response.headers["Access-Control-Max-Age"] = CORS_MAX_AGE
+    return response
+
+
+def add_headers(response: Response) -> Response:
+    """after_request: CORS for allowed origins and security headers on every response."""
+    origin = allowed_origin()
+    if origin and request.path.startswith("/api/"):
+        response.headers["Access-Control-Allow-Origin"] = origin
+        response.headers["Access-Control-Expose-Headers"] = CORS_EXPOSED
+    response.vary.add("Origin")
+    headers = response.headers
+    headers.setdefault("X-Content-Type-Options", "nosniff")
+    headers.setdefault("Referrer-Policy", "strict-origin-when-cross-origin")
+    headers.setdefault("X-Frame-Options", "DENY")
+    headers.setdefault("Cross-Origin-Opener-Policy", "same-origin")
+    if response.mimetype == "text/html":
+        origins = " ".join(current_app.config["SITE_ORIGINS"])
+        headers.setdefault("Content-Security-Policy", PAGE_CSP.format(origins=origins).strip())
+    else:
+        headers.setdefault("Content-Security-Policy", API_CSP)
+    return response
+
+
+def init_app(app: Flask, limited_endpoints: list[str]) -> None:
+    """Install CORS, headers and a limiter of this app's own (no counts shared between apps).
+
+    Call after the blueprints are registered: ``limited_endpoints`` are wrapped in place.
+    """
+    limiter = Limiter(
+        key_func=get_remote_address,
+        app=app,
+        default_limits=[],
+        headers_enabled=True,
+        storage_uri=app.config.get("RATE_LIMIT_STORAGE_URI", "memory://"),
+    )
+    limit = limiter.limit(comment_rate_limit, exempt_when=rate_limit_is_off, methods=["POST"])
+    for endpoint in limited_endpoints:
+        app.view_functions[endpoint] = limit(app.view_functions[endpoint])
+    app.extensions["tellmemore.limiter"] = limiter
+    app.before_request(answer_preflight)
+    app.after_request(add_headers)

@@ -1,0 +1,926 @@
+"""The only module that touches storage: the store interface and its TinyDB implementation.
+
+The rest of the service talks to :class:`Store`; TinyDB sits behind it (the embedded default),
+and a server database can sit behind it later (issue 10) without the views changing.
+"""
+
+from __future__ import annotations
+
+import bisect
+import errno
+import fcntl
+import hashlib
+import json
+import logging
+import os
+import re
+import tempfile
+import threading
+import time
+import weakref
+from abc import ABC, abstractmethod
+from collections import Counter
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import AbstractContextManager, contextmanager, suppress
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from tinydb import TinyDB
+from tinydb.storages import Storage
+from tinydb.table import Document, Table
+
+from .models import Comment, CommentState
+
+
+class StoreError(Exception):
+    """Base of the store's errors."""
+
+
+class CommentNotFound(StoreError):
+    """No comment with that id."""
+
+
+class DuplicateComment(StoreError):
+    """A comment with that id is stored already."""
+
+
+class StoreUnavailable(StoreError):
+    """The store cannot take writes now (e.g. no space left); nothing was changed."""
+
+
+class StoreCorrupted(StoreError):
+    """A store file cannot be read; the message names the file and how to recover."""
+
+
+class Store(ABC):
+    """What the service needs from storage. Every method is safe across threads and processes."""
+
+    @abstractmethod
+    def add_comment(self, comment: Comment) -> Comment:
+        """Store a new comment durably; when this returns, a crash cannot lose it.
+        Raises DuplicateComment if the id exists, StoreUnavailable if it cannot be written."""
+
+    @abstractmethod
+    def get_comment(self, comment_id: str) -> Comment | None:
+        """The comment with that id, or None."""
+
+    @abstractmethod
+    def thread_comments(self, thread: str) -> list[Comment]:
+        """Every comment of a thread, any state, oldest first."""
+
+    @abstractmethod
+    def update_comment(self, comment_id: str, change: Callable[[Comment], Comment]) -> Comment:
+        """Apply ``change`` to the latest stored version under the write lock and store the
+        result (compare-and-set). ``change`` may raise to abort; nothing is written then.
+        Raises CommentNotFound. The id and thread of a comment never change."""
+
+    @abstractmethod
+    def waiting_comments(
+        self, *, thread: str | None = None, question: str | None = None,
+        limit: int = 50, offset: int = 0,
+    ) -> list[Comment]:
+        """Comments in state awaiting_reply, oldest first, optionally of one thread/question."""
+
+    @abstractmethod
+    def count_waiting(self, *, thread: str | None = None, question: str | None = None) -> int:
+        """How many comments wait for a reply (same filters as waiting_comments)."""
+
+    @abstractmethod
+    def public_counts(self, threads: Iterable[str]) -> dict[str, int]:
+        """Number of public comments per thread, for every thread asked (0 when none)."""
+
+    @abstractmethod
+    def thread_version(self, thread: str) -> str:
+        """A cheap token that changes whenever the thread's comments change (for ETags)."""
+
+    @abstractmethod
+    def all_comments(self) -> Iterator[Comment]:
+        """Every comment in the store (for export), threads in name order, oldest first."""
+
+    @abstractmethod
+    def import_comments(self, comments: Iterable[Comment]) -> int:
+        """Add the comments whose ids are not stored yet; returns how many were added.
+        Running it twice with the same comments adds nothing the second time."""
+
+    @abstractmethod
+    def count_comments(self) -> int:
+        """How many comments are stored, all states."""
+
+    def close(self) -> None:  # noqa: B027 - optional hook: most stores hold nothing open
+        """Release what the store holds open."""
+
+
+# ---------------------------------------------------------------------------------------------
+# The embedded TinyDB store
+# ---------------------------------------------------------------------------------------------
+#
+# <store>/threads/<thread>.json   one TinyDB file per comment thread: the source of truth
+# <store>/index.jsonl             append-only index of every comment's queue fields (derived)
+# <store>/locks/<thread>.lock     flock held across every read-modify-write of that thread
+# <store>/locks/_index.lock       flock held while appending to or rewriting the index
+#
+# Locks are always taken in the order thread → index → this process's view lock, so two
+# writers can never wait on each other in a circle.
+
+logger = logging.getLogger(__name__)
+
+COMMENTS_TABLE = "comments"
+THREADS_FOLDER = "threads"
+LOCKS_FOLDER = "locks"
+INDEX_FILE = "index.jsonl"
+# "_" cannot start a thread key, so no thread's lock file can ever be the index lock.
+INDEX_LOCK = "_index.lock"
+EMPTY_THREAD_VERSION = "empty"
+THREAD_KEY = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,199}")
+# Write errors that mean "the disk cannot take this now", not "the code is wrong".
+UNAVAILABLE_ERRNOS = frozenset({errno.ENOSPC, errno.EFBIG, errno.EDQUOT, errno.EROFS})
+# The index is rewritten once it holds this many lines more than twice its live entries.
+COMPACT_SLACK_LINES = 1000
+# Temporary files older than this are leftovers of a crash (a write takes milliseconds).
+STALE_TEMP_SECONDS = 3600
+RESTORE_HINT = (
+    "Restore it from a backup, or import an export with `flask --app comments_service import`."
+)
+
+
+def is_thread_key(thread: str) -> bool:
+    """Whether ``thread`` is a valid thread key (and so a safe file name under threads/)."""
+    return isinstance(thread, str) and THREAD_KEY.fullmatch(thread) is not None
+
+
+def _check_thread_key(thread: str) -> None:
+    if not is_thread_key(thread):
+        raise ValueError(f"Invalid thread key {thread!r}")
+
+
+def _write_all(fd: int, payload: bytes) -> None:
+    """Write every byte of ``payload`` to ``fd`` (the one place where the store writes data,
+    so tests can make it fail like a full disk)."""
+    view = memoryview(payload)
+    while view:
+        written = os.write(fd, view)
+        view = view[written:]
+
+
+def _fsync_folder(folder: Path) -> None:
+    """Make a new or renamed entry in ``folder`` durable: the name lives in the folder."""
+    fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _unavailable(error: OSError, path: Path) -> StoreUnavailable:
+    reason = os.strerror(error.errno) if error.errno is not None else str(error)
+    return StoreUnavailable(
+        f"The comment store cannot write {path}: {reason}. Nothing was changed; "
+        "free space (or make the store writable) and try again."
+    )
+
+
+def _write_file_atomically(path: Path, payload: bytes) -> None:
+    """Replace ``path`` by ``payload``: a crash at any instant leaves the old or the new file.
+
+    The new content goes to a temporary file in the same folder (a rename is atomic only
+    within one file system), is fsynced, renamed over the old one, and the folder is fsynced
+    so that the rename itself survives a power cut.
+    """
+    temp_name: str | None = None
+    try:
+        fd, temp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+        try:
+            _write_all(fd, payload)
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        os.replace(temp_name, path)
+        temp_name = None
+        _fsync_folder(path.parent)
+    except OSError as error:
+        if error.errno in UNAVAILABLE_ERRNOS:
+            raise _unavailable(error, path) from error
+        raise
+    finally:
+        if temp_name is not None:
+            with suppress(OSError):
+                os.unlink(temp_name)
+
+
+@contextmanager
+def _exclusive_lock(lock_path: Path, *, wait: bool = True) -> Iterator[bool]:
+    """Hold an exclusive ``flock`` on ``lock_path``; yields whether it was acquired.
+
+    The lock file is opened afresh on every acquisition: flock locks belong to the open file
+    description, so a new one also excludes other threads of this process, not only other
+    processes. Closing the descriptor releases the lock, also when the process dies.
+    """
+    try:
+        fd = os.open(lock_path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+    except OSError as error:
+        if error.errno in UNAVAILABLE_ERRNOS:
+            raise _unavailable(error, lock_path) from error
+        raise
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX if wait else fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            yield False
+        else:
+            yield True
+    finally:
+        os.close(fd)
+
+
+def _corrupted_thread(path: Path, problem: str) -> StoreCorrupted:
+    return StoreCorrupted(
+        f"The comment thread file {path} cannot be read: {problem}. {RESTORE_HINT}"
+    )
+
+
+class _ThreadFileStorage(Storage):
+    """TinyDB storage for one thread file: parse on every read, atomic durable writes.
+
+    Unlike TinyDB's JSONStorage it never creates the file on open (reads stay reads), never
+    rewrites a file in place, and refuses a file it cannot parse instead of starting afresh.
+    """
+
+    def __init__(self, path: str) -> None:
+        self.path = Path(path)
+
+    def read(self) -> dict[str, Any] | None:
+        try:
+            raw = self.path.read_bytes()
+        except FileNotFoundError:
+            return None
+        try:
+            data = json.loads(raw)
+        except ValueError as error:
+            raise _corrupted_thread(self.path, f"not valid JSON ({error})") from error
+        table = data.get(COMMENTS_TABLE, {}) if isinstance(data, dict) else None
+        if not isinstance(table, dict) or not all(isinstance(doc, dict) for doc in table.values()):
+            raise _corrupted_thread(self.path, f"not a TinyDB file with a {COMMENTS_TABLE!r} table")
+        return data
+
+    def write(self, data: dict[str, Any]) -> None:
+        payload = json.dumps(data, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+        _write_file_atomically(self.path, payload)
+
+    def close(self) -> None:
+        """Nothing to release: every read and write opens and closes the file itself."""
+
+
+@dataclass(frozen=True, slots=True)
+class _IndexEntry:
+    """The fields of one comment that the index keeps (what the queue and counts need)."""
+
+    thread: str
+    created: str
+    state: str
+    public: bool
+    question: str | None
+
+    @classmethod
+    def of(cls, comment: Comment) -> _IndexEntry:
+        return cls(comment.thread, comment.created, str(comment.state), comment.public,
+                   comment.question)
+
+    @property
+    def waiting(self) -> bool:
+        return self.state == CommentState.AWAITING_REPLY
+
+
+def _index_line(comment_id: str, thread: str, entry: _IndexEntry | None) -> bytes:
+    """One line of index.jsonl: the comment's indexed fields, or that it is gone."""
+    if entry is None:
+        record: dict[str, Any] = {"id": comment_id, "thread": thread, "gone": True}
+    else:
+        record = {"id": comment_id, "thread": entry.thread, "created": entry.created,
+                  "state": entry.state, "public": entry.public, "question": entry.question}
+    return json.dumps(record, ensure_ascii=False, separators=(",", ":")).encode("utf-8") + b"\n"
+
+
+def _parse_index_line(raw: bytes) -> tuple[str, _IndexEntry | None]:
+    """Read one index line; raises ValueError when it is not a record this module wrote."""
+    record = json.loads(raw)
+    if not isinstance(record, dict) or not isinstance(record.get("id"), str):
+        raise ValueError("no comment id")
+    if record.get("gone") is True:
+        return record["id"], None
+    entry = _IndexEntry(record["thread"], record["created"], record["state"], record["public"],
+                        record.get("question"))
+    if not (is_thread_key(entry.thread) and isinstance(entry.created, str)
+            and isinstance(entry.state, str) and isinstance(entry.public, bool)
+            and (entry.question is None or isinstance(entry.question, str))):
+        raise ValueError("a field has the wrong type")
+    return record["id"], entry
+
+
+class _IndexView:
+    """This process's in-memory picture of index.jsonl, kept current by reading only the bytes
+    appended since the last look. Not thread-safe by itself: the store guards it with a lock.
+
+    It holds the index file open: while it is open its inode cannot be reused, so a changed
+    inode number at the path reliably means a compaction or rebuild replaced the file.
+    """
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._held: list[int] = []  # the open descriptor, in a list the finalizer can see
+        self._finalizer = weakref.finalize(self, _close_descriptors, self._held)
+        self._clear()
+
+    def close(self) -> None:
+        self._finalizer()
+
+    def _clear(self) -> None:
+        self.offset = 0  # bytes of the file applied so far (always just after a newline)
+        self.lines = 0  # lines applied from the current file, for the compaction rule
+        self.entries: dict[str, _IndexEntry] = {}
+        self.waiting: list[tuple[str, str]] = []  # (created, id) of waiting comments, sorted
+        self.waiting_by_thread: Counter[str] = Counter()
+        self.waiting_by_question: Counter[str | None] = Counter()
+        self.waiting_by_pair: Counter[tuple[str, str | None]] = Counter()
+        self.public_by_thread: Counter[str] = Counter()
+
+    def _open_current(self) -> int | None:
+        """The descriptor of the file now at the path (reopened if it was replaced)."""
+        try:
+            inode = os.stat(self.path).st_ino
+        except FileNotFoundError:
+            return None
+        if self._held and os.fstat(self._held[0]).st_ino == inode:
+            return self._held[0]
+        try:
+            fd = os.open(self.path, os.O_RDONLY | os.O_CLOEXEC)
+        except FileNotFoundError:
+            return None
+        _close_descriptors(self._held)
+        self._held.append(fd)
+        self._clear()
+        return fd
+
+    def refresh(self) -> bool:
+        """Apply what was appended since the last call; False when the index file is missing."""
+        fd = self._open_current()
+        if fd is None:
+            return False
+        size = os.fstat(fd).st_size
+        if size < self.offset:  # cut below what we applied: not by us, so start over
+            self._clear()
+        if size == self.offset:
+            return True
+        chunk = os.pread(fd, size - self.offset, self.offset)
+        # Bytes after the last newline are a line still being appended, or the remains of an
+        # append cut short by a crash: neither is a record yet.
+        complete = chunk[: chunk.rfind(b"\n") + 1]
+        bulk = complete.count(b"\n") > 1000
+        for raw in complete.splitlines(keepends=True):
+            if raw.strip():
+                try:
+                    comment_id, entry = _parse_index_line(raw)
+                except (ValueError, KeyError, TypeError) as error:
+                    raise StoreCorrupted(
+                        f"The comment index {self.path} cannot be read: line {self.lines + 1} "
+                        f"is not an index record ({error}). The index is derived from the "
+                        "thread files: move it aside and the store rebuilds it when it next "
+                        f"opens. {RESTORE_HINT}"
+                    ) from error
+                self.apply(comment_id, entry, keep_sorted=not bulk)
+            self.lines += 1
+            self.offset += len(raw)
+        if bulk:
+            # Sorting once beats thousands of insertions into the middle of a long list.
+            self.waiting = sorted(
+                (entry.created, comment_id)
+                for comment_id, entry in self.entries.items() if entry.waiting
+            )
+        return True
+
+    def apply(
+        self, comment_id: str, entry: _IndexEntry | None, *, keep_sorted: bool = True
+    ) -> None:
+        """Make ``entry`` the comment's latest indexed state (None: the comment is gone)."""
+        old = self.entries.pop(comment_id, None)
+        if old is not None:
+            self._count(old, -1)
+            if old.waiting and keep_sorted:
+                key = (old.created, comment_id)
+                position = bisect.bisect_left(self.waiting, key)
+                if position < len(self.waiting) and self.waiting[position] == key:
+                    del self.waiting[position]
+        if entry is not None:
+            self.entries[comment_id] = entry
+            self._count(entry, +1)
+            if entry.waiting and keep_sorted:
+                bisect.insort(self.waiting, (entry.created, comment_id))
+
+    def _count(self, entry: _IndexEntry, step: int) -> None:
+        if entry.public:
+            self.public_by_thread[entry.thread] += step
+        if entry.waiting:
+            self.waiting_by_thread[entry.thread] += step
+            self.waiting_by_question[entry.question] += step
+            self.waiting_by_pair[entry.thread, entry.question] += step
+
+    def count_waiting(self, thread: str | None, question: str | None) -> int:
+        if thread is None and question is None:
+            return len(self.waiting)
+        if question is None:
+            return self.waiting_by_thread[thread]
+        if thread is None:
+            return self.waiting_by_question[question]
+        return self.waiting_by_pair[thread, question]
+
+    def waiting_ids(
+        self, thread: str | None, question: str | None, stop: int
+    ) -> list[tuple[str, _IndexEntry]]:
+        """(id, entry) of the first ``stop`` waiting comments that pass the filters, oldest
+        first."""
+        matching: list[tuple[str, _IndexEntry]] = []
+        for _created, comment_id in self.waiting:
+            entry = self.entries[comment_id]
+            if (thread is None or entry.thread == thread) and (
+                question is None or entry.question == question
+            ):
+                matching.append((comment_id, entry))
+                if len(matching) == stop:
+                    break
+        return matching
+
+    def adopt(self, fd: int) -> None:
+        """Hold ``fd``, a rewritten index whose lines are exactly the current entries."""
+        _close_descriptors(self._held)
+        self._held.append(fd)
+        self.offset, self.lines = os.fstat(fd).st_size, len(self.entries)
+
+
+def _close_descriptors(held: list[int]) -> None:
+    while held:
+        os.close(held.pop())
+
+
+def _comment_of(document: Document, path: Path) -> Comment:
+    try:
+        return Comment.from_record(document)
+    except (KeyError, TypeError, ValueError) as error:
+        raise _corrupted_thread(
+            path, f"document {document.doc_id} is not a comment ({error!r})"
+        ) from error
+
+
+def _comments_of(table: Table, path: Path) -> list[Comment]:
+    """Every comment in a thread's table, oldest first (ties: in the order stored)."""
+    documents = sorted(table.all(), key=lambda document: (str(document.get("created")),
+                                                           document.doc_id))
+    return [_comment_of(document, path) for document in documents]
+
+
+def _next_doc_id(documents: list[Document]) -> int:
+    return max((document.doc_id for document in documents), default=0) + 1
+
+
+class TinyDBStore(Store):
+    """The embedded store: one TinyDB file per thread, plus an append-only index.
+
+    Safe for several threads and processes on one machine (flock); every write is atomic
+    (temporary file and rename) and durable (fsync) before the method returns.
+    """
+
+    def __init__(self, store_path: str | os.PathLike[str]) -> None:
+        self.path = Path(store_path)
+        self._threads = self.path / THREADS_FOLDER
+        self._locks = self.path / LOCKS_FOLDER
+        self._index_path = self.path / INDEX_FILE
+        self._view = _IndexView(self._index_path)
+        self._view_lock = threading.Lock()
+        self._create_folders()
+        self._remove_stale_temp_files()
+        self._refresh()
+
+    # -- files and locks ------------------------------------------------------------------
+
+    def _create_folders(self) -> None:
+        for folder in (self.path, self._threads, self._locks):
+            if not folder.is_dir():
+                folder.mkdir(parents=True, exist_ok=True)
+                # A folder made just now must survive a power cut with the files put in it.
+                _fsync_folder(folder.parent)
+
+    def _remove_stale_temp_files(self) -> None:
+        cutoff = time.time() - STALE_TEMP_SECONDS
+        for folder in (self.path, self._threads):
+            for temp_path in folder.glob(".*.tmp"):
+                with suppress(OSError):
+                    if temp_path.stat().st_mtime < cutoff:
+                        temp_path.unlink()
+
+    def _thread_path(self, thread: str) -> Path:
+        return self._threads / f"{thread}.json"
+
+    def _thread_lock(self, thread: str, *, wait: bool = True) -> AbstractContextManager[bool]:
+        return _exclusive_lock(self._locks / f"{thread}.lock", wait=wait)
+
+    def _index_lock(self) -> AbstractContextManager[bool]:
+        return _exclusive_lock(self._locks / INDEX_LOCK)
+
+    @contextmanager
+    def _thread_table(self, thread: str) -> Iterator[Table]:
+        """The thread's TinyDB table, opened afresh: TinyDB caches the next document id and
+        query results per instance, which another process's writes would make wrong."""
+        database = TinyDB(str(self._thread_path(thread)), storage=_ThreadFileStorage)
+        try:
+            yield database.table(COMMENTS_TABLE, cache_size=0)
+        finally:
+            database.close()
+
+    def _read_thread(self, thread: str) -> list[Comment]:
+        """The thread's comments, oldest first. Needs no lock: files are only ever replaced
+        whole by a rename, so a reader sees the old file or the new one."""
+        if not is_thread_key(thread):
+            return []
+        with self._thread_table(thread) as table:
+            return _comments_of(table, self._thread_path(thread))
+
+    # -- the index ------------------------------------------------------------------------
+
+    def _refresh(self) -> None:
+        """Bring this process's view of the index up to date (no lock needed to read it)."""
+        with self._view_lock:
+            if self._view.refresh():
+                return
+        with self._index_lock(), self._view_lock:
+            self._refresh_holding_index_lock()
+
+    def _refresh_holding_index_lock(self) -> None:
+        if not self._view.refresh():
+            # A new store, or an index someone moved aside: derive it from the thread files.
+            self._rebuild_holding_index_lock()
+
+    def _set_index(
+        self, thread: str, wanted: dict[str, _IndexEntry | None], *, adding: bool = False
+    ) -> set[str]:
+        """Make the index say ``wanted`` for these ids of ``thread``; the caller holds the
+        thread lock. Appends one line per id whose indexed state differs, then fsyncs.
+
+        With ``adding``, ids the index files under another thread are refused and returned
+        (ids are unique store-wide; checking under the index lock makes that race-free).
+        """
+        with self._index_lock(), self._view_lock:
+            self._refresh_holding_index_lock()
+            entries = self._view.entries
+            refused = {comment_id for comment_id in wanted
+                       if adding and comment_id in entries and entries[comment_id].thread != thread}
+            changes = [
+                (comment_id, entry) for comment_id, entry in wanted.items()
+                if comment_id not in refused and entries.get(comment_id) != entry
+                # "gone" only ever removes this thread's own entry.
+                and not (entry is None and (comment_id not in entries
+                                            or entries[comment_id].thread != thread))
+            ]
+            if changes:
+                self._append_index(b"".join(
+                    _index_line(comment_id, thread, entry) for comment_id, entry in changes
+                ))
+                self._view.refresh()
+                if self._view.lines > 2 * len(self._view.entries) + COMPACT_SLACK_LINES:
+                    self._compact_holding_index_lock()
+            return refused
+
+    def _append_index(self, payload: bytes) -> None:
+        """Append whole lines to index.jsonl and fsync; the caller holds the index lock."""
+        try:
+            fd = os.open(self._index_path, os.O_RDWR | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC,
+                         0o600)
+            try:
+                size = self._cut_partial_line(fd)
+                try:
+                    _write_all(fd, payload)
+                    os.fsync(fd)
+                except OSError:
+                    # Take a short append back now rather than leave half a line behind.
+                    with suppress(OSError):
+                        os.ftruncate(fd, size)
+                    raise
+            finally:
+                os.close(fd)
+            if size == 0:
+                _fsync_folder(self.path)  # the file may be new: make its name durable too
+        except OSError as error:
+            if error.errno in UNAVAILABLE_ERRNOS:
+                raise _unavailable(error, self._index_path) from error
+            raise
+
+    def _cut_partial_line(self, fd: int) -> int:
+        """Truncate an incomplete last line (an append cut short by a crash); returns the
+        size of the file from which to append."""
+        size = os.fstat(fd).st_size
+        if size == 0 or os.pread(fd, 1, size - 1) == b"\n":
+            return size
+        end = size
+        while end > 0:
+            start = max(0, end - 65536)
+            newline = os.pread(fd, end - start, start).rfind(b"\n")
+            if newline >= 0:
+                end = start + newline + 1
+                break
+            end = start
+        logger.warning("Removing %d bytes of an incomplete last line from %s",
+                       size - end, self._index_path)
+        os.ftruncate(fd, end)
+        return end
+
+    def _write_index_file(self, entries: dict[str, _IndexEntry]) -> None:
+        """Replace index.jsonl by one line per entry, oldest first. Other processes notice the
+        new inode and reload it whole."""
+        payload = b"".join(
+            _index_line(comment_id, entry.thread, entry)
+            for comment_id, entry in sorted(entries.items(), key=lambda item: item[1].created)
+        )
+        _write_file_atomically(self._index_path, payload)
+
+    def _compact_holding_index_lock(self) -> None:
+        """Rewrite the index with only the latest line per comment."""
+        self._write_index_file(self._view.entries)
+        # Under the index lock the file at the path is the one just written: adopt it as read.
+        self._view.adopt(os.open(self._index_path, os.O_RDONLY | os.O_CLOEXEC))
+        logger.info("Compacted %s to %d lines", self._index_path, len(self._view.entries))
+
+    def _rebuild_holding_index_lock(self) -> None:
+        """Derive the index from the thread files, keeping what they cannot settle yet.
+
+        A thread whose lock is free has no write in flight, so its file is the whole truth
+        for it. A thread being written right now keeps its index entries (its writer will
+        append what follows) and gains any comment the index lacks.
+        """
+        known = {}
+        for comment_id, entry in self._view.entries.items():
+            known.setdefault(entry.thread, {})[comment_id] = entry
+        threads = {path.stem for path in self._threads.glob("*.json") if is_thread_key(path.stem)}
+        rebuilt: dict[str, _IndexEntry] = {}
+        for thread in sorted(threads | known.keys()):
+            with self._thread_lock(thread, wait=False) as settled:
+                truth = {comment.id: _IndexEntry.of(comment)
+                         for comment in self._read_thread(thread)}
+            if not settled:
+                truth = {**truth, **known.get(thread, {})}
+            for comment_id in truth.keys() & rebuilt.keys():
+                logger.warning("Comment %s is stored in two threads; indexing the one in %s",
+                               comment_id, thread)
+            rebuilt.update(truth)
+        self._write_index_file(rebuilt)
+        self._view.close()
+        self._view = _IndexView(self._index_path)
+        self._view.refresh()
+        logger.info("Rebuilt %s from %d thread files: %d comments",
+                    self._index_path, len(threads), len(rebuilt))
+
+    def rebuild_index(self) -> int:
+        """Rebuild index.jsonl from the thread files (e.g. after restoring thread files from a
+        backup); returns the number of comments indexed."""
+        with self._index_lock(), self._view_lock:
+            self._refresh_holding_index_lock()
+            self._rebuild_holding_index_lock()
+            return len(self._view.entries)
+
+    def _settle(self, thread: str, comment_ids: Iterable[str]) -> dict[str, Comment | None]:
+        """Make the index agree with the thread file for these ids, and return their truth.
+
+        Called when a reader finds the two disagreeing: a crash between the two writes of an
+        add or update, or a write still in flight. Under the thread lock no write of the
+        thread is in flight, so the file then is the settled truth.
+        """
+        with self._thread_lock(thread):
+            stored = {comment.id: comment for comment in self._read_thread(thread)}
+            truth = {comment_id: stored.get(comment_id) for comment_id in comment_ids}
+            wanted = {comment_id: None if comment is None else _IndexEntry.of(comment)
+                      for comment_id, comment in truth.items()}
+            try:
+                self._set_index(thread, wanted)
+            except StoreUnavailable as error:
+                # A read must not fail for this; the next reader settles it again.
+                logger.warning("Could not correct the index: %s", error)
+        return truth
+
+    # -- the Store interface ----------------------------------------------------------------
+
+    def add_comment(self, comment: Comment) -> Comment:
+        """Store a new comment durably (index line first, then the thread file)."""
+        _check_thread_key(comment.thread)
+        with self._thread_lock(comment.thread), self._thread_table(comment.thread) as table:
+            # Raw documents, not Comments: building 100 Comments would double the cost of an add.
+            documents = table.all()
+            if any(document.get("id") == comment.id for document in documents):
+                raise DuplicateComment(f"Comment {comment.id} is stored already")
+            # The index line goes first: a crash before the thread file is written leaves a
+            # line that readers check against the file and drop, never a comment the queue
+            # cannot see.
+            if self._set_index(comment.thread, {comment.id: _IndexEntry.of(comment)}, adding=True):
+                raise DuplicateComment(f"Comment {comment.id} is stored already in another thread")
+            try:
+                # An explicit document id spares TinyDB a second read of the file to find one.
+                table.insert(Document(comment.to_record(), doc_id=_next_doc_id(documents)))
+            except BaseException:
+                self._take_back(comment.thread, {comment.id: None})
+                raise
+        return comment
+
+    def _take_back(self, thread: str, wanted: dict[str, _IndexEntry | None]) -> None:
+        """After a failed thread write, put the index back to what the file says (best effort:
+        if this fails too, readers settle it when they meet the stale line)."""
+        try:
+            self._set_index(thread, wanted)
+        except (StoreError, OSError) as error:
+            logger.warning("Could not take back the index line: %s", error)
+
+    def get_comment(self, comment_id: str) -> Comment | None:
+        """The comment with that id: found through the index, read from its thread file."""
+        self._refresh()
+        with self._view_lock:
+            entry = self._view.entries.get(comment_id)
+        if entry is None:
+            return None
+        comment = next((item for item in self._read_thread(entry.thread) if item.id == comment_id),
+                       None)
+        if comment is None or _IndexEntry.of(comment) != entry:
+            comment = self._settle(entry.thread, [comment_id])[comment_id]
+        return comment
+
+    def thread_comments(self, thread: str) -> list[Comment]:
+        """Every comment of a thread, any state, oldest first (an unknown thread has none)."""
+        return self._read_thread(thread)
+
+    def update_comment(self, comment_id: str, change: Callable[[Comment], Comment]) -> Comment:
+        """Compare-and-set under the thread lock; see :meth:`Store.update_comment`.
+
+        ``change`` runs while the thread's lock is held, so it must not call the store."""
+        self._refresh()
+        with self._view_lock:
+            entry = self._view.entries.get(comment_id)
+        if entry is None:
+            raise CommentNotFound(f"No comment {comment_id}")
+        thread = entry.thread
+        with self._thread_lock(thread), self._thread_table(thread) as table:
+            found = next((document for document in table.all()
+                          if document.get("id") == comment_id), None)
+            if found is None:
+                # An index line whose add never reached the thread file: drop it.
+                self._take_back(thread, {comment_id: None})
+                raise CommentNotFound(f"No comment {comment_id}")
+            doc_id, old = found.doc_id, _comment_of(found, self._thread_path(thread))
+            new = change(old)
+            if not isinstance(new, Comment):
+                raise TypeError(f"change() returned {type(new).__name__}, not a Comment")
+            if new.id != old.id or new.thread != old.thread:
+                raise ValueError("change() must not change a comment's id or thread")
+            new_entry = _IndexEntry.of(new)
+            # Order the two writes so that a crash between them can only leave the index
+            # listing *more* waiting comments than there are (readers check and drop those),
+            # never fewer: a comment entering the queue is indexed first, one leaving it is
+            # written first.
+            index_first = new_entry.waiting
+            if index_first:
+                self._set_index(thread, {comment_id: new_entry})
+            if new != old:
+                try:
+                    table.update(new.to_record(), doc_ids=[doc_id])
+                except BaseException:
+                    if index_first:
+                        self._take_back(thread, {comment_id: _IndexEntry.of(old)})
+                    raise
+            if not index_first:
+                try:
+                    self._set_index(thread, {comment_id: new_entry})
+                except StoreUnavailable as error:
+                    # The change is stored (the thread file is the commit point); the stale
+                    # line only lists a comment as waiting that readers then check and drop.
+                    logger.error("Updated %s but could not index the change: %s",
+                                 comment_id, error)
+        return new
+
+    def waiting_comments(
+        self, *, thread: str | None = None, question: str | None = None,
+        limit: int = 50, offset: int = 0,
+    ) -> list[Comment]:
+        """A page of the queue: chosen from the index, each comment checked in its thread file.
+
+        ``offset`` counts the index's candidates; they differ from the thread files only after
+        a crash, until the first listing that meets the difference settles it."""
+        if limit <= 0 or (thread is not None and not is_thread_key(thread)):
+            return []
+        offset = max(offset, 0)
+        self._refresh()
+        files: dict[str, dict[str, Comment]] = {}
+        # Take only as many candidates as the page needs, plus a few to replace any that the
+        # thread files reject; more only in the rare case that this was not enough.
+        window = offset + limit + 16
+        while True:
+            with self._view_lock:
+                candidates = self._view.waiting_ids(thread, question, stop=window)
+            page: list[Comment] = []
+            for comment_id, entry in candidates[offset:]:
+                if entry.thread not in files:
+                    files[entry.thread] = {
+                        item.id: item for item in self._read_thread(entry.thread)
+                    }
+                comment = files[entry.thread].get(comment_id)
+                if comment is None or _IndexEntry.of(comment) != entry:
+                    # The index and the file disagree (a crash between the two writes, or a
+                    # write in flight): settle it, then trust the file.
+                    comment = self._settle(entry.thread, [comment_id])[comment_id]
+                if comment is not None and comment.in_queue and (
+                    question is None or comment.question == question
+                ):
+                    page.append(comment)
+                    if len(page) == limit:
+                        return page
+            if len(candidates) < window:
+                return page
+            window *= 4
+
+    def count_waiting(self, *, thread: str | None = None, question: str | None = None) -> int:
+        """How many comments the index lists as waiting (same filters as waiting_comments)."""
+        self._refresh()
+        with self._view_lock:
+            return self._view.count_waiting(thread, question)
+
+    def public_counts(self, threads: Iterable[str]) -> dict[str, int]:
+        """Public comments per thread, from the index."""
+        self._refresh()
+        with self._view_lock:
+            return {thread: self._view.public_by_thread.get(thread, 0) for thread in threads}
+
+    def thread_version(self, thread: str) -> str:
+        """A hash of the thread file's bytes, or "empty" when the thread has no file.
+
+        Reading and hashing a thread of ~100 comments takes under 0.1 ms. os.stat would not
+        do: each write renames a new inode into place and frees the old one for reuse, and
+        mtime moves in clock ticks, so two quick writes of the same size could repeat it.
+        """
+        if not is_thread_key(thread):
+            return EMPTY_THREAD_VERSION
+        try:
+            raw = self._thread_path(thread).read_bytes()
+        except FileNotFoundError:
+            return EMPTY_THREAD_VERSION
+        return hashlib.blake2b(raw, digest_size=12).hexdigest()
+
+    def all_comments(self) -> Iterator[Comment]:
+        """Every comment, threads in name order, oldest first within each thread."""
+        threads = sorted(
+            path.stem for path in self._threads.glob("*.json") if is_thread_key(path.stem)
+        )
+        for thread in threads:
+            yield from self._read_thread(thread)
+
+    def import_comments(self, comments: Iterable[Comment]) -> int:
+        """Add the comments whose ids are not stored yet, one write per thread."""
+        by_thread: dict[str, list[Comment]] = {}
+        seen: set[str] = set()
+        for comment in comments:
+            _check_thread_key(comment.thread)  # all checked before anything is written
+            if comment.id not in seen:
+                seen.add(comment.id)
+                by_thread.setdefault(comment.thread, []).append(comment)
+        added = 0
+        for thread, candidates in sorted(by_thread.items()):
+            with self._thread_lock(thread), self._thread_table(thread) as table:
+                documents = table.all()
+                stored_ids = {document.get("id") for document in documents}
+                new = [comment for comment in candidates if comment.id not in stored_ids]
+                if not new:
+                    continue
+                refused = self._set_index(
+                    thread, {comment.id: _IndexEntry.of(comment) for comment in new}, adding=True
+                )
+                new = [comment for comment in new if comment.id not in refused]
+                if not new:
+                    continue
+                next_doc_id = _next_doc_id(documents)
+                try:
+                    table.insert_multiple(
+                        Document(comment.to_record(), doc_id=next_doc_id + number)
+                        for number, comment in enumerate(new)
+                    )
+                except BaseException:
+                    self._take_back(thread, dict.fromkeys((comment.id for comment in new), None))
+                    raise
+                added += len(new)
+        return added
+
+    def count_comments(self) -> int:
+        """How many comments the index lists, all states."""
+        self._refresh()
+        with self._view_lock:
+            return len(self._view.entries)
+
+    def close(self) -> None:
+        """Close the index file this process holds open (it is reopened if used again)."""
+        with self._view_lock:
+            self._view.close()
+
+
+def open_store(store_path: str | os.PathLike[str]) -> Store:
+    """The embedded store in ``store_path``, creating the folder on first use."""
+    return TinyDBStore(store_path)

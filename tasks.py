@@ -20,6 +20,8 @@ from pathlib import Path
 
 from invoke import Exit, task
 
+from comments_service.demo import DEMO_EMAIL, DEMO_PASSWORD
+
 ROOT = Path(__file__).resolve().parent
 
 CONFIG = {
@@ -116,11 +118,15 @@ def demo(c, site_port=CONFIG["site_port"], service_port=CONFIG["service_port"]):
                 f"Port {port} on {host} is in use. Stop what uses it, or pick others: "
                 "invoke demo --site-port 8001 --service-port 5001"
             )
-    build(c)
     site_url, service_url = f"http://{host}:{site_port}", f"http://{host}:{service_port}"
+    # The pages must point at the ports chosen here: the form posts to the service, and the
+    # manifest's URLs are where the service sends readers back to.
+    overrides = f"SITEURL='\"{site_url}\"' COMMENTS_SERVICE_URL='\"{service_url}\"'"
+    pelican(c, "content -s {settings_base} -o {output_path} -e ".format(**CONFIG) + overrides)
     environment = service_environment(site_url)
     flask = [sys.executable, "-m", "flask", "--app", "comments_service"]
     subprocess.run([*flask, "init"], cwd=ROOT, env=environment, check=True)
+    subprocess.run([*flask, "demo-data"], cwd=ROOT, env=environment, check=True)
     processes = [
         subprocess.Popen(
             [sys.executable, "-m", "gunicorn", "-w", "2", "-b", f"{host}:{service_port}",
@@ -133,6 +139,10 @@ def demo(c, site_port=CONFIG["site_port"], service_port=CONFIG["service_port"]):
             cwd=ROOT,
         ),
     ]
+    def stop(_signal_number, _frame):
+        raise KeyboardInterrupt  # run the clean-up below on `kill` as on Ctrl-C
+
+    signal.signal(signal.SIGTERM, stop)
     try:
         _wait_for(f"{service_url}/healthz", processes[0])
         _wait_for(f"{site_url}/", processes[1])
@@ -141,7 +151,8 @@ def demo(c, site_port=CONFIG["site_port"], service_port=CONFIG["service_port"]):
             f"  Blog:            {site_url}/\n"
             f"  Comment service: {service_url}/healthz\n"
             f"  Manifest:        {site_url}/comments-manifest.json\n"
-            "  Author sign-in:  the moderation pages are not built yet (issue 4)\n"
+            f"  Moderation:      {service_url}/moderate/\n"
+            f"  Demo author:     {DEMO_EMAIL} / {DEMO_PASSWORD}\n"
             "\n  Press Ctrl-C to stop.\n",
             flush=True,
         )

@@ -5,7 +5,8 @@ Fills two stores through ``import_comments`` — 1,000 and 100,000 comments in t
 machine noise hits both alike. Every add goes to a thread of typical size (~100 comments),
 rotating over the same 10 threads in both stores. Prints median and p95 latency and the ratio
 many / few (target: ≤ 1.5: the cost of a write must not grow with the number of comments
-stored). For context it also times reads at both sizes and a naive single-file TinyDB at 1,000
+stored). For context it also times reads at both sizes (the queue and counts, then the
+moderation pages' listings, search and author replies) and a naive single-file TinyDB at 1,000
 and 10,000 documents.
 
     python bench/store_write.py [--adds 300] [--many 100000]
@@ -46,6 +47,7 @@ def make_comment(thread: str, state: CommentState = CommentState.AWAITING_REPLY)
         id=new_comment_id(), thread=thread, name="A reader", body=body, html=f"<p>{body}</p>",
         created=created, state=state, public=state is not CommentState.AWAITING_REPLY,
         question="what-changed", email="reader@example.org",
+        is_author=state is CommentState.POSTED,  # the author's replies, a fifth of the store
     )
 
 
@@ -113,6 +115,35 @@ def bench_store(folder: Path, few: int, many: int, adds: int) -> None:
         }
         medians_ms = [statistics.median(timed(read) for _ in range(50)) for read in reads.values()]
         print(f"{size:>9,} {opened:8.1f} " + " ".join(f"{value:8.2f}" for value in medians_ms))
+    bench_moderation_reads(folder, stores)
+
+
+def bench_moderation_reads(folder: Path, stores: dict[int, Store]) -> None:
+    """The moderation pages' reads; a fresh store object for the first author_replies."""
+    print("\nmoderation reads (ms; median of 20, whole-store search median of 3)")
+    print(f"{'stored':>9} {'state50':>8} {'counts':>8} {'in-thrd':>8} {'replies1':>9} "
+          f"{'replies':>8} {'find-all':>9} {'find-thr':>9} {'newest50':>9}")
+    for size, store in stores.items():
+        cold = open_store(folder / f"store-{size}")
+        first_replies = timed(lambda cold=cold: cold.author_replies(limit=2000))
+        reads = {
+            "state50": (20, lambda store=store: store.comments_in_state(
+                CommentState.REPLIED, limit=50, offset=20)),
+            "counts": (20, lambda store=store: store.state_counts()),
+            "in-thread": (20, lambda store=store: store.comments_in_state(
+                CommentState.REPLIED, thread="article-00003")),
+            "replies": (20, lambda cold=cold: cold.author_replies(limit=2000)),
+            "find-all": (3, lambda store=store: store.find_comments(text="what changed")),
+            "find-thread": (20, lambda store=store: store.find_comments(
+                text="what changed", thread="article-00003")),
+            "newest50": (20, lambda store=store: store.find_comments(limit=50)),
+        }
+        medians_ms = {name: statistics.median(timed(read) for _ in range(runs))
+                      for name, (runs, read) in reads.items()}
+        print(f"{size:>9,} {medians_ms['state50']:8.2f} {medians_ms['counts']:8.2f} "
+              f"{medians_ms['in-thread']:8.2f} {first_replies:9.1f} {medians_ms['replies']:8.2f} "
+              f"{medians_ms['find-all']:9.1f} {medians_ms['find-thread']:9.2f} "
+              f"{medians_ms['newest50']:9.2f}")
 
 
 def bench_naive(folder: Path, sizes: tuple[int, ...], inserts: int) -> None:

@@ -11,8 +11,8 @@ from typing import Any
 
 from flask import Flask
 
-from . import api, cli, errors, health, security
-from .config import load_config
+from . import api, auth, cli, demo, errors, health, moderation, security
+from .config import load_config, warn_about_temporary_key
 from .manifest import ManifestError, ManifestSource, is_url
 from .store import open_store
 
@@ -30,6 +30,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
         instance_path=os.environ.get("TELLMEMORE_INSTANCE_PATH") or None,
     )
     load_config(app, test_config)
+    warn_about_temporary_key(app)
     app.json.sort_keys = False  # keep documented field order in responses
 
     manifest_source = ManifestSource(
@@ -46,8 +47,11 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     app.extensions["tellmemore.thread_cache"] = api.ThreadCache()
 
     errors.init_app(app)
+    auth.init_app(app)
     app.register_blueprint(health.bp)
     app.register_blueprint(api.bp)
+    app.register_blueprint(moderation.bp)
     security.init_app(app, RATE_LIMITED_ENDPOINTS)
     cli.init_app(app)
+    app.cli.add_command(demo.demo_data_command)
     return app

@@ -62,7 +62,11 @@ def load_config(app: Flask, test_config: dict[str, Any] | None) -> None:
     if not app.config["STORE_PATH"]:
         app.config["STORE_PATH"] = str(Path(app.instance_path) / "store")
     if not app.config.get("SECRET_KEY"):
-        app.config["SECRET_KEY"] = read_secret_key(app) or _ephemeral_secret_key()
+        stored_key = read_secret_key(app)
+        # Said when the first request arrives, not here: `flask … init` (which creates the
+        # key) must not open with a warning about the key it is about to create.
+        app.config["SECRET_KEY_IS_TEMPORARY"] = stored_key is None
+        app.config["SECRET_KEY"] = stored_key or secrets.token_hex(32)
 
 
 def _check_choice(app: Flask, name: str, choices: tuple[str, ...]) -> None:
@@ -95,9 +99,18 @@ def write_secret_key(app: Flask) -> tuple[Path, bool]:
     return path, True
 
 
-def _ephemeral_secret_key() -> str:
-    logger.warning(
-        "No SECRET_KEY configured and no instance secret key: using a temporary one. "
-        "Run `flask --app comments_service init` to create a lasting key."
-    )
-    return secrets.token_hex(32)
+def warn_about_temporary_key(app: Flask) -> None:
+    """Log once, on the first request, when the secret key lasts only as long as the process."""
+    warned = False
+
+    def warn_once() -> None:
+        nonlocal warned
+        if not warned and app.config.get("SECRET_KEY_IS_TEMPORARY"):
+            warned = True
+            logger.warning(
+                "No SECRET_KEY configured and no instance secret key: using a temporary one "
+                "(sessions and edit tokens end with this process). Run "
+                "`flask --app comments_service init` to create a lasting key."
+            )
+
+    app.before_request(warn_once)

@@ -80,3 +80,22 @@ class Comment:
     @property
     def in_queue(self) -> bool:
         return self.state is CommentState.AWAITING_REPLY
+
+
+@dataclass(frozen=True)
+class Author:
+    """Someone who may sign in to the moderation pages and reply as the blog's author."""
+
+    id: str
+    name: str
+    email: str  # unique, compared case-insensitively
+    password_hash: str  # werkzeug.security hash, never the password
+    created: str
+
+    def to_record(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_record(cls, record: dict[str, Any]) -> Author:
+        known = {item.name for item in fields(cls)}
+        return cls(**{key: value for key, value in record.items() if key in known})

@@ -130,6 +130,8 @@ def service_config(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str,
         "RATE_LIMIT": "off",
         "SPAM_CHECKS": "on",
         "SITE_ORIGINS": ["http://blog.test"],
+        # No waiting after failed sign-ins (auth.py); tests of the delay set their own.
+        "SIGN_IN_DELAY_SECONDS": 0,
     }
 
 

@@ -341,6 +341,272 @@ def test_all_comments_walks_threads_in_name_order_oldest_first(store: TinyDBStor
     assert list(store.all_comments()) == [a_only, b_early, b_late, c_only]
 
 
+# -- listings for the moderation pages ---------------------------------------------------------
+
+
+def test_comments_in_state_filter_order_and_page(store: TinyDBStore) -> None:
+    spam_b = store.add_comment(make_comment("b", state=CommentState.SPAM, question="why",
+                                            created=created_at(30)))
+    spam_a = store.add_comment(make_comment("a", state=CommentState.SPAM, created=created_at(10)))
+    spam_a_why = store.add_comment(make_comment("a", state=CommentState.SPAM, question="why",
+                                                created=created_at(20)))
+    replied_a = store.add_comment(make_comment("a", state=CommentState.REPLIED, public=True,
+                                               created=created_at(5)))
+    waiting = store.add_comment(make_comment("a"))
+
+    assert store.comments_in_state(CommentState.SPAM) == [spam_a, spam_a_why, spam_b]
+    assert store.comments_in_state(CommentState.SPAM, thread="a") == [spam_a, spam_a_why]
+    assert store.comments_in_state(CommentState.SPAM, question="why") == [spam_a_why, spam_b]
+    assert store.comments_in_state(CommentState.SPAM, thread="b", question="why") == [spam_b]
+    assert store.comments_in_state(CommentState.SPAM, limit=2, offset=1) == [spam_a_why, spam_b]
+    assert store.comments_in_state(CommentState.SPAM, offset=5) == []
+    assert store.comments_in_state(CommentState.SPAM, limit=0) == []
+    assert store.comments_in_state(CommentState.SPAM, thread="../a") == []
+    assert store.comments_in_state(CommentState.REPLIED) == [replied_a]
+    assert store.comments_in_state(CommentState.POSTED) == []
+    assert store.comments_in_state(CommentState.AWAITING_REPLY) == [waiting]
+    assert store.waiting_comments() == [waiting]
+
+    assert store.count_in_state(CommentState.SPAM) == 3
+    assert store.count_in_state(CommentState.SPAM, thread="a") == 2
+    assert store.count_in_state(CommentState.SPAM, question="why") == 2
+    assert store.count_in_state(CommentState.SPAM, thread="b", question="why") == 1
+    assert store.count_in_state(CommentState.SPAM, thread="nobody") == 0
+    assert store.count_in_state(CommentState.WITHDRAWN) == 0
+    assert store.state_counts() == {
+        CommentState.AWAITING_REPLY: 1, CommentState.REPLIED: 1, CommentState.SPAM: 3,
+        CommentState.WITHDRAWN: 0, CommentState.POSTED: 0,
+    }
+
+
+def test_state_listings_follow_updates_made_through_another_store(store: TinyDBStore) -> None:
+    comment = store.add_comment(make_comment())
+    other = open_store(store.path)
+    assert other.state_counts()[CommentState.AWAITING_REPLY] == 1
+    spam = store.update_comment(
+        comment.id, lambda latest: dataclasses.replace(latest, state=CommentState.SPAM)
+    )
+    assert other.comments_in_state(CommentState.SPAM) == [spam]
+    assert other.comments_in_state(CommentState.AWAITING_REPLY) == []
+    assert other.count_in_state(CommentState.SPAM, thread="hello") == 1
+    counts = other.state_counts()
+    assert counts[CommentState.SPAM] == 1 and counts[CommentState.AWAITING_REPLY] == 0
+
+
+def test_a_stale_state_in_the_index_is_dropped_from_that_state_and_settled(
+    store: TinyDBStore, store_path: Path
+) -> None:
+    """A crash after a spam comment was restored in its file and before its index line."""
+    comment = store.add_comment(make_comment(state=CommentState.SPAM))
+    restored = store.update_comment(comment.id, replied)
+    append_index_line(store_path, {"id": comment.id, "thread": "hello", "created": comment.created,
+                                   "state": "spam", "public": False, "question": None})
+    assert store.count_in_state(CommentState.SPAM) == 1  # the index alone cannot know
+    assert store.comments_in_state(CommentState.SPAM) == []
+    assert store.count_in_state(CommentState.SPAM) == 0
+    assert store.comments_in_state(CommentState.REPLIED) == [restored]
+
+
+def test_find_comments_matches_body_or_name_casefolded_newest_first(store: TinyDBStore) -> None:
+    ss = store.add_comment(make_comment("a", name="Straße", body="Nothing",
+                                        created=created_at(10)))
+    upper = store.add_comment(make_comment("b", body="Queue MAGIC here", created=created_at(20)))
+    spam = store.add_comment(make_comment("a", body="the magic queue", state=CommentState.SPAM,
+                                          created=created_at(30)))
+    named = store.add_comment(make_comment("b", name="Magician", body="hi", public=True,
+                                           state=CommentState.REPLIED, created=created_at(40)))
+    quoted = store.add_comment(make_comment("c", body='He said "magic" \\ twice\nyes',
+                                            created=created_at(50)))
+
+    assert store.find_comments(text="magic") == ([quoted, named, spam, upper], 4)
+    assert store.find_comments(text="MAGIC", state=CommentState.SPAM) == ([spam], 1)
+    assert store.find_comments(text="magic", thread="b") == ([named, upper], 2)
+    assert store.find_comments(text="strasse") == ([ss], 1)  # casefolded: ß is ss
+    assert store.find_comments(text="STRASSE", thread="a") == ([ss], 1)
+    assert store.find_comments(text='"magic" \\ twice\ny') == ([quoted], 1)  # escaped in JSON
+    assert store.find_comments(text="magic", limit=2) == ([quoted, named], 4)
+    assert store.find_comments(text="magic", limit=2, offset=2) == ([spam, upper], 4)
+    assert store.find_comments(text="magic", offset=10) == ([], 4)
+    assert store.find_comments(text="magic", limit=0) == ([], 4)
+    assert store.find_comments(text="<p>") == ([], 0)  # in the stored html, not body or name
+    assert store.find_comments(text="nowhere") == ([], 0)
+    assert store.find_comments(text="magic", thread="../b") == ([], 0)
+    assert store.find_comments(text="magic", thread="nobody") == ([], 0)
+
+
+def test_find_comments_without_text_lists_newest_first(store: TinyDBStore) -> None:
+    first = store.add_comment(make_comment("a", created=created_at(10)))
+    second = store.add_comment(make_comment("b", state=CommentState.SPAM, created=created_at(20)))
+    third = store.add_comment(make_comment("a", state=CommentState.SPAM, created=created_at(30)))
+    fourth = store.add_comment(make_comment("b", state=CommentState.POSTED, public=True,
+                                            created=created_at(40)))
+    assert store.find_comments() == ([fourth, third, second, first], 4)
+    assert store.find_comments(text="") == ([fourth, third, second, first], 4)
+    assert store.find_comments(limit=2, offset=1) == ([third, second], 4)
+    assert store.find_comments(limit=0) == ([], 4)
+    assert store.find_comments(state=CommentState.SPAM) == ([third, second], 2)
+    assert store.find_comments(state=CommentState.SPAM, offset=1) == ([second], 2)
+    assert store.find_comments(state=CommentState.WITHDRAWN) == ([], 0)
+    assert store.find_comments(thread="a") == ([third, first], 2)
+    assert store.find_comments(thread="b", state=CommentState.POSTED) == ([fourth], 1)
+
+
+def test_find_comments_reads_only_the_threads_that_can_match(
+    store: TinyDBStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    store.add_comment(make_comment("plain", body="magic"))
+    spam = store.add_comment(make_comment("spammy", body="magic", state=CommentState.SPAM))
+    store.add_comment(make_comment("other", body="nothing"))
+    read: list[str] = []
+    parsed: list[str] = []
+    original_read, original_parse = Path.read_bytes, store_module._comments_of_bytes
+
+    def reading(path: Path) -> bytes:
+        read.append(path.stem)
+        return original_read(path)
+
+    def parsing(path: Path, raw: bytes) -> list[Comment]:
+        parsed.append(path.stem)
+        return original_parse(path, raw)
+
+    monkeypatch.setattr(Path, "read_bytes", reading)
+    monkeypatch.setattr(store_module, "_comments_of_bytes", parsing)
+    assert store.find_comments(text="magic", state=CommentState.SPAM) == ([spam], 1)
+    assert read == parsed == ["spammy"]
+    read.clear()
+    parsed.clear()
+    assert store.find_comments(text="magic", thread="plain")[1] == 1
+    assert read == ["plain"]
+    read.clear()
+    parsed.clear()
+    assert store.find_comments(text="nothing") [1] == 1
+    assert sorted(read) == ["other", "plain", "spammy"] and parsed == ["other"]
+
+
+def test_find_comments_in_a_thread_file_written_with_ascii_escapes(store: TinyDBStore) -> None:
+    """A file restored from elsewhere may escape non-ASCII text; the raw search must not skip
+    it."""
+    comment = store.add_comment(make_comment(body="Grüße aus Köln"))
+    path = store.path / "threads" / "hello.json"
+    path.write_text(json.dumps(json.loads(path.read_text()), ensure_ascii=True))
+    assert store.find_comments(text="KÖLN") == ([comment], 1)
+    assert store.find_comments(text="grüsse") == ([comment], 1)
+
+
+# -- the author's own comments -----------------------------------------------------------------
+
+
+def author_reply(thread: str = "hello", **overrides: object) -> Comment:
+    values: dict[str, object] = {"state": CommentState.POSTED, "public": True, "is_author": True,
+                                 "name": "The author"}
+    values.update(overrides)
+    return make_comment(thread, **values)
+
+
+def withdrawn(comment: Comment) -> Comment:
+    return dataclasses.replace(comment, state=CommentState.WITHDRAWN, public=False)
+
+
+def test_author_replies_are_the_authors_comments_newest_first(store: TinyDBStore) -> None:
+    first = store.add_comment(author_reply("a", created=created_at(10)))
+    store.add_comment(make_comment("a", created=created_at(15)))
+    second = store.add_comment(author_reply("b", created=created_at(20)))
+    third = store.add_comment(author_reply("a", created=created_at(30)))
+    assert store.author_replies() == [third, second, first]
+    assert store.author_replies(limit=2) == [third, second]
+    assert store.author_replies(limit=0) == []
+
+    store.update_comment(second.id, withdrawn)
+    assert store.author_replies() == [third, first]
+    assert store.author_replies(limit=2) == [third, first]
+    edited = store.update_comment(first.id, lambda latest: dataclasses.replace(
+        latest, body="Edited", edited_at=created_at(40)))
+    assert store.author_replies() == [third, edited]
+    assert open_store(store.path).author_replies() == [third, edited]
+
+
+def test_author_replies_see_the_writes_of_another_store_on_the_same_folder(
+    store_path: Path,
+) -> None:
+    """Two store objects on one folder stand for two processes (e.g. gunicorn workers)."""
+    mine, theirs = open_store(store_path), open_store(store_path)
+    assert mine.author_replies() == []
+    first = theirs.add_comment(author_reply())
+    assert mine.author_replies() == [first]
+    second = theirs.add_comment(author_reply("other"))
+    assert mine.author_replies() == [second, first]
+    edited = theirs.update_comment(first.id, lambda latest: dataclasses.replace(
+        latest, body="Changed my mind"))
+    assert mine.author_replies() == [second, edited]
+    theirs.update_comment(second.id, withdrawn)
+    assert mine.author_replies() == [edited]
+    again = theirs.update_comment(second.id, lambda latest: dataclasses.replace(
+        latest, state=CommentState.POSTED, public=True))
+    assert mine.author_replies() == [again, edited]
+    assert mine.author_replies(limit=1) == [again]
+
+
+def test_author_replies_read_a_thread_file_only_when_its_author_comments_changed(
+    store: TinyDBStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    replies = [store.add_comment(author_reply(f"t{number}")) for number in range(5)]
+    assert store.author_replies() == replies[::-1]
+    read: list[str] = []
+    original = TinyDBStore._read_thread
+
+    def reading(self: TinyDBStore, thread: str) -> list[Comment]:
+        read.append(thread)
+        return original(self, thread)
+
+    monkeypatch.setattr(TinyDBStore, "_read_thread", reading)
+    assert store.author_replies() == replies[::-1]
+    assert read == []
+    other = open_store(store.path)
+    other.add_comment(make_comment("t1"))  # a reader comment leaves the author's unchanged
+    edited = other.update_comment(replies[3].id, lambda latest: dataclasses.replace(
+        latest, body="Edited"))
+    assert store.author_replies() == [replies[4], edited, *replies[2::-1]]
+    assert read == ["t3"]
+
+
+def test_an_author_edit_whose_index_line_was_lost_is_settled(
+    store: TinyDBStore, store_path: Path
+) -> None:
+    """A crash after an edit of an author comment reached the thread file, before its index
+    line: a store that reads the file finds the disagreement and settles it."""
+    reply = store.add_comment(author_reply())
+    index = store_path / "index.jsonl"
+    before = index.read_bytes()
+    edited = store.update_comment(reply.id, lambda latest: dataclasses.replace(
+        latest, body="Edited"))
+    index.write_bytes(before)
+    assert open_store(store_path).author_replies() == [edited]
+    assert index.read_bytes() != before
+
+
+def test_author_comments_indexed_before_the_author_field_existed_are_found(
+    store: TinyDBStore, store_path: Path
+) -> None:
+    reply = store.add_comment(author_reply(created=created_at(20)))
+    reader = store.add_comment(make_comment(created=created_at(10)))
+    index = store_path / "index.jsonl"
+    old_lines = []
+    for line in index_lines(store_path):
+        del line["author"]
+        old_lines.append(json.dumps(line) + "\n")
+    index.write_text("".join(old_lines))
+    before = index.read_bytes()
+
+    reopened = open_store(store_path)
+    assert reopened.get_comment(reply.id) == reply
+    assert reopened.waiting_comments() == [reader]
+    assert index.read_bytes() == before  # reading old lines writes nothing
+    assert reopened.author_replies() == [reply]  # rebuilds the index once
+    assert all("author" in line for line in index_lines(store_path))
+    assert reopened.count_comments() == 2 and reopened.waiting_comments() == [reader]
+
+
+
 # -- import ------------------------------------------------------------------------------------
 
 
@@ -670,6 +936,14 @@ def test_threads_adding_at_once_store_every_comment_once(store_path: Path) -> No
 
 THREADS = ["alpha", "beta", "gamma.en"]
 QUESTIONS = [None, "why", "how"]
+# Texts to look for: fixed ones that match the bodies and names make_comment gives, and random
+# ones (which may hold characters JSON escapes, or change length when casefolded).
+SEARCHES = st.one_of(st.sampled_from(["", "comment 1", "READER", "author", "ss"]),
+                     st.text(max_size=3))
+
+
+def newest_first(comments: list[Comment]) -> list[Comment]:
+    return sorted(comments, key=lambda comment: (comment.created, comment.id), reverse=True)
 
 
 class StoreAgainstModel(RuleBasedStateMachine):
@@ -681,11 +955,18 @@ class StoreAgainstModel(RuleBasedStateMachine):
         super().__init__()
         self.folder = Path(tempfile.mkdtemp(prefix="tellmemore-store-model-"))
         self.store = TinyDBStore(self.folder)
+        # Another store object on the same folder, standing for another process: it only
+        # reads, so its view and its cache of author comments must follow the writes.
+        self.other = TinyDBStore(self.folder)
         self.model: dict[str, Comment] = {}
 
     def teardown(self) -> None:
         self.store.close()
+        self.other.close()
         shutil.rmtree(self.folder, ignore_errors=True)
+
+    def reader(self, other: bool) -> TinyDBStore:
+        return self.other if other else self.store
 
     @initialize()
     def start_empty(self) -> None:
@@ -698,12 +979,15 @@ class StoreAgainstModel(RuleBasedStateMachine):
         state=st.sampled_from(list(CommentState)),
         public=st.booleans(),
         second=st.integers(0, 59),
+        author=st.booleans(),
     )
     def add(
-        self, thread: str, question: str | None, state: CommentState, public: bool, second: int
+        self, thread: str, question: str | None, state: CommentState, public: bool, second: int,
+        author: bool,
     ) -> str:
         comment = make_comment(thread, question=question, state=state, public=public,
-                               created=created_at(second))
+                               created=created_at(second), is_author=author,
+                               name="The author" if author else "Reader")
         assert self.store.add_comment(comment) == comment
         self.model[comment.id] = comment
         return comment.id
@@ -760,6 +1044,67 @@ class StoreAgainstModel(RuleBasedStateMachine):
         assert got == expected[offset:offset + limit]
         assert self.store.count_waiting(thread=thread, question=question) == len(expected)
 
+    @rule(
+        state=st.sampled_from(list(CommentState)),
+        thread=st.sampled_from([None, *THREADS]),
+        question=st.sampled_from([None, *QUESTIONS[1:]]),
+        limit=st.integers(1, 8),
+        offset=st.integers(0, 4),
+        other=st.booleans(),
+    )
+    def in_state(
+        self, state: CommentState, thread: str | None, question: str | None, limit: int,
+        offset: int, other: bool,
+    ) -> None:
+        store = self.reader(other)
+        expected = sorted(
+            (comment for comment in self.model.values()
+             if comment.state is state and thread in (None, comment.thread)
+             and question in (None, comment.question)),
+            key=lambda comment: (comment.created, comment.id),
+        )
+        got = store.comments_in_state(state, thread=thread, question=question, limit=limit,
+                                      offset=offset)
+        assert got == expected[offset:offset + limit]
+        assert store.count_in_state(state, thread=thread, question=question) == len(expected)
+
+    @rule(other=st.booleans())
+    def state_counts(self, other: bool) -> None:
+        assert self.reader(other).state_counts() == {
+            state: sum(comment.state is state for comment in self.model.values())
+            for state in CommentState
+        }
+
+    @rule(
+        text=SEARCHES,
+        state=st.sampled_from([None, *CommentState]),
+        thread=st.sampled_from([None, *THREADS]),
+        limit=st.integers(1, 8),
+        offset=st.integers(0, 4),
+        other=st.booleans(),
+    )
+    def find(
+        self, text: str, state: CommentState | None, thread: str | None, limit: int,
+        offset: int, other: bool,
+    ) -> None:
+        needle = text.casefold()
+        expected = newest_first([
+            comment for comment in self.model.values()
+            if state in (None, comment.state) and thread in (None, comment.thread)
+            and (needle in comment.body.casefold() or needle in comment.name.casefold())
+        ])
+        got = self.reader(other).find_comments(text=text, state=state, thread=thread,
+                                               limit=limit, offset=offset)
+        assert got == (expected[offset:offset + limit], len(expected))
+
+    @rule(limit=st.sampled_from([None, 1, 3]), other=st.booleans())
+    def author_replies(self, limit: int | None, other: bool) -> None:
+        expected = newest_first([
+            comment for comment in self.model.values()
+            if comment.is_author and comment.state is not CommentState.WITHDRAWN
+        ])
+        assert self.reader(other).author_replies(limit=limit) == expected[:limit]
+
     @rule()
     def counts(self) -> None:
         assert self.store.count_comments() == len(self.model)
@@ -787,6 +1132,11 @@ class StoreAgainstModel(RuleBasedStateMachine):
     def reopen(self) -> None:
         self.store.close()
         self.store = TinyDBStore(self.folder)
+
+    @rule()
+    def reopen_other(self) -> None:
+        self.other.close()
+        self.other = TinyDBStore(self.folder)
 
 
 StoreAgainstModel.TestCase.settings = settings(

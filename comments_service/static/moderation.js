@@ -1,0 +1,95 @@
+// Keyboard shortcuts and a live Markdown preview for the moderation pages.
+// Everything here is optional: the pages work as plain HTML forms without it.
+(function () {
+  "use strict";
+
+  function typing(target) {
+    return target && (target.isContentEditable ||
+      ["INPUT", "TEXTAREA", "SELECT"].indexOf(target.tagName) !== -1);
+  }
+
+  function go(id) {
+    var link = document.getElementById(id);
+    if (link) { window.location.assign(link.href); }
+  }
+
+  function submit(formId) {
+    var form = document.getElementById(formId);
+    if (form) { form.requestSubmit ? form.requestSubmit() : form.submit(); }
+  }
+
+  // On the queue, j/k move between comments and Enter opens the focused one.
+  var cards = Array.prototype.slice.call(document.querySelectorAll("[data-keyboard-list] .card__link"));
+  function moveInList(step) {
+    if (!cards.length) { return; }
+    var index = cards.indexOf(document.activeElement);
+    var next = index === -1 ? 0 : Math.min(cards.length - 1, Math.max(0, index + step));
+    cards[next].focus();
+    cards[next].closest(".card").scrollIntoView({ block: "nearest" });
+  }
+
+  var replyBox = document.getElementById("reply-body");
+  var replyNext = document.getElementById("reply-next");
+
+  document.addEventListener("keydown", function (event) {
+    if ((event.ctrlKey || event.metaKey) && event.key === "Enter" && replyBox &&
+        document.activeElement === replyBox) {
+      event.preventDefault();
+      if (replyNext) { replyNext.click(); }
+      return;
+    }
+    if (event.ctrlKey || event.metaKey || event.altKey || typing(event.target)) { return; }
+    switch (event.key) {
+      case "j":
+        if (cards.length) { moveInList(1); } else { go("next-comment"); }
+        break;
+      case "k":
+        if (cards.length) { moveInList(-1); } else { go("previous-comment"); }
+        break;
+      case "r":
+        if (replyBox) { event.preventDefault(); replyBox.focus(); }
+        else { var start = document.getElementById("start-replying"); if (start) { start.click(); } }
+        break;
+      case "s":
+        if (document.getElementById("spam-form")) { submit("spam-form"); }
+        break;
+      case "a":
+        if (document.getElementById("approve-form")) { submit("approve-form"); }
+        break;
+      case "?":
+        var help = document.getElementById("shortcuts");
+        if (help) { help.open = !help.open; }
+        break;
+      default:
+        return;
+    }
+  });
+
+  // Live preview: ask the service to render the draft exactly as it will be published.
+  var form = document.getElementById("reply-form");
+  var preview = document.getElementById("preview");
+  var previewBody = document.getElementById("preview-body");
+  if (form && replyBox && preview && previewBody) {
+    var timer = null;
+    var token = form.querySelector("input[name=csrf_token]");
+    replyBox.addEventListener("input", function () {
+      window.clearTimeout(timer);
+      timer = window.setTimeout(function () {
+        var body = new URLSearchParams();
+        body.set("body", replyBox.value);
+        fetch(form.action.replace(/comments\/[^/]+\/reply$/, "preview"), {
+          method: "POST",
+          credentials: "same-origin",
+          headers: { "X-CSRFToken": token ? token.value : "" },
+          body: body
+        }).then(function (response) {
+          return response.ok ? response.json() : null;
+        }).then(function (data) {
+          if (!data) { return; }
+          previewBody.innerHTML = data.html;  // sanitised by the service (render.py)
+          preview.hidden = replyBox.value.trim() === "";
+        }).catch(function () { /* the Preview button still works */ });
+      }, 300);
+    });
+  }
+})();

@@ -1,0 +1,700 @@
+"""Author accounts and sign-in (auth.py): the add-author command, the sign-in form, the session
+cookie, CSRF, throttled failures, and every /moderate route refusing strangers."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+import pytest
+from bs4 import BeautifulSoup
+from flask import Blueprint, Flask, g, render_template_string, url_for
+from werkzeug.routing import Rule
+from werkzeug.security import check_password_hash, generate_password_hash
+
+from comments_service import auth, create_app
+from comments_service.config import ConfigError
+from comments_service.models import Author, Comment, CommentState, utc_now
+from tests.conftest import SERVICE_MANIFEST
+
+PASSWORD = "correct horse battery"
+EMAIL = "ada@blog.test"
+SIGN_IN = "/moderate/sign-in"
+SIGN_OUT = "/moderate/sign-out"
+HOME = "/moderate/"
+FORM = {"Content-Type": "application/x-www-form-urlencoded"}
+STATE_CHANGING = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+PLACEHOLDER = "x"  # every URL argument of a route, and the id of a stored comment
+
+# A page of the author area that shows a CSRF token to a signed-in author (tests only).
+token_page = Blueprint("token_page", __name__)
+
+
+@token_page.get("/moderate/test-token")
+def show_token():
+    return render_template_string("{{ csrf_token() }}")
+
+
+@token_page.post("/moderate/test-action")
+def record_action():
+    return "acted"
+
+
+@pytest.fixture
+def app(service_config):
+    application = create_app(service_config)
+    application.register_blueprint(token_page)
+    yield application
+    application.extensions["tellmemore.store"].close()
+
+
+@pytest.fixture
+def author(app) -> Author:
+    """An author stored with a cheap hash (the command's scrypt hashes are tested below)."""
+    return app.extensions["tellmemore.store"].add_author(Author(
+        id="author-1", name="Ada", email=EMAIL, created=utc_now(),
+        password_hash=generate_password_hash(PASSWORD, method="pbkdf2:sha256:1000"),
+    ))
+
+
+def store(app):
+    return app.extensions["tellmemore.store"]
+
+
+def page_token(client, path: str = SIGN_IN, **request: Any) -> str:
+    response = client.get(path, **request)
+    assert response.status_code == 200, response.status_code
+    if path == "/moderate/test-token":
+        return response.get_data(as_text=True)
+    field = BeautifulSoup(response.get_data(as_text=True), "html.parser").find(
+        "input", {"name": "csrf_token"}
+    )
+    return field["value"]
+
+
+def sign_in(client, email: str = EMAIL, password: str = PASSWORD, *,
+            environ: dict[str, str] | None = None, **fields: str):
+    """Fill in and send the sign-in form as a browser would (its token, then the post)."""
+    token = page_token(client, environ_base=environ or {})
+    data = {"csrf_token": token, "email": email, "password": password, **fields}
+    return client.post(SIGN_IN, data=data, environ_base=environ or {})
+
+
+def signed_in_as(client) -> str | None:
+    """The id of the author this client is signed in as, seen from inside a request."""
+    with client:
+        client.get(SIGN_IN)
+        author = g.current_author
+    return author.id if author else None
+
+
+def store_snapshot(app) -> tuple[list[dict], list[Author]]:
+    return [c.to_record() for c in store(app).all_comments()], store(app).list_authors()
+
+
+def add_author(app, *args: str, **kwargs: Any):
+    return app.test_cli_runner().invoke(args=["add-author", *args], **kwargs)
+
+
+# --- the add-author command -------------------------------------------------------------------
+
+
+def test_add_author_stores_a_scrypt_hash_never_the_password(app):
+    result = add_author(app, "--name", "Ada", "--email", EMAIL, "--password", PASSWORD)
+    assert result.exit_code == 0, result.output
+    assert "Added author Ada <ada@blog.test>" in result.output
+    stored = store(app).author_by_email(EMAIL)
+    assert stored.name == "Ada"
+    assert stored.password_hash.startswith("scrypt:")
+    assert check_password_hash(stored.password_hash, PASSWORD)
+    files = [path for path in Path(app.config["STORE_PATH"]).rglob("*") if path.is_file()]
+    everything = b"".join(path.read_bytes() for path in files)
+    assert EMAIL.encode() in everything  # the author is in these files …
+    assert PASSWORD.encode() not in everything  # … and the password is not
+    assert PASSWORD not in result.output
+
+
+def test_add_author_prompts_for_what_is_missing_and_hides_the_password(app):
+    result = add_author(app, input=f"Ada\n{EMAIL}\n{PASSWORD}\n{PASSWORD}\n")
+    assert result.exit_code == 0, result.output
+    assert "Name:" in result.output and "Email:" in result.output
+    assert "Repeat for confirmation:" in result.output
+    assert PASSWORD not in result.output
+    assert check_password_hash(store(app).author_by_email(EMAIL).password_hash, PASSWORD)
+
+
+def test_add_author_refuses_a_taken_email_whatever_its_case(app):
+    assert add_author(app, "--name", "Ada", "--email", EMAIL, "--password", PASSWORD).exit_code == 0
+    again = add_author(app, "--name", "Eve", "--email", EMAIL.upper(), "--password", PASSWORD)
+    assert again.exit_code == 1
+    assert "exists already" in again.output
+    assert [a.name for a in store(app).list_authors()] == ["Ada"]
+
+
+@pytest.mark.parametrize(("name", "email", "password", "message"), [
+    ("   ", EMAIL, PASSWORD, "name must not be blank"),
+    ("Ada", "not-an-email", PASSWORD, "is not an email address"),
+    ("Ada", "ada@localhost", PASSWORD, "is not an email address"),
+    ("Ada", "ada @blog.test", PASSWORD, "is not an email address"),
+    ("Ada", "", PASSWORD, "is not an email address"),
+    ("Ada", EMAIL, "123456789", "at least 10 characters"),
+    ("Ada\nEve", EMAIL, PASSWORD, "one line"),
+])
+def test_add_author_refuses_bad_details(app, name, email, password, message):
+    result = add_author(app, "--name", name, "--email", email, "--password", password)
+    assert result.exit_code == 1
+    assert message in result.output
+    assert "No author was added" in result.output
+    assert store(app).list_authors() == []
+
+
+# --- signing in and out -----------------------------------------------------------------------
+
+
+def test_the_sign_in_form_is_labelled_and_carries_a_csrf_token(client):
+    response = client.get(SIGN_IN)
+    assert response.status_code == 200
+    assert response.headers["Cache-Control"] == "no-store"
+    soup = BeautifulSoup(response.get_data(as_text=True), "html.parser")
+    form = soup.find("form", {"action": SIGN_IN})
+    assert form["method"] == "post"
+    email, password = form.find(id="email"), form.find(id="password")
+    assert soup.find("label", {"for": "email"}) and soup.find("label", {"for": "password"})
+    assert email["autocomplete"] == "username" and email["type"] == "email"
+    assert password["autocomplete"] == "current-password" and password["type"] == "password"
+    assert form.find("input", {"type": "hidden", "name": "csrf_token"})["value"]
+    assert soup.find(attrs={"role": "alert"}) is None
+
+
+def test_signing_in_opens_a_session_and_leads_to_the_queue(client, author):
+    response = sign_in(client)
+    assert response.status_code == 303
+    assert response.headers["Location"] == HOME
+    assert signed_in_as(client) == author.id
+    # Signed in, the form sends the author on.
+    assert client.get(SIGN_IN).headers["Location"] == HOME
+
+
+@pytest.mark.parametrize(("email", "password"), [
+    (EMAIL, "wrong password!"),
+    ("nobody@blog.test", PASSWORD),
+    (EMAIL.upper(), "wrong password!"),
+])
+def test_a_failed_sign_in_says_the_same_whatever_was_wrong(client, author, email, password):
+    response = sign_in(client, email, password)
+    assert response.status_code == 401
+    soup = BeautifulSoup(response.get_data(as_text=True), "html.parser")
+    assert soup.find(attrs={"role": "alert"}).get_text(strip=True) == "Email or password is wrong."
+    assert soup.find(id="email")["value"] == email
+    assert soup.find(id="email")["aria-invalid"] == "true"
+    assert soup.find(id="password").get("value") is None
+    assert signed_in_as(client) is None
+
+
+def test_the_email_is_compared_without_case(client, author):
+    assert sign_in(client, "  ADA@Blog.Test ").status_code == 303
+    assert signed_in_as(client) == author.id
+
+
+def test_a_sign_in_without_email_or_password_asks_for_both(client, author):
+    response = sign_in(client, EMAIL, "")
+    assert response.status_code == 400
+    assert "Enter your email and password." in response.get_data(as_text=True)
+
+
+def test_signing_out_ends_the_session(client, author):
+    sign_in(client)
+    token = page_token(client, "/moderate/test-token")
+    response = client.post(SIGN_OUT, data={"csrf_token": token})
+    assert response.status_code == 303
+    assert response.headers["Location"] == SIGN_IN
+    assert signed_in_as(client) is None
+    assert client.get("/moderate/test-token").status_code == 302
+
+
+def test_signing_in_starts_a_new_session(client, author):
+    """Session fixation: nothing planted in the session before sign-in survives it."""
+    page_token(client)
+    with client.session_transaction() as session:
+        session["planted"] = "by someone else"
+        anonymous_token = session["csrf_token"]
+    sign_in(client)
+    with client.session_transaction() as session:
+        assert "planted" not in session
+        assert session.get("csrf_token") != anonymous_token
+        assert session[auth.AUTHOR_ID] == author.id
+        assert len(session[auth.SESSION_NONCE]) >= 16
+
+
+def test_each_sign_in_gets_its_own_session_value(app, author):
+    values = set()
+    for _ in range(2):
+        client = app.test_client()
+        sign_in(client)
+        with client.session_transaction() as session:
+            values.add(session[auth.SESSION_NONCE])
+    assert len(values) == 2
+
+
+# --- where the author goes next ----------------------------------------------------------------
+
+
+@pytest.mark.parametrize("target", [
+    "/moderate/spam", "/moderate/comments/abc?state=spam&page=2", "/moderate",
+])
+def test_next_leads_back_to_a_moderation_page(client, author, target):
+    assert client.get(SIGN_IN, query_string={"next": target}).status_code == 200
+    response = sign_in(client, next=target)
+    assert response.headers["Location"] == target
+
+
+@pytest.mark.parametrize("target", [
+    "https://evil.test", "https://evil.test/moderate/", "//evil.test", "//evil.test/moderate",
+    "/\\evil.test", "\\\\evil.test", "/moderate\\..\\\\evil.test", "javascript:alert(1)",
+    "JavaScript:alert(1)//moderate", "http://localhost/moderate/", "/\t/evil.test",
+    "/moderate/\n//evil.test", "/api/counts", "/moderateevil", "moderate/spam", "",
+])
+def test_next_never_leads_off_the_moderation_pages(client, author, target):
+    page = client.get(SIGN_IN, query_string={"next": target}).get_data(as_text=True)
+    assert BeautifulSoup(page, "html.parser").find("input", {"name": "next"}) is None
+    response = sign_in(client, next=target)
+    assert response.status_code == 303
+    assert response.headers["Location"] == HOME
+
+
+def test_next_in_the_query_string_is_checked_too(client, author):
+    token = page_token(client)
+    response = client.post(
+        SIGN_IN, query_string={"next": "//evil.test"},
+        data={"csrf_token": token, "email": EMAIL, "password": PASSWORD},
+    )
+    assert response.headers["Location"] == HOME
+
+
+# --- the session cookie -----------------------------------------------------------------------
+
+
+def session_cookie(response) -> str:
+    cookies = [value for value in response.headers.getlist("Set-Cookie")
+               if value.startswith("tellmemore_session=")]
+    assert len(cookies) == 1, response.headers.getlist("Set-Cookie")
+    return cookies[0]
+
+
+def cookie_attributes(cookie: str) -> dict[str, str]:
+    attributes = {}
+    for part in cookie.split(";")[1:]:
+        name, _, value = part.strip().partition("=")
+        attributes[name.lower()] = value
+    return attributes
+
+
+def test_the_session_cookie_is_httponly_lax_and_lasts_two_weeks(client, author):
+    attributes = cookie_attributes(session_cookie(sign_in(client)))
+    assert "httponly" in attributes
+    assert attributes["samesite"] == "Lax"
+    assert "secure" not in attributes  # plain http (a local test): a Secure cookie would be lost
+    expires = parsedate_to_datetime(attributes["expires"])
+    days = (expires - datetime.now(UTC)).total_seconds() / 86400
+    assert 13.9 < days <= 14
+
+
+def test_the_session_cookie_is_secure_over_https(client, author):
+    https = {"base_url": "https://localhost"}
+    token = page_token(client, **https)
+    response = client.post(
+        SIGN_IN, data={"csrf_token": token, "email": EMAIL, "password": PASSWORD},
+        headers={"Referer": "https://localhost/moderate/sign-in"}, **https,
+    )
+    assert response.status_code == 303
+    attributes = cookie_attributes(session_cookie(response))
+    assert "secure" in attributes and "httponly" in attributes
+    assert attributes["samesite"] == "Lax"
+
+
+def test_session_cookie_secure_setting_forces_secure(service_config):
+    app = create_app({**service_config, "SESSION_COOKIE_SECURE": True})
+    assert "secure" in cookie_attributes(session_cookie(app.test_client().get(SIGN_IN)))
+
+
+def test_the_lifetime_is_configurable_and_ends_the_sign_in(service_config):
+    app = create_app({**service_config, "SESSION_LIFETIME_HOURS": 1})
+    store(app).add_author(Author(
+        id="author-1", name="Ada", email=EMAIL, created=utc_now(),
+        password_hash=generate_password_hash(PASSWORD, method="pbkdf2:sha256:1000"),
+    ))
+    client = app.test_client()
+    expires = cookie_attributes(session_cookie(sign_in(client)))["expires"]
+    minutes = (parsedate_to_datetime(expires) - datetime.now(UTC)).total_seconds() / 60
+    assert 59 < minutes <= 60
+    assert signed_in_as(client) == "author-1"
+    # The cookie is renewed on every request, but the sign-in itself still ends on time.
+    with client.session_transaction() as session:
+        session[auth.SIGNED_IN_AT] -= 3601
+    assert signed_in_as(client) is None
+
+
+@pytest.mark.parametrize("hours", [0, -1, "soon"])
+def test_a_bad_lifetime_is_refused_at_start(service_config, hours):
+    with pytest.raises(ConfigError, match="SESSION_LIFETIME_HOURS"):
+        create_app({**service_config, "SESSION_LIFETIME_HOURS": hours})
+
+
+# --- removed authors and changed passwords ------------------------------------------------------
+
+
+def test_a_removed_author_is_signed_out(client, app, author, monkeypatch):
+    sign_in(client)
+    assert client.get("/moderate/test-token").status_code == 200
+    real_get_author = store(app).get_author
+    monkeypatch.setattr(store(app), "get_author",
+                        lambda author_id: None if author_id == author.id else
+                        real_get_author(author_id))
+    response = client.get("/moderate/test-token")
+    assert response.status_code == 302
+    assert urlsplit(response.headers["Location"]).path == SIGN_IN
+    assert signed_in_as(client) is None
+    with client.session_transaction() as session:
+        assert auth.AUTHOR_ID not in session
+
+
+def test_changing_the_password_ends_other_sessions(client, app, author):
+    sign_in(client)
+    new_hash = generate_password_hash("another password", method="pbkdf2:sha256:1000")
+    store(app).update_author(
+        author.id, lambda old: Author(**{**old.to_record(), "password_hash": new_hash})
+    )
+    assert signed_in_as(client) is None
+
+
+# --- CSRF ---------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("token", [None, "", "forged", "ImFiYyI.Zxxxxx.yyyyyyyyy"])
+def test_a_sign_in_without_a_valid_token_is_refused(client, author, token):
+    page_token(client)  # the session has a token of its own; the post does not carry it
+    data = {"email": EMAIL, "password": PASSWORD}
+    if token is not None:
+        data["csrf_token"] = token
+    response = client.post(SIGN_IN, data=data)
+    assert response.status_code == 400
+    page = BeautifulSoup(response.get_data(as_text=True), "html.parser")
+    assert "form has expired" in page.find(attrs={"role": "alert"}).get_text()
+    assert page.find("input", {"name": "csrf_token"})["value"]  # a fresh form to try again
+    assert signed_in_as(client) is None
+
+
+def test_a_csrf_failure_answers_json_to_json_clients(client, author):
+    response = client.post(SIGN_IN, json={"email": EMAIL, "password": PASSWORD})
+    assert response.status_code == 400
+    body = response.get_json()
+    assert body["error"] == "csrf_failed"
+    assert "form has expired" in body["message"]
+
+
+def test_a_sign_in_from_another_site_over_https_is_refused(client, author):
+    https = {"base_url": "https://localhost"}
+    token = page_token(client, **https)
+    response = client.post(
+        SIGN_IN, data={"csrf_token": token, "email": EMAIL, "password": PASSWORD},
+        headers={"Referer": "https://evil.test/"}, **https,
+    )
+    assert response.status_code == 400
+    assert signed_in_as(client) is None
+
+
+def test_a_sign_out_without_a_token_does_nothing(client, author):
+    sign_in(client)
+    response = client.post(SIGN_OUT, headers={"Accept": "application/json"})
+    assert response.status_code == 400
+    assert response.get_json()["error"] == "csrf_failed"
+    assert signed_in_as(client) == author.id
+
+
+def test_the_public_api_needs_no_csrf_token(client, app):
+    response = client.post("/api/threads/hello/comments", json={
+        "name": "Rosa", "body": "I *loved* this.", "email": "rosa@example.org",
+    })
+    assert response.status_code == 201
+    form = client.post("/threads/hello/comments", data={"name": "Rosa", "body": "Hi"})
+    assert form.status_code != 400
+
+
+# --- throttling failed sign-ins -----------------------------------------------------------------
+
+
+def test_repeated_failures_for_one_email_are_refused_with_retry_after(client, app, author):
+    for _ in range(5):
+        assert sign_in(client, EMAIL, "wrong password!").status_code == 401
+    limited = sign_in(client, EMAIL, "wrong password!")
+    assert limited.status_code == 429
+    assert 0 < int(limited.headers["Retry-After"]) <= 15 * 60
+    assert "Too many failed sign-ins" in limited.get_data(as_text=True)
+    # Even the right password is refused while the email is limited …
+    right = sign_in(client)
+    assert right.status_code == 429
+    assert int(right.headers["Retry-After"]) > 0
+    assert signed_in_as(client) is None
+    # … from another address too; other emails from this address are still checked.
+    elsewhere = app.test_client()
+    assert sign_in(elsewhere, environ={"REMOTE_ADDR": "192.0.2.9"}).status_code == 429
+    assert sign_in(client, "other@blog.test", "wrong password!").status_code == 401
+
+
+def test_repeated_failures_from_one_address_are_refused(client, app, author):
+    for other in ("bea@blog.test", "cy@blog.test"):
+        store(app).add_author(Author(
+            id=other, name=other, email=other, created=utc_now(),
+            password_hash=generate_password_hash(PASSWORD, method="pbkdf2:sha256:1000"),
+        ))
+        for _ in range(5):  # as many as one email may fail
+            assert sign_in(client, other, "wrong password!").status_code == 401
+    # Ten failures from this address: even a first try for another email is refused.
+    assert sign_in(client).status_code == 429
+    assert signed_in_as(client) is None
+    assert sign_in(app.test_client(), environ={"REMOTE_ADDR": "192.0.2.9"}).status_code == 303
+
+
+def test_a_refusal_answers_json_to_json_clients(client, author, service_config):
+    for _ in range(5):
+        sign_in(client, EMAIL, "wrong password!")
+    token = page_token(client)
+    response = client.post(
+        SIGN_IN, data={"csrf_token": token, "email": EMAIL, "password": PASSWORD},
+        headers={"Accept": "application/json", "Content-Type": "multipart/form-data"},
+    )
+    assert response.status_code == 429
+    assert response.get_json()["error"] == "too_many_requests"
+    assert int(response.headers["Retry-After"]) > 0
+
+
+def test_successful_sign_ins_are_not_counted(app, author):
+    for _ in range(12):
+        assert sign_in(app.test_client()).status_code == 303
+
+
+def sign_ins_with_sleeps(monkeypatch, service_config, passwords: list[str]) -> list[float]:
+    app = create_app({
+        **service_config, "SIGN_IN_DELAY_SECONDS": 0.25, "SIGN_IN_MAX_DELAY_SECONDS": 2,
+        "SIGN_IN_LIMIT_PER_EMAIL": "100 per 15 minutes",
+        "SIGN_IN_LIMIT_PER_ADDRESS": "100 per 15 minutes",
+    })
+    store(app).add_author(Author(
+        id="author-1", name="Ada", email=EMAIL, created=utc_now(),
+        password_hash=generate_password_hash(PASSWORD, method="pbkdf2:sha256:1000"),
+    ))
+    sleeps: list[float] = []
+    monkeypatch.setattr(auth, "_pause", sleeps.append)
+    for password in passwords:
+        sign_in(app.test_client(), EMAIL, password)
+    return sleeps
+
+
+def test_failures_slow_the_next_attempts_up_to_a_cap(monkeypatch, service_config):
+    sleeps = sign_ins_with_sleeps(
+        monkeypatch, service_config, ["wrong password!"] * 10 + [PASSWORD, PASSWORD]
+    )
+    # No wait before the first attempt; then 0.25 s more per failure, never above 2 s; the
+    # right password waits as long as a wrong one would, and a success clears the email's count
+    # (the address keeps its failures).
+    assert sleeps == [0.25, 0.5, 0.75, 1.0, 1.25, 1.5, 1.75, 2.0, 2.0, 2.0, 2.0]
+
+
+def test_unknown_emails_cost_a_password_check_too(monkeypatch, client):
+    checked: list[str] = []
+    real_check = auth.check_password_hash
+    monkeypatch.setattr(auth, "check_password_hash",
+                        lambda hashed, password: checked.append(hashed) or real_check(hashed,
+                                                                                       password))
+    assert sign_in(client, "nobody@blog.test", PASSWORD).status_code == 401
+    assert len(checked) == 1 and checked[0].startswith("scrypt:")
+
+
+# --- every /moderate route ----------------------------------------------------------------------
+
+
+def moderation_routes(app: Flask) -> list[tuple[Rule, str]]:
+    """Every (rule, method) of the app under /moderate, HEAD and OPTIONS left out."""
+    routes = []
+    for rule in app.url_map.iter_rules():
+        if rule.rule == "/moderate" or rule.rule.startswith("/moderate/"):
+            for method in sorted((rule.methods or set()) - {"HEAD", "OPTIONS"}):
+                routes.append((rule, method))
+    return sorted(routes, key=lambda route: (route[0].rule, route[1]))
+
+
+def _collected_routes() -> list[tuple[str, str, str]]:
+    """(path pattern, method, endpoint) of the service's /moderate routes, from a real app."""
+    with tempfile.TemporaryDirectory() as folder:
+        root = Path(folder)
+        manifest = root / "comments-manifest.json"
+        manifest.write_text(__import__("json").dumps(SERVICE_MANIFEST), encoding="utf-8")
+        saved = os.environ.get("TELLMEMORE_INSTANCE_PATH")
+        os.environ["TELLMEMORE_INSTANCE_PATH"] = str(root / "instance")
+        try:
+            application = create_app({
+                "MANIFEST": str(manifest), "STORE_PATH": str(root / "store"),
+                "SECRET_KEY": "collecting-routes",
+            })
+            routes = [(rule.rule, method, rule.endpoint)
+                      for rule, method in moderation_routes(application)]
+            application.extensions["tellmemore.store"].close()
+        finally:
+            if saved is None:
+                os.environ.pop("TELLMEMORE_INSTANCE_PATH", None)
+            else:
+                os.environ["TELLMEMORE_INSTANCE_PATH"] = saved
+    return routes
+
+
+ROUTES = _collected_routes()
+
+
+def route_url(app: Flask, endpoint: str, pattern: str) -> str:
+    rule = next(rule for rule in app.url_map.iter_rules()
+                if rule.endpoint == endpoint and rule.rule == pattern)
+    with app.test_request_context():
+        return url_for(endpoint, **dict.fromkeys(rule.arguments, PLACEHOLDER))
+
+
+@pytest.fixture
+def seeded(app, author) -> Flask:
+    """A comment whose id is the placeholder, so a route that acted would change the store."""
+    store(app).add_comment(Comment(
+        id=PLACEHOLDER, thread="hello", name="Rosa", body="Hi", html="<p>Hi</p>",
+        created=utc_now(), state=CommentState.AWAITING_REPLY, public=False, question="why",
+    ))
+    return app
+
+
+def test_the_route_list_includes_sign_in_and_sign_out(app):
+    found = {(rule.rule, method) for rule, method in moderation_routes(app)}
+    assert {(SIGN_IN, "GET"), (SIGN_IN, "POST"), (SIGN_OUT, "POST")} <= found
+    assert {(pattern, method) for pattern, method, _ in ROUTES} <= found
+
+
+@pytest.mark.parametrize(
+    ("pattern", "method", "endpoint"),
+    [route for route in ROUTES if route[2] != "auth.sign_in"],
+    ids=[f"{method} {pattern}" for pattern, method, endpoint in ROUTES
+         if endpoint != "auth.sign_in"],
+)
+def test_every_moderation_route_refuses_strangers(seeded, pattern, method, endpoint):
+    app = seeded
+    client = app.test_client()
+    url = route_url(app, endpoint, pattern)
+    before = store_snapshot(app)
+    if method == "GET":
+        response = client.get(url)
+        assert response.status_code == 302
+        location = urlsplit(response.headers["Location"])
+        assert location.path == SIGN_IN
+        assert parse_qs(location.query)["next"] == [url]
+    else:
+        # Without a token CSRF refuses; with a valid one the sign-in check still must.
+        assert client.open(url, method=method).status_code == 400
+        token = page_token(client)
+        response = client.open(url, method=method, data={"csrf_token": token, "body": "Hi"})
+        assert response.status_code in (302, 303, 401), response.status_code
+        if response.status_code == 401:
+            assert "Sign in first" in response.get_data(as_text=True)
+        else:
+            assert urlsplit(response.headers["Location"]).path == SIGN_IN
+        json_response = client.open(url, method=method, json={"body": "Hi"},
+                                    headers={"X-CSRFToken": token})
+        if json_response.status_code == 401:
+            assert json_response.get_json()["error"] == "sign_in_required"
+    assert store_snapshot(app) == before
+
+
+@pytest.mark.parametrize(
+    ("pattern", "method", "endpoint"),
+    [route for route in ROUTES if route[1] in STATE_CHANGING],
+    ids=[f"{method} {pattern}" for pattern, method, _ in ROUTES if method in STATE_CHANGING],
+)
+def test_every_moderation_change_needs_a_csrf_token(seeded, pattern, method, endpoint):
+    app = seeded
+    client = app.test_client()
+    sign_in(client)
+    before = store_snapshot(app)
+    url = route_url(app, endpoint, pattern)
+    form = client.open(url, method=method,
+                       data={"body": "Hi", "email": EMAIL, "password": PASSWORD})
+    assert form.status_code == 400
+    assert "form has expired" in form.get_data(as_text=True)
+    forged = client.open(url, method=method, json={"body": "Hi"},
+                         headers={"X-CSRFToken": "forged"})
+    assert forged.status_code == 400
+    assert forged.get_json()["error"] == "csrf_failed"
+    assert store_snapshot(app) == before
+    assert signed_in_as(client) == "author-1"
+
+
+def test_an_anonymous_form_post_gets_the_sign_in_form_back(client, author):
+    token = page_token(client)
+    response = client.post(
+        "/moderate/test-action", data={"csrf_token": token},
+        headers={"Referer": "http://localhost/moderate/spam?page=2"},
+    )
+    assert response.status_code == 401
+    page = BeautifulSoup(response.get_data(as_text=True), "html.parser")
+    assert "Sign in first" in page.find(attrs={"role": "alert"}).get_text()
+    assert page.find("input", {"name": "next"})["value"] == "/moderate/spam?page=2"
+    assert "acted" not in response.get_data(as_text=True)
+    # Signing in from there leads back to the page the form was on.
+    assert sign_in(client, next="/moderate/spam?page=2").headers["Location"] == (
+        "/moderate/spam?page=2"
+    )
+    token = page_token(client, "/moderate/test-token")
+    assert client.post("/moderate/test-action", data={"csrf_token": token}).data == b"acted"
+
+
+def test_a_referrer_from_another_site_is_not_a_way_back(client, author):
+    response = client.post(
+        "/moderate/test-action", data={"csrf_token": page_token(client)},
+        headers={"Referer": "https://evil.test/moderate/spam"},
+    )
+    assert response.status_code == 401
+    page = BeautifulSoup(response.get_data(as_text=True), "html.parser")
+    assert page.find("input", {"name": "next"}) is None
+
+
+def test_login_required_guards_a_view_of_its_own(app, author):
+    calls = []
+
+    @auth.login_required
+    def action():
+        calls.append(1)
+        return "done"
+
+    with app.test_request_context("/elsewhere", method="POST", headers={"Accept": "text/html"}):
+        response, status = action()
+        assert status == 401
+        assert "Sign in first" in response
+    with app.test_request_context("/elsewhere?a=1", method="GET"):
+        response = action()
+        assert response.status_code == 302
+        assert response.headers["Location"] == SIGN_IN
+    assert calls == []
+
+
+@pytest.mark.parametrize(("target", "expected"), [
+    ("/moderate/spam", "/moderate/spam"),
+    ("/moderate", "/moderate"),
+    ("/moderate/../api", None),
+    ("/moderate/%2e%2e/api", None),
+    ("/moderate/./spam", None),
+    ("https://evil.test/moderate", None),
+    ("//evil.test", None),
+    ("/\\evil.test", None),
+    ("javascript:alert(1)", None),
+    (None, None),
+    ("/moderate/" + "a" * 3000, None),
+])
+def test_safe_next(target, expected):
+    assert auth.safe_next(target) == expected

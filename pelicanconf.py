@@ -21,7 +21,7 @@ DEFAULT_DATE_FORMAT = "%d %B %Y"
 
 THEME = "theme"
 PLUGIN_PATHS = ["plugins"]
-PLUGINS = ["reflection", "comments"]
+PLUGINS = ["reflection", "comments", "strings"]
 
 # Feeds: Atom for the whole site, per category, per tag and per author.
 FEED_DOMAIN = SITEURL
@@ -75,6 +75,10 @@ REFLECTION_REQUIRED = "warn"
 # comments plugin: where the comment service answers (the demo runs it here).
 COMMENTS_SERVICE_URL = "http://127.0.0.1:5000"
 COMMENTS_MANIFEST_NAME = "comments-manifest.json"
+# Published comments baked into the pages at build time: the service's public export (URL) or
+# a file written by `flask --app comments_service export-public`. Unreachable: built without.
+COMMENTS_EXPORT = COMMENTS_SERVICE_URL + "/api/public-export"
+COMMENTS_EXPORT_TIMEOUT = 3
 
 MARKDOWN = {
     "extension_configs": {

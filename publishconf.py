@@ -16,3 +16,6 @@ COMMENTS_SERVICE_URL = os.environ.get(
 # Where `invoke publish` puts the site: a local folder or an rsync target (host:path).
 PUBLISH_TARGET = os.environ.get("TELLMEMORE_PUBLISH_TARGET", "public")
 REFLECTION_REQUIRED = "error"
+COMMENTS_EXPORT = os.environ.get(
+    "TELLMEMORE_COMMENTS_EXPORT", COMMENTS_SERVICE_URL + "/api/public-export"
+)

@@ -6,6 +6,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
 import os
 import shlex
 import shutil
@@ -13,6 +15,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 import urllib.error
 import urllib.request
@@ -96,6 +99,28 @@ def _wait_for(url: str, process: subprocess.Popen, seconds: float = 20.0) -> Non
     raise Exit(f"{url} did not answer within {seconds:.0f} s")
 
 
+def _public_threads_digest(export_url: str) -> str | None:
+    """A digest of the service's public threads, or None when it does not answer."""
+    try:
+        with urllib.request.urlopen(export_url, timeout=5) as response:  # noqa: S310 - loopback
+            document = json.load(response)
+    except (urllib.error.URLError, OSError, ValueError):
+        return None
+    text = json.dumps(document.get("threads"), sort_keys=True).encode()
+    return hashlib.sha256(text).hexdigest()
+
+
+def rebake_on_change(rebuild, export_url: str, stop: threading.Event, every: float = 3.0):
+    """Rebuild the site whenever the published comments change, so pages read without
+    scripts show new replies after a reload (the demo's stand-in for a cron'd `invoke build`)."""
+    baked = _public_threads_digest(export_url)
+    while not stop.wait(every):
+        current = _public_threads_digest(export_url)
+        if current is not None and current != baked:
+            rebuild()
+            baked = current
+
+
 def service_environment(site_origin: str) -> dict[str, str]:
     """Environment for the demo's comment service: the built manifest and a local instance."""
     environment = dict(os.environ)
@@ -121,8 +146,14 @@ def demo(c, site_port=CONFIG["site_port"], service_port=CONFIG["service_port"]):
     site_url, service_url = f"http://{host}:{site_port}", f"http://{host}:{service_port}"
     # The pages must point at the ports chosen here: the form posts to the service, and the
     # manifest's URLs are where the service sends readers back to.
-    overrides = f"SITEURL='\"{site_url}\"' COMMENTS_SERVICE_URL='\"{service_url}\"'"
-    pelican(c, "content -s {settings_base} -o {output_path} -e ".format(**CONFIG) + overrides)
+    overrides = f"SITEURL='\"{site_url}\"' COMMENTS_SERVICE_URL='\"{service_url}\"' " \
+        f"COMMENTS_EXPORT='\"{service_url}/api/public-export\"'"
+
+    def rebuild() -> None:
+        pelican(c, "content -q -s {settings_base} -o {output_path} -e ".format(**CONFIG)
+                + overrides)
+
+    rebuild()
     environment = service_environment(site_url)
     flask = [sys.executable, "-m", "flask", "--app", "comments_service"]
     subprocess.run([*flask, "init"], cwd=ROOT, env=environment, check=True)
@@ -143,9 +174,14 @@ def demo(c, site_port=CONFIG["site_port"], service_port=CONFIG["service_port"]):
         raise KeyboardInterrupt  # run the clean-up below on `kill` as on Ctrl-C
 
     signal.signal(signal.SIGTERM, stop)
+    stop_rebaking = threading.Event()
     try:
         _wait_for(f"{service_url}/healthz", processes[0])
         _wait_for(f"{site_url}/", processes[1])
+        threading.Thread(
+            target=rebake_on_change,
+            args=(rebuild, f"{service_url}/api/public-export", stop_rebaking), daemon=True,
+        ).start()
         print(
             "\n"
             f"  Blog:            {site_url}/\n"
@@ -153,7 +189,8 @@ def demo(c, site_port=CONFIG["site_port"], service_port=CONFIG["service_port"]):
             f"  Manifest:        {site_url}/comments-manifest.json\n"
             f"  Moderation:      {service_url}/moderate/\n"
             f"  Demo author:     {DEMO_EMAIL} / {DEMO_PASSWORD}\n"
-            "\n  Press Ctrl-C to stop.\n",
+            "\n  Pages are rebuilt when published comments change, so replies show without\n"
+            "  JavaScript too. Press Ctrl-C to stop.\n",
             flush=True,
         )
         while all(process.poll() is None for process in processes):
@@ -161,6 +198,7 @@ def demo(c, site_port=CONFIG["site_port"], service_port=CONFIG["service_port"]):
     except KeyboardInterrupt:
         pass
     finally:
+        stop_rebaking.set()
         for process in processes:
             if process.poll() is None:
                 process.send_signal(signal.SIGTERM)

@@ -39,7 +39,7 @@ VARIANTS = {
     "vanilla": ["PLUGINS=[]"],
     "tellmemore": [
         f'THEME="{ROOT / "theme"}"', f'PLUGIN_PATHS=["{ROOT / "plugins"}"]',
-        'PLUGINS=["reflection", "comments"]',
+        'PLUGINS=["reflection", "comments", "strings"]',
     ],
 }
 

@@ -3,7 +3,8 @@
     GET    /api/threads/<thread>            public thread as a tree (ETag / 304)
     POST   /api/threads/<thread>/comments   new comment (JSON) → 201 + edit token
     POST   /threads/<thread>/comments       new comment (HTML form) → 303 back to the article
-    GET    /api/counts?thread=…             public comment counts of several threads
+    GET    /api/counts?thread=…             comment counts of several threads (public, waiting)
+    GET    /api/public-export               every article's public thread (for baking pages)
     PATCH  /api/comments/<id>               edit one's own comment (X-Edit-Token, 15 minutes)
     DELETE /api/comments/<id>               withdraw one's own comment (same token)
     GET    /api/form-token                  a signed "form shown at" token for the spam check
@@ -24,9 +25,10 @@ from flask import Blueprint, Response, current_app, jsonify, redirect, render_te
 
 from .errors import ApiError
 from .manifest import ArticleEntry, Manifest
+from .models import CommentState
 from .openapi import openapi_document
 from .posting import edit_reader_comment, post_reader_comment, withdraw_reader_comment
-from .public import own_comment, thread_payload
+from .public import own_comment, public_export_document, thread_payload
 from .spam import issue_form_token
 from .store import Store
 from .validation import ValidationFailed
@@ -151,9 +153,21 @@ def counts():
             {"thread": "too many"},
         )
     known = [thread for thread in threads if manifest().article(thread) is not None]
-    found = store().public_counts(known)
-    return jsonify(counts={thread: found.get(thread) if thread in known else None
-                           for thread in threads})
+    public = store().public_counts(known)
+    counts: dict[str, dict[str, int] | None] = {}
+    for thread in threads:
+        counts[thread] = None if thread not in known else {
+            "comments": public.get(thread, 0),
+            "waiting": store().count_in_state(CommentState.AWAITING_REPLY, thread=thread),
+        }
+    return jsonify(counts=counts)
+
+
+@bp.get("/api/public-export")
+def public_export():
+    """Every article's public thread, as GET /api/threads/<thread> gives it: what the site's
+    build bakes into the pages so they read well without scripts."""
+    return jsonify(public_export_document(manifest(), store()))
 
 
 # --- posting -------------------------------------------------------------------------------

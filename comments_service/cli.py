@@ -11,6 +11,7 @@ from flask.cli import with_appcontext
 
 from .config import write_secret_key
 from .manifest import ManifestError
+from .public import public_export_document
 from .transfer import ImportRefused, export_document, import_comments, parse_export
 
 
@@ -60,6 +61,23 @@ def export_command(output: str | None) -> None:
     click.echo(f"Exported {len(document['comments'])} comments to {target}", err=True)
 
 
+@click.command("export-public")
+@click.option("--output", "-o", type=click.Path(dir_okay=False, writable=True), required=True,
+              help="The file the site build reads (COMMENTS_EXPORT in pelicanconf.py).")
+@with_appcontext
+def export_public_command(output: str) -> None:
+    """Write every article's public thread for baking into the built pages."""
+    document = public_export_document(
+        current_app.extensions["tellmemore.manifest"].get(),
+        current_app.extensions["tellmemore.store"],
+    )
+    target = Path(output)
+    temporary = target.with_name(f".{target.name}.tmp")
+    temporary.write_text(json.dumps(document, ensure_ascii=False), encoding="utf-8")
+    temporary.replace(target)
+    click.echo(f"Wrote the public threads of {len(document['threads'])} articles to {target}")
+
+
 @click.command("import")
 @click.argument("path", type=click.Path(exists=True, dir_okay=False))
 @with_appcontext
@@ -74,5 +92,6 @@ def import_command(path: str) -> None:
 
 
 def init_app(app: Flask) -> None:
-    for command in (init_command, check_command, export_command, import_command):
+    for command in (init_command, check_command, export_command, export_public_command,
+                    import_command):
         app.cli.add_command(command)

@@ -70,7 +70,7 @@ SCHEMAS: dict[str, Any] = {
     },
     "Thread": {
         "type": "object",
-        "required": ["thread", "title", "url", "questions", "count", "comments"],
+        "required": ["thread", "title", "url", "questions", "count", "waiting", "comments"],
         "properties": {
             "thread": {"type": "string"},
             "title": {"type": "string"},
@@ -80,7 +80,9 @@ SCHEMAS: dict[str, Any] = {
                 "properties": {"id": {"type": "string"}, "text": {"type": "string"}},
                 "additionalProperties": False,
             }},
-            "count": {"type": "integer", "minimum": 0},
+            "count": {"type": "integer", "minimum": 0, "description": "Public comments."},
+            "waiting": {"type": "integer", "minimum": 0,
+                        "description": "Comments waiting for the author's reply."},
             "comments": {"type": "array", "items": _ref("PublicComment")},
         },
         "additionalProperties": False,
@@ -141,7 +143,25 @@ SCHEMAS: dict[str, Any] = {
         "type": "object",
         "required": ["counts"],
         "properties": {"counts": {"type": "object", "additionalProperties": {
-            "type": ["integer", "null"], "minimum": 0}}},
+            "oneOf": [
+                {"type": "null"},
+                {"type": "object", "required": ["comments", "waiting"], "properties": {
+                    "comments": {"type": "integer", "minimum": 0,
+                                 "description": "Public comments."},
+                    "waiting": {"type": "integer", "minimum": 0,
+                                "description": "Comments waiting for the author's reply."},
+                }, "additionalProperties": False},
+            ]}}},
+        "additionalProperties": False,
+    },
+    "PublicExport": {
+        "type": "object",
+        "required": ["schema_version", "generated", "threads"],
+        "properties": {
+            "schema_version": {"const": 1},
+            "generated": {"type": "string"},
+            "threads": {"type": "object", "additionalProperties": _ref("Thread")},
+        },
         "additionalProperties": False,
     },
     "FormToken": {
@@ -236,6 +256,16 @@ def openapi_document() -> dict[str, Any]:
                     "responses": {
                         "200": _json(_ref("Counts"), "Counts; null for unknown threads."),
                         "422": _error("No thread named, or more than 100."),
+                        "503": common_errors["503"],
+                    },
+                },
+            },
+            "/api/public-export": {
+                "get": {
+                    "operationId": "getPublicExport",
+                    "summary": "Every article's public thread, for baking into built pages.",
+                    "responses": {
+                        "200": _json(_ref("PublicExport"), "All public threads."),
                         "503": common_errors["503"],
                     },
                 },

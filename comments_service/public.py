@@ -9,8 +9,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from .manifest import ArticleEntry
-from .models import Comment
+from .manifest import ArticleEntry, Manifest
+from .models import Comment, utc_now
+from .store import Store
+
+PUBLIC_EXPORT_SCHEMA_VERSION = 1
 
 
 def public_comment(comment: Comment) -> dict[str, Any]:
@@ -88,5 +91,19 @@ def thread_payload(article: ArticleEntry, comments: list[Comment]) -> dict[str, 
         "url": article.url,
         "questions": [{"id": q.id, "text": q.text} for q in article.questions],
         "count": len(public),
+        # How many comments wait for the author's reply: a number only, never their text.
+        "waiting": sum(1 for comment in comments if comment.in_queue),
         "comments": comment_tree(comments),
+    }
+
+
+def public_export_document(manifest: Manifest, store: Store) -> dict[str, Any]:
+    """Every article's public thread, keyed by thread, for baking into the built pages."""
+    return {
+        "schema_version": PUBLIC_EXPORT_SCHEMA_VERSION,
+        "generated": utc_now(),
+        "threads": {
+            thread: thread_payload(article, store.thread_comments(thread))
+            for thread, article in sorted(manifest.articles.items())
+        },
     }

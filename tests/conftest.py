@@ -20,7 +20,8 @@ def build_site(output: Path, *extra_settings: str, settings_file: str = "pelican
         sys.executable, "-m", "pelican", str(ROOT / "content"),
         "-s", str(ROOT / settings_file), "-o", str(output), "--fatal", "errors",
     ]
-    for setting in extra_settings:
+    # Deterministic pages: nothing is baked from a comment service that may be running here.
+    for setting in ("COMMENTS_EXPORT=null", *extra_settings):
         command += ["-e", setting]
     subprocess.run(command, cwd=ROOT, check=True, capture_output=True, text=True)
     return output

@@ -29,7 +29,7 @@ def build(tmp_path: Path, files: dict[str, str], **settings: Any) -> Path:
         "OUTPUT_PATH": str(output),
         "THEME": str(ROOT / "theme"),
         "PLUGIN_PATHS": [str(ROOT / "plugins")],
-        "PLUGINS": ["reflection", "comments"],
+        "PLUGINS": ["reflection", "comments", "strings"],
         "SITEURL": "",
         "TIMEZONE": "UTC",
         "RELATIVE_URLS": True,

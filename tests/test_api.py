@@ -306,8 +306,13 @@ def test_counts_for_several_threads(client, app):
     post(client)
     post(client, thread="second")
     publish_all(app)
+    post(client)  # waiting, not public yet
     response = client.get("/api/counts?thread=hello&thread=second&thread=ghost")
-    assert check(response, "/api/counts")["counts"] == {"hello": 1, "second": 1, "ghost": None}
+    assert check(response, "/api/counts")["counts"] == {
+        "hello": {"comments": 1, "waiting": 2},
+        "second": {"comments": 1, "waiting": 1},
+        "ghost": None,
+    }
     assert client.get("/api/counts").status_code == 422
     many = "&".join(f"thread=t{n}" for n in range(101))
     assert client.get(f"/api/counts?{many}").status_code == 422
@@ -454,3 +459,15 @@ def test_no_email_or_private_field_in_any_public_response(client, app):
         assert "reader_key" not in text
         for comment in stored(app):
             assert comment.reader_key not in text
+
+
+def test_public_export_lists_every_article_with_its_public_tree(client, app):
+    post(client)
+    publish_all(app)
+    post(client, thread="second")  # not public: not exported
+    response = client.get("/api/public-export")
+    body = check(response, "/api/public-export")
+    assert sorted(body["threads"]) == ["hello", "second"]
+    assert body["threads"]["hello"]["count"] == 1
+    assert body["threads"]["second"]["comments"] == []
+    no_private_data(response.get_data(as_text=True))

@@ -26,7 +26,7 @@ SHARED_SETTINGS = [
 ]
 OURS = [
     f'THEME="{ROOT / "theme"}"', f'PLUGIN_PATHS=["{ROOT / "plugins"}"]',
-    'PLUGINS=["reflection", "comments"]', "REFLECTION_REQUIRED=false",
+    'PLUGINS=["reflection", "comments", "strings"]', "REFLECTION_REQUIRED=false",
 ]
 
 

@@ -47,7 +47,12 @@
         if (cards.length) { moveInList(-1); } else { go("previous-comment"); }
         break;
       case "r":
-        if (replyBox) { event.preventDefault(); replyBox.focus(); }
+        if (replyBox) {
+          event.preventDefault();
+          replyBox.focus();
+          // Continue the draft (kept after a preview or the nudge), not type in front of it.
+          replyBox.setSelectionRange(replyBox.value.length, replyBox.value.length);
+        }
         else { var start = document.getElementById("start-replying"); if (start) { start.click(); } }
         break;
       case "s":

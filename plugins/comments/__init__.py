@@ -1,4 +1,5 @@
-"""Comments plugin for Pelican: the manifest for the comment service (see manifest.py)."""
+"""Comments plugin for Pelican: the manifest for the comment service (manifest.py) and the
+published comments baked into pages (baking.py)."""
 
 from .manifest import register
 

@@ -18,6 +18,8 @@ from typing import Any
 
 from pelican import signals
 
+from .baking import bake
+
 logger = logging.getLogger(__name__)
 
 MANIFEST_SCHEMA_VERSION = 1
@@ -47,8 +49,10 @@ def collect_articles(generator: Any) -> None:
         *generator.articles, *generator.translations,
         *getattr(generator, "hidden_articles", []), *getattr(generator, "hidden_translations", []),
     ]
-    for article in [*public, *generator.drafts, *generator.drafts_translations]:
+    everything = [*public, *generator.drafts, *generator.drafts_translations]
+    for article in everything:
         article.comment_thread = thread_key(article)
+    bake(everything, generator.settings)
     _collected_articles.extend(public)
     _collected_settings.update(generator.settings)
 

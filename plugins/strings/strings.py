@@ -1,0 +1,76 @@
+"""Translated interface strings for the theme and the comment widget.
+
+Templates write English and wrap it: ``{{ _("Send comment") }}``, with named fields for the
+parts that vary: ``{{ _("{count} comments", count=3) }}``. The catalogue for the site's
+language is ``<theme>/translations/<lang>.json``: ``{"lang": "fr", "strings": {English:
+translation}}``. A string missing from it stays English. ``strings_catalogue`` holds the whole
+catalogue, for the widget to read from the page.
+
+Settings: ``STRINGS_LANG`` (default: ``DEFAULT_LANG``), ``STRINGS_PATH`` (default: the theme's
+``translations`` folder).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from pelican import signals
+
+logger = logging.getLogger(__name__)
+
+
+def load_catalogue(folder: Path, lang: str) -> dict[str, str]:
+    """The strings of ``lang`` (English → translation); empty for English or a missing file."""
+    path = folder / f"{lang}.json"
+    if lang == "en" or not path.is_file():
+        if lang != "en":
+            logger.warning("strings: no catalogue %s; the interface stays in English", path)
+        return {}
+    try:
+        document = json.loads(path.read_text(encoding="utf-8"))
+        strings = document["strings"]
+    except (OSError, ValueError, KeyError, TypeError) as error:
+        logger.warning("strings: %s cannot be read (%s); the interface stays in English",
+                       path, error)
+        return {}
+    if not isinstance(strings, dict) or not all(
+        isinstance(key, str) and isinstance(value, str) for key, value in strings.items()
+    ):
+        logger.warning("strings: %s must map text to text; the interface stays in English", path)
+        return {}
+    return strings
+
+
+def translator(catalogue: dict[str, str]) -> Callable[..., str]:
+    """``_`` for templates: the translation of ``text`` with ``{name}`` fields filled in."""
+
+    def translate(text: str, **fields: Any) -> str:
+        translated = catalogue.get(text, text)
+        if not fields:
+            return translated
+        try:
+            return translated.format(**fields)
+        except (KeyError, IndexError, ValueError):
+            logger.warning("strings: the translation of %r does not fit its fields", text)
+            return text.format(**fields)
+
+    return translate
+
+
+def install(generator: Any) -> None:
+    """generator_init receiver: put ``_`` and the catalogue into the generator's templates."""
+    settings = generator.settings
+    lang = str(settings.get("STRINGS_LANG") or settings.get("DEFAULT_LANG") or "en")
+    folder = Path(settings.get("STRINGS_PATH") or Path(settings["THEME"]) / "translations")
+    catalogue = load_catalogue(folder, lang)
+    generator.env.globals["_"] = translator(catalogue)
+    generator.env.globals["strings_catalogue"] = {"lang": lang, "strings": catalogue}
+
+
+def register() -> None:
+    """Pelican's plugin entry point."""
+    signals.generator_init.connect(install)

@@ -10,8 +10,6 @@ from __future__ import annotations
 
 import json
 import logging
-import urllib.error
-import urllib.request
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +20,11 @@ DEFAULT_TIMEOUT_SECONDS = 5
 
 def read_public_export(location: str, timeout: float) -> dict[str, Any] | None:
     """The threads of a public export (thread key → thread payload), or None when unreadable."""
+    # Imported here: urllib.request pulls in ssl and http.client, megabytes a build without a
+    # URL export never needs.
+    import urllib.error
+    import urllib.request
+
     try:
         if location.startswith(("http://", "https://")):
             # The scheme is checked above: only http(s) reaches urlopen.
@@ -30,7 +33,7 @@ def read_public_export(location: str, timeout: float) -> dict[str, Any] | None:
         else:
             raw = Path(location).read_bytes()
         document = json.loads(raw)
-    except (OSError, urllib.error.URLError, ValueError) as error:
+    except (OSError, ValueError) as error:  # URLError is an OSError
         logger.warning(
             "comments: could not read published comments from %s (%s); pages are built "
             "without them", location, error,

@@ -294,6 +294,21 @@ def test_j_k_move_through_the_queue_and_a_approves(page, service: Service) -> No
     assert page.locator("#approve-form").count() == 0
 
 
+def test_single_key_shortcuts_can_be_turned_off(page, service: Service) -> None:
+    comment = service.post_comment("Rosa", "The queue idea helped me with my newsletter.")
+    sign_in(page, service)
+    page.goto(f"{service.url}/moderate/comments/{comment}")
+    page.locator("#shortcuts summary").click()
+    page.check("#single-key-shortcuts-off")
+    page.locator("h1").click()  # focus away from the checkbox
+    page.keyboard.press("s")  # would mark spam if the shortcuts were on
+    page.reload()
+    assert page.locator("#single-key-shortcuts-off").is_checked()
+    assert service.stored(comment)["state"] == "awaiting_reply"
+    page.keyboard.press("r")
+    assert active(page)["id"] != "reply-body"
+
+
 # --- 3. the nudge ------------------------------------------------------------------------------
 
 

@@ -28,6 +28,19 @@
     cards[next].closest(".card").scrollIntoView({ block: "nearest" });
   }
 
+  // Single-key shortcuts can be turned off (WCAG 2.1.4), remembered in this browser.
+  var OFF_KEY = "tellmemore-single-keys-off";
+  var offBox = document.getElementById("single-key-shortcuts-off");
+  function singleKeysOff() {
+    try { return window.localStorage.getItem(OFF_KEY) === "1"; } catch (error) { return false; }
+  }
+  if (offBox) {
+    offBox.checked = singleKeysOff();
+    offBox.addEventListener("change", function () {
+      try { window.localStorage.setItem(OFF_KEY, offBox.checked ? "1" : "0"); } catch (error) { /* private mode */ }
+    });
+  }
+
   var replyBox = document.getElementById("reply-body");
   var replyNext = document.getElementById("reply-next");
 
@@ -39,6 +52,7 @@
       return;
     }
     if (event.ctrlKey || event.metaKey || event.altKey || typing(event.target)) { return; }
+    if (singleKeysOff()) { return; }
     switch (event.key) {
       case "j":
         if (cards.length) { moveInList(1); } else { go("next-comment"); }

@@ -11,7 +11,20 @@ from typing import Any
 
 from flask import Flask
 
-from . import api, auth, cli, demo, errors, health, moderation, security
+from . import (
+    api,
+    auth,
+    cli,
+    demo,
+    errors,
+    health,
+    moderation,
+    moderation_metrics,
+    moderation_outbox,
+    notify,
+    security,
+    unsubscribe,
+)
 from .config import load_config, warn_about_temporary_key
 from .manifest import ManifestError, ManifestSource, is_url
 from .store import open_store
@@ -51,7 +64,11 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     app.register_blueprint(health.bp)
     app.register_blueprint(api.bp)
     app.register_blueprint(moderation.bp)
+    app.register_blueprint(moderation_outbox.bp)
+    unsubscribe.init_app(app)
+    notify.init_app(app)
     security.init_app(app, RATE_LIMITED_ENDPOINTS)
     cli.init_app(app)
     app.cli.add_command(demo.demo_data_command)
+    moderation_metrics.init_app(app)
     return app

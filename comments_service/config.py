@@ -39,6 +39,9 @@ DEFAULTS: dict[str, Any] = {
     "SMTP_USERNAME": "",
     "SMTP_PASSWORD": "",
     "SMTP_FROM": "",
+    # The metrics page's aim: TARGET_REPLY_RATE of reader comments answered within the hours.
+    "TARGET_REPLY_HOURS": 48,
+    "TARGET_REPLY_RATE": 0.9,
 }
 
 

@@ -99,3 +99,85 @@ class Author:
     def from_record(cls, record: dict[str, Any]) -> Author:
         known = {item.name for item in fields(cls)}
         return cls(**{key: value for key, value in record.items() if key in known})
+
+
+# --- email follow-up (notify.py): the outbox and the addresses mail goes to -----------------
+
+
+class OutboxStatus(StrEnum):
+    """Where a message in the outbox stands. Only queued (and expired sending) ones are sent."""
+
+    HELD = "held"  # waits for its address to be confirmed (double opt-in), then queued
+    QUEUED = "queued"  # to be sent at next_attempt_at
+    SENDING = "sending"  # claimed by a sender until claimed_until (a lease)
+    SENT = "sent"
+    FAILED = "failed"  # gave up: last_error says why (the author can retry it)
+    DISCARDED = "discarded"  # by the author, or because the address unsubscribed
+
+
+# Statuses whose messages still need something done (their day file stays "open").
+OPEN_STATUSES = frozenset({OutboxStatus.HELD, OutboxStatus.QUEUED, OutboxStatus.SENDING})
+
+
+@dataclass(frozen=True)
+class OutboxMessage:
+    """One email, stored before anyone tries to send it. ``to`` is one bare address; the
+    ``headers`` (From, List-Unsubscribe…) are fixed when the message is queued; ``errors`` keeps
+    every failed attempt ("time attempt n: error"), ``last_error`` the latest."""
+
+    id: str  # "YYYYMMDD-" + random: the day of creation names the file it is kept in
+    kind: str  # reply, confirm, new_comment, digest, or whatever queue_message was given
+    to: str
+    subject: str
+    text: str
+    html: str
+    created: str
+    status: OutboxStatus = OutboxStatus.QUEUED
+    headers: dict[str, str] = field(default_factory=dict)
+    attempts: int = 0
+    next_attempt_at: str = ""
+    last_error: str | None = None
+    sent_at: str | None = None
+    claimed_by: str | None = None
+    claimed_until: str | None = None
+    dedupe_key: str | None = None
+    errors: tuple[str, ...] = field(default_factory=tuple)
+
+    def to_record(self) -> dict[str, Any]:
+        record = asdict(self)
+        record["status"] = str(self.status)
+        record["headers"] = dict(self.headers)
+        record["errors"] = list(self.errors)
+        return record
+
+    @classmethod
+    def from_record(cls, record: dict[str, Any]) -> OutboxMessage:
+        known = {item.name for item in fields(cls)}
+        values = {key: value for key, value in record.items() if key in known}
+        values["status"] = OutboxStatus(values["status"])
+        values["headers"] = dict(values.get("headers") or {})
+        values["errors"] = tuple(values.get("errors") or ())
+        return cls(**values)
+
+    @property
+    def is_open(self) -> bool:
+        return self.status in OPEN_STATUSES
+
+
+@dataclass(frozen=True)
+class MailAddress:
+    """What an address has said about mail: confirmed (double opt-in), unsubscribed (for good).
+    ``address`` is stored casefolded: one record per mailbox whatever the case it was typed in."""
+
+    address: str
+    confirmed_at: str | None = None
+    unsubscribed_at: str | None = None
+    confirmation_sent_at: str | None = None
+
+    def to_record(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_record(cls, record: dict[str, Any]) -> MailAddress:
+        known = {item.name for item in fields(cls)}
+        return cls(**{key: value for key, value in record.items() if key in known})

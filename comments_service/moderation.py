@@ -37,7 +37,7 @@ from flask import (
     url_for,
 )
 
-from . import replying
+from . import metrics, replying
 from .auth import login_required
 from .manifest import ArticleEntry, Manifest
 from .models import Comment, CommentState, parse_time
@@ -229,7 +229,8 @@ def queue():
         items=comment_views(waiting), total=total, page=page,
         pages=max(1, -(-total // PER_PAGE)), chosen=chosen,
         articles=sorted(current.articles.values(), key=lambda article: article.title.casefold()),
-        selected=selected,
+        selected=selected, deadlines=metrics.deadlines(
+            waiting, datetime.now(UTC), metrics.targets_from_config(current_app.config)),
     )
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 
+from . import notify
 from .models import Author, Comment, CommentState, new_comment_id, utc_now
 from .render import render_comment
 from .store import CommentNotFound, Store
@@ -63,6 +64,7 @@ def reply(store: Store, comment_id: str, author: Author, body: str) -> Comment:
                        replied_at=current.replied_at or now)
 
     store.update_comment(target.id, mark_replied)
+    notify.reply_posted(store, target, answer)
     return answer
 
 

@@ -33,7 +33,15 @@ from tinydb import TinyDB
 from tinydb.storages import Storage
 from tinydb.table import Document, Table
 
-from .models import Author, Comment, CommentState
+from .models import (
+    OPEN_STATUSES,
+    Author,
+    Comment,
+    CommentState,
+    MailAddress,
+    OutboxMessage,
+    OutboxStatus,
+)
 
 
 class StoreError(Exception):
@@ -54,6 +62,14 @@ class DuplicateAuthor(StoreError):
 
 class AuthorNotFound(StoreError):
     """No author with that id."""
+
+
+class MessageNotFound(StoreError):
+    """No outbox message with that id."""
+
+
+class DuplicateMessage(StoreError):
+    """An outbox message with that id is stored already."""
 
 
 class StoreUnavailable(StoreError):
@@ -169,6 +185,59 @@ class Store(ABC):
     @abstractmethod
     def update_author(self, author_id: str, change: Callable[[Author], Author]) -> Author:
         """Compare-and-set as update_comment; AuthorNotFound; the id never changes."""
+
+    # -- the outbox and mail addresses (email follow-up, notify.py) ------------------------
+
+    @abstractmethod
+    def add_message(self, message: OutboxMessage) -> OutboxMessage:
+        """Store a new outbox message durably, before anyone tries to send it. When its
+        ``dedupe_key`` is taken already, nothing is added and the message holding that key is
+        returned instead (so the same notification queued twice is one message). Raises
+        DuplicateMessage if the id exists, StoreUnavailable if it cannot be written."""
+
+    @abstractmethod
+    def get_message(self, message_id: str) -> OutboxMessage | None:
+        """The message with that id, or None."""
+
+    @abstractmethod
+    def update_message(
+        self, message_id: str, change: Callable[[OutboxMessage], OutboxMessage]
+    ) -> OutboxMessage:
+        """Compare-and-set as update_comment: ``change`` sees the latest stored version under
+        the write lock and may raise to abort. MessageNotFound; the id never changes."""
+
+    @abstractmethod
+    def claim_messages(
+        self, claimer: str, now: str, lease_until: str, limit: int
+    ) -> list[OutboxMessage]:
+        """Atomically, across threads and processes, take up to ``limit`` messages that are due
+        (queued with next_attempt_at <= now, or sending with an expired claimed_until): each
+        becomes sending, claimed_by ``claimer`` until ``lease_until``, attempts + 1. A message
+        is never handed to two claimers while a lease on it runs. Oldest due first."""
+
+    @abstractmethod
+    def list_messages(
+        self, statuses: Iterable[OutboxStatus] | None = None, *, limit: int = 50,
+        offset: int = 0,
+    ) -> list[OutboxMessage]:
+        """Messages in those statuses (None: all), newest first."""
+
+    @abstractmethod
+    def messages_to(
+        self, address: str, *, since: str | None = None, open_only: bool = False
+    ) -> list[OutboxMessage]:
+        """Messages to ``address`` (casefolded) created at or after ``since``, or, with
+        ``open_only``, every held/queued/sending one; oldest first."""
+
+    @abstractmethod
+    def get_mail_address(self, address: str) -> MailAddress | None:
+        """What ``address`` (compared casefolded) has said about mail, or None."""
+
+    @abstractmethod
+    def update_mail_address(
+        self, address: str, change: Callable[[MailAddress], MailAddress]
+    ) -> MailAddress:
+        """Compare-and-set the address's record (a blank one when there is none yet)."""
 
     def close(self) -> None:  # noqa: B027 - optional hook: most stores hold nothing open
         """Release what the store holds open."""
@@ -711,7 +780,356 @@ def _next_doc_id(documents: list[Document]) -> int:
     return max((document.doc_id for document in documents), default=0) + 1
 
 
-class TinyDBStore(Store):
+# ---------------------------------------------------------------------------------------------
+# The outbox and mail addresses (email follow-up, notify.py)
+# ---------------------------------------------------------------------------------------------
+#
+# <store>/outbox/<YYYY-MM-DD>.json   one TinyDB file (table "messages") per UTC day of creation;
+#                                    a message id starts with that day, so the id names its file
+# <store>/outbox/open/<YYYY-MM-DD>   empty marker: that day may hold held/queued/sending messages
+# <store>/outbox/keys/<hash>         a dedupe key is taken: the file holds the message's id
+# <store>/mail_addresses.json        TinyDB file (table "addresses"): confirmations, unsubscribes
+# <store>/locks/_outbox-<day>.lock   flock over every read-modify-write of that day's file
+# <store>/locks/_outbox-keys.lock    flock while a message with a dedupe key is added
+# <store>/locks/_addresses.lock      flock over every read-modify-write of mail_addresses.json
+#
+# Why per day: a TinyDB file is rewritten whole on every change, and a sender changes a message
+# two or three times (claimed, then sent or rescheduled). One file per day of creation keeps
+# each write to one day's messages, and old days are never written again once settled. The
+# sender reads only the days the open/ markers name. A marker is created (and made durable)
+# before a day's file first holds an open message and removed after a write leaves none, both
+# under the day's lock, so a crash can leave an extra marker (read once, then removed) but never
+# hide a message that still has to be sent.
+#
+# Lock order: keys → one day at a time. These locks are never held together with a thread,
+# index or authors lock, and no two day locks are held at once.
+
+OUTBOX_FOLDER = "outbox"
+OUTBOX_OPEN_FOLDER = "open"
+OUTBOX_KEYS_FOLDER = "keys"
+OUTBOX_TABLE = "messages"
+OUTBOX_KEYS_LOCK = "_outbox-keys.lock"
+ADDRESSES_FILE = "mail_addresses.json"
+ADDRESSES_TABLE = "addresses"
+ADDRESSES_LOCK = "_addresses.lock"
+MESSAGE_ID = re.compile(r"(\d{4})(\d{2})(\d{2})-[A-Za-z0-9_-]{1,64}")
+OUTBOX_DAY = re.compile(r"\d{4}-\d{2}-\d{2}")
+
+
+def message_day(message_id: str) -> str | None:
+    """The UTC day (YYYY-MM-DD) a message id was made on, or None for a malformed id."""
+    match = MESSAGE_ID.fullmatch(message_id) if isinstance(message_id, str) else None
+    return None if match is None else "-".join(match.groups())
+
+
+def _corrupted_outbox(path: Path, problem: str) -> StoreCorrupted:
+    return StoreCorrupted(
+        f"The outbox file {path} cannot be read: {problem}. Move it aside (its messages are "
+        "lost, nothing else is) or restore it from a backup."
+    )
+
+
+def _corrupted_addresses(path: Path, problem: str) -> StoreCorrupted:
+    return StoreCorrupted(
+        f"The mail addresses file {path} cannot be read: {problem}. Restore it from a backup "
+        "(without it, unsubscribed readers could be mailed again)."
+    )
+
+
+class _OutboxDayStorage(_ThreadFileStorage):
+    """The same discipline (parse on read, atomic durable writes) for one day of the outbox."""
+
+    table_name = OUTBOX_TABLE
+    corrupted = staticmethod(_corrupted_outbox)
+
+
+class _AddressesFileStorage(_ThreadFileStorage):
+    table_name = ADDRESSES_TABLE
+    corrupted = staticmethod(_corrupted_addresses)
+
+
+def _message_of(record: dict[str, Any], path: Path) -> OutboxMessage:
+    try:
+        return OutboxMessage.from_record(record)
+    except (KeyError, TypeError, ValueError) as error:
+        raise _corrupted_outbox(path, f"a document is not a message ({error!r})") from error
+
+
+def _address_of(record: dict[str, Any], path: Path) -> MailAddress:
+    try:
+        return MailAddress.from_record(record)
+    except TypeError as error:
+        raise _corrupted_addresses(path, f"a document is not an address ({error})") from error
+
+
+class _OutboxFiles:
+    """The TinyDB store's outbox and address records (mixed into TinyDBStore; see above).
+
+    A day's file is read and written whole through its TinyDB storage (the TinyDB file format,
+    one table), because a claim changes several documents and must do so in one write."""
+
+    path: Path
+    _locks: Path
+
+    @property
+    def _outbox(self) -> Path:
+        return self.path / OUTBOX_FOLDER
+
+    def _outbox_folders(self) -> None:
+        for folder in (self._outbox, self._outbox / OUTBOX_OPEN_FOLDER,
+                       self._outbox / OUTBOX_KEYS_FOLDER):
+            if not folder.is_dir():
+                folder.mkdir(parents=True, exist_ok=True)
+                _fsync_folder(folder.parent)
+
+    def _day_path(self, day: str) -> Path:
+        return self._outbox / f"{day}.json"
+
+    def _day_lock(self, day: str) -> AbstractContextManager[bool]:
+        return _exclusive_lock(self._locks / f"_outbox-{day}.lock")
+
+    def _read_day(self, day: str) -> dict[int, OutboxMessage]:
+        """doc id → message of one day (no lock needed: the file is only replaced whole)."""
+        path = self._day_path(day)
+        data = _OutboxDayStorage(str(path)).read() or {}
+        try:
+            return {int(doc_id): _message_of(record, path)
+                    for doc_id, record in data.get(OUTBOX_TABLE, {}).items()}
+        except ValueError as error:
+            raise _corrupted_outbox(path, f"a document id is not a number ({error})") from error
+
+    def _write_day(self, day: str, messages: dict[int, OutboxMessage]) -> None:
+        """Replace the day's file (the caller holds its lock), keeping its open marker true:
+        made before a write that leaves an open message, removed after one that leaves none."""
+        still_open = any(message.is_open for message in messages.values())
+        if still_open:
+            self._mark_open(day)
+        payload = {OUTBOX_TABLE: {str(doc_id): message.to_record()
+                                  for doc_id, message in sorted(messages.items())}}
+        _OutboxDayStorage(str(self._day_path(day))).write(payload)
+        if not still_open:
+            self._unmark_open(day)
+
+    def _mark_open(self, day: str) -> None:
+        marker = self._outbox / OUTBOX_OPEN_FOLDER / day
+        if marker.exists():
+            return
+        try:
+            os.close(os.open(marker, os.O_WRONLY | os.O_CREAT | os.O_CLOEXEC, 0o600))
+            _fsync_folder(marker.parent)
+        except OSError as error:
+            if error.errno in UNAVAILABLE_ERRNOS:
+                raise _unavailable(error, marker) from error
+            raise
+
+    def _unmark_open(self, day: str) -> None:
+        with suppress(FileNotFoundError):
+            (self._outbox / OUTBOX_OPEN_FOLDER / day).unlink()
+
+    def _open_days(self) -> list[str]:
+        try:
+            names = os.listdir(self._outbox / OUTBOX_OPEN_FOLDER)
+        except FileNotFoundError:
+            return []
+        return sorted(name for name in names if OUTBOX_DAY.fullmatch(name))
+
+    def _all_days(self) -> list[str]:
+        if not self._outbox.is_dir():
+            return []
+        return sorted(path.stem for path in self._outbox.glob("*.json")
+                      if OUTBOX_DAY.fullmatch(path.stem))
+
+    # -- messages -------------------------------------------------------------------------
+
+    def add_message(self, message: OutboxMessage) -> OutboxMessage:
+        """Store a new message (see Store.add_message). With a dedupe key the key file is
+        written first, under the keys lock: a crash before the message lands leaves a key
+        naming a message that does not exist, which the next add with that key takes over."""
+        if not isinstance(message, OutboxMessage):
+            raise TypeError(f"add_message() takes an OutboxMessage, not {type(message).__name__}")
+        day = message_day(message.id)
+        if day is None:
+            raise ValueError(f"Invalid message id {message.id!r}")
+        self._outbox_folders()
+        if message.dedupe_key is None:
+            self._insert_message(day, message)
+            return message
+        key_path = self._key_path(message.dedupe_key)
+        with _exclusive_lock(self._locks / OUTBOX_KEYS_LOCK):
+            try:
+                holder = key_path.read_text(encoding="utf-8").strip()
+            except FileNotFoundError:
+                holder = None
+            existing = self.get_message(holder) if holder else None
+            if existing is not None:
+                return existing
+            _write_file_atomically(key_path, message.id.encode("utf-8"))
+            try:
+                self._insert_message(day, message)
+            except BaseException:
+                with suppress(OSError):
+                    key_path.unlink()
+                raise
+        return message
+
+    def _key_path(self, dedupe_key: str) -> Path:
+        digest = hashlib.blake2b(dedupe_key.encode("utf-8"), digest_size=16).hexdigest()
+        return self._outbox / OUTBOX_KEYS_FOLDER / digest
+
+    def _insert_message(self, day: str, message: OutboxMessage) -> None:
+        with self._day_lock(day):
+            messages = self._read_day(day)
+            if any(stored.id == message.id for stored in messages.values()):
+                raise DuplicateMessage(f"Message {message.id} is stored already")
+            messages[max(messages, default=0) + 1] = message
+            self._write_day(day, messages)
+
+    def get_message(self, message_id: str) -> OutboxMessage | None:
+        day = message_day(message_id)
+        if day is None:
+            return None
+        return next((message for message in self._read_day(day).values()
+                     if message.id == message_id), None)
+
+    def update_message(
+        self, message_id: str, change: Callable[[OutboxMessage], OutboxMessage]
+    ) -> OutboxMessage:
+        """Compare-and-set under the day's lock; ``change`` must not call the store."""
+        day = message_day(message_id)
+        if day is None:
+            raise MessageNotFound(f"No message {message_id}")
+        with self._day_lock(day):
+            messages = self._read_day(day)
+            found = next((doc_id for doc_id, message in messages.items()
+                          if message.id == message_id), None)
+            if found is None:
+                raise MessageNotFound(f"No message {message_id}")
+            old = messages[found]
+            new = change(old)
+            if not isinstance(new, OutboxMessage):
+                raise TypeError(f"change() returned {type(new).__name__}, not an OutboxMessage")
+            if new.id != old.id:
+                raise ValueError("change() must not change a message's id")
+            if new != old:
+                messages[found] = new
+                self._write_day(day, messages)
+        return new
+
+    def claim_messages(
+        self, claimer: str, now: str, lease_until: str, limit: int
+    ) -> list[OutboxMessage]:
+        """Claim due messages day by day, each day under its lock: read, mark, write once.
+        The flock makes the read and the write one step for every other claimer, so a due
+        message goes to exactly one of them; the lease is the compare-and-set's condition."""
+        claimed: list[OutboxMessage] = []
+        for day in self._open_days():
+            if len(claimed) >= limit:
+                break
+            with self._day_lock(day):
+                messages = self._read_day(day)
+                due = sorted(
+                    (doc_id for doc_id, message in messages.items()
+                     if (message.status is OutboxStatus.QUEUED and message.next_attempt_at <= now)
+                     or (message.status is OutboxStatus.SENDING
+                         and (message.claimed_until or "") <= now)),
+                    key=lambda doc_id: (messages[doc_id].next_attempt_at,
+                                        messages[doc_id].created, doc_id),
+                )[: limit - len(claimed)]
+                for doc_id in due:
+                    old = messages[doc_id]
+                    messages[doc_id] = dataclasses.replace(
+                        old, status=OutboxStatus.SENDING, claimed_by=claimer,
+                        claimed_until=lease_until, attempts=old.attempts + 1,
+                    )
+                    claimed.append(messages[doc_id])
+                if due:
+                    self._write_day(day, messages)
+                elif not any(message.is_open for message in messages.values()):
+                    self._unmark_open(day)  # left by a crash: nothing to do on that day
+        return claimed
+
+    def list_messages(
+        self, statuses: Iterable[OutboxStatus] | None = None, *, limit: int = 50,
+        offset: int = 0,
+    ) -> list[OutboxMessage]:
+        """Newest first. Only open statuses: reads the open days only. Otherwise it reads day
+        files from the newest back until the page is full (the cost grows with ``offset``
+        and, for rare statuses, with the outbox's history)."""
+        wanted = None if statuses is None else {OutboxStatus(status) for status in statuses}
+        if limit <= 0:
+            return []
+        days = self._open_days() if wanted is not None and wanted <= OPEN_STATUSES else (
+            self._all_days())
+        found: list[OutboxMessage] = []
+        for day in reversed(days):
+            matching = [message for message in self._read_day(day).values()
+                        if wanted is None or message.status in wanted]
+            found.extend(sorted(matching, key=lambda message: (message.created, message.id),
+                                reverse=True))
+            if len(found) >= offset + limit:
+                break
+        return found[max(offset, 0): max(offset, 0) + limit]
+
+    def messages_to(
+        self, address: str, *, since: str | None = None, open_only: bool = False
+    ) -> list[OutboxMessage]:
+        wanted = address.casefold()
+        if open_only:
+            days = self._open_days()
+        else:
+            first = (since or "")[:10]
+            days = [day for day in self._all_days() if day >= first]
+        found = [
+            message for day in days for message in self._read_day(day).values()
+            if message.to.casefold() == wanted
+            and (since is None or message.created >= since)
+            and (not open_only or message.is_open)
+        ]
+        return sorted(found, key=lambda message: (message.created, message.id))
+
+    # -- mail addresses -------------------------------------------------------------------
+
+    @contextmanager
+    def _addresses_table(self) -> Iterator[Table]:
+        database = TinyDB(str(self.path / ADDRESSES_FILE), storage=_AddressesFileStorage)
+        try:
+            yield database.table(ADDRESSES_TABLE, cache_size=0)
+        finally:
+            database.close()
+
+    def get_mail_address(self, address: str) -> MailAddress | None:
+        wanted = address.casefold()
+        with self._addresses_table() as table:
+            for document in table.all():
+                record = _address_of(document, self.path / ADDRESSES_FILE)
+                if record.address == wanted:
+                    return record
+        return None
+
+    def update_mail_address(
+        self, address: str, change: Callable[[MailAddress], MailAddress]
+    ) -> MailAddress:
+        """Compare-and-set under the addresses lock; ``change`` must not call the store."""
+        wanted = address.casefold()
+        with _exclusive_lock(self._locks / ADDRESSES_LOCK), self._addresses_table() as table:
+            documents = table.all()
+            found = next((document for document in documents
+                          if document.get("address") == wanted), None)
+            old = (MailAddress(wanted) if found is None
+                   else _address_of(found, self.path / ADDRESSES_FILE))
+            new = change(old)
+            if not isinstance(new, MailAddress):
+                raise TypeError(f"change() returned {type(new).__name__}, not a MailAddress")
+            if new.address != wanted:
+                raise ValueError("change() must not change the address")
+            if new != old and found is None:
+                table.insert(Document(new.to_record(), doc_id=_next_doc_id(documents)))
+            elif new != old:
+                table.update(new.to_record(), doc_ids=[found.doc_id])
+        return new
+
+
+class TinyDBStore(_OutboxFiles, Store):
     """The embedded store: one TinyDB file per thread, plus an append-only index.
 
     Safe for several threads and processes on one machine (flock); every write is atomic

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 import sys
@@ -11,6 +12,8 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
+# No service made by the tests runs the mail sender thread unless a test asks for it.
+os.environ.setdefault("TELLMEMORE_MAIL_SENDER_THREAD", "false")
 CHROMIUM_PATHS = ("/usr/bin/chromium", "/usr/bin/chromium-browser")
 
 
@@ -21,8 +24,8 @@ def build_site(output: Path, *extra_settings: str, settings_file: str = "pelican
         "-s", str(ROOT / settings_file), "-o", str(output), "--fatal", "errors",
     ]
     # Deterministic pages: nothing is baked from a comment service that may be running here.
-    for setting in ("COMMENTS_EXPORT=null", *extra_settings):
-        command += ["-e", setting]
+    # One -e with every pair: Pelican keeps only the last -e flag it is given.
+    command += ["-e", "COMMENTS_EXPORT=null", *extra_settings]
     subprocess.run(command, cwd=ROOT, check=True, capture_output=True, text=True)
     return output
 

@@ -64,7 +64,7 @@ def exists(site: Path, rel: str | None) -> bool:
 def article_paths(site: Path) -> list[str]:
     """Every article, as the archives page lists them (newest first)."""
     archives = load(site, "archives/index.html")
-    links = archives.soup.select("main .archive-list a[href]")
+    links = archives.soup.select("main .archive-list a[href]:not(.comment-count)")
     return [resolve(archives.rel, a["href"]) for a in links]
 
 

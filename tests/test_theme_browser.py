@@ -19,7 +19,7 @@ def article_urls(site_output: Path) -> list[str]:
     """Site-relative URLs of the articles, as the archives page lists them."""
     soup = BeautifulSoup((site_output / "archives/index.html").read_text("utf-8"), "html.parser")
     urls = []
-    for a in soup.select("main .archive-list a[href]"):
+    for a in soup.select("main .archive-list a[href]:not(.comment-count)"):
         urls.append(posixpath.normpath(posixpath.join("archives", a["href"])) + "/")
     assert urls, "the archives page lists no article"
     return urls

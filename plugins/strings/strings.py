@@ -48,7 +48,7 @@ def load_catalogue(folder: Path, lang: str) -> dict[str, str]:
 def translator(catalogue: dict[str, str]) -> Callable[..., str]:
     """``_`` for templates: the translation of ``text`` with ``{name}`` fields filled in."""
 
-    def translate(text: str, **fields: Any) -> str:
+    def translate(text: str, /, **fields: Any) -> str:
         translated = catalogue.get(text, text)
         if not fields:
             return translated

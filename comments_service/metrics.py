@@ -1,0 +1,583 @@
+"""Listening figures: how many reader comments get a reply, how fast, what still waits, and how
+much readers write compared with the author. Pure functions over comments and a clock.
+
+Definitions (the metrics page, `flask … stats` and the tests all use these):
+
+- **Reader comment**: not the author's, in state ``awaiting_reply`` or ``replied``. Spam and
+  comments withdrawn by their writer are left out everywhere; the author's comments are never
+  reader comments.
+- **Reply rate**: replied ÷ reader comments.
+- **Time to first reply**: ``replied_at - created`` of replied comments. ``replied_at`` is set by
+  the first reply and kept through later replies and edits, and cleared when the only reply is
+  deleted (the comment waits again), so neither an edit nor a second reply moves it.
+  Median and 90th percentile interpolate linearly between the two nearest values.
+- **Target**: a reader comment of the last ``window_days`` days is *within target* when it was
+  answered within ``reply_hours``; it *missed* when it was answered later or has waited longer.
+  One still waiting and still inside the target is *pending*: left out of the share until it is
+  decided, so new comments do not pull the share down before the author had the time to answer.
+- **Due**: a waiting comment is *due soon* once it has waited ``due_soon_share`` of the target
+  and *overdue* once it has waited longer than the target.
+- **Weeks**: ISO weeks (Monday to Sunday, UTC). *Received* counts reader comments by the week
+  they were written; *answered* and the week's median reply time count them by the week of
+  their first reply.
+- **Words**: runs of letters and digits (``don't`` is one word, ``well-known`` two) in the
+  Markdown source, web addresses left out. Readers' words are their comments' (reader comments
+  as above); the author's are the author's comments that stand (deleted replies left out).
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections import defaultdict
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+
+from .manifest import ArticleEntry
+from .models import Comment, CommentState, parse_time
+
+READER_STATES = frozenset({CommentState.AWAITING_REPLY, CommentState.REPLIED})
+DEFAULT_REPLY_HOURS = 48.0
+DEFAULT_REPLY_RATE = 0.9
+DUE_SOON_SHARE = 0.75
+TARGET_WINDOW_DAYS = 30
+TREND_WEEKS = 12
+
+URL_RE = re.compile(r"(?:https?://|mailto:|www\.)\S+", re.IGNORECASE)
+WORD_RE = re.compile(r"[^\W_]+(?:['\u2019][^\W_]+)*")
+
+
+class TargetSettingError(ValueError):
+    """TARGET_REPLY_HOURS or TARGET_REPLY_RATE has a value the figures cannot use."""
+
+
+@dataclass(frozen=True)
+class Targets:
+    """What the author aims for: ``reply_rate`` of comments answered within ``reply_hours``."""
+
+    reply_hours: float = DEFAULT_REPLY_HOURS
+    reply_rate: float = DEFAULT_REPLY_RATE
+    due_soon_share: float = DUE_SOON_SHARE
+    window_days: int = TARGET_WINDOW_DAYS
+
+    @property
+    def reply_seconds(self) -> float:
+        return self.reply_hours * 3600
+
+    @property
+    def due_soon_seconds(self) -> float:
+        return self.reply_seconds * self.due_soon_share
+
+    @property
+    def label(self) -> str:
+        return format_hours(self.reply_hours)
+
+
+def targets_from_config(config: Mapping[str, Any]) -> Targets:
+    """The targets from the service settings; TargetSettingError names a bad one."""
+    hours = _number(config, "TARGET_REPLY_HOURS", DEFAULT_REPLY_HOURS)
+    rate = _number(config, "TARGET_REPLY_RATE", DEFAULT_REPLY_RATE)
+    if not hours > 0:
+        raise TargetSettingError(f"TARGET_REPLY_HOURS must be more than 0, not {hours!r}")
+    if not 0 < rate <= 1:
+        raise TargetSettingError(
+            f"TARGET_REPLY_RATE must be a share between 0 and 1 (0.9 = 90 %), not {rate!r}"
+        )
+    return Targets(reply_hours=hours, reply_rate=rate)
+
+
+def _number(config: Mapping[str, Any], name: str, default: float) -> float:
+    value = config.get(name, default)
+    if isinstance(value, bool):
+        raise TargetSettingError(f"{name} must be a number, not {value!r}")
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        raise TargetSettingError(f"{name} must be a number, not {value!r}") from None
+    if not math.isfinite(number):
+        raise TargetSettingError(f"{name} must be a finite number, not {value!r}")
+    return number
+
+
+# --- small pieces ----------------------------------------------------------------------------
+
+
+def is_reader_comment(comment: Comment) -> bool:
+    return not comment.is_author and comment.state in READER_STATES
+
+
+def word_count(text: str) -> int:
+    return len(WORD_RE.findall(URL_RE.sub(" ", text)))
+
+
+def percentile(values: list[float], share: float) -> float | None:
+    """The ``share`` quantile of ``values`` (linear between the nearest two); None if empty."""
+    if not values:
+        return None
+    ordered = sorted(values)
+    position = (len(ordered) - 1) * share
+    low = math.floor(position)
+    high = math.ceil(position)
+    return ordered[low] + (ordered[high] - ordered[low]) * (position - low)
+
+
+def median(values: list[float]) -> float | None:
+    return percentile(values, 0.5)
+
+
+def ratio(part: int, whole: int) -> float | None:
+    return part / whole if whole else None
+
+
+def seconds_between(start: str, end: str) -> float:
+    """Seconds from one stored time to another, never below zero (clock skew, bad imports)."""
+    return max(0.0, (parse_time(end) - parse_time(start)).total_seconds())
+
+
+def age_seconds(created: str, now: datetime) -> float:
+    return max(0.0, (now - parse_time(created)).total_seconds())
+
+
+def iso_week(moment: datetime | date) -> str:
+    year, week, _ = moment.isocalendar()
+    return f"{year}-W{week:02d}"
+
+
+def week_start(moment: datetime) -> date:
+    day = moment.astimezone(UTC).date()
+    return day - timedelta(days=day.weekday())
+
+
+def format_duration(seconds: float | None) -> str:
+    """A length of time for people, rounded down: "40 s", "25 min", "5 h 3 min", "3 days 4 h"."""
+    if seconds is None:
+        return "—"
+    if seconds < 60:
+        return f"{int(seconds)} s"
+    minutes = int(seconds // 60)
+    if minutes < 60:
+        return f"{minutes} min"
+    if minutes < 48 * 60:
+        hours, rest = divmod(minutes, 60)
+        return f"{hours} h {rest} min" if rest else f"{hours} h"
+    days, rest = divmod(minutes, 24 * 60)
+    hours = rest // 60
+    return f"{days} days {hours} h" if hours else f"{days} days"
+
+
+def format_hours(hours: float) -> str:
+    return f"{hours:g} h"
+
+
+def format_percent(share: float | None) -> str:
+    """A share as a percentage, rounded down to a tenth so 89.96 % never shows as 90 %."""
+    if share is None:
+        return "—"
+    tenths = math.floor(share * 1000 + 1e-9)
+    whole, tenth = divmod(tenths, 10)
+    return f"{whole} %" if tenth == 0 else f"{whole}.{tenth} %"
+
+
+def format_ratio(value: float | None) -> str:
+    """Readers' words per word of the author's: "3.2 : 1"."""
+    if value is None:
+        return "—"
+    return f"{value:.1f} : 1"
+
+
+# --- results ---------------------------------------------------------------------------------
+
+
+@dataclass
+class _Tally:
+    reader_comments: int = 0
+    replied: int = 0
+    waiting: int = 0
+    reply_seconds: list[float] = field(default_factory=list)
+    reader_words: int = 0
+    author_words: int = 0
+
+    def figures(self) -> Figures:
+        return Figures(
+            reader_comments=self.reader_comments,
+            replied=self.replied,
+            waiting=self.waiting,
+            reply_rate=ratio(self.replied, self.reader_comments),
+            median_reply_seconds=median(self.reply_seconds),
+            p90_reply_seconds=percentile(self.reply_seconds, 0.9),
+            reader_words=self.reader_words,
+            author_words=self.author_words,
+        )
+
+
+@dataclass(frozen=True)
+class Figures:
+    """The figures of one group of comments: all of them, one article or one question."""
+
+    reader_comments: int
+    replied: int
+    waiting: int
+    reply_rate: float | None
+    median_reply_seconds: float | None
+    p90_reply_seconds: float | None
+    reader_words: int
+    author_words: int
+
+    @property
+    def listen_ratio(self) -> float | None:
+        """Readers' words per word of the author's (None while the author wrote nothing)."""
+        return self.reader_words / self.author_words if self.author_words else None
+
+
+@dataclass(frozen=True)
+class ArticleFigures:
+    thread: str
+    title: str | None  # None: the thread is no longer in the manifest
+    url: str | None
+    figures: Figures
+
+
+@dataclass(frozen=True)
+class QuestionFigures:
+    thread: str
+    article_title: str | None
+    question: str
+    text: str | None  # None: the question is no longer in the article
+    figures: Figures
+
+
+@dataclass(frozen=True)
+class WeekFigures:
+    week: str  # "2026-W41"
+    start: date  # its Monday
+    received: int
+    answered: int
+    median_reply_seconds: float | None
+
+
+@dataclass(frozen=True)
+class TargetFigures:
+    """Reader comments of the last ``window_days`` days against the reply-time target."""
+
+    since: datetime
+    comments: int
+    within: int
+    missed: int
+    pending: int
+
+    @property
+    def decided(self) -> int:
+        return self.within + self.missed
+
+    @property
+    def share(self) -> float | None:
+        return ratio(self.within, self.decided)
+
+
+@dataclass(frozen=True)
+class Deadline:
+    """A waiting comment near or past the reply-time target."""
+
+    comment: Comment
+    waiting_seconds: float
+    status: str  # "due_soon" or "overdue"
+    target_seconds: float
+    target_label: str  # "48 h"
+
+    @property
+    def overdue(self) -> bool:
+        return self.status == "overdue"
+
+    @property
+    def label(self) -> str:
+        return "Overdue" if self.overdue else "Due soon"
+
+    @property
+    def detail(self) -> str:
+        if self.overdue:
+            late = format_duration(self.waiting_seconds - self.target_seconds)
+            return f"past the {self.target_label} target by {late}"
+        left = format_duration(self.target_seconds - self.waiting_seconds)
+        return f"{left} left of the {self.target_label} target"
+
+
+@dataclass(frozen=True)
+class Metrics:
+    """Everything the metrics page and `stats` show, as of ``now``."""
+
+    now: datetime
+    targets: Targets
+    overall: Figures
+    spam: int
+    withdrawn: int
+    oldest_waiting: Comment | None
+    oldest_waiting_seconds: float | None
+    target: TargetFigures
+    due: list[Deadline]
+    articles: list[ArticleFigures]
+    questions: list[QuestionFigures]
+    weeks: list[WeekFigures]
+
+    @property
+    def target_met(self) -> bool | None:
+        share = self.target.share
+        return None if share is None else share >= self.targets.reply_rate
+
+    @property
+    def has_comments(self) -> bool:
+        return self.overall.reader_comments > 0
+
+
+# --- computing -------------------------------------------------------------------------------
+
+
+def deadline(comment: Comment, now: datetime, targets: Targets) -> Deadline | None:
+    """The comment's deadline badge, when it waits and has used up most of the target."""
+    if not is_reader_comment(comment) or comment.state is not CommentState.AWAITING_REPLY:
+        return None
+    waited = age_seconds(comment.created, now)
+    if waited > targets.reply_seconds:
+        status = "overdue"
+    elif waited >= targets.due_soon_seconds:
+        status = "due_soon"
+    else:
+        return None
+    return Deadline(comment, waited, status, targets.reply_seconds, targets.label)
+
+
+def deadlines(comments: Iterable[Comment], now: datetime, targets: Targets) -> dict[str, Deadline]:
+    """Deadline badges of the waiting comments that need one, by comment id (for the queue)."""
+    found = {}
+    for comment in comments:
+        badge = deadline(comment, now, targets)
+        if badge is not None:
+            found[comment.id] = badge
+    return found
+
+
+def compute(
+    comments: Iterable[Comment],
+    now: datetime,
+    targets: Targets | None = None,
+    articles: Mapping[str, ArticleEntry] | None = None,
+    weeks: int = TREND_WEEKS,
+) -> Metrics:
+    """Every figure in one pass over ``comments`` (any order).
+
+    ``articles`` (the manifest's, by thread) gives titles and lists articles and questions that
+    have no comments yet; ``weeks`` is how many ISO weeks the trend shows, ending with now's.
+    """
+    targets = targets or Targets()
+    articles = articles or {}
+    now = now.astimezone(UTC)
+    since = now - timedelta(days=targets.window_days)
+    first_week = week_start(now) - timedelta(weeks=weeks - 1)
+    week_keys = [first_week + timedelta(weeks=number) for number in range(weeks)]
+
+    overall = _Tally()
+    by_article: dict[str, _Tally] = defaultdict(_Tally)
+    by_question: dict[tuple[str, str], _Tally] = defaultdict(_Tally)
+    received: dict[date, int] = defaultdict(int)
+    answered: dict[date, list[float]] = defaultdict(list)
+    spam = withdrawn = 0
+    within = missed = pending = in_window = 0
+    waiting: list[Comment] = []
+
+    for comment in comments:
+        if comment.is_author:
+            if comment.state is CommentState.POSTED:
+                words = word_count(comment.body)
+                overall.author_words += words
+                by_article[comment.thread].author_words += words
+            continue
+        if comment.state is CommentState.SPAM:
+            spam += 1
+            continue
+        if comment.state is CommentState.WITHDRAWN:
+            withdrawn += 1
+            continue
+        if comment.state not in READER_STATES:
+            continue  # a reader comment can never be "posted"; nothing to count
+        words = word_count(comment.body)
+        tallies = [overall, by_article[comment.thread]]
+        if comment.question:
+            tallies.append(by_question[(comment.thread, comment.question)])
+        reply_seconds = None
+        if comment.state is CommentState.REPLIED:
+            if comment.replied_at:
+                reply_seconds = seconds_between(comment.created, comment.replied_at)
+                replied_week = week_start(parse_time(comment.replied_at))
+                if replied_week >= first_week:
+                    answered[replied_week].append(reply_seconds)
+        else:
+            waiting.append(comment)
+        for tally in tallies:
+            tally.reader_comments += 1
+            tally.reader_words += words
+            if comment.state is CommentState.REPLIED:
+                tally.replied += 1
+                if reply_seconds is not None:
+                    tally.reply_seconds.append(reply_seconds)
+            else:
+                tally.waiting += 1
+        created = parse_time(comment.created)
+        received[week_start(created)] += 1
+        if created >= since:
+            in_window += 1
+            if comment.state is CommentState.REPLIED:
+                # No reply time (an import from before replied_at existed): taken as in time.
+                if reply_seconds is None or reply_seconds <= targets.reply_seconds:
+                    within += 1
+                else:
+                    missed += 1
+            elif age_seconds(comment.created, now) > targets.reply_seconds:
+                missed += 1
+            else:
+                pending += 1
+
+    waiting.sort(key=lambda comment: (comment.created, comment.id))
+    oldest = waiting[0] if waiting else None
+    due = [badge for badge in (deadline(c, now, targets) for c in waiting) if badge is not None]
+    return Metrics(
+        now=now,
+        targets=targets,
+        overall=overall.figures(),
+        spam=spam,
+        withdrawn=withdrawn,
+        oldest_waiting=oldest,
+        oldest_waiting_seconds=age_seconds(oldest.created, now) if oldest else None,
+        target=TargetFigures(since=since, comments=in_window, within=within, missed=missed,
+                             pending=pending),
+        due=due,
+        articles=_article_rows(by_article, articles),
+        questions=_question_rows(by_question, articles),
+        weeks=[
+            WeekFigures(
+                week=iso_week(start), start=start, received=received.get(start, 0),
+                answered=len(answered.get(start, [])),
+                median_reply_seconds=median(answered.get(start, [])),
+            )
+            for start in week_keys
+        ],
+    )
+
+
+def _title_key(title: str | None, thread: str) -> tuple[bool, str, str]:
+    # Articles still on the site first, by title; then the others by thread key.
+    return (title is None, (title or "").casefold(), thread)
+
+
+def _article_rows(
+    tallies: dict[str, _Tally], articles: Mapping[str, ArticleEntry]
+) -> list[ArticleFigures]:
+    rows = []
+    for thread in set(tallies) | set(articles):
+        article = articles.get(thread)
+        tally = tallies.get(thread) or _Tally()
+        rows.append(ArticleFigures(
+            thread=thread, title=article.title if article else None,
+            url=article.url if article else None, figures=tally.figures(),
+        ))
+    rows.sort(key=lambda row: _title_key(row.title, row.thread))
+    return rows
+
+
+def _question_rows(
+    tallies: dict[tuple[str, str], _Tally], articles: Mapping[str, ArticleEntry]
+) -> list[QuestionFigures]:
+    order: dict[tuple[str, str], int] = {}
+    for article in articles.values():
+        for number, question in enumerate(article.questions):
+            order[(article.thread, question.id)] = number
+    rows = []
+    for thread, question_id in set(tallies) | set(order):
+        article = articles.get(thread)
+        question = article.question(question_id) if article else None
+        tally = tallies.get((thread, question_id)) or _Tally()
+        rows.append(QuestionFigures(
+            thread=thread, article_title=article.title if article else None,
+            question=question_id, text=question.text if question else None,
+            figures=tally.figures(),
+        ))
+    # By article as in the article table, then in the article's own order of questions.
+    rows.sort(key=lambda row: (
+        *_title_key(row.article_title, row.thread),
+        order.get((row.thread, row.question), len(order)), row.question,
+    ))
+    return rows
+
+
+# --- as data (`stats --json`) ----------------------------------------------------------------
+
+
+def _figures_data(figures: Figures, *, words: bool = True) -> dict[str, Any]:
+    data: dict[str, Any] = {
+        "reader_comments": figures.reader_comments,
+        "replied": figures.replied,
+        "waiting": figures.waiting,
+        "reply_rate": figures.reply_rate,
+        "median_reply_seconds": figures.median_reply_seconds,
+        "p90_reply_seconds": figures.p90_reply_seconds,
+    }
+    if words:
+        data.update({
+            "reader_words": figures.reader_words,
+            "author_words": figures.author_words,
+            "listen_ratio": figures.listen_ratio,
+        })
+    return data
+
+
+def as_data(metrics: Metrics) -> dict[str, Any]:
+    """The figures as JSON-ready data with stable keys (documented in the README)."""
+    return {
+        "generated_at": metrics.now.isoformat(timespec="seconds"),
+        "targets": {
+            "reply_hours": metrics.targets.reply_hours,
+            "reply_rate": metrics.targets.reply_rate,
+            "due_soon_share": metrics.targets.due_soon_share,
+            "window_days": metrics.targets.window_days,
+        },
+        "totals": {
+            **_figures_data(metrics.overall),
+            "spam": metrics.spam,
+            "withdrawn": metrics.withdrawn,
+            "oldest_waiting_seconds": metrics.oldest_waiting_seconds,
+        },
+        "target": {
+            "since": metrics.target.since.isoformat(timespec="seconds"),
+            "comments": metrics.target.comments,
+            "within": metrics.target.within,
+            "missed": metrics.target.missed,
+            "pending": metrics.target.pending,
+            "share": metrics.target.share,
+            "met": metrics.target_met,
+        },
+        "due": [
+            {
+                "id": badge.comment.id,
+                "thread": badge.comment.thread,
+                "name": badge.comment.name,
+                "created": badge.comment.created,
+                "waiting_seconds": badge.waiting_seconds,
+                "status": badge.status,
+            }
+            for badge in metrics.due
+        ],
+        "articles": [
+            {"thread": row.thread, "title": row.title, **_figures_data(row.figures)}
+            for row in metrics.articles
+        ],
+        "questions": [
+            {"thread": row.thread, "question": row.question, "text": row.text,
+             **_figures_data(row.figures, words=False)}
+            for row in metrics.questions
+        ],
+        "weeks": [
+            {"week": row.week, "start": row.start.isoformat(), "received": row.received,
+             "answered": row.answered, "median_reply_seconds": row.median_reply_seconds}
+            for row in metrics.weeks
+        ],
+    }

@@ -19,7 +19,12 @@ from .validation import ValidationFailed
 logger = logging.getLogger(__name__)
 
 # Endpoints that answer even while the manifest is missing or invalid.
-ENDPOINTS_WITHOUT_MANIFEST = frozenset({"health.healthz", "static", "api.openapi"})
+ENDPOINTS_WITHOUT_MANIFEST = frozenset({
+    "health.healthz", "static", "api.openapi",
+    # A reader must be able to stop mail whatever state the site is in.
+    "unsubscribe.unsubscribe_form", "unsubscribe.unsubscribe", "unsubscribe.confirm_form",
+    "unsubscribe.confirm",
+})
 
 
 class ApiError(Exception):

@@ -4,7 +4,7 @@ was sent, what failed and why; retry or discard a message. Signed-in authors onl
 POST with a CSRF token.
 
     GET  /moderate/outbox/                      messages, newest first (?show=…, ?page=…)
-    POST /moderate/outbox/<id>/retry            failed/discarded/waiting → queued, sent soon
+    POST /moderate/outbox/<id>/retry            failed (or waiting) → queued, sent soon
     POST /moderate/outbox/<id>/discard          held/queued/failed → discarded, never sent
 """
 
@@ -62,8 +62,7 @@ def index():
     return render_template(
         "moderation/outbox.html", messages=found[:PER_PAGE], more=len(found) > PER_PAGE,
         page=page, show=show, views=VIEWS, status_labels=STATUS_LABELS,
-        retryable=(OutboxStatus.FAILED, OutboxStatus.DISCARDED, OutboxStatus.QUEUED),
-        discardable=(OutboxStatus.HELD, OutboxStatus.QUEUED, OutboxStatus.FAILED),
+        retryable=notify.RETRYABLE, discardable=notify.DISCARDABLE,
     )
 
 

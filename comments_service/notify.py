@@ -106,6 +106,9 @@ DAILY_LIMIT_ERROR = (
     "Not sent: {limit} messages were queued for this address in the last 24 hours "
     "(MAIL_PER_ADDRESS_PER_DAY). Retry it by hand if it should go anyway."
 )
+# What the outbox page may do to a message in each status.
+RETRYABLE = (OutboxStatus.FAILED, OutboxStatus.QUEUED)
+DISCARDABLE = (OutboxStatus.HELD, OutboxStatus.QUEUED, OutboxStatus.FAILED)
 UNSUBSCRIBED_ERROR = "Not sent: the address unsubscribed."
 DISCARDED_BY_AUTHOR = "Discarded on the outbox page."
 NEVER_CONFIRMED = f"Not sent: the address was not confirmed within {CONFIRM_LINK_DAYS} days."
@@ -376,6 +379,13 @@ def queue_message(
         logger.warning("Message %s to %s failed at once: %s", stored.id,
                        mask_address(address), error)
     elif status is OutboxStatus.HELD:
+        latest = store.get_mail_address(address)
+        if latest is not None and latest.confirmed_at and not latest.unsubscribed_at:
+            # Confirmed while this message was being stored: its release may have missed it.
+            _settle_quietly(store, stored.id, (OutboxStatus.HELD,), OutboxStatus.QUEUED, None,
+                            next_attempt_at=iso(_now()))
+            _wake_sender()
+            return store.get_message(stored.id) or stored
         _ask_for_confirmation(store, address, base, name)
     else:
         _wake_sender()
@@ -441,9 +451,11 @@ def reply_posted(store: Store, comment: Comment, reply: Comment) -> OutboxMessag
             html=render_template("notify/email/reply.html", **context),
             dedupe_key=f"reply:{reply.id}",
         )
+    except MailSetupError as error:
+        logger.error("No notification of reply %s: %s", reply.id, error)
     except Exception:
         logger.exception("Could not queue the notification of reply %s", reply.id)
-        return None
+    return None
 
 
 def comment_posted(store: Store, comment: Comment) -> list[OutboxMessage]:
@@ -476,6 +488,8 @@ def comment_posted(store: Store, comment: Comment) -> list[OutboxMessage]:
             )
             if message is not None:
                 queued.append(message)
+    except MailSetupError as error:
+        logger.error("No notification of comment %s: %s", comment.id, error)
     except Exception:
         logger.exception("Could not queue the notification of comment %s", comment.id)
     return queued
@@ -608,8 +622,9 @@ def _settle_quietly(
 
 
 def retry_message(store: Store, message_id: str) -> OutboxMessage:
-    """Send a failed or discarded message again (or a waiting one now), with a fresh count
-    of attempts. Refused for an address that unsubscribed."""
+    """Send a failed message again (or a waiting one now), with a fresh count of attempts.
+    Refused for an address that unsubscribed. Discarded is final: by the author, because the
+    address unsubscribed, or because it was never confirmed."""
     message = store.get_message(message_id)
     if message is None:
         raise MessageNotFound(message_id)
@@ -619,8 +634,7 @@ def retry_message(store: Store, message_id: str) -> OutboxMessage:
     now = iso(_now())
 
     def apply(current: OutboxMessage) -> OutboxMessage:
-        if current.status not in (OutboxStatus.FAILED, OutboxStatus.DISCARDED,
-                                  OutboxStatus.QUEUED):
+        if current.status not in RETRYABLE:
             raise OutboxActionRefused(f"A message that is {current.status.value} cannot be "
                                       "retried.")
         return replace(current, status=OutboxStatus.QUEUED, attempts=0, next_attempt_at=now,
@@ -636,7 +650,7 @@ def discard_message(store: Store, message_id: str) -> OutboxMessage:
     """Never send this message (it stays listed as discarded)."""
 
     def apply(current: OutboxMessage) -> OutboxMessage:
-        if current.status not in (OutboxStatus.HELD, OutboxStatus.QUEUED, OutboxStatus.FAILED):
+        if current.status not in DISCARDABLE:
             raise OutboxActionRefused(f"A message that is {current.status.value} cannot be "
                                       "discarded.")
         return replace(current, status=OutboxStatus.DISCARDED, last_error=DISCARDED_BY_AUTHOR)

@@ -5,13 +5,9 @@ the live preview."""
 from __future__ import annotations
 
 import json
-import os
 import re
-import signal
-import socket
 import subprocess
 import sys
-import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
@@ -23,6 +19,7 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 
 from tests.conftest import SERVICE_MANIFEST
+from tests.servers import free_port, running_service, service_environment
 
 pytestmark = pytest.mark.browser
 
@@ -69,61 +66,20 @@ class Service:
             return json.load(response)
 
 
-def free_loopback_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
-def wait_until_healthy(url: str, process: subprocess.Popen, log: Path) -> None:
-    deadline = time.monotonic() + 20
-    while time.monotonic() < deadline:
-        assert process.poll() is None, log.read_text()
-        try:
-            with urllib.request.urlopen(f"{url}/healthz", timeout=1) as response:
-                if response.status == 200:
-                    return
-        except (urllib.error.URLError, OSError):
-            time.sleep(0.05)
-    raise AssertionError(f"the service did not start:\n{log.read_text()}")
-
-
 @pytest.fixture
 def service(tmp_path: Path) -> Iterator[Service]:
     """gunicorn -w 2 on a free loopback port, a fresh store, and the author Ada."""
     manifest = tmp_path / "comments-manifest.json"
     manifest.write_text(json.dumps(SERVICE_MANIFEST), encoding="utf-8")
-    environment = {key: value for key, value in os.environ.items()
-                   if not key.startswith("TELLMEMORE_")}
-    environment.update({
-        "TELLMEMORE_INSTANCE_PATH": str(tmp_path / "instance"),
-        "TELLMEMORE_MANIFEST": str(manifest),
-        "TELLMEMORE_STORE_PATH": str(tmp_path / "store"),
-        "TELLMEMORE_SECRET_KEY": "browser-test-secret",
-        "TELLMEMORE_RATE_LIMIT": "off",
-        "TELLMEMORE_SIGN_IN_DELAY_SECONDS": "0",
-    })
-    port = free_loopback_port()
+    environment = service_environment(
+        tmp_path, MANIFEST=str(manifest), SECRET_KEY="browser-test-secret", RATE_LIMIT="off",
+        SIGN_IN_DELAY_SECONDS="0",
+    )
+    port = free_port()
     service = Service(f"http://127.0.0.1:{port}", environment, tmp_path)
     service.flask("add-author", "--name", NAME, "--email", EMAIL, "--password", PASSWORD)
-    log = tmp_path / "gunicorn.log"
-    with log.open("w") as log_file:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "gunicorn", "-w", "2", "-b", f"127.0.0.1:{port}",
-             "comments_service:create_app()"],
-            cwd=tmp_path, env=environment, stdout=log_file, stderr=log_file,
-            start_new_session=True,
-        )
-    try:
-        wait_until_healthy(service.url, process, log)
+    with running_service(tmp_path, environment, port=port):
         yield service
-    finally:
-        os.killpg(process.pid, signal.SIGTERM)
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait(timeout=10)
 
 
 # --- helpers -----------------------------------------------------------------------------------

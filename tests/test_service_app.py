@@ -11,15 +11,13 @@ import stat
 import subprocess
 import sys
 import threading
-import time
-import urllib.error
-import urllib.request
 from pathlib import Path
 
 import pytest
 
 from comments_service import create_app
 from comments_service.config import ConfigError
+from tests.servers import free_port, wait_for_json
 
 GOOD_MANIFEST = {
     "schema_version": 1,
@@ -225,24 +223,6 @@ def test_check_reports_the_manifest_or_fails_with_the_reason(instance, manifest_
 
 
 # --- real servers ------------------------------------------------------------------------------
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
-def wait_for_json(url: str, process: subprocess.Popen, log: Path, seconds: float = 20) -> dict:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        assert process.poll() is None, log.read_text()
-        try:
-            with urllib.request.urlopen(url, timeout=1) as response:
-                return json.load(response)
-        except (urllib.error.URLError, OSError):
-            time.sleep(0.2)
-    raise AssertionError(f"{url} did not answer")
 
 
 @pytest.mark.parametrize("server", ["gunicorn", "flask"])

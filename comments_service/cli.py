@@ -1,4 +1,5 @@
-"""Commands for `flask --app comments_service …`: init, check, export and import."""
+"""Commands for `flask --app comments_service …`: init, check, export and import (the import
+group, with Isso, Disqus and WordPress, lives in importers/commands.py)."""
 
 from __future__ import annotations
 
@@ -10,9 +11,10 @@ from flask import Flask, current_app
 from flask.cli import with_appcontext
 
 from .config import write_secret_key
+from .importers.commands import import_group
 from .manifest import ManifestError
 from .public import public_export_document
-from .transfer import ImportRefused, export_document, import_comments, parse_export
+from .transfer import export_document
 
 
 @click.command("init")
@@ -78,20 +80,7 @@ def export_public_command(output: str) -> None:
     click.echo(f"Wrote the public threads of {len(document['threads'])} articles to {target}")
 
 
-@click.command("import")
-@click.argument("path", type=click.Path(exists=True, dir_okay=False))
-@with_appcontext
-def import_command(path: str) -> None:
-    """Import a tellmemore export; checked whole first, comments already stored are skipped."""
-    try:
-        comments = parse_export(Path(path).read_bytes(), path)
-    except ImportRefused as error:
-        raise click.ClickException(f"{error}. Nothing was imported.") from error
-    added, present = import_comments(current_app.extensions["tellmemore.store"], comments)
-    click.echo(f"Imported {added} comments ({present} already present) from {path}")
-
-
 def init_app(app: Flask) -> None:
     for command in (init_command, check_command, export_command, export_public_command,
-                    import_command):
+                    import_group):
         app.cli.add_command(command)

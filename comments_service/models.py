@@ -60,6 +60,10 @@ class Comment:
     request: str | None = None
     reader_key: str | None = None
     spam_reasons: tuple[str, ...] = field(default_factory=tuple)
+    # Imported from another system ("isso:42"); None for comments written here.
+    source: str | None = None
+    # Marked answered by an import (--answered-before): replied without a reply, replied_at None.
+    marked_answered: bool = False
 
     def to_record(self) -> dict[str, Any]:
         """A JSON-ready dict of every field (for the store and for export)."""

@@ -48,6 +48,7 @@ from flask.cli import with_appcontext
 from itsdangerous import BadSignature, SignatureExpired, URLSafeSerializer, URLSafeTimedSerializer
 from markupsafe import Markup
 
+from . import webhooks
 from .config import ConfigError
 from .manifest import Manifest, ManifestError
 from .models import Comment, CommentState, MailAddress, OutboxMessage, OutboxStatus
@@ -723,9 +724,10 @@ def build_email(message: OutboxMessage) -> EmailMessage:
     return email
 
 
-def retry_delay(config: Mapping[str, Any], attempts: int) -> timedelta:
-    """SMTP_RETRY_BASE_SECONDS * 2 ** (attempts - 1), at most six hours."""
-    seconds = config["SMTP_RETRY_BASE_SECONDS"] * 2 ** max(attempts - 1, 0)
+def retry_delay(config: Mapping[str, Any], attempts: int,
+                base: str = "SMTP_RETRY_BASE_SECONDS") -> timedelta:
+    """SMTP_RETRY_BASE_SECONDS (or ``base``) * 2 ** (attempts - 1), at most six hours."""
+    seconds = config[base] * 2 ** max(attempts - 1, 0)
     return min(timedelta(seconds=seconds), MAX_RETRY_DELAY)
 
 
@@ -881,14 +883,15 @@ def _deliver(
     store: Store, config: Mapping[str, Any], connection: _Connection, message: OutboxMessage,
     claimer: str, report: SendReport, now: Callable[[], datetime],
 ) -> None:
-    """Send one claimed message and record what became of it."""
-    record = store.get_mail_address(message.to)
+    """Send one claimed message (mail over SMTP, a webhook over HTTP) and record the outcome."""
+    webhook = message.kind == webhooks.KIND
+    record = None if webhook else store.get_mail_address(message.to)
     if record is not None and record.unsubscribed_at:
         _finish(store, message, claimer, lambda current: replace(
             current, status=OutboxStatus.DISCARDED, last_error=UNSUBSCRIBED_ERROR))
         report.discarded += 1
         return
-    outcome = _attempt(connection, message)
+    outcome = webhooks.deliver(config, message) if webhook else _attempt(connection, message)
     if outcome is None:
         sent_at = iso(now())
         if _finish(store, message, claimer, lambda current: replace(
@@ -897,18 +900,21 @@ def _deliver(
         return
     description, permanent = outcome
     moment = now()
-    max_attempts = config["SMTP_MAX_ATTEMPTS"]
+    max_attempts = config["WEBHOOK_MAX_ATTEMPTS" if webhook else "SMTP_MAX_ATTEMPTS"]
+    delay_base = "WEBHOOK_RETRY_BASE_SECONDS" if webhook else "SMTP_RETRY_BASE_SECONDS"
 
     def failed_attempt(current: OutboxMessage) -> OutboxMessage:
         errors = (*current.errors, f"{iso(moment)} attempt {current.attempts}: {description}")
         errors = errors[-MAX_ERRORS_KEPT:]
         if permanent or current.attempts >= max_attempts:
-            reason = (f"Refused by the mail server: {description}" if permanent
+            reason = (f"Refused: {description}" if permanent and webhook
+                      else f"Refused by the mail server: {description}" if permanent
                       else f"Gave up after {current.attempts} attempts: {description}")
             return replace(current, status=OutboxStatus.FAILED, last_error=reason, errors=errors)
         return replace(current, status=OutboxStatus.QUEUED, last_error=description,
                        errors=errors,
-                       next_attempt_at=iso(moment + retry_delay(config, current.attempts)))
+                       next_attempt_at=iso(moment + retry_delay(config, current.attempts,
+                                                                 delay_base)))
 
     finished = _finish(store, message, claimer, failed_attempt)
     if finished is not None and finished.status is OutboxStatus.FAILED:

@@ -15,7 +15,7 @@ from typing import Any
 
 from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
 
-from . import notify
+from . import notify, webhooks
 from .manifest import ArticleEntry
 from .models import Comment, CommentState, new_comment_id, parse_time, utc_now
 from .render import render_comment
@@ -102,6 +102,7 @@ def post_reader_comment(
     )
     stored = store.add_comment(comment)
     notify.comment_posted(store, stored)
+    webhooks.comment_event(store, webhooks.COMMENT_CREATED, stored)
     editable_until = (parse_time(created) + EDIT_WINDOW).isoformat(timespec="seconds")
     return PostedComment(stored, issue_edit_token(secret_key, stored.id), editable_until)
 

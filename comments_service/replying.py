@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from . import notify
+from . import notify, webhooks
 from .models import Author, Comment, CommentState, new_comment_id, utc_now
 from .render import render_comment
 from .store import CommentNotFound, Store
@@ -65,6 +65,7 @@ def reply(store: Store, comment_id: str, author: Author, body: str) -> Comment:
 
     store.update_comment(target.id, mark_replied)
     notify.reply_posted(store, target, answer)
+    webhooks.comment_event(store, webhooks.REPLY_CREATED, answer, parent=target)
     return answer
 
 

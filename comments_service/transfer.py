@@ -19,8 +19,8 @@ EXPORT_FORMAT = "tellmemore-export"
 EXPORT_VERSION = 1
 REQUIRED_TEXT = ("id", "thread", "name", "body", "html", "created", "state")
 OPTIONAL_TEXT = ("parent", "question", "email", "website", "replied_at", "edited_at",
-                 "request", "reader_key")
-BOOLEANS = ("public", "is_author", "notify")
+                 "request", "reader_key", "source")
+BOOLEANS = ("public", "is_author", "notify", "marked_answered")
 
 
 class ImportRefused(Exception):

@@ -1,0 +1,27 @@
+"""Importers from other comment systems: Isso (SQLite), Disqus (XML export), WordPress (WXR).
+
+Each reader module turns its source into :class:`common.SourceData` (threads and comments as
+the source has them, every field checked); :func:`common.plan_import` matches the threads to the
+site's articles and decides every comment's id, parent, state and rendered body; only then does
+:func:`common.write_plan` store anything. See ``common.py`` for the rules.
+"""
+
+from .common import (
+    ImportOptions,
+    ImportPlan,
+    SourceComment,
+    SourceData,
+    SourceThread,
+    plan_import,
+    write_plan,
+)
+
+__all__ = [
+    "ImportOptions",
+    "ImportPlan",
+    "SourceComment",
+    "SourceData",
+    "SourceThread",
+    "plan_import",
+    "write_plan",
+]

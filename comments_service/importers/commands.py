@@ -1,0 +1,111 @@
+"""``flask --app comments_service import …``: our own export, Isso, Disqus and WordPress.
+
+    import FILE                 a tellmemore export (as before; also `import tellmemore FILE`)
+    import isso PATH            an Isso comments.db
+    import disqus PATH          a Disqus XML export
+    import wordpress PATH       a WordPress WXR export
+
+The three foreign sources take the same options: ``--dry-run`` (print the summary, write
+nothing), ``--author-email``/``--author-name`` (repeatable: whose comments are the author's),
+``--answered-before DATE`` (older unanswered comments leave the queue as answered). Everything
+is read and checked before the first write; a bad file changes nothing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
+
+import click
+from flask import current_app
+from flask.cli import with_appcontext
+
+from ..manifest import ManifestError
+from ..transfer import ImportRefused, import_comments, parse_export
+from .common import ImportOptions, SourceData, plan_import, write_plan
+from .disqus import read_disqus
+from .isso import read_isso
+from .wordpress import read_wordpress
+
+OWN_FORMAT = "tellmemore"
+DATE_FORMATS = ["%Y-%m-%d", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M:%S"]
+
+
+class ImportGroup(click.Group):
+    """A group whose first argument may also be a file: `import FILE` stays `import
+    tellmemore FILE`, so the command written before the importers existed keeps working."""
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        if args and not args[0].startswith("-") and args[0] not in self.commands:
+            args = [OWN_FORMAT, *args]
+        return super().parse_args(ctx, args)
+
+
+@click.group("import", cls=ImportGroup)
+def import_group() -> None:
+    """Import comments: `import FILE` (a tellmemore export) or `import isso|disqus|wordpress
+    PATH`."""
+
+
+@import_group.command(OWN_FORMAT)
+@click.argument("path", type=click.Path(exists=True, dir_okay=False))
+@with_appcontext
+def import_own(path: str) -> None:
+    """Import a tellmemore export; checked whole first, comments already stored are skipped."""
+    try:
+        comments = parse_export(Path(path).read_bytes(), path)
+    except ImportRefused as error:
+        raise click.ClickException(f"{error}. Nothing was imported.") from error
+    added, present = import_comments(current_app.extensions["tellmemore.store"], comments)
+    click.echo(f"Imported {added} comments ({present} already present) from {path}")
+
+
+def _run(reader: Callable[[str], SourceData], path: str, dry_run: bool,
+         author_email: tuple[str, ...], author_name: tuple[str, ...],
+         answered_before: datetime | None) -> None:
+    options = ImportOptions.of(author_email, author_name,
+                               answered_before.replace(tzinfo=UTC) if answered_before else None)
+    try:
+        manifest = current_app.extensions["tellmemore.manifest"].get()
+    except ManifestError as error:
+        raise click.ClickException(f"{error}. The import matches threads to the manifest's "
+                                   "articles; nothing was imported.") from error
+    store = current_app.extensions["tellmemore.store"]
+    try:
+        data = reader(path)
+        plan = plan_import(data, manifest, store, options)
+    except ImportRefused as error:
+        raise click.ClickException(f"{error}. Nothing was imported.") from error
+    for line in plan.summary(options):
+        click.echo(line)
+    if dry_run:
+        click.echo("Dry run: nothing was written.")
+        return
+    with click.progressbar(length=len(plan.new), label="Importing") as bar:
+        added = write_plan(store, plan, bar.update)
+    click.echo(f"Imported {added} comments ({len(plan.comments) - added} already present) "
+               f"from {path}; {plan.entering_queue} entered the reply queue")
+
+
+def _source_command(name: str, reader: Callable[[str], SourceData], what: str) -> None:
+    @import_group.command(name, help=f"Import {what}. Checked whole first; importing twice "
+                                     "adds nothing new.")
+    @click.argument("path", type=click.Path(exists=True, dir_okay=False))
+    @click.option("--dry-run", is_flag=True, help="Print the summary; write nothing.")
+    @click.option("--author-email", multiple=True, metavar="EMAIL",
+                  help="Comments with this email are the author's own (repeatable).")
+    @click.option("--author-name", multiple=True, metavar="NAME",
+                  help="Comments with this name are the author's own (repeatable).")
+    @click.option("--answered-before", type=click.DateTime(DATE_FORMATS), metavar="DATE",
+                  help="Mark unanswered comments written before DATE (UTC) as answered, so "
+                       "they do not fill the queue.")
+    @with_appcontext
+    def command(path: str, dry_run: bool, author_email: tuple[str, ...],
+                author_name: tuple[str, ...], answered_before: datetime | None) -> None:
+        _run(reader, path, dry_run, author_email, author_name, answered_before)
+
+
+_source_command("isso", read_isso, "an Isso database (comments.db)")
+_source_command("disqus", read_disqus, "a Disqus XML export")
+_source_command("wordpress", read_wordpress, "a WordPress export (WXR)")

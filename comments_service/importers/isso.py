@@ -1,0 +1,97 @@
+"""Read an Isso database (SQLite, the schema of Isso 0.12 to 0.14) into SourceData.
+
+Isso keeps ``threads(id, uri, title)`` and ``comments(tid, id, parent, created, modified, mode,
+text, author, email, website, likes, …)``: times are Unix seconds (floats), ``mode`` is 1 for
+public, 2 for pending moderation and 4 for deleted (a comment deleted after someone replied
+to it stays, emptied), ``text`` is the Markdown the reader typed, and Isso stored ``author``
+HTML-escaped (``&amp;``), which is undone here. Likes are not kept (tellmemore has none).
+The file is opened read-only; nothing in it is changed.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from datetime import UTC, datetime
+from pathlib import Path
+
+from .common import (
+    ImportRefused,
+    SourceComment,
+    SourceData,
+    SourceThread,
+    clean_email,
+    clean_name,
+    clean_website,
+)
+
+NEEDED_COLUMNS = {
+    "threads": {"id", "uri", "title"},
+    "comments": {"tid", "id", "parent", "created", "modified", "mode", "text", "author",
+                 "email", "website"},
+}
+MODES = {1: "public", 2: "pending", 4: "deleted"}
+
+
+def _time(value: object, where: str, what: str) -> datetime:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise ImportRefused(f"{where}: {what} {value!r} is not a Unix time")
+    try:
+        return datetime.fromtimestamp(float(value), UTC)
+    except (OverflowError, OSError, ValueError) as error:
+        raise ImportRefused(f"{where}: {what} {value!r} is not a Unix time") from error
+
+
+def read_isso(path: str) -> SourceData:
+    """Every thread and comment of the database, checked; ImportRefused names the problem."""
+    if not Path(path).is_file():
+        raise ImportRefused(f"{path}: no such file")
+    try:
+        connection = sqlite3.connect(f"{Path(path).resolve().as_uri()}?mode=ro", uri=True)
+    except sqlite3.Error as error:
+        raise ImportRefused(f"{path}: cannot open it as SQLite ({error})") from error
+    try:
+        return _read(connection, path)
+    except sqlite3.DatabaseError as error:
+        raise ImportRefused(f"{path}: not a readable Isso database ({error})") from error
+    finally:
+        connection.close()
+
+
+def _read(connection: sqlite3.Connection, path: str) -> SourceData:
+    for table, needed in NEEDED_COLUMNS.items():
+        columns = {row[1] for row in connection.execute(f"PRAGMA table_info({table})")}
+        if not columns:
+            raise ImportRefused(f"{path}: no table {table!r}; is this an Isso comments.db?")
+        missing = sorted(needed - columns)
+        if missing:
+            raise ImportRefused(f"{path}: table {table!r} has no column "
+                                f"{', '.join(map(repr, missing))}; is this an Isso database?")
+    threads: dict[str, SourceThread] = {}
+    for thread_id, uri, title in connection.execute(
+            "SELECT id, uri, title FROM threads ORDER BY id"):
+        where = f"{path}: threads row id={thread_id}"
+        if not isinstance(uri, str) or not uri.strip():
+            raise ImportRefused(f"{where}: uri is missing")
+        threads[str(thread_id)] = SourceThread(str(thread_id), uri, title or "")
+    comments: list[SourceComment] = []
+    rows = connection.execute(
+        "SELECT id, tid, parent, created, modified, mode, text, author, email, website "
+        "FROM comments ORDER BY id")
+    for (comment_id, tid, parent, created, modified, mode, text, author, email,
+         website) in rows:
+        where = f"{path}: comments row id={comment_id}"
+        if str(tid) not in threads:
+            raise ImportRefused(f"{where}: thread {tid!r} is not in the threads table")
+        if mode not in MODES:
+            raise ImportRefused(f"{where}: mode {mode!r} is not 1, 2 or 4")
+        if text is not None and not isinstance(text, str):
+            raise ImportRefused(f"{where}: text is not text")
+        comments.append(SourceComment(
+            key=str(comment_id), thread=str(tid),
+            parent=str(parent) if parent not in (None, 0, "0") else None,
+            name=clean_name(author), email=clean_email(email), website=clean_website(website),
+            created=_time(created, where, "created"),
+            edited=_time(modified, where, "modified") if modified is not None else None,
+            body=text or "", status=MODES[mode],  # type: ignore[arg-type]
+        ))
+    return SourceData("isso", "Isso", path, threads, comments)

@@ -1,16 +1,19 @@
 # Two entry points for a fresh machine with python3, git and make:
 #   make demo   installs everything into .venv and runs the demo
 #   make test   installs everything into .venv and runs the whole test suite
+#   make lock   re-resolves the dependencies within pyproject.toml's ranges into requirements.lock
 VENV ?= .venv
 PYTHON ?= python3
 BIN := $(VENV)/bin
+# Exact versions of every dependency: installs are the same on every machine until `make lock`.
+LOCK := requirements.lock
 
-.PHONY: demo test install browser clean-venv
+.PHONY: demo test install browser clean-venv lock
 
-$(BIN)/.installed: pyproject.toml
+$(BIN)/.installed: pyproject.toml $(LOCK)
 	@bash .ci/make-venv $(PYTHON) $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[test]'
+	$(BIN)/python -m pip install --quiet -c $(LOCK) -e '.[test]'
 	touch $@
 
 install: $(BIN)/.installed
@@ -27,3 +30,8 @@ test: install browser
 
 clean-venv:
 	rm -rf $(VENV)
+
+# After changing a range in pyproject.toml, or to take newer releases: writes requirements.lock
+# from a fresh virtual environment, then `make install` installs exactly that.
+lock:
+	@bash .ci/lock $(PYTHON) $(LOCK)

@@ -14,6 +14,7 @@ from flask import Flask
 from . import (
     api,
     auth,
+    backup,
     cli,
     demo,
     errors,
@@ -22,6 +23,7 @@ from . import (
     moderation,
     moderation_metrics,
     moderation_outbox,
+    moderation_requests,
     notify,
     security,
     unsubscribe,
@@ -29,7 +31,7 @@ from . import (
 )
 from .config import load_config, warn_about_temporary_key
 from .manifest import ManifestError, ManifestSource, is_url
-from .store import open_store
+from .store import StoreCorrupted, open_store
 
 logger = logging.getLogger(__name__)
 
@@ -58,7 +60,10 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
             manifest_source.get()
         except ManifestError as error:
             logger.error("%s; every request will get 503 until it is fixed", error)
-    app.extensions["tellmemore.store"] = open_store(app.config["STORE_PATH"])
+    try:  # every file of the store is read once: a damaged one stops the start (FAULTS.md)
+        app.extensions["tellmemore.store"] = open_store(app.config["STORE_PATH"], check=True)
+    except StoreCorrupted as error:
+        app.extensions["tellmemore.store"] = backup.refuse_damaged_store(error)
     app.extensions["tellmemore.thread_cache"] = api.ThreadCache()
 
     errors.init_app(app)
@@ -73,6 +78,8 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     app.register_blueprint(feeds.bp)
     security.init_app(app, RATE_LIMITED_ENDPOINTS)
     cli.init_app(app)
+    backup.init_app(app)
     app.cli.add_command(demo.demo_data_command)
     moderation_metrics.init_app(app)
+    moderation_requests.init_app(app)
     return app

@@ -10,6 +10,7 @@ import click
 from flask import Flask, current_app
 from flask.cli import with_appcontext
 
+from .backup import report_store
 from .config import write_secret_key
 from .importers.commands import import_group
 from .manifest import ManifestError
@@ -32,17 +33,21 @@ def init_command() -> None:
 @click.command("check")
 @with_appcontext
 def check_command() -> None:
-    """Check the settings and the manifest; exit 1 with the reason when something is wrong."""
+    """Check the settings, the manifest and every store file; exit 1 with the reasons when
+    something is wrong."""
     try:
         manifest = current_app.extensions["tellmemore.manifest"].get()
     except ManifestError as error:
-        raise click.ClickException(str(error)) from error
-    questions = sum(len(article.questions) for article in manifest.articles.values())
-    click.echo(
-        f"Manifest {manifest.location}: {len(manifest.articles)} articles, {questions} questions"
-    )
-    click.echo(f"Store {current_app.config['STORE_PATH']}")
+        problems = [str(error)]
+    else:
+        problems = []
+        questions = sum(len(article.questions) for article in manifest.articles.values())
+        click.echo(f"Manifest {manifest.location}: {len(manifest.articles)} articles, "
+                   f"{questions} questions")
+    problems += report_store(Path(current_app.config["STORE_PATH"]))
     click.echo(f"Publishing policy {current_app.config['PUBLISH_POLICY']}")
+    if problems:
+        raise click.ClickException("\n".join(problems))
 
 
 @click.command("export")

@@ -185,3 +185,39 @@ class MailAddress:
     def from_record(cls, record: dict[str, Any]) -> MailAddress:
         known = {item.name for item in fields(cls)}
         return cls(**{key: value for key, value in record.items() if key in known})
+
+
+# --- tallied requests (requests.py): what the author decided about a group ---------------
+
+
+class RequestStatus(StrEnum):
+    """Where a tallied request stands, as the author says."""
+
+    OPEN = "open"
+    PLANNED = "planned"
+    DONE = "done"
+
+
+@dataclass(frozen=True)
+class RequestGroup:
+    """The author's decisions about one request group. Membership is not kept here (each
+    comment's ``request`` names its group); a group nobody touched has no record at all."""
+
+    id: str
+    label: str | None = None  # set by the author; None shows the suggested label
+    status: RequestStatus = RequestStatus.OPEN
+    link: str | None = None  # what answers it (http/https)
+    merged_into: str | None = None  # merged by the author: its comments belong to that group
+    updated: str | None = None
+
+    def to_record(self) -> dict[str, Any]:
+        record = asdict(self)
+        record["status"] = str(self.status)
+        return record
+
+    @classmethod
+    def from_record(cls, record: dict[str, Any]) -> RequestGroup:
+        known = {item.name for item in fields(cls)}
+        values = {key: value for key, value in record.items() if key in known}
+        values["status"] = RequestStatus(values.get("status") or "open")
+        return cls(**values)

@@ -255,6 +255,9 @@ def openapi_document() -> dict[str, Any]:
                     }],
                     "responses": {
                         "200": _json(_ref("Counts"), "Counts; null for unknown threads."),
+                        # gunicorn answers this itself (HTML), before the service sees it.
+                        "400": {"description": "The request line is longer than the server "
+                                               "takes (about 4 KiB): ask for fewer threads."},
                         "422": _error("No thread named, or more than 100."),
                         "503": common_errors["503"],
                     },
@@ -281,6 +284,7 @@ def openapi_document() -> dict[str, Any]:
                     "responses": {
                         "200": _json(_ref("CommentResult"), "Edited."),
                         "400": common_errors["400"],
+                        "413": common_errors["413"],
                         "403": _error("No valid edit token, or the 15 minutes have passed."),
                         "404": _error("No such comment."),
                         "422": _error("The new body was refused."),

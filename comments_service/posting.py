@@ -15,7 +15,7 @@ from typing import Any
 
 from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
 
-from . import notify, webhooks
+from . import notify, requests, webhooks
 from .manifest import ArticleEntry
 from .models import Comment, CommentState, new_comment_id, parse_time, utc_now
 from .render import render_comment
@@ -101,6 +101,7 @@ def post_reader_comment(
         spam_reasons=reasons,
     )
     stored = store.add_comment(comment)
+    requests.comment_stored(store, stored)  # its request group; never raises
     notify.comment_posted(store, stored)
     webhooks.comment_event(store, webhooks.COMMENT_CREATED, stored)
     editable_until = (parse_time(created) + EDIT_WINDOW).isoformat(timespec="seconds")

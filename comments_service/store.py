@@ -17,13 +17,14 @@ import json
 import logging
 import os
 import re
+import secrets
 import tempfile
 import threading
 import time
 import weakref
 from abc import ABC, abstractmethod
 from collections import Counter
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import AbstractContextManager, contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
@@ -41,6 +42,7 @@ from .models import (
     MailAddress,
     OutboxMessage,
     OutboxStatus,
+    RequestGroup,
 )
 
 
@@ -238,6 +240,35 @@ class Store(ABC):
         self, address: str, change: Callable[[MailAddress], MailAddress]
     ) -> MailAddress:
         """Compare-and-set the address's record (a blank one when there is none yet)."""
+
+    # -- tallied requests (requests.py) ----------------------------------------------------
+
+    @abstractmethod
+    def request_tally(
+        self, *, timeout: float | None = None
+    ) -> AbstractContextManager[RequestTally | None]:
+        """Hold the request tally's lock, across threads and processes, and yield its saved
+        state (a RequestTally) for one load-assign-save; with ``timeout`` (seconds), yield
+        None instead when the lock is not free within it."""
+
+    @abstractmethod
+    def request_groups(self) -> dict[str, RequestGroup]:
+        """Every request group record (the author's labels, statuses, links, merges) by id."""
+
+    @abstractmethod
+    def update_request_group(
+        self, group_id: str, change: Callable[[RequestGroup], RequestGroup]
+    ) -> RequestGroup:
+        """Compare-and-set a group's record (a blank one when there is none yet)."""
+
+    @abstractmethod
+    def replace_request_groups(self, groups: Iterable[RequestGroup]) -> None:
+        """Replace every group record at once (regroup)."""
+
+    @abstractmethod
+    def set_comment_requests(self, requests: Mapping[str, str | None]) -> int:
+        """Set the ``request`` field of many reader comments (id → group id or None); unknown
+        ids are skipped. Returns how many comments changed."""
 
     def close(self) -> None:  # noqa: B027 - optional hook: most stores hold nothing open
         """Release what the store holds open."""
@@ -1106,6 +1137,11 @@ class _OutboxFiles:
                     return record
         return None
 
+    def all_mail_addresses(self) -> list[MailAddress]:
+        """Every address record (for backups)."""
+        with self._addresses_table() as table:
+            return [_address_of(document, self.path / ADDRESSES_FILE) for document in table.all()]
+
     def update_mail_address(
         self, address: str, change: Callable[[MailAddress], MailAddress]
     ) -> MailAddress:
@@ -1129,7 +1165,317 @@ class _OutboxFiles:
         return new
 
 
-class TinyDBStore(_OutboxFiles, Store):
+# ---------------------------------------------------------------------------------------------
+# Request groups: the tally of repeated requests (requests.py, docs/ARCHITECTURE.md)
+# ---------------------------------------------------------------------------------------------
+#
+# <store>/requests/log.jsonl             the grouper's log: a header line {"log_id", "snapshot"},
+#                                        then one JSON record per assignment (append-only)
+# <store>/requests/grouper-<log_id>.json the grouper's state the log starts from (a snapshot)
+# <store>/requests/groups.json           TinyDB file (table "groups"): the author's labels,
+#                                        statuses, links and merges, replaced whole
+# <store>/locks/_requests.lock           flock over every load-assign-save of the grouper
+# <store>/locks/_request-groups.lock     flock over every read-modify-write of groups.json
+#
+# Which group a comment is in is the comment's own ``request`` field (its thread file). An
+# assignment appends one line to the log, so its cost does not grow with the store; the log is
+# folded into a new snapshot now and then (requests.py decides when). The log's header names
+# its snapshot, and a new log replaces the old one by a rename after its snapshot is written:
+# that rename is the commit point, so a crash leaves the old pair or the new pair, never a log
+# replayed over a snapshot that already holds it. A half-written last line (a crash during an
+# append) is ignored and cut off before the next append.
+#
+# Lock order: the tally lock may be held while the groups lock or a thread lock is taken, never
+# the other way round.
+
+REQUESTS_FOLDER = "requests"
+REQUEST_LOG = "log.jsonl"
+REQUEST_GROUPS_FILE = "groups.json"
+REQUEST_GROUPS_TABLE = "groups"
+REQUEST_TALLY_LOCK = "_requests.lock"
+REQUEST_GROUPS_LOCK = "_request-groups.lock"
+REQUEST_LOG_ID = re.compile(r"[0-9a-f]{16}")
+# How far back from the end a partial last line is looked for (a record is a few kB at most).
+REQUEST_TAIL_BYTES = 1 << 16
+
+
+class RequestTally(ABC):
+    """The grouper's saved state, handed out while the tally lock is held (Store.request_tally):
+    a snapshot and the records appended after it. ``log_id`` names the pair ("" when nothing
+    was ever saved) and changes whenever :meth:`replace` starts a new pair; positions are
+    offsets valid for one ``log_id`` only."""
+
+    log_id: str = ""
+
+    @abstractmethod
+    def snapshot(self) -> dict[str, Any] | None:
+        """The state the log starts from, or None (start from an empty grouper)."""
+
+    @abstractmethod
+    def records(self, position: int | None = None) -> tuple[list[dict[str, Any]], int]:
+        """The records after ``position`` (None: every record) and the position after them."""
+
+    @abstractmethod
+    def append(self, record: dict[str, Any]) -> int:
+        """Append one record durably; returns the position after it."""
+
+    @abstractmethod
+    def replace(self, snapshot: dict[str, Any]) -> None:
+        """Make ``snapshot`` the new starting point with an empty log (new ``log_id``)."""
+
+
+def _corrupted_requests(path: Path, problem: str) -> StoreCorrupted:
+    return StoreCorrupted(
+        f"The request tally file {path} cannot be read: {problem}. Move the requests folder's "
+        "log.jsonl aside and run `flask --app comments_service regroup` (groups are computed "
+        "again from the comments)."
+    )
+
+
+def _corrupted_request_groups(path: Path, problem: str) -> StoreCorrupted:
+    return StoreCorrupted(
+        f"The request groups file {path} cannot be read: {problem}. Restore it from a backup "
+        "(without it, labels, statuses and merges of requests are lost; groups are not)."
+    )
+
+
+class _RequestGroupsStorage(_ThreadFileStorage):
+    table_name = REQUEST_GROUPS_TABLE
+    corrupted = staticmethod(_corrupted_request_groups)
+
+
+def _request_group_of(record: dict[str, Any], path: Path) -> RequestGroup:
+    try:
+        return RequestGroup.from_record(record)
+    except (KeyError, TypeError, ValueError) as error:
+        raise _corrupted_request_groups(path, f"a document is not a group ({error!r})") from error
+
+
+class _TinyDBRequestTally(RequestTally):
+    """The log and snapshot files of one store (see above); used only under the tally lock."""
+
+    def __init__(self, folder: Path) -> None:
+        self._folder = folder
+        self._log = folder / REQUEST_LOG
+        header = self._header()
+        self.log_id = header["log_id"] if header else ""
+        self._has_snapshot = bool(header and header.get("snapshot"))
+        self._start = 0  # byte offset of the first record, known once the header was read
+
+    def _header(self) -> dict[str, Any] | None:
+        try:
+            with open(self._log, "rb") as file:
+                line = file.readline(4096)
+        except FileNotFoundError:
+            return None
+        try:
+            header = json.loads(line)
+        except ValueError as error:
+            raise _corrupted_requests(self._log, f"the header is not JSON ({error})") from error
+        if (not isinstance(header, dict) or not line.endswith(b"\n")
+                or not REQUEST_LOG_ID.fullmatch(str(header.get("log_id")))):
+            raise _corrupted_requests(self._log, "the first line is not a log header")
+        return header
+
+    def _snapshot_path(self, log_id: str) -> Path:
+        return self._folder / f"grouper-{log_id}.json"
+
+    def snapshot(self) -> dict[str, Any] | None:
+        if not self._has_snapshot:
+            return None
+        path = self._snapshot_path(self.log_id)
+        try:
+            state = json.loads(path.read_bytes())
+        except FileNotFoundError as error:
+            raise _corrupted_requests(path, "the log's snapshot is missing") from error
+        except ValueError as error:
+            raise _corrupted_requests(path, f"not valid JSON ({error})") from error
+        if not isinstance(state, dict):
+            raise _corrupted_requests(path, "not a grouper snapshot")
+        return state
+
+    def records(self, position: int | None = None) -> tuple[list[dict[str, Any]], int]:
+        if not self.log_id:
+            return [], 0
+        with open(self._log, "rb") as file:
+            if position is None:
+                file.readline()
+                position = file.tell()
+            file.seek(position)
+            data = file.read()
+        complete = data[: data.rfind(b"\n") + 1]
+        found = []
+        for line in complete.splitlines():
+            try:
+                record = json.loads(line)
+            except ValueError as error:
+                raise _corrupted_requests(self._log, f"a record is not JSON ({error})") from error
+            if not isinstance(record, dict):
+                raise _corrupted_requests(self._log, "a record is not a JSON object")
+            found.append(record)
+        return found, position + len(complete)
+
+    def _new_log(self, *, snapshot: bool) -> str:
+        log_id = secrets.token_hex(8)
+        header = json.dumps({"log_id": log_id, "snapshot": snapshot}) + "\n"
+        _write_file_atomically(self._log, header.encode("utf-8"))
+        return log_id
+
+    def append(self, record: dict[str, Any]) -> int:
+        if not self.log_id:
+            self.log_id, self._has_snapshot = self._new_log(snapshot=False), False
+        payload = (json.dumps(record, ensure_ascii=False, separators=(",", ":")) + "\n").encode()
+        try:
+            with open(self._log, "r+b") as file:
+                end = file.seek(0, os.SEEK_END)
+                tail_start = max(0, end - REQUEST_TAIL_BYTES)
+                file.seek(tail_start)
+                tail = file.read()
+                if tail and not tail.endswith(b"\n"):  # a crash cut the last record short
+                    cut = tail.rfind(b"\n")
+                    if cut < 0:
+                        raise _corrupted_requests(self._log, "its last line never ends")
+                    end = tail_start + cut + 1
+                    file.truncate(end)
+                file.seek(end)
+                _write_all(file.fileno(), payload)
+                os.fsync(file.fileno())
+        except OSError as error:
+            if error.errno in UNAVAILABLE_ERRNOS:
+                raise _unavailable(error, self._log) from error
+            raise
+        return end + len(payload)
+
+    def replace(self, snapshot: dict[str, Any]) -> None:
+        log_id = secrets.token_hex(8)
+        payload = json.dumps(snapshot, ensure_ascii=False, separators=(",", ":")).encode()
+        _write_file_atomically(self._snapshot_path(log_id), payload)
+        header = json.dumps({"log_id": log_id, "snapshot": True}) + "\n"
+        _write_file_atomically(self._log, header.encode("utf-8"))  # the commit point
+        for old in self._folder.glob("grouper-*.json"):
+            if old.name != self._snapshot_path(log_id).name:
+                with suppress(OSError):
+                    old.unlink()
+        self.log_id, self._has_snapshot = log_id, True
+
+
+class _RequestFiles:
+    """The TinyDB store's request groups (mixed into TinyDBStore; see above)."""
+
+    path: Path
+    _locks: Path
+    _view: _IndexView
+    _view_lock: threading.Lock
+    _refresh: Callable[[], None]
+    _thread_lock: Callable[..., AbstractContextManager[bool]]
+    _thread_table: Callable[[str], AbstractContextManager[Table]]
+
+    @property
+    def _requests(self) -> Path:
+        return self.path / REQUESTS_FOLDER
+
+    def _requests_folder(self) -> None:
+        if not self._requests.is_dir():
+            self._requests.mkdir(parents=True, exist_ok=True)
+            _fsync_folder(self.path)
+
+    @contextmanager
+    def request_tally(self, *, timeout: float | None = None) -> Iterator[RequestTally | None]:
+        """Hold the tally lock (see Store.request_tally); with ``timeout``, poll for it that
+        long and yield None if it stays taken."""
+        self._requests_folder()
+        lock = self._locks / REQUEST_TALLY_LOCK
+        if timeout is None:
+            with _exclusive_lock(lock):
+                yield _TinyDBRequestTally(self._requests)
+            return
+        deadline = time.monotonic() + timeout
+        while True:
+            with _exclusive_lock(lock, wait=False) as acquired:
+                if acquired:
+                    yield _TinyDBRequestTally(self._requests)
+                    return
+            if time.monotonic() >= deadline:
+                yield None
+                return
+            time.sleep(0.02)
+
+    @contextmanager
+    def _request_groups_table(self) -> Iterator[Table]:
+        self._requests_folder()
+        database = TinyDB(str(self._requests / REQUEST_GROUPS_FILE), storage=_RequestGroupsStorage)
+        try:
+            yield database.table(REQUEST_GROUPS_TABLE, cache_size=0)
+        finally:
+            database.close()
+
+    def request_groups(self) -> dict[str, RequestGroup]:
+        """Every group record by id (a small file: only groups the author touched)."""
+        path = self._requests / REQUEST_GROUPS_FILE
+        if not path.exists():
+            return {}
+        with self._request_groups_table() as table:
+            groups = [_request_group_of(document, path) for document in table.all()]
+        return {group.id: group for group in groups}
+
+    def update_request_group(
+        self, group_id: str, change: Callable[[RequestGroup], RequestGroup]
+    ) -> RequestGroup:
+        """Compare-and-set under the groups lock; ``change`` must not call the store."""
+        path = self._requests / REQUEST_GROUPS_FILE
+        self._requests_folder()
+        with _exclusive_lock(self._locks / REQUEST_GROUPS_LOCK), \
+                self._request_groups_table() as table:
+            documents = table.all()
+            found = next((document for document in documents
+                          if document.get("id") == group_id), None)
+            old = RequestGroup(group_id) if found is None else _request_group_of(found, path)
+            new = change(old)
+            if not isinstance(new, RequestGroup):
+                raise TypeError(f"change() returned {type(new).__name__}, not a RequestGroup")
+            if new.id != group_id:
+                raise ValueError("change() must not change a group's id")
+            if new != old and found is None:
+                table.insert(Document(new.to_record(), doc_id=_next_doc_id(documents)))
+            elif new != old:
+                table.update(new.to_record(), doc_ids=[found.doc_id])
+        return new
+
+    def replace_request_groups(self, groups: Iterable[RequestGroup]) -> None:
+        """Replace every group record in one write (regroup)."""
+        path = self._requests / REQUEST_GROUPS_FILE
+        self._requests_folder()
+        payload = {REQUEST_GROUPS_TABLE: {str(number): group.to_record()
+                                          for number, group in enumerate(groups, start=1)}}
+        with _exclusive_lock(self._locks / REQUEST_GROUPS_LOCK):
+            _RequestGroupsStorage(str(path)).write(payload)
+
+    def set_comment_requests(self, requests: Mapping[str, str | None]) -> int:
+        """Set the ``request`` field of many reader comments, one write per thread (the index
+        does not hold the field, so it is not touched). Unknown ids and the author's own
+        comments are skipped; returns how many comments changed."""
+        self._refresh()
+        by_thread: dict[str, set[str]] = {}
+        with self._view_lock:
+            for comment_id in requests:
+                entry = self._view.entries.get(comment_id)
+                if entry is not None:
+                    by_thread.setdefault(entry.thread, set()).add(comment_id)
+        changed = 0
+        for thread, wanted in sorted(by_thread.items()):
+            with self._thread_lock(thread), self._thread_table(thread) as table:
+                doc_ids = [document.doc_id for document in table.all()
+                           if document.get("id") in wanted and not document.get("is_author")
+                           and document.get("request") != requests[document["id"]]]
+                if doc_ids:
+                    def set_request(document: dict[str, Any]) -> None:
+                        document["request"] = requests[document["id"]]
+                    table.update(set_request, doc_ids=doc_ids)
+                    changed += len(doc_ids)
+        return changed
+
+
+class TinyDBStore(_RequestFiles, _OutboxFiles, Store):
     """The embedded store: one TinyDB file per thread, plus an append-only index.
 
     Safe for several threads and processes on one machine (flock); every write is atomic
@@ -1839,6 +2185,124 @@ class TinyDBStore(_OutboxFiles, Store):
             self._view.close()
 
 
-def open_store(store_path: str | os.PathLike[str]) -> Store:
-    """The embedded store in ``store_path``, creating the folder on first use."""
+# ---------------------------------------------------------------------------------------------
+# Checking the files (start-up and `flask … check`; docs/FAULTS.md)
+# ---------------------------------------------------------------------------------------------
+
+
+class StoreDamaged(StoreCorrupted):
+    """Files of the store cannot be read; ``problems`` holds one "file: reason" per file."""
+
+    def __init__(self, store_path: Path, problems: list[str]) -> None:
+        super().__init__(f"The comment store {store_path} is damaged: " + "; ".join(problems))
+        self.store_path, self.problems = store_path, problems
+
+
+@dataclass
+class StoreCheck:
+    """What a check of the store's files found: the damaged files, and what was read."""
+
+    problems: list[str] = dataclasses.field(default_factory=list)
+    threads: int = 0
+    comments: int = 0
+    authors: int = 0
+    messages: int = 0
+    # Comments in thread files that the index does not list (a rebuild puts them back).
+    unindexed: set[str] = dataclasses.field(default_factory=set)
+
+    @property
+    def empty(self) -> bool:
+        return not (self.threads or self.authors or self.messages)
+
+
+def _short_reason(error: StoreCorrupted) -> str:
+    """"not valid JSON (…)" out of "The … file X cannot be read: not valid JSON (…). Hint"."""
+    return str(error).partition("cannot be read: ")[2].split(". ", 1)[0] or str(error)
+
+
+def check_store_files(store_path: str | os.PathLike[str], *, full: bool = False) -> StoreCheck:
+    """Read every file of the store without changing anything: thread files (each comment),
+    the index (each complete line), authors, mail addresses and the outbox days still open;
+    with ``full`` every outbox day. Each file that cannot be read is one problem."""
+    root = Path(store_path)
+    check = StoreCheck()
+
+    def read(path: Path, parse: Callable[[Path, bytes], int]) -> int:
+        try:
+            raw = path.read_bytes()
+        except FileNotFoundError:
+            return 0
+        except OSError as error:
+            check.problems.append(f"{path.relative_to(root)}: cannot be read ({error.strerror})")
+            return 0
+        try:
+            return parse(path, raw)
+        except StoreCorrupted as error:
+            check.problems.append(f"{path.relative_to(root)}: {_short_reason(error)}")
+            return 0
+
+    stored: set[str] = set()
+
+    def thread(path: Path, raw: bytes) -> int:
+        comments = _comments_of_bytes(path, raw)
+        stored.update(comment.id for comment in comments)
+        return len(comments)
+
+    for path in sorted((root / THREADS_FOLDER).glob("*.json")):
+        if is_thread_key(path.stem):
+            check.threads += 1
+            check.comments += read(path, thread)
+
+    indexed: dict[str, _IndexEntry | None] = {}
+
+    def index(path: Path, raw: bytes) -> int:
+        for number, line in enumerate(raw[: raw.rfind(b"\n") + 1].splitlines(), start=1):
+            if line.strip():
+                try:
+                    comment_id, entry = _parse_index_line(line)
+                except (ValueError, KeyError, TypeError) as error:
+                    raise StoreCorrupted(
+                        f"The index cannot be read: line {number} is not an index record "
+                        f"({error}). Move it aside"
+                    ) from error
+                indexed[comment_id] = entry
+        return 1
+
+    if read(root / INDEX_FILE, index):
+        check.unindexed = {comment_id for comment_id in stored if indexed.get(comment_id) is None}
+
+    def records(kind: type[_ThreadFileStorage], of: Callable[[Any, Path], Any]) -> Callable:
+        def parse(path: Path, raw: bytes) -> int:
+            table = kind(str(path)).parse(raw).get(kind.table_name, {})
+            for doc_id, record in table.items():
+                of(Document(record, doc_id=int(doc_id) if doc_id.isdigit() else 0), path)
+            return len(table)
+        return parse
+
+    check.authors = read(root / AUTHORS_FILE, records(_AuthorsFileStorage, _author_of))
+    read(root / ADDRESSES_FILE, records(_AddressesFileStorage, _address_of))
+    outbox = root / OUTBOX_FOLDER
+    days = ({path.stem for path in outbox.glob("*.json")} if full
+            else {path.name for path in (outbox / OUTBOX_OPEN_FOLDER).glob("*")})
+    for day in sorted(day for day in days if OUTBOX_DAY.fullmatch(day)):
+        check.messages += read(outbox / f"{day}.json", records(_OutboxDayStorage, _message_of))
+    return check
+
+
+def open_store(store_path: str | os.PathLike[str], *, check: bool = False) -> Store:
+    """The embedded store in ``store_path``, creating the folder on first use.
+
+    With ``check`` (the service's start) every file is read first (check_store_files):
+    StoreDamaged names the files that cannot be read, and comments the index lacks are
+    indexed again."""
+    if check:
+        found = check_store_files(store_path)
+        if found.problems:
+            raise StoreDamaged(Path(store_path), found.problems)
+        store = TinyDBStore(store_path)
+        if found.unindexed:
+            logger.warning("%d comments are missing from the index; rebuilding it",
+                           len(found.unindexed))
+            store.rebuild_index()
+        return store
     return TinyDBStore(store_path)

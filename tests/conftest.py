@@ -14,6 +14,7 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 # No service made by the tests runs the mail sender thread unless a test asks for it.
 os.environ.setdefault("TELLMEMORE_MAIL_SENDER_THREAD", "false")
+os.environ.setdefault("TELLMEMORE_BACKUP_DAILY", "false")  # tests back up on purpose only
 CHROMIUM_PATHS = ("/usr/bin/chromium", "/usr/bin/chromium-browser")
 
 

@@ -23,14 +23,14 @@ from urllib.parse import parse_qs
 
 from flask import Blueprint, Response, current_app, jsonify, redirect, render_template, request
 
+from .current import manifest, store
 from .errors import ApiError
-from .manifest import ArticleEntry, Manifest
+from .manifest import ArticleEntry
 from .models import CommentState
 from .openapi import openapi_document
 from .posting import edit_reader_comment, post_reader_comment, withdraw_reader_comment
 from .public import own_comment, public_export_document, thread_payload
 from .spam import issue_form_token
-from .store import Store
 from .validation import ValidationFailed
 
 bp = Blueprint("api", __name__)
@@ -38,14 +38,6 @@ bp = Blueprint("api", __name__)
 MAX_COUNT_THREADS = 100
 THREAD_CACHE_SIZE = 256
 RECEIVED_ANCHOR = "comment-received"
-
-
-def store() -> Store:
-    return current_app.extensions["tellmemore.store"]
-
-
-def manifest() -> Manifest:
-    return current_app.extensions["tellmemore.manifest"].get()
 
 
 def article_or_404(thread: str) -> ArticleEntry:

@@ -63,9 +63,10 @@ from werkzeug.security import check_password_hash, generate_password_hash
 
 from . import api
 from .config import ConfigError
+from .current import store
 from .errors import error_response, wants_html
 from .models import Author, utc_now
-from .store import DuplicateAuthor, Store
+from .store import DuplicateAuthor
 
 bp = Blueprint("auth", __name__)
 
@@ -122,10 +123,6 @@ _dummy_hash_lock = threading.Lock()
 _dummy_hash: str | None = None
 
 View = TypeVar("View", bound=Callable[..., Any])
-
-
-def store() -> Store:
-    return current_app.extensions["tellmemore.store"]
 
 
 # --- who is signed in -------------------------------------------------------------------------

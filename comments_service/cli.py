@@ -50,6 +50,14 @@ def check_command() -> None:
         raise click.ClickException("\n".join(problems))
 
 
+def write_replacing(target: Path, text: str) -> Path:
+    """Write beside the target, then rename: a reader of the file never sees half of it."""
+    temporary = target.with_name(f".{target.name}.tmp")
+    temporary.write_text(text, encoding="utf-8")
+    temporary.replace(target)
+    return target
+
+
 @click.command("export")
 @click.option("--output", "-o", type=click.Path(dir_okay=False, writable=True),
               help="Write to this file instead of standard output.")
@@ -61,10 +69,7 @@ def export_command(output: str | None) -> None:
     if output is None:
         click.echo(text, nl=False)
         return
-    target = Path(output)
-    temporary = target.with_name(f".{target.name}.tmp")
-    temporary.write_text(text, encoding="utf-8")
-    temporary.replace(target)
+    target = write_replacing(Path(output), text)
     click.echo(f"Exported {len(document['comments'])} comments to {target}", err=True)
 
 
@@ -78,10 +83,7 @@ def export_public_command(output: str) -> None:
         current_app.extensions["tellmemore.manifest"].get(),
         current_app.extensions["tellmemore.store"],
     )
-    target = Path(output)
-    temporary = target.with_name(f".{target.name}.tmp")
-    temporary.write_text(json.dumps(document, ensure_ascii=False), encoding="utf-8")
-    temporary.replace(target)
+    target = write_replacing(Path(output), json.dumps(document, ensure_ascii=False))
     click.echo(f"Wrote the public threads of {len(document['threads'])} articles to {target}")
 
 

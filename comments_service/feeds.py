@@ -17,12 +17,13 @@ import xml.etree.ElementTree as ET
 from datetime import UTC, datetime
 from urllib.parse import urljoin, urlsplit
 
-from flask import Blueprint, Response, current_app, request, url_for
+from flask import Blueprint, Response, request, url_for
 
+from .current import manifest as _manifest
+from .current import store as _store
 from .errors import ApiError
 from .manifest import ArticleEntry, Manifest
 from .models import Comment, parse_time
-from .store import Store
 
 bp = Blueprint("feeds", __name__)
 
@@ -31,14 +32,6 @@ ATOM_TYPE = "application/atom+xml; charset=utf-8"
 THREAD_FEED_LIMIT = 100
 REPLIES_FEED_LIMIT = 50
 EPOCH = "1970-01-01T00:00:00+00:00"
-
-
-def _store() -> Store:
-    return current_app.extensions["tellmemore.store"]
-
-
-def _manifest() -> Manifest:
-    return current_app.extensions["tellmemore.manifest"].get()
 
 
 def _article_url(manifest: Manifest, article: ArticleEntry) -> str:

@@ -39,11 +39,11 @@ from flask import (
 
 from . import metrics, replying
 from .auth import login_required
-from .manifest import ArticleEntry, Manifest
+from .current import manifest, store
+from .manifest import ArticleEntry
 from .models import Comment, CommentState, parse_time
 from .nudge import NudgeWarning, check_reply
 from .render import render_comment
-from .store import Store
 from .validation import ValidationFailed
 
 bp = Blueprint("moderation", __name__, url_prefix="/moderate")
@@ -65,14 +65,6 @@ SHORTCUTS = (
     ("a", "approve without replying"),
     ("?", "show these shortcuts"),
 )
-
-
-def store() -> Store:
-    return current_app.extensions["tellmemore.store"]
-
-
-def manifest() -> Manifest:
-    return current_app.extensions["tellmemore.manifest"].get()
 
 
 @bp.context_processor

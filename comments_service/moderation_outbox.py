@@ -10,12 +10,13 @@ POST with a CSRF token.
 
 from __future__ import annotations
 
-from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, url_for
+from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 
 from . import notify
 from .auth import login_required
+from .current import store
 from .models import OutboxStatus
-from .store import MessageNotFound, Store
+from .store import MessageNotFound
 
 bp = Blueprint("outbox", __name__, url_prefix="/moderate/outbox")
 
@@ -36,10 +37,6 @@ STATUS_LABELS = {
     OutboxStatus.FAILED: "failed",
     OutboxStatus.DISCARDED: "discarded",
 }
-
-
-def store() -> Store:
-    return current_app.extensions["tellmemore.store"]
 
 
 def _page_number() -> int:

@@ -19,14 +19,10 @@ from flask import Blueprint, Flask, Response, current_app, render_template
 
 from . import notify
 from .auth import csrf
+from .current import store
 from .manifest import ManifestError
-from .store import Store
 
 bp = Blueprint("unsubscribe", __name__)
-
-
-def store() -> Store:
-    return current_app.extensions["tellmemore.store"]
 
 
 def _site_name() -> str:

@@ -5,8 +5,53 @@ from __future__ import annotations
 import secrets
 from dataclasses import asdict, dataclass, field, fields
 from datetime import UTC, datetime
-from enum import StrEnum
-from typing import Any
+from enum import Enum, StrEnum
+from functools import cache
+from typing import Any, Self, get_origin, get_type_hints
+
+
+class StoredRecord:
+    """``to_record`` / ``from_record`` for the frozen dataclasses the store keeps as JSON.
+
+    Enums are stored as their values, tuples as lists; on the way back, unknown keys are
+    ignored and a missing, null or empty enum takes the field's default (or, for a field
+    without one, fails as a missing argument, which the store reports as a damaged file).
+    """
+
+    def to_record(self) -> dict[str, Any]:
+        """A JSON-ready dict of every field (for the store and for export)."""
+        record = asdict(self)  # type: ignore[call-overload]
+        for name, value in record.items():
+            if isinstance(value, Enum):
+                record[name] = value.value
+            elif isinstance(value, tuple):
+                record[name] = list(value)
+        return record
+
+    @classmethod
+    def from_record(cls, record: dict[str, Any]) -> Self:
+        """Rebuild the record from :meth:`to_record` output."""
+        types = _field_types(cls)
+        values: dict[str, Any] = {}
+        for item in fields(cls):  # type: ignore[arg-type]
+            if item.name not in record:
+                continue
+            value, kind = record[item.name], types[item.name]
+            if isinstance(kind, type) and issubclass(kind, Enum):
+                if value in (None, ""):
+                    continue
+                value = kind(value)
+            elif get_origin(kind) is tuple:
+                value = tuple(value or ())
+            elif get_origin(kind) is dict:
+                value = dict(value or {})
+            values[item.name] = value
+        return cls(**values)
+
+
+@cache
+def _field_types(cls: type) -> dict[str, Any]:
+    return get_type_hints(cls)
 
 
 class CommentState(StrEnum):
@@ -34,7 +79,7 @@ def new_comment_id() -> str:
 
 
 @dataclass(frozen=True)
-class Comment:
+class Comment(StoredRecord):
     """One comment, reader's or author's, as stored.
 
     ``email``, ``reader_key`` and ``spam_reasons`` are private: they never leave the server
@@ -65,29 +110,13 @@ class Comment:
     # Marked answered by an import (--answered-before): replied without a reply, replied_at None.
     marked_answered: bool = False
 
-    def to_record(self) -> dict[str, Any]:
-        """A JSON-ready dict of every field (for the store and for export)."""
-        record = asdict(self)
-        record["state"] = str(self.state)
-        record["spam_reasons"] = list(self.spam_reasons)
-        return record
-
-    @classmethod
-    def from_record(cls, record: dict[str, Any]) -> Comment:
-        """Rebuild a comment from :meth:`to_record` output; unknown keys are ignored."""
-        known = {item.name for item in fields(cls)}
-        values = {key: value for key, value in record.items() if key in known}
-        values["state"] = CommentState(values["state"])
-        values["spam_reasons"] = tuple(values.get("spam_reasons") or ())
-        return cls(**values)
-
     @property
     def in_queue(self) -> bool:
         return self.state is CommentState.AWAITING_REPLY
 
 
 @dataclass(frozen=True)
-class Author:
+class Author(StoredRecord):
     """Someone who may sign in to the moderation pages and reply as the blog's author."""
 
     id: str
@@ -95,14 +124,6 @@ class Author:
     email: str  # unique, compared case-insensitively
     password_hash: str  # werkzeug.security hash, never the password
     created: str
-
-    def to_record(self) -> dict[str, Any]:
-        return asdict(self)
-
-    @classmethod
-    def from_record(cls, record: dict[str, Any]) -> Author:
-        known = {item.name for item in fields(cls)}
-        return cls(**{key: value for key, value in record.items() if key in known})
 
 
 # --- email follow-up (notify.py): the outbox and the addresses mail goes to -----------------
@@ -124,7 +145,7 @@ OPEN_STATUSES = frozenset({OutboxStatus.HELD, OutboxStatus.QUEUED, OutboxStatus.
 
 
 @dataclass(frozen=True)
-class OutboxMessage:
+class OutboxMessage(StoredRecord):
     """One email, stored before anyone tries to send it. ``to`` is one bare address; the
     ``headers`` (From, List-Unsubscribe…) are fixed when the message is queued; ``errors`` keeps
     every failed attempt ("time attempt n: error"), ``last_error`` the latest."""
@@ -147,29 +168,13 @@ class OutboxMessage:
     dedupe_key: str | None = None
     errors: tuple[str, ...] = field(default_factory=tuple)
 
-    def to_record(self) -> dict[str, Any]:
-        record = asdict(self)
-        record["status"] = str(self.status)
-        record["headers"] = dict(self.headers)
-        record["errors"] = list(self.errors)
-        return record
-
-    @classmethod
-    def from_record(cls, record: dict[str, Any]) -> OutboxMessage:
-        known = {item.name for item in fields(cls)}
-        values = {key: value for key, value in record.items() if key in known}
-        values["status"] = OutboxStatus(values["status"])
-        values["headers"] = dict(values.get("headers") or {})
-        values["errors"] = tuple(values.get("errors") or ())
-        return cls(**values)
-
     @property
     def is_open(self) -> bool:
         return self.status in OPEN_STATUSES
 
 
 @dataclass(frozen=True)
-class MailAddress:
+class MailAddress(StoredRecord):
     """What an address has said about mail: confirmed (double opt-in), unsubscribed (for good).
     ``address`` is stored casefolded: one record per mailbox whatever the case it was typed in."""
 
@@ -177,14 +182,6 @@ class MailAddress:
     confirmed_at: str | None = None
     unsubscribed_at: str | None = None
     confirmation_sent_at: str | None = None
-
-    def to_record(self) -> dict[str, Any]:
-        return asdict(self)
-
-    @classmethod
-    def from_record(cls, record: dict[str, Any]) -> MailAddress:
-        known = {item.name for item in fields(cls)}
-        return cls(**{key: value for key, value in record.items() if key in known})
 
 
 # --- tallied requests (requests.py): what the author decided about a group ---------------
@@ -199,7 +196,7 @@ class RequestStatus(StrEnum):
 
 
 @dataclass(frozen=True)
-class RequestGroup:
+class RequestGroup(StoredRecord):
     """The author's decisions about one request group. Membership is not kept here (each
     comment's ``request`` names its group); a group nobody touched has no record at all."""
 
@@ -210,14 +207,3 @@ class RequestGroup:
     merged_into: str | None = None  # merged by the author: its comments belong to that group
     updated: str | None = None
 
-    def to_record(self) -> dict[str, Any]:
-        record = asdict(self)
-        record["status"] = str(self.status)
-        return record
-
-    @classmethod
-    def from_record(cls, record: dict[str, Any]) -> RequestGroup:
-        known = {item.name for item in fields(cls)}
-        values = {key: value for key, value in record.items() if key in known}
-        values["status"] = RequestStatus(values.get("status") or "open")
-        return cls(**values)

@@ -100,6 +100,10 @@ def test_skip_link_moves_to_main(page, article_url: str) -> None:
     page.goto(article_url)
     page.keyboard.press("Tab")
     page.keyboard.press("Enter")
+    # Wait for the browser to follow the link (slower on a loaded machine), then check both.
+    page.wait_for_function(
+        "location.hash === '#content' && document.activeElement.id === 'content'", timeout=5000
+    )
     assert urlsplit(page.url).fragment == "content"
     assert page.evaluate("document.activeElement.id") == "content"
 

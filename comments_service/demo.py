@@ -37,9 +37,10 @@ SAMPLE_COMMENTS = (
     ("Lea", "lea@example.org", None,
      "Small thing: the code example in the middle does not run on Python 3.9 because of the "
      "`match` statement. Maybe mention the version?"),
-    ("Sam", None, 2,
-     "Another vote for a post on tallying requests. Three of my readers asked for a "
-     "printable version and I only noticed when the third one did."),
+    ("Sam", "sam@example.org", None,
+     "Another vote from me: please write a post on keeping track of requests that readers "
+     "repeat. Three of my readers asked for the same thing and I only noticed when the third "
+     "one did."),
 )
 
 

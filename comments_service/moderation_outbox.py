@@ -69,31 +69,29 @@ def _back():
     return redirect(url_for(".index", show=show if show in known else None), code=303)
 
 
-@bp.post("/<message_id>/retry")
-@login_required
-def retry(message_id: str):
-    """Queue the message again with a fresh count of attempts."""
+def _act_on(message_id: str, action, done: str):
+    """Apply an outbox action and go back to the list with what happened."""
     try:
-        message = notify.retry_message(store(), message_id)
+        message = action(store(), message_id)
     except MessageNotFound:
         abort(404, "No such message.")
     except notify.OutboxActionRefused as refused:
         flash(str(refused), "error")
         return _back()
-    flash(f"The message to {message.to} will be sent again shortly.", "success")
+    flash(done.format(to=message.to), "success")
     return _back()
+
+
+@bp.post("/<message_id>/retry")
+@login_required
+def retry(message_id: str):
+    """Queue the message again with a fresh count of attempts."""
+    return _act_on(message_id, notify.retry_message,
+                   "The message to {to} will be sent again shortly.")
 
 
 @bp.post("/<message_id>/discard")
 @login_required
 def discard(message_id: str):
     """Never send the message."""
-    try:
-        message = notify.discard_message(store(), message_id)
-    except MessageNotFound:
-        abort(404, "No such message.")
-    except notify.OutboxActionRefused as refused:
-        flash(str(refused), "error")
-        return _back()
-    flash(f"The message to {message.to} was discarded.", "success")
-    return _back()
+    return _act_on(message_id, notify.discard_message, "The message to {to} was discarded.")

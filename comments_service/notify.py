@@ -459,6 +459,23 @@ def reply_posted(store: Store, comment: Comment, reply: Comment) -> OutboxMessag
     return None
 
 
+def _queue_to_authors(
+    store: Store, kind: str, subject: str, context: dict[str, Any], *, dedupe: str
+) -> list[OutboxMessage]:
+    """One message of ``kind`` (templates notify/email/<kind>.txt/.html) to every author."""
+    queued = []
+    for author in store.list_authors():
+        message = queue_message(
+            store, to=author.email, kind=kind, subject=subject,
+            text=render_template(f"notify/email/{kind}.txt", **context),
+            html=render_template(f"notify/email/{kind}.html", **context),
+            dedupe_key=f"{dedupe}:{author.id}",
+        )
+        if message is not None:
+            queued.append(message)
+    return queued
+
+
 def comment_posted(store: Store, comment: Comment) -> list[OutboxMessage]:
     """Hook after a reader's comment is stored: with AUTHOR_NOTIFY = immediately each author
     gets a mail about it (not about spam). Never raises (failures are logged)."""
@@ -479,16 +496,10 @@ def comment_posted(store: Store, comment: Comment) -> list[OutboxMessage]:
             "reply_url": _link(base, "moderation.show_comment", comment_id=comment.id),
             "link": thread_link(manifest, comment.thread, comment.id),
         }
-        for author in store.list_authors():
-            message = queue_message(
-                store, to=author.email, kind="new_comment",
-                subject=f"New comment from {comment.name} on “{context['title']}”",
-                text=render_template("notify/email/new_comment.txt", **context),
-                html=render_template("notify/email/new_comment.html", **context),
-                dedupe_key=f"new_comment:{comment.id}:{author.id}",
-            )
-            if message is not None:
-                queued.append(message)
+        queued += _queue_to_authors(
+            store, "new_comment", f"New comment from {comment.name} on “{context['title']}”",
+            context, dedupe=f"new_comment:{comment.id}",
+        )
     except MailSetupError as error:
         logger.error("No notification of comment %s: %s", comment.id, error)
     except Exception:
@@ -553,16 +564,11 @@ def queue_due_digests(store: Store, now: datetime | None = None) -> list[OutboxM
             "queue_url": _link(base, "moderation.queue"),
         }
         count = len(kept)
-        for author in store.list_authors():
-            message = queue_message(
-                store, to=author.email, kind="digest",
-                subject=f"{count} new comment{'s' if count != 1 else ''} on {context['site_name']}",
-                text=render_template("notify/email/digest.txt", **context),
-                html=render_template("notify/email/digest.html", **context),
-                dedupe_key=f"digest:{author.id}:{iso(end)}",
-            )
-            if message is not None:
-                queued.append(message)
+        queued += _queue_to_authors(
+            store, "digest",
+            f"{count} new comment{'s' if count != 1 else ''} on {context['site_name']}",
+            context, dedupe=f"digest:{iso(end)}",
+        )
     _digests_done[store] = iso(end)
     return queued
 

@@ -19,6 +19,8 @@ import threading
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from invoke import Exit, task
@@ -216,11 +218,80 @@ def lint(c):
         c.run(f"{shlex.quote(sys.executable)} -m ruff check .")
 
 
+# Where `invoke test` looks for servers that the PostgreSQL-store and shared-rate-limit tests
+# can use (issue 10). A test run never touches existing data: it makes its own database.
+LOCAL_POSTGRES_ADMIN = "postgresql://postgres@127.0.0.1:5432/postgres"
+LOCAL_REDIS = "redis://127.0.0.1:6379/0"
+
+
+@contextmanager
+def fresh_postgres_database() -> Iterator[None]:
+    """Set TELLMEMORE_TEST_PG_DSN to a new, empty database on the local PostgreSQL server for
+    the duration (dropped afterwards); say why the PostgreSQL tests will be skipped otherwise.
+    A DSN given by the caller is used as it is."""
+    if os.environ.get("TELLMEMORE_TEST_PG_DSN"):
+        yield
+        return
+    import psycopg
+    from psycopg import sql
+    from psycopg.conninfo import make_conninfo
+
+    admin_dsn = os.environ.get("TELLMEMORE_TEST_PG_ADMIN_DSN", LOCAL_POSTGRES_ADMIN)
+    try:
+        admin = psycopg.connect(admin_dsn, autocommit=True, connect_timeout=3)
+    except psycopg.Error as error:
+        print(f"No PostgreSQL at {admin_dsn} ({str(error).strip()}): the PostgreSQL store "
+              "tests will be skipped. Set TELLMEMORE_TEST_PG_DSN to run them.")
+        yield
+        return
+    name = f"tellmemore_test_{os.getpid()}_{int(time.time())}"
+    with admin:
+        admin.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+        os.environ["TELLMEMORE_TEST_PG_DSN"] = make_conninfo(admin_dsn, dbname=name)
+        print(f"PostgreSQL store tests use the fresh database {name}")
+        try:
+            yield
+        finally:
+            del os.environ["TELLMEMORE_TEST_PG_DSN"]
+            admin.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)")
+                          .format(sql.Identifier(name)))
+
+
+@contextmanager
+def local_redis() -> Iterator[None]:
+    """Set TELLMEMORE_TEST_REDIS_URL to the local Redis when one answers (tests of rate
+    limits shared between instances use their own key prefix in it)."""
+    if os.environ.get("TELLMEMORE_TEST_REDIS_URL"):
+        yield
+        return
+    import redis
+
+    client = redis.Redis.from_url(LOCAL_REDIS, socket_connect_timeout=3)
+    try:
+        client.ping()
+        problem = None
+    except redis.RedisError as error:
+        problem = error
+    finally:
+        client.close()
+    if problem is not None:
+        print(f"No Redis at {LOCAL_REDIS} ({problem}): the shared rate-limit tests will be "
+              "skipped. Set TELLMEMORE_TEST_REDIS_URL to run them.")
+        yield
+        return
+    os.environ["TELLMEMORE_TEST_REDIS_URL"] = LOCAL_REDIS
+    try:
+        yield
+    finally:
+        del os.environ["TELLMEMORE_TEST_REDIS_URL"]
+
+
 @task(help={"args": "extra arguments for pytest, e.g. -k manifest"})
 def test(c, args=""):
-    """ruff, then the whole pytest suite (fails if no test runs)."""
+    """ruff, then the whole pytest suite (fails if no test runs), with a fresh PostgreSQL
+    database and the local Redis when this machine runs them."""
     lint(c)
-    with c.cd(str(ROOT)):
+    with c.cd(str(ROOT)), fresh_postgres_database(), local_redis():
         c.run(f"{shlex.quote(sys.executable)} -m pytest {args}")
 
 

@@ -31,7 +31,6 @@ import re
 import secrets
 import threading
 import time
-from collections import OrderedDict
 from collections.abc import Callable
 from datetime import timedelta
 from functools import wraps
@@ -66,6 +65,7 @@ from .config import ConfigError
 from .current import store
 from .errors import error_response, wants_html
 from .models import Author, utc_now
+from .security import rate_limit_key_prefix
 from .store import DuplicateAuthor
 
 bp = Blueprint("auth", __name__)
@@ -115,7 +115,8 @@ MAX_NAME_LENGTH = 100
 MAX_EMAIL_LENGTH = 254
 EMAIL_PATTERN = re.compile(r"[^@\s]+@[^@\s.]+(\.[^@\s.]+)+")
 FAILURE_WINDOW_SECONDS = 15 * 60
-MAX_TRACKED_FAILURE_KEYS = 10_000
+# Kept apart from Flask-Limiter's own keys in the same storage.
+FAILURES_KEY = "sign-in-failures"
 
 csrf = CSRFProtect()
 _install_lock = threading.Lock()
@@ -276,35 +277,24 @@ def _home() -> str:
 
 
 class FailureLog:
-    """Recent failed sign-ins per key in this process (bounded; entries expire)."""
+    """Recent failed sign-ins per key, counted in the app's rate-limit storage: in this process
+    by default, shared by every service instance when RATE_LIMIT_STORAGE_URI names a Redis
+    (so an attacker gains nothing by spreading guesses over instances). A count lasts
+    FAILURE_WINDOW_SECONDS from the first failure it holds; the storage expires it."""
 
-    def __init__(self, window: float = FAILURE_WINDOW_SECONDS,
-                 max_keys: int = MAX_TRACKED_FAILURE_KEYS) -> None:
-        self._entries: OrderedDict[str, tuple[int, float]] = OrderedDict()
-        self._lock = threading.Lock()
-        self._window, self._max_keys = window, max_keys
+    def __init__(self, storage: Callable[[], Any], key_prefix: str,
+                 window: float = FAILURE_WINDOW_SECONDS) -> None:
+        self._storage, self._window = storage, window
+        self._prefix = f"{key_prefix}/{FAILURES_KEY}/"
 
     def count(self, key: str) -> int:
-        with self._lock:
-            entry = self._entries.get(key)
-            if entry is None:
-                return 0
-            if time.monotonic() - entry[1] > self._window:
-                del self._entries[key]
-                return 0
-            return entry[0]
+        return int(self._storage().get(self._prefix + key) or 0)
 
     def add(self, key: str) -> None:
-        with self._lock:
-            count, last = self._entries.pop(key, (0, 0.0))
-            now = time.monotonic()
-            self._entries[key] = (count + 1 if now - last <= self._window else 1, now)
-            while len(self._entries) > self._max_keys:
-                self._entries.popitem(last=False)
+        self._storage().incr(self._prefix + key, self._window)
 
     def forget(self, key: str) -> None:
-        with self._lock:
-            self._entries.pop(key, None)
+        self._storage().clear(self._prefix + key)
 
 
 def _email_tried() -> str:
@@ -544,7 +534,9 @@ def add_author_command(name: str, email: str, password: str) -> None:
 def init_app(app: Flask) -> None:
     """Install sign-in on ``app``; see the module docstring. Call once per app."""
     _configure_sessions(app)
-    app.extensions[FAILURES_EXTENSION] = FailureLog()
+    app.extensions[FAILURES_EXTENSION] = FailureLog(
+        lambda: app.extensions[LIMITER_EXTENSION].storage, rate_limit_key_prefix(app)
+    )
     csrf.init_app(app)
     csrf.exempt(api.bp)
     app.register_error_handler(CSRFError, _csrf_failed)

@@ -10,6 +10,7 @@ CORS_METHODS = "GET, POST, PATCH, DELETE, OPTIONS"
 CORS_HEADERS = "Content-Type, X-Edit-Token, If-None-Match"
 CORS_EXPOSED = "ETag, Retry-After, Location"
 CORS_MAX_AGE = "600"
+DEFAULT_RATE_LIMIT_KEY_PREFIX = "tellmemore"
 
 API_CSP = "default-src 'none'; frame-ancestors 'none'; base-uri 'none'"
 PAGE_CSP = (
@@ -65,6 +66,11 @@ def add_headers(response: Response) -> Response:
     return response
 
 
+def rate_limit_key_prefix(app: Flask) -> str:
+    """The prefix of every key this app keeps in its rate-limit storage."""
+    return str(app.config.get("RATE_LIMIT_KEY_PREFIX") or DEFAULT_RATE_LIMIT_KEY_PREFIX)
+
+
 def init_app(app: Flask, limited_endpoints: list[str]) -> None:
     """Install CORS, headers and a limiter of this app's own (no counts shared between apps).
 
@@ -76,6 +82,8 @@ def init_app(app: Flask, limited_endpoints: list[str]) -> None:
         default_limits=[],
         headers_enabled=True,
         storage_uri=app.config.get("RATE_LIMIT_STORAGE_URI", "memory://"),
+        # Sites that share one Redis keep apart by giving each its own prefix.
+        key_prefix=rate_limit_key_prefix(app),
     )
     limit = limiter.limit(comment_rate_limit, exempt_when=rate_limit_is_off, methods=["POST"])
     for endpoint in limited_endpoints:

@@ -1,10 +1,14 @@
-"""Cross-origin access for the site's own pages, security headers, and per-client rate limits."""
+"""Cross-origin access for the site's own pages, security headers, per-client rate limits, and
+the proxies trusted to say who the client is."""
 
 from __future__ import annotations
 
 from flask import Flask, Response, current_app, request
 from flask_limiter import Limiter
 from flask_limiter.util import get_remote_address
+from werkzeug.middleware.proxy_fix import ProxyFix
+
+from .config import ConfigError
 
 CORS_METHODS = "GET, POST, PATCH, DELETE, OPTIONS"
 CORS_HEADERS = "Content-Type, X-Edit-Token, If-None-Match"
@@ -71,11 +75,33 @@ def rate_limit_key_prefix(app: Flask) -> str:
     return str(app.config.get("RATE_LIMIT_KEY_PREFIX") or DEFAULT_RATE_LIMIT_KEY_PREFIX)
 
 
+def trust_proxies(app: Flask) -> None:
+    """Behind TRUSTED_PROXIES reverse proxies or load balancers, take the client's address,
+    scheme, host and path prefix from their X-Forwarded-* headers (werkzeug's ProxyFix): rate
+    limits then count readers, not the proxy, and links and Secure cookies follow https. With
+    0 (the default) those headers are ignored, so a client cannot forge its address."""
+    raw = app.config.get("TRUSTED_PROXIES", 0)
+    if isinstance(raw, str) and raw.strip().isdigit():
+        count = int(raw)
+    elif isinstance(raw, int) and not isinstance(raw, bool):
+        count = raw
+    else:
+        count = -1
+    if count < 0:
+        raise ConfigError(f"TRUSTED_PROXIES must be a whole number of proxies (0 or more), "
+                          f"not {raw!r}")
+    if count:
+        app.wsgi_app = ProxyFix(  # type: ignore[method-assign]
+            app.wsgi_app, x_for=count, x_proto=count, x_host=count, x_prefix=count
+        )
+
+
 def init_app(app: Flask, limited_endpoints: list[str]) -> None:
     """Install CORS, headers and a limiter of this app's own (no counts shared between apps).
 
     Call after the blueprints are registered: ``limited_endpoints`` are wrapped in place.
     """
+    trust_proxies(app)
     limiter = Limiter(
         key_func=get_remote_address,
         app=app,

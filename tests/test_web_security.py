@@ -417,3 +417,40 @@ def test_unsubscribe_and_confirm_pages_never_redirect(seeded):
             assert response.status_code in (200, 404), url
             assert "Location" not in response.headers
             assert response.headers["Referrer-Policy"] == "no-referrer"
+
+
+# --- proxies: who the client is -----------------------------------------------------------
+
+
+def post_from(client, forwarded_for: str):
+    return client.post("/api/threads/hello/comments",
+                       json={"name": "Rosa", "body": "A comment from behind a proxy."},
+                       headers={"X-Forwarded-For": forwarded_for},
+                       environ_base={"REMOTE_ADDR": "10.0.0.1"})
+
+
+def test_without_trusted_proxies_a_forwarded_address_is_ignored(service_config):
+    client = create_app({**service_config, "RATE_LIMIT": "1/minute"}).test_client()
+    assert post_from(client, "203.0.113.1").status_code == 201
+    # A client cannot escape its limit by claiming another address.
+    assert post_from(client, "203.0.113.2").status_code == 429
+
+
+def test_behind_a_trusted_proxy_each_reader_has_their_own_limit(service_config):
+    app = create_app({**service_config, "RATE_LIMIT": "1/minute", "TRUSTED_PROXIES": 1})
+    client = app.test_client()
+    assert post_from(client, "203.0.113.1").status_code == 201
+    assert post_from(client, "203.0.113.2").status_code == 201
+    assert post_from(client, "203.0.113.1").status_code == 429
+    # The scheme the proxy saw decides the session cookie's Secure flag.
+    response = client.get("/moderate/sign-in", headers={"X-Forwarded-Proto": "https"},
+                          environ_base={"REMOTE_ADDR": "10.0.0.1"})
+    assert "Secure" in response.headers.get("Set-Cookie", "Secure")
+
+
+@pytest.mark.parametrize("value", [-1, "two", True, 1.5])
+def test_a_trusted_proxies_setting_that_is_not_a_count_stops_the_start(service_config, value):
+    from comments_service.config import ConfigError
+
+    with pytest.raises(ConfigError, match="TRUSTED_PROXIES"):
+        create_app({**service_config, "TRUSTED_PROXIES": value})

@@ -22,6 +22,7 @@ import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
 
 from invoke import Exit, task
 
@@ -224,6 +225,11 @@ LOCAL_POSTGRES_ADMIN = "postgresql://postgres@127.0.0.1:5432/postgres"
 LOCAL_REDIS = "redis://127.0.0.1:6379/0"
 
 
+def database_url(admin_url: str, name: str) -> str:
+    """``admin_url`` (a postgresql:// URL) naming the database ``name`` instead."""
+    return urlunsplit(urlsplit(admin_url)._replace(path="/" + name))
+
+
 @contextmanager
 def fresh_postgres_database() -> Iterator[None]:
     """Set TELLMEMORE_TEST_PG_DSN to a new, empty database on the local PostgreSQL server for
@@ -234,7 +240,6 @@ def fresh_postgres_database() -> Iterator[None]:
         return
     import psycopg
     from psycopg import sql
-    from psycopg.conninfo import make_conninfo
 
     admin_dsn = os.environ.get("TELLMEMORE_TEST_PG_ADMIN_DSN", LOCAL_POSTGRES_ADMIN)
     try:
@@ -247,7 +252,7 @@ def fresh_postgres_database() -> Iterator[None]:
     name = f"tellmemore_test_{os.getpid()}_{int(time.time())}"
     with admin:
         admin.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-        os.environ["TELLMEMORE_TEST_PG_DSN"] = make_conninfo(admin_dsn, dbname=name)
+        os.environ["TELLMEMORE_TEST_PG_DSN"] = database_url(admin_dsn, name)
         print(f"PostgreSQL store tests use the fresh database {name}")
         try:
             yield

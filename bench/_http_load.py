@@ -18,6 +18,7 @@ import os
 import statistics
 import time
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -139,11 +140,14 @@ def _worker(
 
 
 def run(
-    port: int, plan: Plan, *, connections: int = 8, max_requests: int = 10_000,
+    port: int | Sequence[int], plan: Plan, *, connections: int = 8, max_requests: int = 10_000,
     max_seconds: float = 10.0, host: str = "127.0.0.1",
 ) -> Result:
-    """Load ``host:port`` with ``connections`` concurrent connections; see the module doc."""
+    """Load ``host:port`` with ``connections`` concurrent connections; see the module doc.
+    Given several ports (instances behind no load balancer), connection i goes to port
+    i mod len(ports), so the connections are spread evenly."""
     _check_loopback(host)
+    ports = [port] if isinstance(port, int) else list(port)
     context = multiprocessing.get_context("fork")
     counter = context.Value("q", 0)
     barrier = context.Barrier(connections)
@@ -151,10 +155,11 @@ def run(
     workers = [
         context.Process(
             target=_worker,
-            args=(host, port, plan, max_seconds, max_requests, counter, barrier, results),
+            args=(host, ports[number % len(ports)], plan, max_seconds, max_requests, counter,
+                  barrier, results),
             daemon=True,
         )
-        for _ in range(connections)
+        for number in range(connections)
     ]
     for worker in workers:
         worker.start()

@@ -148,19 +148,20 @@ class Server:
     """A gunicorn started in its own process group, stopped with the whole group."""
 
     def __init__(self, name: str, argv: list[str], env: dict[str, str], log_path: Path,
-                 cwd: Path | None = None) -> None:
+                 cwd: Path | None = None, workers: int = 2) -> None:
         self.name = name
         self.port = free_port()
         self.log_path = log_path
         self._log = log_path.open("wb")
         self.process = subprocess.Popen(
-            [*argv, "--workers", "2", "--bind", f"{HOST}:{self.port}", "--log-level", "warning"],
+            [*argv, "--workers", str(workers), "--bind", f"{HOST}:{self.port}",
+             "--log-level", "warning"],
             env=env, cwd=cwd, stdin=subprocess.DEVNULL, stdout=self._log,
             stderr=subprocess.STDOUT, start_new_session=True,
         )
 
     def wait_ready(self, path: str, timeout: float = 90.0) -> None:
-        """Wait until both workers answer (any status counts: the server is up)."""
+        """Wait until the workers answer (any status counts: the server is up)."""
         deadline = time.monotonic() + timeout
         answered = 0
         while time.monotonic() < deadline:

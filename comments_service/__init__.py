@@ -31,7 +31,7 @@ from . import (
 )
 from .config import load_config, warn_about_temporary_key
 from .manifest import ManifestError, ManifestSource, is_url
-from .store import StoreCorrupted, open_store
+from .store import SchemaMismatch, StoreCorrupted, open_configured_store
 
 logger = logging.getLogger(__name__)
 
@@ -60,9 +60,11 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
             manifest_source.get()
         except ManifestError as error:
             logger.error("%s; every request will get 503 until it is fixed", error)
-    try:  # every file of the store is read once: a damaged one stops the start (FAULTS.md)
-        app.extensions["tellmemore.store"] = open_store(app.config["STORE_PATH"], check=True)
-    except StoreCorrupted as error:
+    # TinyDB: every file of the store is read once, and a damaged one stops the start
+    # (FAULTS.md). PostgreSQL: a schema other than the one this code knows stops it.
+    try:
+        app.extensions["tellmemore.store"] = open_configured_store(app.config, check=True)
+    except (StoreCorrupted, SchemaMismatch) as error:
         app.extensions["tellmemore.store"] = backup.refuse_damaged_store(error)
     app.extensions["tellmemore.thread_cache"] = api.ThreadCache()
 

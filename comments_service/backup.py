@@ -31,10 +31,12 @@ from flask.cli import with_appcontext
 from .config import ConfigError
 from .models import Author, MailAddress, OutboxMessage
 from .store import (
+    SchemaMismatch,
     Store,
     StoreCorrupted,
     StoreDamaged,
     check_store_files,
+    is_postgres_url,
     open_store,
 )
 from .transfer import ImportRefused, export_document, parse_export
@@ -62,8 +64,20 @@ RECOVERY_HINT = (
 )
 
 
+POSTGRES_BACKUP_HINT = (
+    "Backups and restore here work on the embedded store's files; with STORE_URL set, the "
+    "comments are in PostgreSQL: back it up with pg_dump and restore it with pg_restore"
+)
+
+
 class BackupRefused(Exception):
     """The backup file cannot be used, or the store must not be replaced; nothing changed."""
+
+
+def refuse_on_postgres(app: Flask) -> None:
+    """Stop a file backup or restore when the store is PostgreSQL (pg_dump's job)."""
+    if is_postgres_url(app.config.get("STORE_URL")):
+        raise click.ClickException(POSTGRES_BACKUP_HINT)
 
 
 # --- writing ----------------------------------------------------------------------------------
@@ -275,21 +289,27 @@ class DamagedStore:
     """Stands in for the store in `flask` commands when the store is damaged, so that
     `check` and `restore` run; every other use raises StoreRefused."""
 
-    def __init__(self, error: StoreCorrupted) -> None:
+    def __init__(self, error: StoreCorrupted | SchemaMismatch) -> None:
         self.error = error
 
     def __getattr__(self, name: str) -> NoReturn:
-        raise StoreRefused(f"{self.error} — {RECOVERY_HINT}")
+        # A schema mismatch says itself what to do (init, or upgrade tellmemore).
+        hint = "" if isinstance(self.error, SchemaMismatch) else f" — {RECOVERY_HINT}"
+        raise StoreRefused(f"{self.error}{hint}")
 
     def close(self) -> None:
         """Nothing was opened."""
 
 
-def refuse_damaged_store(error: StoreCorrupted) -> DamagedStore:
+def refuse_damaged_store(error: StoreCorrupted | SchemaMismatch) -> DamagedStore:
     """Under a server: say what is damaged in one line and exit (status 3). Under a `flask`
-    command: carry on with a DamagedStore, so that `check` and `restore` can run."""
+    command: carry on with a DamagedStore, so that `check` and `restore` (or, for a database
+    schema, `init`) can run."""
     if click.get_current_context(silent=True) is not None:
         return DamagedStore(error)
+    if isinstance(error, SchemaMismatch):
+        logger.critical("tellmemore refuses to start: %s", error)
+        raise SystemExit(EXIT_STORE_DAMAGED)
     if isinstance(error, StoreDamaged):
         what = (f"the comment store {error.store_path} has damaged files: "
                 + "; ".join(error.problems))
@@ -323,6 +343,7 @@ def report_store(store_path: Path) -> list[str]:
 @with_appcontext
 def backup_command(folder: str | None) -> None:
     """Write a backup of the whole store (comments, authors, addresses, outbox)."""
+    refuse_on_postgres(current_app)
     target = Path(folder) if folder else backup_folder(current_app)
     written = write_backup(current_app.extensions["tellmemore.store"], target,
                            int(current_app.config["BACKUP_KEEP"]))
@@ -336,6 +357,7 @@ def backup_command(folder: str | None) -> None:
 @with_appcontext
 def restore_command(backup: str, force: bool) -> None:
     """Rebuild the store from a backup; the old store is moved aside. Stop the service first."""
+    refuse_on_postgres(current_app)
     store = current_app.extensions["tellmemore.store"]
     store.close()
     try:
@@ -366,8 +388,9 @@ def init_app(app: Flask) -> None:
     app.config["BACKUP_DAILY"] = bool(daily)
     app.cli.add_command(backup_command)
     app.cli.add_command(restore_command)
-    if app.config["BACKUP_DAILY"] and not isinstance(
-            app.extensions["tellmemore.store"], DamagedStore):
+    # Not on PostgreSQL: the database is backed up by pg_dump, not by each instance.
+    if app.config["BACKUP_DAILY"] and not is_postgres_url(app.config.get("STORE_URL")) and (
+            not isinstance(app.extensions["tellmemore.store"], DamagedStore)):
         daily_backup = DailyBackup(app)
         app.extensions["tellmemore.daily_backup"] = daily_backup
         app.before_request(daily_backup.before_request)

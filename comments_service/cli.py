@@ -12,22 +12,67 @@ from flask.cli import with_appcontext
 
 from .backup import report_store
 from .config import write_secret_key
+from .copy_store import copy_store_command
 from .importers.commands import import_group
 from .manifest import ManifestError
 from .public import public_export_document
+from .store import StoreError, is_postgres_url
 from .transfer import export_document
 
 
 @click.command("init")
 @with_appcontext
 def init_command() -> None:
-    """Create the instance folder, its secret key and the store folder."""
+    """Create the instance folder, its secret key and the store folder (or, with STORE_URL,
+    apply the PostgreSQL migrations the database lacks)."""
     Path(current_app.instance_path).mkdir(parents=True, exist_ok=True)
     key_path, created = write_secret_key(current_app)
     click.echo(f"{'Created' if created else 'Kept'} secret key {key_path}")
+    store_url = current_app.config.get("STORE_URL")
+    if is_postgres_url(store_url):
+        migrate_database(store_url)
+        return
     store_path = Path(current_app.config["STORE_PATH"])
     store_path.mkdir(parents=True, exist_ok=True)
     click.echo(f"Store folder {store_path}")
+
+
+def migrate_database(store_url: str) -> None:
+    """Apply the missing migrations and say which (every one runs in its own transaction)."""
+    from .store_postgres_schema import describe_url, latest_version, migrate
+
+    try:
+        applied = migrate(store_url)
+    except StoreError as error:
+        raise click.ClickException(str(error)) from error
+    where = describe_url(store_url)
+    for name in applied:
+        click.echo(f"Applied migration {name} to PostgreSQL {where}")
+    click.echo(f"PostgreSQL {where}: schema version {latest_version()}"
+               f"{'' if applied else ', up to date'}")
+
+
+def report_database(store_url: str) -> list[str]:
+    """For `check` with STORE_URL: echo the connection, schema version and what the database
+    holds; return the problems."""
+    from .store_postgres_schema import check_schema, connect, describe_url
+
+    where = describe_url(store_url)
+    try:
+        with connect(store_url) as connection:
+            version = check_schema(connection)
+            comments, threads, authors, messages = connection.execute(
+                "SELECT (SELECT count(*) FROM comments),"
+                " (SELECT count(DISTINCT thread) FROM comments),"
+                " (SELECT count(*) FROM authors), (SELECT count(*) FROM outbox_messages)"
+            ).fetchone() or (0, 0, 0, 0)
+            server = connection.info.parameter_status("server_version") or "?"
+    except StoreError as error:
+        click.echo(f"Store PostgreSQL {where}: {error}", err=True)
+        return [str(error)]
+    click.echo(f"Store PostgreSQL {server} at {where}: schema version {version}, {comments} "
+               f"comments in {threads} threads, {authors} authors, {messages} outbox messages")
+    return []
 
 
 @click.command("check")
@@ -44,7 +89,11 @@ def check_command() -> None:
         questions = sum(len(article.questions) for article in manifest.articles.values())
         click.echo(f"Manifest {manifest.location}: {len(manifest.articles)} articles, "
                    f"{questions} questions")
-    problems += report_store(Path(current_app.config["STORE_PATH"]))
+    store_url = current_app.config.get("STORE_URL")
+    if is_postgres_url(store_url):
+        problems += report_database(store_url)
+    else:
+        problems += report_store(Path(current_app.config["STORE_PATH"]))
     click.echo(f"Publishing policy {current_app.config['PUBLISH_POLICY']}")
     if problems:
         raise click.ClickException("\n".join(problems))
@@ -89,5 +138,5 @@ def export_public_command(output: str) -> None:
 
 def init_app(app: Flask) -> None:
     for command in (init_command, check_command, export_command, export_public_command,
-                    import_group):
+                    import_group, copy_store_command):
         app.cli.add_command(command)

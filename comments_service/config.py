@@ -23,6 +23,9 @@ DEFAULTS: dict[str, Any] = {
     "MANIFEST_REFRESH_SECONDS": 60,
     # Folder of the embedded store; empty means "store" inside the instance folder.
     "STORE_PATH": "",
+    # Empty: the embedded TinyDB store in STORE_PATH. postgresql://user@host/database: the
+    # PostgreSQL store, for several instances (its schema: `flask --app comments_service init`).
+    "STORE_URL": "",
     # Origins (scheme://host[:port]) of the site(s) whose pages may call the API.
     "SITE_ORIGINS": [],
     "PUBLISH_POLICY": "after_reply",

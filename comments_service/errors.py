@@ -13,7 +13,7 @@ from werkzeug.exceptions import HTTPException
 
 from .manifest import ManifestError
 from .posting import EditRefused
-from .store import CommentNotFound, StoreCorrupted, StoreUnavailable
+from .store import CommentNotFound, SchemaMismatch, StoreCorrupted, StoreUnavailable
 from .validation import ValidationFailed
 
 logger = logging.getLogger(__name__)
@@ -83,7 +83,7 @@ def _from_store_unavailable(error: StoreUnavailable) -> tuple[Response, int]:
     return response, status
 
 
-def _from_store_corrupted(error: StoreCorrupted) -> tuple[Response, int]:
+def _from_store_corrupted(error: StoreCorrupted | SchemaMismatch) -> tuple[Response, int]:
     logger.critical("%s", error)
     return error_response(503, "store_unavailable", "Comments are unavailable just now.")
 
@@ -108,6 +108,8 @@ def init_app(app: Flask) -> None:
         CommentNotFound: lambda error: error_response(404, "not_found", "No such comment."),
         StoreUnavailable: _from_store_unavailable,
         StoreCorrupted: _from_store_corrupted,
+        # The database was migrated by a newer tellmemore after this one started.
+        SchemaMismatch: _from_store_corrupted,
     }
     for exception, handler in handlers.items():
         app.register_error_handler(exception, handler)

@@ -41,6 +41,7 @@ it: the setting decides when the state is first made and at each ``regroup``.
 from __future__ import annotations
 
 import itertools
+import json
 import logging
 import re
 import threading
@@ -162,10 +163,26 @@ def _in_step(store: Store, tally: RequestTally) -> _Grouper:
     return current
 
 
+def _snapshot_of(current: _Grouper) -> dict[str, Any]:
+    return {"version": 1, "generation": current.generation, "state": current.grouper.state()}
+
+
 def _fold(tally: RequestTally, current: _Grouper) -> None:
-    tally.replace({"version": 1, "generation": current.generation,
-                   "state": current.grouper.state()})
+    tally.replace(_snapshot_of(current))
     current.log_id, current.position, current.unfolded = tally.log_id, None, 0
+
+
+def tally_snapshot(store: Store, tally: RequestTally | None = None) -> dict[str, Any] | None:
+    """The grouper's whole state in the form RequestTally.replace takes (as it reads back from
+    JSON, so two snapshots compare equal exactly when the groupers are the same), or None when
+    nothing was ever grouped. Takes the tally lock unless ``tally`` is one already held."""
+    if tally is None:
+        with store.request_tally() as held:
+            assert held is not None  # no timeout: the lock is waited for
+            return tally_snapshot(store, held)
+    if not tally.log_id:
+        return None
+    return json.loads(json.dumps(_snapshot_of(_in_step(store, tally))))
 
 
 # --- assignment on store ----------------------------------------------------------------------

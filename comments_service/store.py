@@ -82,6 +82,18 @@ class StoreCorrupted(StoreError):
     """A store file cannot be read; the message names the file and how to recover."""
 
 
+class SchemaMismatch(StoreError):
+    """The database's schema is not the one this code knows; nothing was read or changed."""
+
+
+class SchemaNotReady(SchemaMismatch):
+    """The database holds no schema yet, or an older one: `flask … init` applies migrations."""
+
+
+class SchemaTooNew(SchemaMismatch):
+    """The database was migrated by a newer tellmemore than this one: upgrade tellmemore."""
+
+
 class Store(ABC):
     """What the service needs from storage. Every method is safe across threads and processes."""
 
@@ -240,6 +252,10 @@ class Store(ABC):
         self, address: str, change: Callable[[MailAddress], MailAddress]
     ) -> MailAddress:
         """Compare-and-set the address's record (a blank one when there is none yet)."""
+
+    @abstractmethod
+    def all_mail_addresses(self) -> list[MailAddress]:
+        """Every address record (for backups and copies of the store)."""
 
     # -- tallied requests (requests.py) ----------------------------------------------------
 
@@ -2306,3 +2322,34 @@ def open_store(store_path: str | os.PathLike[str], *, check: bool = False) -> St
             store.rebuild_index()
         return store
     return TinyDBStore(store_path)
+
+
+# ---------------------------------------------------------------------------------------------
+# Choosing the store (STORE_URL; docs/ARCHITECTURE.md, "Stores")
+# ---------------------------------------------------------------------------------------------
+
+POSTGRES_SCHEMES = ("postgresql://", "postgres://")
+
+
+def is_postgres_url(store_url: str | None) -> bool:
+    """Whether STORE_URL names a PostgreSQL database (empty means the embedded store)."""
+    return bool(store_url) and str(store_url).startswith(POSTGRES_SCHEMES)
+
+
+def open_configured_store(config: Mapping[str, Any], *, check: bool = False) -> Store:
+    """The store the settings choose: STORE_URL empty → the TinyDB store at STORE_PATH,
+    ``postgresql://…`` (or ``postgres://…``) → the PostgreSQL store. ``check`` as open_store
+    (TinyDB) or the schema check (PostgreSQL, which checks its schema version in any case)."""
+    from .config import ConfigError  # config imports Flask; only this function needs it
+
+    store_url = config.get("STORE_URL") or ""
+    if not store_url:
+        return open_store(config["STORE_PATH"], check=check)
+    if is_postgres_url(store_url):
+        from .store_postgres import open_postgres_store  # psycopg is loaded only when used
+
+        return open_postgres_store(store_url)
+    raise ConfigError(
+        "STORE_URL must be empty (the embedded store in STORE_PATH) or a PostgreSQL URL "
+        f"(postgresql://user@host/database), not {store_url.split('://')[0]!r}…"
+    )

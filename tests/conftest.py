@@ -1,12 +1,15 @@
-"""Shared fixtures: a built copy of the sample site, and a real Chromium for page tests."""
+"""Shared fixtures: a built copy of the sample site, a real Chromium for page tests, the comment
+service, and its store on either backend (TinyDB, PostgreSQL)."""
 
 from __future__ import annotations
 
 import os
+import secrets
 import shutil
 import subprocess
 import sys
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -120,8 +123,129 @@ SERVICE_MANIFEST = {
 }
 
 
+# --- the store: one suite, two backends ---------------------------------------------------------
+#
+# Tests in a module or class marked `both_stores` that use `store_backend` (directly, or through
+# `store`, `store_config`, `service_config`, `app`…) run once per backend: the TinyDB store in
+# tmp_path, and the PostgreSQL store in a fresh schema of the database TELLMEMORE_TEST_PG_DSN
+# names (skipped, with the reason, when it is not set). `tinydb_only(reason)` on a test keeps it
+# to TinyDB (it reads the store's files) and says why in the skipped PostgreSQL case.
+
+PG_DSN_VARIABLE = "TELLMEMORE_TEST_PG_DSN"
+NO_PG_REASON = f"set {PG_DSN_VARIABLE} to run the PostgreSQL store tests"
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    if ("store_backend" not in metafunc.fixturenames
+            or metafunc.definition.get_closest_marker("both_stores") is None):
+        return
+    tinydb_only = metafunc.definition.get_closest_marker("tinydb_only")
+    if not os.environ.get(PG_DSN_VARIABLE):
+        skip_postgres = [pytest.mark.skip(reason=NO_PG_REASON)]
+    elif tinydb_only is not None:
+        reason = tinydb_only.args[0] if tinydb_only.args else "reads the TinyDB store's files"
+        skip_postgres = [pytest.mark.skip(reason=f"TinyDB only: {reason}")]
+    else:
+        skip_postgres = []
+    metafunc.parametrize("store_backend", [
+        pytest.param("tinydb", id="tinydb"),
+        pytest.param("postgresql", id="postgresql", marks=skip_postgres),
+    ], indirect=True)
+
+
 @pytest.fixture
-def service_config(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, object]:
+def store_backend(request: pytest.FixtureRequest) -> str:
+    """"tinydb" (the default) or "postgresql" (in `both_stores` tests, parametrised)."""
+    return getattr(request, "param", "tinydb")
+
+
+def postgres_schema_url(dsn: str, schema: str) -> str:
+    """The DSN (a postgresql:// URL) with ``schema`` as the search path, and as the sessions'
+    application_name (so a test can find its own sessions and no one else's)."""
+    separator = "&" if "?" in dsn else "?"
+    return f"{dsn}{separator}options=-csearch_path%3D{schema}&application_name={schema}"
+
+
+@contextmanager
+def fresh_postgres_schema(*, migrated: bool = True) -> Iterator[str]:
+    """A new, empty schema in the test database (migrated unless asked not to), dropped
+    afterwards; yields a STORE_URL that works in it."""
+    import psycopg
+
+    from comments_service.store_postgres_schema import migrate
+
+    dsn = os.environ[PG_DSN_VARIABLE]
+    schema = f"t_{secrets.token_hex(6)}"
+    with psycopg.connect(dsn, autocommit=True) as connection:
+        connection.execute(f"CREATE SCHEMA {schema}")
+    try:
+        url = postgres_schema_url(dsn, schema)
+        if migrated:
+            migrate(url)
+        yield url
+    finally:
+        with psycopg.connect(dsn, autocommit=True) as connection:
+            connection.execute(f"DROP SCHEMA {schema} CASCADE")
+
+
+@pytest.fixture
+def store_url(store_backend: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    """STORE_URL for the backend: "" (TinyDB), or a migrated schema of its own (PostgreSQL).
+    Every PostgreSQL store the test opens is closed before its schema is dropped, also those
+    of apps the test made and did not close."""
+    if store_backend != "postgresql":
+        yield ""
+        return
+    from comments_service import store_postgres
+
+    opened = []
+    open_postgres_store = store_postgres.open_postgres_store
+
+    def opening(*args, **kwargs):
+        opened.append(open_postgres_store(*args, **kwargs))
+        return opened[-1]
+
+    monkeypatch.setattr(store_postgres, "open_postgres_store", opening)
+    with fresh_postgres_schema() as url:
+        yield url
+        for store in opened:
+            store.close()
+
+
+@pytest.fixture
+def store_config(tmp_path: Path, store_url: str) -> dict[str, str]:
+    """The settings that choose the store (STORE_PATH, STORE_URL), as open_configured_store
+    and create_app read them."""
+    return {"STORE_PATH": str(tmp_path / "store"), "STORE_URL": store_url}
+
+
+@pytest.fixture
+def open_test_store(store_config: dict[str, str]) -> Iterator[object]:
+    """Opens another store object on the same data (standing for another process); every one
+    opened is closed after the test."""
+    from comments_service.store import open_configured_store
+
+    opened = []
+
+    def open_one():
+        opened.append(open_configured_store(store_config))
+        return opened[-1]
+
+    yield open_one
+    for store in opened:
+        store.close()
+
+
+@pytest.fixture
+def store(open_test_store):
+    """A fresh store of the test's backend."""
+    return open_test_store()
+
+
+@pytest.fixture
+def service_config(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, store_config: dict[str, str]
+) -> dict[str, object]:
     """Settings for a service with a fresh store and instance folder under tmp_path."""
     import json
 
@@ -130,7 +254,7 @@ def service_config(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str,
     manifest.write_text(json.dumps(SERVICE_MANIFEST), encoding="utf-8")
     return {
         "MANIFEST": str(manifest),
-        "STORE_PATH": str(tmp_path / "store"),
+        **store_config,
         "SECRET_KEY": "test-secret-key",
         "RATE_LIMIT": "off",
         "SPAM_CHECKS": "on",

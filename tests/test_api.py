@@ -16,6 +16,9 @@ from comments_service.openapi import openapi_document
 from comments_service.posting import issue_edit_token
 from comments_service.spam import issue_form_token
 
+# Every test that makes the service runs on both stores (conftest.py).
+pytestmark = pytest.mark.both_stores
+
 READER = {"name": "Rosa", "body": "I *loved* this.", "email": "rosa@example.org"}
 
 

@@ -63,12 +63,17 @@ class Browser:
         return BeautifulSoup(page, "html.parser").find("input", {"name": "csrf_token"})["value"]
 
 
-def start_instances(tmp_path: Path, count: int, **settings: str) -> tuple[list[str], ExitStack]:
+pytestmark = pytest.mark.both_stores
+
+
+def start_instances(tmp_path: Path, store_url: str, count: int, **settings: str,
+                    ) -> tuple[list[str], ExitStack]:
     """``count`` instances, each with its own instance folder, sharing the store and key."""
     manifest = tmp_path / "comments-manifest.json"
     manifest.write_text(json.dumps(SERVICE_MANIFEST), encoding="utf-8")
     shared = {"MANIFEST": str(manifest), "SITE_ORIGINS": "http://blog.test",
-              "SIGN_IN_DELAY_SECONDS": "0", "STORE_PATH": str(tmp_path / "store"), **settings}
+              "SIGN_IN_DELAY_SECONDS": "0", "STORE_PATH": str(tmp_path / "store"),
+              "STORE_URL": store_url, **settings}
     first = service_environment(tmp_path / "instance-0", **shared)
     subprocess.run(
         [sys.executable, "-m", "flask", "--app", "comments_service", "add-author",
@@ -87,8 +92,8 @@ def start_instances(tmp_path: Path, count: int, **settings: str) -> tuple[list[s
 
 
 @pytest.fixture
-def instances(tmp_path: Path) -> Iterator[list[str]]:
-    urls, stack = start_instances(tmp_path, 2)
+def instances(tmp_path: Path, store_url: str) -> Iterator[list[str]]:
+    urls, stack = start_instances(tmp_path, store_url, 2)
     with stack:
         yield urls
 
@@ -160,7 +165,7 @@ def test_a_sign_in_and_its_csrf_token_work_on_every_instance(instances):
 def test_rate_limits_are_shared_through_redis(tmp_path):
     prefix = f"tellmemore-test-{secrets.token_hex(6)}"
     urls, stack = start_instances(
-        tmp_path, 2, RATE_LIMIT="3/minute", RATE_LIMIT_STORAGE_URI=REDIS_URL,
+        tmp_path, "", 2, RATE_LIMIT="3/minute", RATE_LIMIT_STORAGE_URI=REDIS_URL,
         RATE_LIMIT_KEY_PREFIX=prefix, SIGN_IN_LIMIT_PER_EMAIL="2 per 15 minutes",
     )
     with stack:
@@ -182,7 +187,7 @@ def test_rate_limits_are_shared_through_redis(tmp_path):
 def test_without_redis_each_instance_counts_alone(tmp_path):
     """The default (memory://) is per process: documented in docs/DEPLOY.md as the reason a
     site with several instances sets RATE_LIMIT_STORAGE_URI."""
-    urls, stack = start_instances(tmp_path, 2, RATE_LIMIT="1/minute")
+    urls, stack = start_instances(tmp_path, "", 2, RATE_LIMIT="1/minute")
     with stack:
         first, second = urls
         reader = Browser()

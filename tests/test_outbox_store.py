@@ -1,5 +1,6 @@
-"""The TinyDB store's outbox and mail addresses: one file per day, open markers, dedupe keys,
-atomic claims with leases (threads and processes), compare-and-set updates."""
+"""The store's outbox and mail addresses (both backends): dedupe keys, atomic claims with leases
+(threads and processes), compare-and-set updates; and the TinyDB store's files: one per day,
+open markers, key files."""
 
 from __future__ import annotations
 
@@ -19,11 +20,13 @@ from comments_service.models import MailAddress, OutboxMessage, OutboxStatus
 from comments_service.store import (
     DuplicateMessage,
     MessageNotFound,
+    Store,
     StoreCorrupted,
     TinyDBStore,
     message_day,
-    open_store,
 )
+
+pytestmark = pytest.mark.both_stores
 
 T0 = datetime(2026, 11, 20, 9, 0, tzinfo=UTC)
 _numbers = itertools.count(1)
@@ -44,11 +47,6 @@ def make_message(created: datetime = T0, **overrides: object) -> OutboxMessage:
     return OutboxMessage(**values)  # type: ignore[arg-type]
 
 
-@pytest.fixture
-def store(tmp_path: Path) -> TinyDBStore:
-    return TinyDBStore(tmp_path / "store")
-
-
 def outbox(store: TinyDBStore) -> Path:
     return store.path / "outbox"
 
@@ -56,19 +54,21 @@ def outbox(store: TinyDBStore) -> Path:
 # -- adding, reading, updating -------------------------------------------------------------------
 
 
-def test_a_message_is_kept_in_the_file_of_its_day(store: TinyDBStore) -> None:
+def test_a_message_is_kept_in_the_file_of_its_day(store: Store) -> None:
     first = store.add_message(make_message(T0))
     second = store.add_message(make_message(T0 + timedelta(days=1), status=OutboxStatus.SENT))
     assert store.get_message(first.id) == first
     assert store.get_message(second.id) == second
     assert message_day(first.id) == "2026-11-20"
-    day_file = json.loads((outbox(store) / "2026-11-20.json").read_text())
-    assert [doc["id"] for doc in day_file["messages"].values()] == [first.id]
-    assert (outbox(store) / "2026-11-21.json").exists()
+    if isinstance(store, TinyDBStore):
+        day_file = json.loads((outbox(store) / "2026-11-20.json").read_text())
+        assert [doc["id"] for doc in day_file["messages"].values()] == [first.id]
+        assert (outbox(store) / "2026-11-21.json").exists()
     assert store.get_message("20261120-unknown") is None
     assert store.get_message("not an id") is None
 
 
+@pytest.mark.tinydb_only("one file per day")
 def test_a_write_touches_only_its_own_day(store: TinyDBStore) -> None:
     store.add_message(make_message(T0))
     before = (outbox(store) / "2026-11-20.json").stat()
@@ -77,7 +77,7 @@ def test_a_write_touches_only_its_own_day(store: TinyDBStore) -> None:
     assert (before.st_ino, before.st_mtime_ns) == (after.st_ino, after.st_mtime_ns)
 
 
-def test_ids_must_name_a_day_and_be_unique(store: TinyDBStore) -> None:
+def test_ids_must_name_a_day_and_be_unique(store: Store) -> None:
     with pytest.raises(ValueError, match="Invalid message id"):
         store.add_message(make_message(id="no-day"))
     message = store.add_message(make_message())
@@ -85,7 +85,7 @@ def test_ids_must_name_a_day_and_be_unique(store: TinyDBStore) -> None:
         store.add_message(dataclasses.replace(message, subject="again"))
 
 
-def test_update_is_compare_and_set_and_may_abort(store: TinyDBStore) -> None:
+def test_update_is_compare_and_set_and_may_abort(store: Store) -> None:
     message = store.add_message(make_message())
     sent = store.update_message(message.id, lambda m: dataclasses.replace(
         m, status=OutboxStatus.SENT, sent_at=at(5)))
@@ -103,7 +103,7 @@ def test_update_is_compare_and_set_and_may_abort(store: TinyDBStore) -> None:
         store.update_message("20261120-missing", lambda m: m)
 
 
-def test_a_dedupe_key_is_queued_once_even_by_racing_threads(store: TinyDBStore) -> None:
+def test_a_dedupe_key_is_queued_once_even_by_racing_threads(store: Store) -> None:
     results: list[OutboxMessage] = []
     barrier = threading.Barrier(6)
 
@@ -120,6 +120,7 @@ def test_a_dedupe_key_is_queued_once_even_by_racing_threads(store: TinyDBStore) 
     assert len(store.list_messages()) == 1
 
 
+@pytest.mark.tinydb_only("the key files")
 def test_a_dedupe_key_whose_message_never_landed_is_taken_over(store: TinyDBStore) -> None:
     """A crash between the key file and the message leaves a key naming no message."""
     keys = outbox(store) / "keys"
@@ -140,6 +141,7 @@ def open_markers(store: TinyDBStore) -> list[str]:
     return sorted(path.name for path in folder.iterdir()) if folder.exists() else []
 
 
+@pytest.mark.tinydb_only("the open-day marker files")
 def test_only_days_with_open_messages_are_marked(store: TinyDBStore) -> None:
     store.add_message(make_message(T0, status=OutboxStatus.SENT))
     assert open_markers(store) == []
@@ -149,6 +151,7 @@ def test_only_days_with_open_messages_are_marked(store: TinyDBStore) -> None:
     assert open_markers(store) == []
 
 
+@pytest.mark.tinydb_only("the open-day marker files")
 def test_a_marker_left_by_a_crash_is_removed_by_the_next_claim(store: TinyDBStore) -> None:
     store.add_message(make_message(status=OutboxStatus.SENT))
     (outbox(store) / "open" / "2026-11-20").touch()
@@ -156,7 +159,7 @@ def test_a_marker_left_by_a_crash_is_removed_by_the_next_claim(store: TinyDBStor
     assert open_markers(store) == []
 
 
-def test_claim_takes_due_messages_oldest_first_and_marks_them(store: TinyDBStore) -> None:
+def test_claim_takes_due_messages_oldest_first_and_marks_them(store: Store) -> None:
     later = store.add_message(make_message(next_attempt_at=at(30)))
     first = store.add_message(make_message(next_attempt_at=at(10)))
     store.add_message(make_message(next_attempt_at=at(500)))  # not due yet
@@ -171,7 +174,7 @@ def test_claim_takes_due_messages_oldest_first_and_marks_them(store: TinyDBStore
     assert store.claim_messages("sender-b", at(61), at(361), 10) == []
 
 
-def test_a_lease_that_runs_out_lets_another_sender_take_the_message(store: TinyDBStore) -> None:
+def test_a_lease_that_runs_out_lets_another_sender_take_the_message(store: Store) -> None:
     message = store.add_message(make_message())
     [mine] = store.claim_messages("dead-sender", at(0), at(300), 10)
     assert store.claim_messages("other", at(299), at(599), 10) == []
@@ -190,7 +193,7 @@ def test_a_lease_that_runs_out_lets_another_sender_take_the_message(store: TinyD
     assert store.update_message(mine.id, finish_as("other")).status is OutboxStatus.SENT
 
 
-def test_threads_claiming_at_once_never_share_a_message(store: TinyDBStore) -> None:
+def test_threads_claiming_at_once_never_share_a_message(store: Store) -> None:
     for number in range(60):
         store.add_message(make_message(T0 + timedelta(days=number % 3)))
     claims: list[str] = []
@@ -214,9 +217,9 @@ def test_threads_claiming_at_once_never_share_a_message(store: TinyDBStore) -> N
 
 
 CLAIMER = """
-import sys
-from comments_service.store import open_store
-store = open_store(sys.argv[1])
+import json, sys
+from comments_service.store import open_configured_store
+store = open_configured_store(json.loads(sys.argv[1]))
 sys.stdin.readline()
 while True:
     batch = store.claim_messages(sys.argv[2], "2026-12-01T00:00:00.000000+00:00",
@@ -228,12 +231,13 @@ while True:
 """
 
 
-def test_processes_claiming_at_once_never_share_a_message(tmp_path: Path) -> None:
-    store = open_store(tmp_path / "store")
+def test_processes_claiming_at_once_never_share_a_message(
+    store: Store, store_config: dict[str, str]
+) -> None:
     ids = {store.add_message(make_message(T0 + timedelta(days=number % 4))).id
            for number in range(80)}
     workers = [subprocess.Popen(
-        [sys.executable, "-c", CLAIMER, str(tmp_path / "store"), f"p{number}"],
+        [sys.executable, "-c", CLAIMER, json.dumps(store_config), f"p{number}"],
         stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     ) for number in range(3)]
     for worker in workers:
@@ -253,7 +257,7 @@ def test_processes_claiming_at_once_never_share_a_message(tmp_path: Path) -> Non
 # -- listing ----------------------------------------------------------------------------------
 
 
-def test_list_messages_newest_first_by_status(store: TinyDBStore) -> None:
+def test_list_messages_newest_first_by_status(store: Store) -> None:
     sent = [store.add_message(make_message(T0 + timedelta(days=day), status=OutboxStatus.SENT))
             for day in range(3)]
     waiting = store.add_message(make_message(T0 + timedelta(days=1)))
@@ -264,7 +268,7 @@ def test_list_messages_newest_first_by_status(store: TinyDBStore) -> None:
     assert store.list_messages([OutboxStatus.FAILED]) == []
 
 
-def test_messages_to_an_address_since_a_time_or_still_open(store: TinyDBStore) -> None:
+def test_messages_to_an_address_since_a_time_or_still_open(store: Store) -> None:
     old = store.add_message(make_message(T0 - timedelta(days=2), to="Rosa@Example.org"))
     recent = store.add_message(make_message(T0, status=OutboxStatus.SENT))
     store.add_message(make_message(T0, to="tom@example.org"))
@@ -272,6 +276,7 @@ def test_messages_to_an_address_since_a_time_or_still_open(store: TinyDBStore) -
     assert store.messages_to("rosa@example.org", open_only=True) == [old]
 
 
+@pytest.mark.tinydb_only("a damaged day file")
 def test_a_damaged_day_file_is_reported_by_name(store: TinyDBStore) -> None:
     message = store.add_message(make_message())
     (outbox(store) / "2026-11-20.json").write_text("{not json")
@@ -282,7 +287,7 @@ def test_a_damaged_day_file_is_reported_by_name(store: TinyDBStore) -> None:
 # -- mail addresses -----------------------------------------------------------------------------
 
 
-def test_address_records_are_one_per_mailbox_whatever_the_case(store: TinyDBStore) -> None:
+def test_address_records_are_one_per_mailbox_whatever_the_case(store: Store) -> None:
     assert store.get_mail_address("Rosa@Example.org") is None
     store.update_mail_address("Rosa@Example.org",
                               lambda record: dataclasses.replace(record, confirmed_at=at()))
@@ -291,8 +296,10 @@ def test_address_records_are_one_per_mailbox_whatever_the_case(store: TinyDBStor
     store.update_mail_address("ROSA@example.org",
                               lambda record: dataclasses.replace(record, unsubscribed_at=at(9)))
     assert store.get_mail_address("rosa@example.org").unsubscribed_at == at(9)
-    data = json.loads((store.path / "mail_addresses.json").read_text())
-    assert len(data["addresses"]) == 1
+    assert len(store.all_mail_addresses()) == 1
+    if isinstance(store, TinyDBStore):
+        data = json.loads((store.path / "mail_addresses.json").read_text())
+        assert len(data["addresses"]) == 1
     # Reading through update without a change writes nothing for an unknown address.
     store.update_mail_address("tom@example.org", lambda record: record)
     assert store.get_mail_address("tom@example.org") is None

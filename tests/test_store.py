@@ -1,4 +1,5 @@
-"""The TinyDB store: every Store method, its failure modes, and a model-based property test."""
+"""The store: every Store method on both backends (TinyDB and PostgreSQL, see conftest.py), the
+TinyDB store's files and failure modes, and a model-based property test on both."""
 
 from __future__ import annotations
 
@@ -11,23 +12,35 @@ import shutil
 import tempfile
 import threading
 from collections.abc import Callable
+from contextlib import ExitStack
 from pathlib import Path
 
 import pytest
 from hypothesis import settings
 from hypothesis import strategies as st
-from hypothesis.stateful import Bundle, RuleBasedStateMachine, initialize, rule
+from hypothesis.stateful import (
+    Bundle,
+    RuleBasedStateMachine,
+    initialize,
+    rule,
+    run_state_machine_as_test,
+)
 
 from comments_service import store as store_module
 from comments_service.models import Comment, CommentState
 from comments_service.store import (
     CommentNotFound,
     DuplicateComment,
+    Store,
     StoreCorrupted,
     StoreUnavailable,
     TinyDBStore,
+    open_configured_store,
     open_store,
 )
+from tests.conftest import fresh_postgres_schema
+
+pytestmark = pytest.mark.both_stores
 
 _ids = itertools.count(1)
 _ticks = itertools.count(1)
@@ -65,11 +78,6 @@ def store_path(tmp_path: Path) -> Path:
     return tmp_path / "store"
 
 
-@pytest.fixture
-def store(store_path: Path) -> TinyDBStore:
-    return TinyDBStore(store_path)
-
-
 def index_lines(store_path: Path) -> list[dict[str, object]]:
     return [json.loads(line) for line in (store_path / "index.jsonl").read_text().splitlines()]
 
@@ -101,23 +109,23 @@ def test_opening_removes_temporary_files_left_by_a_crash(store_path: Path) -> No
     assert not left_over.exists() and in_progress.exists()
 
 
-def test_a_second_store_on_the_same_folder_sees_the_same_comments(store_path: Path) -> None:
-    first = open_store(store_path)
+def test_a_second_store_on_the_same_data_sees_the_same_comments(open_test_store) -> None:
+    first = open_test_store()
     comment = first.add_comment(make_comment())
-    assert open_store(store_path).get_comment(comment.id) == comment
+    assert open_test_store().get_comment(comment.id) == comment
 
 
 # -- adding and reading ------------------------------------------------------------------------
 
 
-def test_add_then_get_returns_the_same_comment(store: TinyDBStore) -> None:
+def test_add_then_get_returns_the_same_comment(store: Store) -> None:
     comment = make_comment(question="why", email="r@example.org", spam_reasons=("timing",))
     assert store.add_comment(comment) == comment
     assert store.get_comment(comment.id) == comment
     assert store.get_comment("no-such-id") is None
 
 
-def test_thread_comments_are_oldest_first_in_any_state(store: TinyDBStore) -> None:
+def test_thread_comments_are_oldest_first_in_any_state(store: Store) -> None:
     late = store.add_comment(make_comment(created=created_at(30)))
     early = store.add_comment(make_comment(created=created_at(10), state=CommentState.SPAM))
     middle = store.add_comment(make_comment(created=created_at(20), state=CommentState.POSTED))
@@ -125,7 +133,7 @@ def test_thread_comments_are_oldest_first_in_any_state(store: TinyDBStore) -> No
     assert store.thread_comments("nobody-wrote-here") == []
 
 
-def test_threads_are_isolated(store: TinyDBStore) -> None:
+def test_threads_are_isolated(store: Store) -> None:
     in_a = store.add_comment(make_comment("a", state=CommentState.POSTED, public=True))
     in_b = store.add_comment(make_comment("b"))
     assert store.thread_comments("a") == [in_a]
@@ -139,7 +147,7 @@ def test_threads_are_isolated(store: TinyDBStore) -> None:
     assert store.thread_comments("b") == [in_b]
 
 
-def test_duplicate_ids_are_refused_in_the_same_and_in_another_thread(store: TinyDBStore) -> None:
+def test_duplicate_ids_are_refused_in_the_same_and_in_another_thread(store: Store) -> None:
     comment = store.add_comment(make_comment("a"))
     with pytest.raises(DuplicateComment):
         store.add_comment(comment)
@@ -150,7 +158,7 @@ def test_duplicate_ids_are_refused_in_the_same_and_in_another_thread(store: Tiny
 
 
 @pytest.mark.parametrize("thread", ["../escape", "a/b", ".hidden", "", "x" * 201, "new\nline"])
-def test_thread_keys_that_could_be_path_tricks_are_refused(store: TinyDBStore, thread: str) -> None:
+def test_thread_keys_that_could_be_path_tricks_are_refused(store: Store, thread: str) -> None:
     with pytest.raises(ValueError, match="thread key"):
         store.add_comment(make_comment(thread))
     with pytest.raises(ValueError, match="thread key"):
@@ -164,7 +172,7 @@ def test_thread_keys_that_could_be_path_tricks_are_refused(store: TinyDBStore, t
 # -- updating ----------------------------------------------------------------------------------
 
 
-def test_update_stores_the_change_everywhere(store: TinyDBStore) -> None:
+def test_update_stores_the_change_everywhere(store: Store, open_test_store) -> None:
     comment = store.add_comment(make_comment(question="why"))
     updated = store.update_comment(comment.id, replied)
     assert updated.state is CommentState.REPLIED and updated.public
@@ -173,10 +181,10 @@ def test_update_stores_the_change_everywhere(store: TinyDBStore) -> None:
     assert store.waiting_comments() == []
     assert store.count_waiting() == 0 and store.count_waiting(question="why") == 0
     assert store.public_counts(["hello"]) == {"hello": 1}
-    assert open_store(store.path).get_comment(comment.id) == updated
+    assert open_test_store().get_comment(comment.id) == updated
 
 
-def test_update_passes_the_latest_stored_version_to_change(store: TinyDBStore) -> None:
+def test_update_passes_the_latest_stored_version_to_change(store: Store) -> None:
     comment = store.add_comment(make_comment())
     store.update_comment(comment.id, lambda latest: dataclasses.replace(latest, body="one"))
     seen: list[Comment] = []
@@ -189,10 +197,11 @@ def test_update_passes_the_latest_stored_version_to_change(store: TinyDBStore) -
     assert seen[0].body == "one"
 
 
-def test_a_change_that_raises_aborts_with_nothing_written(store: TinyDBStore) -> None:
+def test_a_change_that_raises_aborts_with_nothing_written(store: Store) -> None:
     comment = store.add_comment(make_comment())
     version = store.thread_version("hello")
-    index_before = (store.path / "index.jsonl").read_bytes()
+    index = store.path / "index.jsonl" if isinstance(store, TinyDBStore) else None
+    index_before = index.read_bytes() if index else None
 
     def refuse(latest: Comment) -> Comment:
         raise RuntimeError("already replied by someone else")
@@ -200,7 +209,7 @@ def test_a_change_that_raises_aborts_with_nothing_written(store: TinyDBStore) ->
     with pytest.raises(RuntimeError, match="already replied"):
         store.update_comment(comment.id, refuse)
     assert store.thread_version("hello") == version
-    assert (store.path / "index.jsonl").read_bytes() == index_before
+    assert (index.read_bytes() if index else None) == index_before
     assert store.get_comment(comment.id) == comment
 
 
@@ -212,7 +221,7 @@ def test_a_change_that_raises_aborts_with_nothing_written(store: TinyDBStore) ->
     ],
 )
 def test_update_cannot_change_id_or_thread(
-    store: TinyDBStore, change: Callable[[Comment], Comment]
+    store: Store, change: Callable[[Comment], Comment]
 ) -> None:
     comment = store.add_comment(make_comment())
     with pytest.raises(ValueError, match="id or thread"):
@@ -221,12 +230,12 @@ def test_update_cannot_change_id_or_thread(
     assert store.thread_comments("other-thread") == []
 
 
-def test_update_of_a_missing_comment_raises_comment_not_found(store: TinyDBStore) -> None:
+def test_update_of_a_missing_comment_raises_comment_not_found(store: Store) -> None:
     with pytest.raises(CommentNotFound):
         store.update_comment("missing", replied)
 
 
-def test_concurrent_updates_of_one_comment_all_apply(store: TinyDBStore) -> None:
+def test_concurrent_updates_of_one_comment_all_apply(store: Store) -> None:
     """Compare-and-set: 8 threads x 20 increments of a counter kept in the body → 160."""
     comment = store.add_comment(make_comment(body="0"))
 
@@ -244,6 +253,7 @@ def test_concurrent_updates_of_one_comment_all_apply(store: TinyDBStore) -> None
     assert store.get_comment(comment.id).body == "160"
 
 
+@pytest.mark.tinydb_only("the order of the index and thread-file writes")
 @pytest.mark.parametrize(
     ("start", "end", "order"),
     [
@@ -278,7 +288,7 @@ def test_a_crash_between_the_two_writes_of_an_update_cannot_hide_a_waiting_comme
 # -- the queue and counts ----------------------------------------------------------------------
 
 
-def test_waiting_comments_filters_orders_and_pages(store: TinyDBStore) -> None:
+def test_waiting_comments_filters_orders_and_pages(store: Store) -> None:
     a_why = store.add_comment(make_comment("a", question="why", created=created_at(40)))
     a_how = store.add_comment(make_comment("a", question="how", created=created_at(10)))
     b_why = store.add_comment(make_comment("b", question="why", created=created_at(20)))
@@ -303,7 +313,7 @@ def test_waiting_comments_filters_orders_and_pages(store: TinyDBStore) -> None:
     assert store.count_waiting(thread="nobody") == 0
 
 
-def test_public_counts_answer_every_thread_asked(store: TinyDBStore) -> None:
+def test_public_counts_answer_every_thread_asked(store: Store) -> None:
     store.add_comment(make_comment("a", state=CommentState.POSTED, public=True))
     store.add_comment(make_comment("a", state=CommentState.REPLIED, public=True))
     store.add_comment(make_comment("a"))
@@ -312,13 +322,13 @@ def test_public_counts_answer_every_thread_asked(store: TinyDBStore) -> None:
     assert store.public_counts([]) == {}
 
 
-def test_count_comments_counts_every_state(store: TinyDBStore) -> None:
+def test_count_comments_counts_every_state(store: Store) -> None:
     for state in CommentState:
         store.add_comment(make_comment(state=state))
     assert store.count_comments() == len(CommentState)
 
 
-def test_thread_version_changes_on_write_and_not_on_read(store: TinyDBStore) -> None:
+def test_thread_version_changes_on_write_and_not_on_read(store: Store, open_test_store) -> None:
     assert store.thread_version("hello") == "empty"
     comment = store.add_comment(make_comment())
     after_add = store.thread_version("hello")
@@ -328,12 +338,12 @@ def test_thread_version_changes_on_write_and_not_on_read(store: TinyDBStore) -> 
     store.waiting_comments()
     list(store.all_comments())
     assert store.thread_version("hello") == after_add
-    assert open_store(store.path).thread_version("hello") == after_add
+    assert open_test_store().thread_version("hello") == after_add
     store.update_comment(comment.id, replied)
     assert store.thread_version("hello") != after_add
 
 
-def test_all_comments_walks_threads_in_name_order_oldest_first(store: TinyDBStore) -> None:
+def test_all_comments_walks_threads_in_name_order_oldest_first(store: Store) -> None:
     b_late = store.add_comment(make_comment("b", created=created_at(50)))
     a_only = store.add_comment(make_comment("a", created=created_at(40)))
     b_early = store.add_comment(make_comment("b", created=created_at(10)))
@@ -344,7 +354,7 @@ def test_all_comments_walks_threads_in_name_order_oldest_first(store: TinyDBStor
 # -- listings for the moderation pages ---------------------------------------------------------
 
 
-def test_comments_in_state_filter_order_and_page(store: TinyDBStore) -> None:
+def test_comments_in_state_filter_order_and_page(store: Store) -> None:
     spam_b = store.add_comment(make_comment("b", state=CommentState.SPAM, question="why",
                                             created=created_at(30)))
     spam_a = store.add_comment(make_comment("a", state=CommentState.SPAM, created=created_at(10)))
@@ -379,9 +389,11 @@ def test_comments_in_state_filter_order_and_page(store: TinyDBStore) -> None:
     }
 
 
-def test_state_listings_follow_updates_made_through_another_store(store: TinyDBStore) -> None:
+def test_state_listings_follow_updates_made_through_another_store(
+    store: Store, open_test_store
+) -> None:
     comment = store.add_comment(make_comment())
-    other = open_store(store.path)
+    other = open_test_store()
     assert other.state_counts()[CommentState.AWAITING_REPLY] == 1
     spam = store.update_comment(
         comment.id, lambda latest: dataclasses.replace(latest, state=CommentState.SPAM)
@@ -393,6 +405,7 @@ def test_state_listings_follow_updates_made_through_another_store(store: TinyDBS
     assert counts[CommentState.SPAM] == 1 and counts[CommentState.AWAITING_REPLY] == 0
 
 
+@pytest.mark.tinydb_only("index.jsonl")
 def test_a_stale_state_in_the_index_is_dropped_from_that_state_and_settled(
     store: TinyDBStore, store_path: Path
 ) -> None:
@@ -407,7 +420,7 @@ def test_a_stale_state_in_the_index_is_dropped_from_that_state_and_settled(
     assert store.comments_in_state(CommentState.REPLIED) == [restored]
 
 
-def test_find_comments_matches_body_or_name_casefolded_newest_first(store: TinyDBStore) -> None:
+def test_find_comments_matches_body_or_name_casefolded_newest_first(store: Store) -> None:
     ss = store.add_comment(make_comment("a", name="Straße", body="Nothing",
                                         created=created_at(10)))
     upper = store.add_comment(make_comment("b", body="Queue MAGIC here", created=created_at(20)))
@@ -434,7 +447,7 @@ def test_find_comments_matches_body_or_name_casefolded_newest_first(store: TinyD
     assert store.find_comments(text="magic", thread="nobody") == ([], 0)
 
 
-def test_find_comments_without_text_lists_newest_first(store: TinyDBStore) -> None:
+def test_find_comments_without_text_lists_newest_first(store: Store) -> None:
     first = store.add_comment(make_comment("a", created=created_at(10)))
     second = store.add_comment(make_comment("b", state=CommentState.SPAM, created=created_at(20)))
     third = store.add_comment(make_comment("a", state=CommentState.SPAM, created=created_at(30)))
@@ -451,6 +464,7 @@ def test_find_comments_without_text_lists_newest_first(store: TinyDBStore) -> No
     assert store.find_comments(thread="b", state=CommentState.POSTED) == ([fourth], 1)
 
 
+@pytest.mark.tinydb_only("which thread files are read")
 def test_find_comments_reads_only_the_threads_that_can_match(
     store: TinyDBStore, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -483,6 +497,7 @@ def test_find_comments_reads_only_the_threads_that_can_match(
     assert sorted(read) == ["other", "plain", "spammy"] and parsed == ["other"]
 
 
+@pytest.mark.tinydb_only("a thread file rewritten by hand")
 def test_find_comments_in_a_thread_file_written_with_ascii_escapes(store: TinyDBStore) -> None:
     """A file restored from elsewhere may escape non-ASCII text; the raw search must not skip
     it."""
@@ -507,7 +522,9 @@ def withdrawn(comment: Comment) -> Comment:
     return dataclasses.replace(comment, state=CommentState.WITHDRAWN, public=False)
 
 
-def test_author_replies_are_the_authors_comments_newest_first(store: TinyDBStore) -> None:
+def test_author_replies_are_the_authors_comments_newest_first(
+    store: Store, open_test_store
+) -> None:
     first = store.add_comment(author_reply("a", created=created_at(10)))
     store.add_comment(make_comment("a", created=created_at(15)))
     second = store.add_comment(author_reply("b", created=created_at(20)))
@@ -522,14 +539,14 @@ def test_author_replies_are_the_authors_comments_newest_first(store: TinyDBStore
     edited = store.update_comment(first.id, lambda latest: dataclasses.replace(
         latest, body="Edited", edited_at=created_at(40)))
     assert store.author_replies() == [third, edited]
-    assert open_store(store.path).author_replies() == [third, edited]
+    assert open_test_store().author_replies() == [third, edited]
 
 
-def test_author_replies_see_the_writes_of_another_store_on_the_same_folder(
-    store_path: Path,
+def test_author_replies_see_the_writes_of_another_store_on_the_same_data(
+    open_test_store,
 ) -> None:
-    """Two store objects on one folder stand for two processes (e.g. gunicorn workers)."""
-    mine, theirs = open_store(store_path), open_store(store_path)
+    """Two store objects on one store stand for two processes (e.g. gunicorn workers)."""
+    mine, theirs = open_test_store(), open_test_store()
     assert mine.author_replies() == []
     first = theirs.add_comment(author_reply())
     assert mine.author_replies() == [first]
@@ -546,6 +563,7 @@ def test_author_replies_see_the_writes_of_another_store_on_the_same_folder(
     assert mine.author_replies(limit=1) == [again]
 
 
+@pytest.mark.tinydb_only("which thread files are read")
 def test_author_replies_read_a_thread_file_only_when_its_author_comments_changed(
     store: TinyDBStore, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -569,6 +587,7 @@ def test_author_replies_read_a_thread_file_only_when_its_author_comments_changed
     assert read == ["t3"]
 
 
+@pytest.mark.tinydb_only("index.jsonl")
 def test_an_author_edit_whose_index_line_was_lost_is_settled(
     store: TinyDBStore, store_path: Path
 ) -> None:
@@ -584,6 +603,7 @@ def test_an_author_edit_whose_index_line_was_lost_is_settled(
     assert index.read_bytes() != before
 
 
+@pytest.mark.tinydb_only("index.jsonl")
 def test_author_comments_indexed_before_the_author_field_existed_are_found(
     store: TinyDBStore, store_path: Path
 ) -> None:
@@ -610,7 +630,7 @@ def test_author_comments_indexed_before_the_author_field_existed_are_found(
 # -- import ------------------------------------------------------------------------------------
 
 
-def test_import_is_idempotent(store: TinyDBStore) -> None:
+def test_import_is_idempotent(store: Store) -> None:
     existing = store.add_comment(make_comment("a"))
     batch = [make_comment("a"), make_comment("b"), make_comment("b"), existing]
     assert store.import_comments(batch + batch[:1]) == 3  # existing and the repeat are skipped
@@ -621,12 +641,13 @@ def test_import_is_idempotent(store: TinyDBStore) -> None:
     )
 
 
-def test_import_skips_ids_stored_in_another_thread(store: TinyDBStore) -> None:
+def test_import_skips_ids_stored_in_another_thread(store: Store) -> None:
     comment = store.add_comment(make_comment("a"))
     assert store.import_comments([dataclasses.replace(comment, thread="b")]) == 0
     assert store.thread_comments("b") == []
 
 
+@pytest.mark.tinydb_only("writes of thread files")
 def test_import_writes_each_thread_once(
     store: TinyDBStore, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -642,11 +663,11 @@ def test_import_writes_each_thread_once(
     assert sorted(writes) == ["a.json", "b.json"]
 
 
-def test_import_restores_the_queue_and_order(store: TinyDBStore, tmp_path: Path) -> None:
+def test_import_restores_the_queue_and_order(store: Store, tmp_path: Path) -> None:
     comments = [make_comment(thread, created=created_at(second))
                 for thread, second in [("a", 30), ("b", 10), ("a", 20)]]
     store.import_comments(comments)
-    other = open_store(tmp_path / "copy")
+    other = open_store(tmp_path / "copy")  # a copy into the embedded store, from either
     assert other.import_comments(store.all_comments()) == 3
     assert other.waiting_comments() == store.waiting_comments()
     assert [comment.created for comment in other.waiting_comments()] == sorted(
@@ -678,6 +699,7 @@ def snapshot(store: TinyDBStore) -> tuple[object, ...]:
     )
 
 
+@pytest.mark.tinydb_only("a full disk under the files")
 @pytest.mark.parametrize("code", [errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EROFS])
 @pytest.mark.parametrize("where", ["index", "thread file"])
 def test_a_full_disk_on_add_leaves_the_store_unchanged_and_readable(
@@ -702,6 +724,7 @@ def test_a_full_disk_on_add_leaves_the_store_unchanged_and_readable(
     assert store.count_comments() == 3
 
 
+@pytest.mark.tinydb_only("a full disk under the files")
 @pytest.mark.parametrize(
     "change", [replied, lambda comment: dataclasses.replace(comment, body="edited")]
 )
@@ -718,6 +741,7 @@ def test_a_full_disk_on_update_keeps_the_old_version(
     assert temp_files(store.path) == []
 
 
+@pytest.mark.tinydb_only("a damaged thread file")
 def test_a_thread_file_that_cannot_be_parsed_is_reported_with_its_path(
     store: TinyDBStore,
 ) -> None:
@@ -740,6 +764,7 @@ def test_a_thread_file_that_cannot_be_parsed_is_reported_with_its_path(
     assert path.read_bytes() == damaged  # never overwritten by a write that could not read it
 
 
+@pytest.mark.tinydb_only("a damaged thread file")
 def test_a_thread_file_holding_a_bad_record_is_reported(store: TinyDBStore) -> None:
     store.add_comment(make_comment())
     path = store.path / "threads" / "hello.json"
@@ -750,6 +775,7 @@ def test_a_thread_file_holding_a_bad_record_is_reported(store: TinyDBStore) -> N
         store.thread_comments("hello")
 
 
+@pytest.mark.tinydb_only("index.jsonl")
 def test_a_damaged_index_is_reported_and_rebuilt_once_moved_aside(
     store: TinyDBStore, store_path: Path
 ) -> None:
@@ -768,6 +794,7 @@ def test_a_damaged_index_is_reported_and_rebuilt_once_moved_aside(
     assert rebuilt.get_comment(comments[2].id) == comments[2]
 
 
+@pytest.mark.tinydb_only("index.jsonl")
 def test_a_partial_last_index_line_is_ignored_then_cut_before_the_next_append(
     store: TinyDBStore, store_path: Path
 ) -> None:
@@ -791,6 +818,7 @@ def append_index_line(store_path: Path, record: dict[str, object]) -> None:
         index_file.write(json.dumps(record) + "\n")
 
 
+@pytest.mark.tinydb_only("index.jsonl")
 def test_an_index_line_without_its_comment_is_skipped_and_settled(
     store: TinyDBStore, store_path: Path
 ) -> None:
@@ -809,6 +837,7 @@ def test_an_index_line_without_its_comment_is_skipped_and_settled(
     assert store.waiting_comments() == [lost, kept]
 
 
+@pytest.mark.tinydb_only("index.jsonl")
 def test_a_page_is_filled_past_many_index_lines_without_comments(
     store: TinyDBStore, store_path: Path
 ) -> None:
@@ -822,6 +851,7 @@ def test_a_page_is_filled_past_many_index_lines_without_comments(
     assert store.count_waiting() == 3
 
 
+@pytest.mark.tinydb_only("index.jsonl")
 def test_a_stale_index_state_is_skipped_and_settled(store: TinyDBStore, store_path: Path) -> None:
     """A crash after a reply reached the thread file and before its index line."""
     comment = store.add_comment(make_comment())
@@ -834,6 +864,7 @@ def test_a_stale_index_state_is_skipped_and_settled(store: TinyDBStore, store_pa
     assert store.public_counts(["hello"]) == {"hello": 1}
 
 
+@pytest.mark.tinydb_only("index.jsonl")
 def test_rebuild_index_derives_it_from_the_thread_files(
     store: TinyDBStore, store_path: Path
 ) -> None:
@@ -847,6 +878,7 @@ def test_rebuild_index_derives_it_from_the_thread_files(
     assert len(index_lines(store_path)) == 3
 
 
+@pytest.mark.tinydb_only("index.jsonl")
 def test_rebuild_index_keeps_the_lines_of_a_thread_being_written(
     store: TinyDBStore, store_path: Path
 ) -> None:
@@ -865,6 +897,7 @@ def test_rebuild_index_keeps_the_lines_of_a_thread_being_written(
     } | {"in-flight-b"}
 
 
+@pytest.mark.tinydb_only("index.jsonl")
 def test_the_index_is_compacted_and_other_views_follow(
     store: TinyDBStore, store_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -883,6 +916,7 @@ def test_the_index_is_compacted_and_other_views_follow(
     assert watcher.waiting_comments() == store.waiting_comments()
 
 
+@pytest.mark.tinydb_only("index.jsonl")
 def test_a_missing_index_is_rebuilt_on_open(store: TinyDBStore, store_path: Path) -> None:
     comments = [store.add_comment(make_comment(thread)) for thread in ["a", "b", "b"]]
     (store_path / "index.jsonl").unlink()
@@ -891,6 +925,7 @@ def test_a_missing_index_is_rebuilt_on_open(store: TinyDBStore, store_path: Path
     assert reopened.waiting_comments() == sorted(comments, key=lambda comment: comment.created)
 
 
+@pytest.mark.tinydb_only("the index file held open")
 def test_close_releases_the_open_index_file_and_the_store_still_works(
     store: TinyDBStore,
 ) -> None:
@@ -905,13 +940,13 @@ def test_close_releases_the_open_index_file_and_the_store_still_works(
 # -- concurrency within one process ------------------------------------------------------------
 
 
-def test_threads_adding_at_once_store_every_comment_once(store_path: Path) -> None:
-    shared_store = open_store(store_path)
+def test_threads_adding_at_once_store_every_comment_once(open_test_store) -> None:
+    shared_store = open_test_store()
     added: list[list[str]] = [[] for _ in range(8)]
 
     def add_many(worker: int) -> None:
         # Half the workers share one store object, half open their own, as apps may.
-        own = shared_store if worker % 2 else open_store(store_path)
+        own = shared_store if worker % 2 else open_test_store()
         for number in range(50):
             thread = "shared" if number % 2 else f"worker-{worker}"
             added[worker].append(own.add_comment(make_comment(thread)).id)
@@ -924,7 +959,7 @@ def test_threads_adding_at_once_store_every_comment_once(store_path: Path) -> No
 
     expected = {comment_id for ids in added for comment_id in ids}
     assert len(expected) == 400
-    fresh = open_store(store_path)
+    fresh = open_test_store()
     stored = [comment.id for comment in fresh.all_comments()]
     assert len(stored) == 400 and set(stored) == expected
     assert fresh.count_comments() == shared_store.count_comments() == 400
@@ -947,25 +982,32 @@ def newest_first(comments: list[Comment]) -> list[Comment]:
 
 
 class StoreAgainstModel(RuleBasedStateMachine):
-    """Random operations on a real store and on a dict of comments must give the same answers."""
+    """Random operations on a real store and on a dict of comments must give the same answers.
+    Each run starts from an empty store of ``backend`` (set by the test below)."""
 
     comment_ids = Bundle("comment_ids")
+    backend = "tinydb"
 
     def __init__(self) -> None:
         super().__init__()
+        self.cleanup = ExitStack()
         self.folder = Path(tempfile.mkdtemp(prefix="tellmemore-store-model-"))
-        self.store = TinyDBStore(self.folder)
-        # Another store object on the same folder, standing for another process: it only
+        self.cleanup.callback(shutil.rmtree, self.folder, ignore_errors=True)
+        store_url = (self.cleanup.enter_context(fresh_postgres_schema())
+                     if self.backend == "postgresql" else "")
+        self.config = {"STORE_PATH": str(self.folder), "STORE_URL": store_url}
+        self.store = open_configured_store(self.config)
+        # Another store object on the same data, standing for another process: it only
         # reads, so its view and its cache of author comments must follow the writes.
-        self.other = TinyDBStore(self.folder)
+        self.other = open_configured_store(self.config)
         self.model: dict[str, Comment] = {}
 
     def teardown(self) -> None:
         self.store.close()
         self.other.close()
-        shutil.rmtree(self.folder, ignore_errors=True)
+        self.cleanup.close()
 
-    def reader(self, other: bool) -> TinyDBStore:
+    def reader(self, other: bool) -> Store:
         return self.other if other else self.store
 
     @initialize()
@@ -1131,15 +1173,15 @@ class StoreAgainstModel(RuleBasedStateMachine):
     @rule()
     def reopen(self) -> None:
         self.store.close()
-        self.store = TinyDBStore(self.folder)
+        self.store = open_configured_store(self.config)
 
     @rule()
     def reopen_other(self) -> None:
         self.other.close()
-        self.other = TinyDBStore(self.folder)
+        self.other = open_configured_store(self.config)
 
 
-StoreAgainstModel.TestCase.settings = settings(
-    max_examples=60, stateful_step_count=30, deadline=None, database=None
-)
-test_store_against_model = StoreAgainstModel.TestCase
+def test_store_against_model(store_backend: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(StoreAgainstModel, "backend", store_backend)
+    run_state_machine_as_test(StoreAgainstModel, settings=settings(
+        max_examples=60, stateful_step_count=30, deadline=None, database=None))

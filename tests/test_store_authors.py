@@ -1,4 +1,5 @@
-"""The authors kept by the TinyDB store: authors.json, its lock, uniqueness of emails."""
+"""The authors kept by the store (both backends): uniqueness of emails, compare-and-set updates;
+and the TinyDB store's authors.json and its lock."""
 
 from __future__ import annotations
 
@@ -17,11 +18,13 @@ from comments_service.models import Author, Comment, CommentState
 from comments_service.store import (
     AuthorNotFound,
     DuplicateAuthor,
+    Store,
     StoreCorrupted,
     StoreUnavailable,
     TinyDBStore,
-    open_store,
 )
+
+pytestmark = pytest.mark.both_stores
 
 _numbers = itertools.count(1)
 
@@ -40,19 +43,22 @@ def make_author(email: str | None = None, **overrides: object) -> Author:
     return Author(**values)  # type: ignore[arg-type]
 
 
-@pytest.fixture
-def store(tmp_path: Path) -> TinyDBStore:
-    return TinyDBStore(tmp_path / "store")
-
-
 def authors_file(store: TinyDBStore) -> Path:
     return store.path / "authors.json"
+
+
+def written_authors(store: Store) -> object:
+    """What a refused write must leave unchanged: the TinyDB store's authors.json, byte for
+    byte, or the authors as read."""
+    if isinstance(store, TinyDBStore):
+        return authors_file(store).read_bytes()
+    return store.list_authors()
 
 
 # -- adding and reading ------------------------------------------------------------------------
 
 
-def test_add_then_read_by_id_and_by_email(store: TinyDBStore) -> None:
+def test_add_then_read_by_id_and_by_email(store: Store, open_test_store) -> None:
     author = make_author("Ada@Example.org")
     assert store.add_author(author) == author
     assert store.get_author(author.id) == author
@@ -60,17 +66,18 @@ def test_add_then_read_by_id_and_by_email(store: TinyDBStore) -> None:
     assert store.author_by_email("ada@example.ORG") == author
     assert store.get_author("nobody") is None
     assert store.author_by_email("nobody@example.org") is None
-    assert open_store(store.path).get_author(author.id) == author
+    assert open_test_store().get_author(author.id) == author
 
 
-def test_reading_a_store_without_authors_creates_nothing(store: TinyDBStore) -> None:
+def test_reading_a_store_without_authors_creates_nothing(store: Store) -> None:
     assert store.list_authors() == []
     assert store.get_author("a1") is None
     assert store.author_by_email("a@example.org") is None
-    assert not authors_file(store).exists()
+    if isinstance(store, TinyDBStore):
+        assert not authors_file(store).exists()
 
 
-def test_list_authors_is_oldest_first(store: TinyDBStore) -> None:
+def test_list_authors_is_oldest_first(store: Store) -> None:
     late = store.add_author(make_author(created="2026-03-01T00:00:00.000000+00:00"))
     early = store.add_author(make_author(created="2026-01-01T00:00:00.000000+00:00"))
     tied = store.add_author(make_author(created="2026-03-01T00:00:00.000000+00:00"))
@@ -78,29 +85,30 @@ def test_list_authors_is_oldest_first(store: TinyDBStore) -> None:
 
 
 @pytest.mark.parametrize("taken", ["ada@example.org", "ADA@EXAMPLE.ORG", "Ada@example.org"])
-def test_an_email_taken_in_any_case_is_refused(store: TinyDBStore, taken: str) -> None:
+def test_an_email_taken_in_any_case_is_refused(store: Store, taken: str) -> None:
     first = store.add_author(make_author("Ada@Example.org"))
-    before = authors_file(store).read_bytes()
+    before = written_authors(store)
     with pytest.raises(DuplicateAuthor):
         store.add_author(make_author(taken))
-    assert authors_file(store).read_bytes() == before
+    assert written_authors(store) == before
     assert store.list_authors() == [first]
 
 
-def test_emails_are_compared_casefolded_not_only_lowercased(store: TinyDBStore) -> None:
+def test_emails_are_compared_casefolded_not_only_lowercased(store: Store) -> None:
     author = store.add_author(make_author("STRASSE@example.org"))
     assert store.author_by_email("straße@example.org") == author
     with pytest.raises(DuplicateAuthor):
         store.add_author(make_author("Straße@example.org"))
 
 
-def test_a_taken_id_is_refused(store: TinyDBStore) -> None:
+def test_a_taken_id_is_refused(store: Store) -> None:
     author = store.add_author(make_author())
     with pytest.raises(DuplicateAuthor, match="id"):
         store.add_author(make_author(id=author.id))
     assert store.list_authors() == [author]
 
 
+@pytest.mark.tinydb_only("authors.json beside the thread files")
 def test_authors_live_apart_from_comments(store: TinyDBStore) -> None:
     """Authors are in authors.json under their own lock; never in the comments' export."""
     comment = store.add_comment(Comment(
@@ -120,7 +128,7 @@ def test_authors_live_apart_from_comments(store: TinyDBStore) -> None:
 # -- updating ----------------------------------------------------------------------------------
 
 
-def test_update_stores_the_change(store: TinyDBStore) -> None:
+def test_update_stores_the_change(store: Store, open_test_store) -> None:
     author = store.add_author(make_author())
     other = store.add_author(make_author())
     updated = store.update_author(author.id, lambda latest: dataclasses.replace(
@@ -129,17 +137,17 @@ def test_update_stores_the_change(store: TinyDBStore) -> None:
     assert store.author_by_email("ada@new.example") == updated
     assert store.author_by_email(author.email) is None
     assert store.list_authors() == [updated, other]
-    assert open_store(store.path).get_author(author.id) == updated
+    assert open_test_store().get_author(author.id) == updated
 
 
-def test_update_may_change_the_case_of_its_own_email(store: TinyDBStore) -> None:
+def test_update_may_change_the_case_of_its_own_email(store: Store) -> None:
     author = store.add_author(make_author("ada@example.org"))
     updated = store.update_author(author.id, lambda latest: dataclasses.replace(
         latest, email="Ada@Example.org"))
     assert store.author_by_email("ADA@example.org") == updated
 
 
-def test_update_to_an_email_another_author_has_is_refused(store: TinyDBStore) -> None:
+def test_update_to_an_email_another_author_has_is_refused(store: Store) -> None:
     store.add_author(make_author("ada@example.org"))
     author = store.add_author(make_author("grace@example.org"))
     with pytest.raises(DuplicateAuthor):
@@ -148,26 +156,26 @@ def test_update_to_an_email_another_author_has_is_refused(store: TinyDBStore) ->
     assert store.get_author(author.id) == author
 
 
-def test_update_cannot_change_the_id(store: TinyDBStore) -> None:
+def test_update_cannot_change_the_id(store: Store) -> None:
     author = store.add_author(make_author())
     with pytest.raises(ValueError, match="id"):
         store.update_author(author.id, lambda latest: dataclasses.replace(latest, id="other"))
     assert store.list_authors() == [author]
 
 
-def test_a_change_that_raises_aborts_with_nothing_written(store: TinyDBStore) -> None:
+def test_a_change_that_raises_aborts_with_nothing_written(store: Store) -> None:
     author = store.add_author(make_author())
-    before = authors_file(store).read_bytes()
+    before = written_authors(store)
 
     def refuse(latest: Author) -> Author:
         raise RuntimeError("wrong password")
 
     with pytest.raises(RuntimeError, match="wrong password"):
         store.update_author(author.id, refuse)
-    assert authors_file(store).read_bytes() == before
+    assert written_authors(store) == before
 
 
-def test_update_of_a_missing_author_raises_author_not_found(store: TinyDBStore) -> None:
+def test_update_of_a_missing_author_raises_author_not_found(store: Store) -> None:
     with pytest.raises(AuthorNotFound):
         store.update_author("nobody", lambda latest: latest)
     store.add_author(make_author())
@@ -175,17 +183,17 @@ def test_update_of_a_missing_author_raises_author_not_found(store: TinyDBStore) 
         store.update_author("nobody", lambda latest: latest)
 
 
-def test_concurrent_updates_all_apply(store: TinyDBStore) -> None:
+def test_concurrent_updates_all_apply(store: Store, open_test_store) -> None:
     """Compare-and-set: 6 threads x 10 increments of a counter kept in the name → 60."""
     author = store.add_author(make_author(name="0"))
 
-    def increment(own: TinyDBStore) -> None:
+    def increment(own: Store) -> None:
         for _ in range(10):
             own.update_author(author.id, lambda latest: dataclasses.replace(
                 latest, name=str(int(latest.name) + 1)))
 
     workers = [threading.Thread(target=increment, args=(store if number % 2 else
-                                                         open_store(store.path),))
+                                                         open_test_store(),))
                for number in range(6)]
     for worker in workers:
         worker.start()
@@ -197,7 +205,7 @@ def test_concurrent_updates_all_apply(store: TinyDBStore) -> None:
 # -- concurrency -------------------------------------------------------------------------------
 
 
-def test_of_many_adds_with_one_email_exactly_one_succeeds(store: TinyDBStore) -> None:
+def test_of_many_adds_with_one_email_exactly_one_succeeds(store: Store, open_test_store) -> None:
     """Threads, half with their own store object (as separate processes would have), add
     authors whose emails differ only in case, all at the same moment."""
     count = 8
@@ -206,7 +214,7 @@ def test_of_many_adds_with_one_email_exactly_one_succeeds(store: TinyDBStore) ->
     outcomes_lock = threading.Lock()
 
     def add(number: int) -> None:
-        own = store if number % 2 else open_store(store.path)
+        own = store if number % 2 else open_test_store()
         email = "Ada@Example.org".upper() if number % 3 else "ada@example.org"
         author = make_author(email)
         start.wait()
@@ -227,11 +235,11 @@ def test_of_many_adds_with_one_email_exactly_one_succeeds(store: TinyDBStore) ->
     assert len(store.list_authors()) == 1
 
 
-def test_threads_adding_different_authors_store_every_one(store: TinyDBStore) -> None:
+def test_threads_adding_different_authors_store_every_one(store: Store, open_test_store) -> None:
     authors = [make_author() for _ in range(24)]
 
     def add(batch: list[Author]) -> None:
-        own = open_store(store.path)
+        own = open_test_store()
         for author in batch:
             own.add_author(author)
 
@@ -246,6 +254,7 @@ def test_threads_adding_different_authors_store_every_one(store: TinyDBStore) ->
 # -- failures ----------------------------------------------------------------------------------
 
 
+@pytest.mark.tinydb_only("a full disk under the files")
 def test_a_full_disk_on_add_leaves_the_authors_unchanged(
     store: TinyDBStore, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -266,6 +275,7 @@ def test_a_full_disk_on_add_leaves_the_authors_unchanged(
     assert store.list_authors() == [first]
 
 
+@pytest.mark.tinydb_only("a damaged authors.json")
 @pytest.mark.parametrize(
     "damage",
     [b'{"authors": {"1": {"id": "a1"', b'{"authors": []}',

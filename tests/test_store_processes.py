@@ -1,26 +1,30 @@
-"""The TinyDB store shared by several processes, and killed (SIGKILL) at random moments."""
+"""The store (both backends) shared by several processes, and killed (SIGKILL) at random
+moments."""
 
 from __future__ import annotations
 
+import json
 import random
 import subprocess
 import sys
 import time
 from collections import Counter
-from pathlib import Path
+
+import pytest
 
 from comments_service.models import CommentState
-from comments_service.store import open_store
 
-# A worker as gunicorn would run one: its own store object on the shared folder. It waits for
-# "go" on stdin so that all workers start writing at the same moment.
+pytestmark = pytest.mark.both_stores
+
+# A worker as gunicorn would run one: its own store object on the shared store (the settings
+# in argv[1]). It waits for "go" on stdin so that all workers start writing at the same moment.
 WORKER = """
-import dataclasses, sys
+import dataclasses, json, sys
 from comments_service.models import Comment, CommentState, new_comment_id, utc_now
-from comments_service.store import open_store
+from comments_service.store import open_configured_store
 
-store_path, worker, count = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
-store = open_store(store_path)
+worker, count = int(sys.argv[2]), int(sys.argv[3])
+store = open_configured_store(json.loads(sys.argv[1]))
 sys.stdin.readline()
 for number in range(count):
     thread = "shared" if number % 3 == 0 else f"worker-{worker}-{number % 2}"
@@ -38,11 +42,11 @@ for number in range(count):
 # Adds (and now and then replies to) comments until killed; a line is printed only after the
 # store call returned, so every printed id must survive the kill.
 CRASHER = """
-import dataclasses, random, sys
+import dataclasses, json, random, sys
 from comments_service.models import Comment, CommentState, new_comment_id, utc_now
-from comments_service.store import open_store
+from comments_service.store import open_configured_store
 
-store = open_store(sys.argv[1])
+store = open_configured_store(json.loads(sys.argv[1]))
 added = []
 while True:
     comment = store.add_comment(Comment(
@@ -60,12 +64,13 @@ while True:
 """
 
 
-def test_four_processes_adding_at_once_store_every_comment_once(tmp_path: Path) -> None:
-    store_path = tmp_path / "store"
-    open_store(store_path)
+def test_four_processes_adding_at_once_store_every_comment_once(
+    store_config: dict[str, str], open_test_store
+) -> None:
+    open_test_store()
     workers = [
         subprocess.Popen(
-            [sys.executable, "-c", WORKER, str(store_path), str(worker), "150"],
+            [sys.executable, "-c", WORKER, json.dumps(store_config), str(worker), "150"],
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
         )
         for worker in range(4)
@@ -85,7 +90,7 @@ def test_four_processes_adding_at_once_store_every_comment_once(tmp_path: Path) 
     assert len(added) == 600 and len(set(added)) == 600
     assert len(replied) == 4 * 30
 
-    store = open_store(store_path)
+    store = open_test_store()
     stored = list(store.all_comments())
     assert Counter(comment.id for comment in stored) == Counter(added)
     for thread in {comment.thread for comment in stored}:
@@ -105,14 +110,15 @@ def read_events(stdout: str) -> list[tuple[str, str]]:
     return [tuple(line.split()) for line in complete.splitlines()]  # type: ignore[misc]
 
 
-def test_comments_survive_sigkill_at_any_moment(tmp_path: Path) -> None:
-    store_path = tmp_path / "store"
+def test_comments_survive_sigkill_at_any_moment(
+    store_config: dict[str, str], open_test_store
+) -> None:
     rng = random.Random()  # noqa: S311 - kill timing, not a secret
     added: list[str] = []
     replied: set[str] = set()
     for _run in range(6):
         crasher = subprocess.Popen(
-            [sys.executable, "-c", CRASHER, str(store_path)],
+            [sys.executable, "-c", CRASHER, json.dumps(store_config)],
             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
         )
         # Wait until it is writing, then let it run a little longer before the kill.
@@ -124,7 +130,7 @@ def test_comments_survive_sigkill_at_any_moment(tmp_path: Path) -> None:
         for event, comment_id in read_events(first_line + stdout):
             (added.append if event == "added" else replied.add)(comment_id)
 
-        store = open_store(store_path)
+        store = open_test_store()
         stored = {comment.id: comment for comment in store.all_comments()}
         assert set(added) <= stored.keys()
         for comment_id in replied:

@@ -15,6 +15,7 @@ import urllib.error
 import urllib.parse
 import urllib.request
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack
 from pathlib import Path
 
@@ -194,3 +195,39 @@ def test_without_redis_each_instance_counts_alone(tmp_path):
         assert post_comment(reader, first)[0] == 201
         assert post_comment(reader, first)[0] == 429
         assert post_comment(reader, second)[0] == 201
+
+
+def test_two_instances_storing_repeated_requests_at_once_group_every_one(
+    tmp_path, store_url, open_test_store
+):
+    """The tally's lock spans processes: 24 readers ask for one of two things through two
+    instances at once, and every request lands in its group, counted once."""
+    urls, stack = start_instances(tmp_path, store_url, 2, RATE_LIMIT="off")
+    asks = ("Could you please write a post about sourdough starters for beginners?",
+            "Please add a dark mode to the whole site, my eyes would thank you.")
+
+    def ask(number: int) -> str:
+        status, body = post_comment_text(Browser(), urls[number % 2], f"Reader {number}",
+                                         asks[number // 2 % 2])
+        assert status == 201, body
+        return body["comment"]["id"]
+
+    with stack, ThreadPoolExecutor(max_workers=6) as pool:
+        ids = list(pool.map(ask, range(24)))
+    store = open_test_store()
+    groups: dict[str, set[str]] = {}
+    for comment_id in ids:
+        comment = store.get_comment(comment_id)
+        assert comment.request is not None, comment
+        groups.setdefault(comment.request, set()).add(comment.body)
+    # Two groups, each holding one of the two requests only.
+    assert len(groups) == 2 and all(len(bodies) == 1 for bodies in groups.values())
+    with store.request_tally() as tally:
+        records, _ = tally.records()
+    assert sorted(record["comment"] for record in records) == sorted(ids)
+
+
+def post_comment_text(browser: Browser, base: str, name: str, body: str) -> tuple[int, dict]:
+    status, text, _ = browser.request("POST", f"{base}/api/threads/hello/comments",
+                                      json_body={"name": name, "body": body})
+    return status, json.loads(text)

@@ -26,7 +26,7 @@ from typing import Any
 import click
 from flask.cli import with_appcontext
 
-from .models import Comment, OutboxMessage
+from .models import Comment, MailAddress, OutboxMessage
 from .requests import tally_snapshot
 from .store import Store, StoreError, is_postgres_url, open_store
 
@@ -91,17 +91,25 @@ def copy_comments(source: Store, destination: Store, report: CopyReport,
         progress(len(batch))
 
 
-def copy_authors(source: Store, destination: Store, report: CopyReport) -> None:
-    for author in source.list_authors():
-        present = destination.get_author(author.id)
+def _sync(kind: str, records: Iterable[Any], key: Callable[[Any], str],
+          get: Callable[[str], Any], add: Callable[[Any], Any],
+          update: Callable[[str, Callable[[Any], Any]], Any], report: CopyReport) -> None:
+    """Add each record the destination lacks, overwrite one that differs, skip an equal one."""
+    for record in records:
+        present = get(key(record))
         if present is None:
-            destination.add_author(author)
-            report.added["authors"] += 1
-        elif present != author:
-            destination.update_author(author.id, _replace_with(author))
-            report.updated["authors"] += 1
+            add(record)
+            report.added[kind] += 1
+        elif present != record:
+            update(key(record), _replace_with(record))
+            report.updated[kind] += 1
         else:
-            report.unchanged["authors"] += 1
+            report.unchanged[kind] += 1
+
+
+def copy_authors(source: Store, destination: Store, report: CopyReport) -> None:
+    _sync("authors", source.list_authors(), lambda author: author.id, destination.get_author,
+          destination.add_author, destination.update_author, report)
 
 
 def all_messages(store: Store) -> Iterator[OutboxMessage]:
@@ -113,26 +121,16 @@ def all_messages(store: Store) -> Iterator[OutboxMessage]:
 
 def copy_messages(source: Store, destination: Store, report: CopyReport) -> None:
     # Oldest first, so a dedupe key is taken by the same message as in the source.
-    for message in reversed(list(all_messages(source))):
-        present = destination.get_message(message.id)
-        if present is None:
-            destination.add_message(message)
-            report.added["outbox messages"] += 1
-        elif present != message:
-            destination.update_message(message.id, _replace_with(message))
-            report.updated["outbox messages"] += 1
-        else:
-            report.unchanged["outbox messages"] += 1
+    _sync("outbox messages", reversed(list(all_messages(source))), lambda message: message.id,
+          destination.get_message, destination.add_message, destination.update_message, report)
 
 
 def copy_mail_addresses(source: Store, destination: Store, report: CopyReport) -> None:
-    for address in source.all_mail_addresses():
-        present = destination.get_mail_address(address.address)
-        if present == address:
-            report.unchanged["mail addresses"] += 1
-            continue
+    def add(address: MailAddress) -> None:
         destination.update_mail_address(address.address, _replace_with(address))
-        (report.added if present is None else report.updated)["mail addresses"] += 1
+
+    _sync("mail addresses", source.all_mail_addresses(), lambda address: address.address,
+          destination.get_mail_address, add, destination.update_mail_address, report)
 
 
 def copy_requests(source: Store, destination: Store, report: CopyReport) -> None:

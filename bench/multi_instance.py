@@ -163,6 +163,16 @@ def instances(count: int, env: dict[str, str], folder: Path) -> Iterator[list[Se
             server.stop()
 
 
+def measured(servers: list[Server], ports: list[int], plan: load.Plan, connections: int,
+             seconds: float) -> tuple[load.Result, float]:
+    """One load run and the instances' CPU seconds per request during it."""
+    before = sum(server.cpu_seconds() for server in servers)
+    result = load.run(ports, plan, connections=connections, max_requests=1_000_000,
+                      max_seconds=seconds)
+    used = sum(server.cpu_seconds() for server in servers) - before
+    return result, used / max(1, result.requests)
+
+
 def read_plan(threads: list[str]) -> load.Plan:
     return load.Plan("GET", tuple(f"/api/threads/{thread}" for thread in threads))
 
@@ -171,29 +181,38 @@ def scaling(folder: Path, env: dict[str, str], threads: list[str], *, seconds: f
             rounds: int, connections: int) -> None:
     posts: dict[int, list[float]] = {count: [] for count in PROCESS_COUNTS}
     reads: dict[int, list[float]] = {count: [] for count in PROCESS_COUNTS}
+    cpu_per_post: dict[int, list[float]] = {count: [] for count in PROCESS_COUNTS}
+    cpu_per_read: dict[int, list[float]] = {count: [] for count in PROCESS_COUNTS}
     for round_number in range(rounds):
         order = PROCESS_COUNTS if round_number % 2 == 0 else tuple(reversed(PROCESS_COUNTS))
         for count in order:
             with instances(count, env, folder) as servers:
                 ports = [server.port for server in servers]
-                post = load.run(ports, ours_post_plan(threads), connections=connections,
-                                max_requests=1_000_000, max_seconds=seconds)
-                read = load.run(ports, read_plan(threads), connections=connections,
-                                max_requests=1_000_000, max_seconds=seconds)
-            for result, kind in ((post, "POST"), (read, "GET ")):
+                post, post_cpu = measured(servers, ports, ours_post_plan(threads),
+                                          connections, seconds)
+                read, read_cpu = measured(servers, ports, read_plan(threads),
+                                          connections, seconds)
+            for result, kind, cpu in ((post, "POST", post_cpu), (read, "GET ", read_cpu)):
                 if result.unexpected or result.errors:
                     raise RuntimeError(f"{count} processes, {kind}: {result.summary()}")
-                log(f"  round {round_number + 1}, {count} process(es), {kind} {result.summary()}")
+                log(f"  round {round_number + 1}, {count} process(es), {kind} {result.summary()}"
+                    f"; service CPU {cpu * 1000:.1f} ms/request")
             posts[count].append(post.rate)
             reads[count].append(read.rate)
+            cpu_per_post[count].append(post_cpu)
+            cpu_per_read[count].append(read_cpu)
     print(f"\n1. Scaling over processes (one PostgreSQL, {connections} connections, "
           f"{os.cpu_count()} cores, median of {rounds} rounds)")
-    print("processes | POST req/s | ratio | GET thread req/s | ratio")
+    print("Service CPU: the instances' own CPU per request (PostgreSQL's not included); when it")
+    print("stays flat as processes are added, what caps the rate is cores, not contention.")
+    print("processes | POST req/s | ratio | CPU ms/POST | GET thread req/s | ratio | CPU ms/GET")
     base_post, base_read = statistics.median(posts[1]), statistics.median(reads[1])
     for count in PROCESS_COUNTS:
         post_rate, read_rate = statistics.median(posts[count]), statistics.median(reads[count])
         print(f"{count:9d} | {post_rate:10.1f} | {post_rate / base_post:5.2f} | "
-              f"{read_rate:16.1f} | {read_rate / base_read:5.2f}")
+              f"{statistics.median(cpu_per_post[count]) * 1000:11.1f} | "
+              f"{read_rate:16.1f} | {read_rate / base_read:5.2f} | "
+              f"{statistics.median(cpu_per_read[count]) * 1000:10.1f}")
 
 
 def post_latencies(server: Server, threads: list[str], requests: int) -> list[float]:

@@ -20,7 +20,7 @@ import psycopg
 import pytest
 from psycopg.conninfo import conninfo_to_dict
 
-from comments_service import create_app, store_postgres
+from comments_service import create_app, store_postgres, store_postgres_schema
 from comments_service.models import Comment, CommentState, OutboxMessage
 from comments_service.store import (
     SchemaNotReady,
@@ -129,6 +129,30 @@ def test_a_schema_newer_than_known_is_refused_everywhere(store_url: str, tmp_pat
         migrate(store_url)
     started = flask("check", store_url=store_url, instance=tmp_path / "instance")
     assert started.returncode == 1 and "upgrade tellmemore" in started.stderr
+
+
+def test_a_new_release_s_migration_is_applied_by_init_and_needed_until_then(
+    store_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An upgrade: the database is at the shipped version and the code brings one more."""
+    shipped = store_postgres_schema.known_migrations()
+    upgrade = store_postgres_schema.Migration(
+        latest_version() + 1, f"{latest_version() + 1:04d}_probe",
+        "ALTER TABLE comments ADD COLUMN upgrade_probe integer NOT NULL DEFAULT 7;",
+    )
+    monkeypatch.setattr(store_postgres_schema, "known_migrations", lambda: (*shipped, upgrade))
+    with pytest.raises(SchemaNotReady, match="older than this tellmemore needs"):
+        open_postgres_store(store_url)
+    assert migrate(store_url) == [upgrade.name]
+    assert migrate(store_url) == []
+    store = open_postgres_store(store_url)
+    try:
+        stored = store.add_comment(comment(1))
+        assert store.get_comment(stored.id) == stored
+    finally:
+        store.close()
+    with psycopg.connect(store_url) as connection:
+        assert connection.execute("SELECT upgrade_probe FROM comments").fetchall() == [(7,)]
 
 
 def test_the_service_refuses_to_start_on_a_database_without_the_schema(

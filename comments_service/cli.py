@@ -55,23 +55,17 @@ def migrate_database(store_url: str) -> None:
 def report_database(store_url: str) -> list[str]:
     """For `check` with STORE_URL: echo the connection, schema version and what the database
     holds; return the problems."""
-    from .store_postgres_schema import check_schema, connect, describe_url
+    from .store_postgres_schema import database_summary, describe_url
 
     where = describe_url(store_url)
     try:
-        with connect(store_url) as connection:
-            version = check_schema(connection)
-            comments, threads, authors, messages = connection.execute(
-                "SELECT (SELECT count(*) FROM comments),"
-                " (SELECT count(DISTINCT thread) FROM comments),"
-                " (SELECT count(*) FROM authors), (SELECT count(*) FROM outbox_messages)"
-            ).fetchone() or (0, 0, 0, 0)
-            server = connection.info.parameter_status("server_version") or "?"
+        found = database_summary(store_url)
     except StoreError as error:
         click.echo(f"Store PostgreSQL {where}: {error}", err=True)
         return [str(error)]
-    click.echo(f"Store PostgreSQL {server} at {where}: schema version {version}, {comments} "
-               f"comments in {threads} threads, {authors} authors, {messages} outbox messages")
+    click.echo(f"Store PostgreSQL {found.server_version} at {where}: schema version "
+               f"{found.schema_version}, {found.comments} comments in {found.threads} threads, "
+               f"{found.authors} authors, {found.outbox_messages} outbox messages")
     return []
 
 

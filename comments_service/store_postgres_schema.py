@@ -168,3 +168,29 @@ def migrate(url: str) -> list[str]:
                 f"Migrating the PostgreSQL store {describe_url(url)} failed: {error}"
             ) from error
     return applied
+
+
+@dataclass(frozen=True)
+class DatabaseSummary:
+    """What `flask … check` says of a PostgreSQL store."""
+
+    server_version: str
+    schema_version: int
+    comments: int
+    threads: int
+    authors: int
+    outbox_messages: int
+
+
+def database_summary(url: str) -> DatabaseSummary:
+    """The server, the schema version (checked as at start-up) and the counts; StoreError
+    (StoreUnavailable, SchemaNotReady, SchemaTooNew) when the store cannot be used."""
+    with connect(url) as connection:
+        version = check_schema(connection)
+        comments, threads, authors, messages = connection.execute(
+            "SELECT (SELECT count(*) FROM comments),"
+            " (SELECT count(DISTINCT thread) FROM comments),"
+            " (SELECT count(*) FROM authors), (SELECT count(*) FROM outbox_messages)"
+        ).fetchone() or (0, 0, 0, 0)
+        server = connection.info.parameter_status("server_version") or "?"
+    return DatabaseSummary(server, version, comments, threads, authors, messages)

@@ -279,11 +279,12 @@ def regroup(store: Store, embedder: str | None = None,
             int(group_id.split("-")[0]) for group_id in
             itertools.chain(old_groups, (comment.request for comment in comments))
             if group_id and GROUP_ID.fullmatch(group_id))])
-        new_of: dict[str, str | None] = {}
         with (progress or nullcontext)(comments) as items:
-            for comment in items:
-                group = grouper.assign(comment.body, comment.question)
-                new_of[comment.id] = None if group is None else f"{generation}-{group}"
+            groups = grouper.regroup_pairs((comment.body, comment.question) for comment in items)
+        new_of: dict[str, str | None] = {
+            comment.id: None if group is None else f"{generation}-{group}"
+            for comment, group in zip(comments, groups, strict=True)
+        }
         late = [comment for comment in store.all_comments()
                 if _regroupable(comment) and comment.id not in new_of]
         for comment in late:  # stored while the first pass ran

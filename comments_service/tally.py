@@ -40,6 +40,8 @@ from collections import Counter
 from collections.abc import Iterable, Sequence
 from typing import Any
 
+from comments_service.tally_settle import MINILM, Calibration, settle
+
 # Longest text looked at: a request sits in the first few sentences of even the longest comment
 # we have seen, and this bounds the cost of a 100 kB paste.
 MAX_CHARS = 2000
@@ -228,6 +230,7 @@ class MiniLMEmbedder:
     background worker, not in every web worker."""
 
     name = "minilm"
+    settle_calibration: Calibration | None = MINILM
 
     def __init__(self) -> None:
         self._model: Any = None
@@ -442,17 +445,52 @@ class RequestGrouper:
         self, texts: Iterable[str], questions: Iterable[str | None] | None = None
     ) -> list[int | None]:
         """Forget every group and group ``texts`` from scratch (encoding in batches)."""
-        self.__init__(self.embedder, self.threshold, self.merge_threshold)  # type: ignore[misc]
         texts = list(texts)
         questions = list(questions) if questions is not None else [None] * len(texts)
-        extracts = [request_topic(t or "", q) for t, q in zip(texts, questions, strict=True)]
-        asking = [index for index, extract in enumerate(extracts) if extract is not None]
-        result: list[int | None] = [None] * len(texts)
-        for start in range(0, len(asking), 512):
-            chunk = asking[start : start + 512]
-            vectors = self.embedder.encode([extracts[index] for index in chunk])
-            for index, vector in zip(chunk, vectors, strict=True):
-                result[index] = self._place(extracts[index], vector)  # type: ignore[arg-type]
+        return self.regroup_pairs(zip(texts, questions, strict=True))
+
+    def regroup_pairs(self, comments: Iterable[tuple[str, str | None]]) -> list[int | None]:
+        """``regroup`` over (text, question) pairs, read lazily, so a progress bar wrapped
+        around them moves as the batches are encoded. Vectors of an embedder with a
+        ``settle_calibration`` (the model's) are then settled all at once (tally_settle:
+        average linkage, better than placing them one at a time); others are placed one at a
+        time, in order, as ``assign`` would."""
+        self.__init__(self.embedder, self.threshold, self.merge_threshold)  # type: ignore[misc]
+        extracts: list[str | None] = []
+        vectors: list[Any] = []
+        pending: list[int] = []
+
+        def encode_pending() -> None:
+            encoded = self.embedder.encode([extracts[index] for index in pending])
+            for index, vector in zip(pending, encoded, strict=True):
+                vectors[index] = vector
+            pending.clear()
+
+        for text, question in comments:
+            extracts.append(request_topic(text or "", question))
+            vectors.append(None)
+            if extracts[-1] is not None:
+                pending.append(len(extracts) - 1)
+                if len(pending) == 512:
+                    encode_pending()
+        encode_pending()
+        asking = [index for index, vector in enumerate(vectors)
+                  if vector is not None and len(vector)]
+        result: list[int | None] = [None] * len(extracts)
+        calibration = getattr(self.embedder, "settle_calibration", None)
+        if calibration is not None and self.merge_threshold is None:
+            clusters = settle([vectors[index] for index in asking], calibration)
+            for index, cluster in zip(asking, clusters, strict=True):
+                group = self._index.add(cluster if cluster < len(self.sizes) else None,
+                                        vectors[index])
+                if group == len(self.sizes):
+                    self.sizes.append(0)
+                    self.examples.append(extracts[index][:200])  # type: ignore[index]
+                self.sizes[group] += 1
+                result[index] = group
+            return result
+        for index in asking:
+            result[index] = self._place(extracts[index], vectors[index])  # type: ignore[arg-type]
         return [self.resolve(group) for group in result]
 
     def _place(self, extract: str, vector: Any) -> int | None:

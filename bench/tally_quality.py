@@ -5,6 +5,7 @@
     .venv/bin/python bench/tally_quality.py --orders 1 # one arrival order only (the old, noisy way)
     .venv/bin/python bench/tally_quality.py --model-dir DIR  # also a sentence-transformers model
                                                              # directory you put on disk yourself
+    .venv/bin/python bench/tally_quality.py --calibrate      # refit tally_settle.MINILM's curve
 
 Data: bench/tally_data/comments.json (hand-written, labelled; see build.py there). Each method
 groups one half of it at a time, as a stream in a fixed shuffled order, with incremental
@@ -23,6 +24,11 @@ as true when both carry the same request label. A comment labelled null (asks fo
 right when it gets no group or a group of its own: any pair it forms is a false positive.
 "raw" methods group every comment; "det" methods first run tally.request_sentences (the request
 detector and extractor) and give None to comments it finds no request in.
+
+"minilm settled" is what ``flask … regroup`` does instead (comments_service/tally_settle.py):
+the whole half at once, by average linkage over calibrated same-request probabilities. Its
+threshold is the mean probability two clusters need, chosen on the tune half the same way; it
+is scored over the same arrival orders (only ties and the sampled members depend on them).
 
 Optional packages, each method skipped with a note when missing: scikit-learn (tfidf),
 datasketch (minhash), the extra tally-embeddings (minilm). rapidfuzz and the lexical method need
@@ -46,7 +52,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from comments_service import tally  # noqa: E402
+from comments_service import tally, tally_settle  # noqa: E402
 
 DATA = ROOT / "bench" / "tally_data" / "comments.json"
 GRID = [round(0.04 + 0.02 * step, 2) for step in range(46)]  # 0.04 .. 0.94
@@ -357,6 +363,66 @@ def scores_over_orders(
     return totals[0] / orders, totals[1] / orders, totals[2] / orders
 
 
+def settled_groups(vectors: list[Any], calibration: Any) -> list[int | None]:
+    asking = [index for index, vector in enumerate(vectors) if vector is not None]
+    clusters = tally_settle.settle([vectors[index] for index in asking], calibration)
+    groups: list[int | None] = [None] * len(vectors)
+    for index, cluster in zip(asking, clusters, strict=True):
+        groups[index] = cluster
+    return groups
+
+
+def settled_over_orders(labels: list[str | None], vectors: list[Any], calibration: Any,
+                        orders: int) -> tuple[float, float, float]:
+    totals = [0.0, 0.0, 0.0]
+    for order in range(orders):
+        positions = list(range(len(labels)))
+        if order:
+            random.Random(f"tally-order-{order}").shuffle(positions)
+        groups = settled_groups([vectors[i] for i in positions], calibration)
+        score = pair_scores([labels[i] for i in positions], groups)
+        totals = [total + value for total, value in zip(totals, score, strict=True)]
+    return totals[0] / orders, totals[1] / orders, totals[2] / orders
+
+
+def settled_row(model: Any, tune: list[dict], test: list[dict], orders: int) -> tuple:
+    """(threshold, tune scores, test scores, ms per comment) of tally_settle on the topics."""
+    method = {"encode": model.encode}
+    tune_vectors = encode_half(method, tune, "topic")
+    tune_labels = [c["request"] for c in tune]
+    base = tally_settle.MINILM
+    rows = [(t, settled_over_orders(tune_labels, tune_vectors,
+                                    tally_settle.Calibration(base.slope, base.offset, t), orders))
+            for t in GRID]
+    threshold, tune_score = choose_threshold(rows)
+    calibration = tally_settle.Calibration(base.slope, base.offset, threshold)
+    started = time.perf_counter()
+    test_vectors = encode_half(method, test, "topic")
+    settled_groups(test_vectors, calibration)
+    per_comment = (time.perf_counter() - started) / len(test) * 1000
+    test_score = settled_over_orders([c["request"] for c in test], test_vectors, calibration,
+                                     orders)
+    return threshold, tune_score, test_score, per_comment
+
+
+def calibrate(model: Any, tune: list[dict]) -> str:
+    """Fit P(same request | cosine) on every pair of request comments of the tune half."""
+    import numpy as np
+    from sklearn.linear_model import LogisticRegression
+
+    vectors = encode_half({"encode": model.encode}, tune, "topic")
+    asking = [index for index, vector in enumerate(vectors) if vector is not None]
+    unit = np.array([vectors[index] for index in asking])
+    labels = [tune[index]["request"] for index in asking]
+    cosines, same = [], []
+    for first, second in combinations(range(len(asking)), 2):
+        cosines.append(float(unit[first] @ unit[second]))
+        same.append(labels[first] is not None and labels[first] == labels[second])
+    fit = LogisticRegression(max_iter=1000).fit(np.array(cosines)[:, None], same)
+    return (f"P(same request | cosine) on {len(cosines)} tune pairs ({sum(same)} same): "
+            f"slope {fit.coef_[0][0]:.2f}, offset {fit.intercept_[0]:.2f}")
+
+
 def choose_threshold(rows: list[tuple[float, tuple[float, float, float]]]) -> tuple[float, Any]:
     precise = [row for row in rows if row[1][0] >= 0.90]
     pool = precise or rows
@@ -398,9 +464,14 @@ def main() -> int:
     parser.add_argument("--orders", type=int, default=24,
                         help="arrival orders each score is averaged over (default 24)")
     parser.add_argument("--model-dir", help="also a sentence-transformers model directory")
+    parser.add_argument("--calibrate", action="store_true",
+                        help="print the fitted curve behind tally_settle.MINILM and stop")
     args = parser.parse_args()
     comments = json.loads(DATA.read_text(encoding="utf-8"))
     tune, test = load_half(comments, "tune"), load_half(comments, "test")
+    if args.calibrate:
+        print(calibrate(tally.MiniLMEmbedder(), tune))
+        return 0
     print(f"{len(comments)} comments; tune {len(tune)}, test {len(test)}")
     print("request detector (tally.request_sentences):")
     print(detector_scores(comments))
@@ -450,6 +521,14 @@ def main() -> int:
                   f"at {best_tune[0]:.2f}, P {best_tune[1][0]:.2f})")
             if mode == "topic" and name in ("lexical", "minilm"):
                 print(f"{'':<24}test, biggest groups: {distinct_readers(test, groups)}")
+    if tally.MiniLMEmbedder.available() and (not wanted or "minilm-settled" in wanted):
+        label = "minilm-settled topic"
+        threshold, tune_score, test_score, per_comment = settled_row(
+            tally.MiniLMEmbedder(), tune, test, args.orders)
+        summary[label] = (threshold, tune_score, test_score, per_comment)
+        print(f"{label:<24}{threshold:>5.2f} | {tune_score[0]:6.2f} {tune_score[1]:5.2f} "
+              f"{tune_score[2]:5.2f} | {test_score[0]:6.2f} {test_score[1]:5.2f} "
+              f"{test_score[2]:5.2f} | {per_comment:9.2f}*   (regroup: the whole half at once)")
     print("* fitted and encoded as one batch, time divided by the number of comments")
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(f"peak RSS of this process: {rss:.0f} MB")

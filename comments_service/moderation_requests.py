@@ -180,8 +180,9 @@ def move_comment():
               help="Which vectors to group with (default: the TALLY_EMBEDDER setting).")
 @with_appcontext
 def regroup_command(embedder: str | None) -> None:
-    """Group every reader comment's request again, from scratch; labels, statuses and links
-    stay with the new group holding most of an old group's comments."""
+    """Group every reader comment's request again, from scratch. Groups the author acted on
+    (named, marked, merged into, moved a comment to) stay together with their label, status
+    and link; comments the author took out stay out."""
     def progress(comments):
         return click.progressbar(comments, label="Grouping comments", show_pos=True)
 
@@ -190,8 +191,8 @@ def regroup_command(embedder: str | None) -> None:
     except requests.RequestActionError as error:
         raise click.ClickException(str(error)) from error
     click.echo(f"{result.comments} reader comments, {result.grouped} asking for something, "
-               f"in {result.groups} groups ({result.embedder}); {result.kept} labelled or "
-               "marked groups carried over.")
+               f"in {result.groups} groups ({result.embedder}); {result.kept} groups the "
+               "author decided on kept.")
 
 
 def init_app(app: Flask) -> None:

@@ -21,10 +21,13 @@ tally.py does the grouping (docs/TALLY.md); this module keeps it going on the st
   ``RequestGroup`` records; a group nobody touched has none. A merge records ``merged_into`` on
   the absorbed group (later assignments to it follow the link) and moves its comments; a moved
   comment just gets another ``request``, or ``MOVED_OUT`` ("-": no group, and regroup leaves it
-  out). Centroids are not changed by merges or moves: they stay the grouper's suggestion.
+  out); merging into or moving to a group gives it a record, so regroup keeps it. Centroids
+  are not changed by merges or moves until the next regroup.
 - **Regroup** (:func:`regroup`, ``flask … regroup``) groups every reader comment again with a
-  fresh grouper and carries each old record to the new group holding the majority of its
-  members (each old record to at most one new group, largest overlap first).
+  fresh grouper; with the model, all at once (tally_settle), which groups better than the
+  arrival-time assignment. A group the author acted on (it has a record: named, marked, merged
+  into, or a comment moved to it) stays together, may take new comments in and is never joined
+  to another such group; its record goes with it.
 - **Closing the loop**: marking a group done with a link queues one mail per distinct opted-in
   address among its comments (notify.queue_message, deduplicated per address and link, so
   marking it again sends nothing) and a ``request.status_changed`` webhook.
@@ -279,8 +282,10 @@ def regroup(store: Store, embedder: str | None = None,
             int(group_id.split("-")[0]) for group_id in
             itertools.chain(old_groups, (comment.request for comment in comments))
             if group_id and GROUP_ID.fullmatch(group_id))])
+        decided = _decided_groups(old_groups, comments)
         with (progress or nullcontext)(comments) as items:
-            groups = grouper.regroup_pairs((comment.body, comment.question) for comment in items)
+            groups = grouper.regroup_pairs(
+                (comment.body, comment.question, decided.get(comment.id)) for comment in items)
         new_of: dict[str, str | None] = {
             comment.id: None if group is None else f"{generation}-{group}"
             for comment, group in zip(comments, groups, strict=True)
@@ -313,10 +318,26 @@ def _stored_generation(tally: RequestTally) -> int:
     return int(snapshot.get("generation", 1)) if snapshot else 1
 
 
+def _decided_groups(old_groups: Mapping[str, RequestGroup],
+                    comments: Sequence[Comment]) -> dict[str, str]:
+    """comment id -> the group the author decided it belongs in: a group with a record (the
+    author named it, set its status, merged another into it or moved a comment to it). Regroup
+    keeps each such group together and apart from the others."""
+    decided = {}
+    for comment in comments:
+        if comment.request and comment.request != MOVED_OUT:
+            group = resolve(old_groups, comment.request)
+            if group in old_groups:
+                decided[comment.id] = group
+    return decided
+
+
 def _carried_over(old_groups: Mapping[str, RequestGroup], comments: Sequence[Comment],
                   new_of: Mapping[str, str | None]) -> list[RequestGroup]:
-    """Each old record (label, status, link) goes to the new group most of whose members were
-    in the old group, largest overlap first, each old record at most once."""
+    """Each old record (label, status, link) goes to the new group its members are in (they
+    were kept together, see _decided_groups); for a comment grouped after the first pass, the
+    new group most of its members are in, largest overlap first, each old record at most
+    once."""
     members: dict[str, list[str | None]] = {}
     for comment in comments:
         new = new_of.get(comment.id)
@@ -326,15 +347,13 @@ def _carried_over(old_groups: Mapping[str, RequestGroup], comments: Sequence[Com
             members.setdefault(new, []).append(old)
     candidates = []
     for new, olds in members.items():
-        counted = Counter(old for old in olds if old is not None)
-        if counted:
-            old, overlap = counted.most_common(1)[0]
-            if 2 * overlap > len(olds) and old in old_groups:
-                candidates.append((-overlap, new, old))
-    carried, used = [], set()
+        for old, overlap in Counter(old for old in olds if old in old_groups).items():
+            candidates.append((-overlap, new, old))
+    carried, used, taken = [], set(), set()
     for _overlap, new, old in sorted(candidates):
-        if old not in used:
+        if old not in used and new not in taken:
             used.add(old)
+            taken.add(new)
             record = old_groups[old]
             carried.append(RequestGroup(id=new, label=record.label, status=record.status,
                                         link=record.link, updated=record.updated))
@@ -488,6 +507,12 @@ def _known_group(store: Store, group_id: str) -> str:
     raise RequestActionError("No such request group.")
 
 
+def _decide(store: Store, group_id: str) -> None:
+    """Give a group the author acted on a record (if it has none), so regroup keeps it."""
+    store.update_request_group(group_id, lambda group: group if group.updated else replace(
+        group, updated=utc_now()))
+
+
 def rename(store: Store, group_id: str, label: str | None) -> RequestGroup:
     """Set the label the author sees (blank: back to the suggestion)."""
     group_id = _known_group(store, group_id)
@@ -506,6 +531,7 @@ def merge(store: Store, group_id: str, into: str) -> str:
         raise RequestActionError("A group cannot be merged into itself.")
     store.update_request_group(
         source, lambda group: replace(group, merged_into=target, updated=utc_now()))
+    _decide(store, target)
     moved = group_members(store).get(target, [])
     store.set_comment_requests({comment.id: target for comment in moved
                                 if comment.request != target})
@@ -519,6 +545,8 @@ def move(store: Store, comment_id: str, to: str | None) -> str | None:
         raise RequestActionError("Only readers' comments can be moved between requests.")
     target = _known_group(store, to) if to else MOVED_OUT
     store.update_comment(comment_id, lambda stored: replace(stored, request=target))
+    if target != MOVED_OUT:
+        _decide(store, target)
     return None if target == MOVED_OUT else target
 
 

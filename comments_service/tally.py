@@ -37,7 +37,7 @@ import os
 import re
 import sys
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Hashable, Iterable, Sequence
 from typing import Any
 
 from comments_service.tally_settle import MINILM, Calibration, settle
@@ -447,16 +447,24 @@ class RequestGrouper:
         """Forget every group and group ``texts`` from scratch (encoding in batches)."""
         texts = list(texts)
         questions = list(questions) if questions is not None else [None] * len(texts)
-        return self.regroup_pairs(zip(texts, questions, strict=True))
+        return self.regroup_pairs((text, question, None)
+                                  for text, question in zip(texts, questions, strict=True))
 
-    def regroup_pairs(self, comments: Iterable[tuple[str, str | None]]) -> list[int | None]:
-        """``regroup`` over (text, question) pairs, read lazily, so a progress bar wrapped
-        around them moves as the batches are encoded. Vectors of an embedder with a
-        ``settle_calibration`` (the model's) are then settled all at once (tally_settle:
+    def regroup_pairs(
+        self, comments: Iterable[tuple[str, str | None, Hashable | None]]
+    ) -> list[int | None]:
+        """``regroup`` over (text, question, key) triples, read lazily, so a progress bar
+        wrapped around them moves as the batches are encoded.
+
+        ``key`` carries the author's decisions: comments with the same key end in one group
+        (which may take others in), different keys in different groups, and a keyed comment
+        gets a group even if it asks for nothing the detector sees. Vectors of an embedder with
+        a ``settle_calibration`` (the model's) are then settled all at once (tally_settle:
         average linkage, better than placing them one at a time); others are placed one at a
-        time, in order, as ``assign`` would."""
+        time, in order, as ``assign`` would, the keyed ones first."""
         self.__init__(self.embedder, self.threshold, self.merge_threshold)  # type: ignore[misc]
         extracts: list[str | None] = []
+        keys: list[Hashable | None] = []
         vectors: list[Any] = []
         pending: list[int] = []
 
@@ -466,32 +474,49 @@ class RequestGrouper:
                 vectors[index] = vector
             pending.clear()
 
-        for text, question in comments:
-            extracts.append(request_topic(text or "", question))
+        for text, question, key in comments:
+            extract = request_topic(text or "", question)
+            if extract is None and key is not None:
+                extract = " ".join((text or "").split())[:MAX_CHARS] or None
+            extracts.append(extract)
+            keys.append(key)
             vectors.append(None)
-            if extracts[-1] is not None:
+            if extract is not None:
                 pending.append(len(extracts) - 1)
                 if len(pending) == 512:
                     encode_pending()
         encode_pending()
+        # An empty vector (only stop words) gets no group, unless the author gave it one.
         asking = [index for index, vector in enumerate(vectors)
-                  if vector is not None and len(vector)]
+                  if vector is not None and (len(vector) or keys[index] is not None)]
         result: list[int | None] = [None] * len(extracts)
         calibration = getattr(self.embedder, "settle_calibration", None)
         if calibration is not None and self.merge_threshold is None:
-            clusters = settle([vectors[index] for index in asking], calibration)
+            clusters = settle([vectors[index] for index in asking], calibration,
+                              [keys[index] for index in asking])
             for index, cluster in zip(asking, clusters, strict=True):
-                group = self._index.add(cluster if cluster < len(self.sizes) else None,
-                                        vectors[index])
-                if group == len(self.sizes):
-                    self.sizes.append(0)
-                    self.examples.append(extracts[index][:200])  # type: ignore[index]
-                self.sizes[group] += 1
-                result[index] = group
+                result[index] = self._put(cluster if cluster < len(self.sizes) else None,
+                                          extracts[index], vectors[index])  # type: ignore[arg-type]
             return result
+        keyed: dict[Hashable, int] = {}
         for index in asking:
-            result[index] = self._place(extracts[index], vectors[index])  # type: ignore[arg-type]
+            key = keys[index]
+            if key is not None:
+                keyed[key] = result[index] = self._put(keyed.get(key), extracts[index],  # type: ignore[arg-type]
+                                                       vectors[index])
+        for index in asking:
+            if keys[index] is None:
+                result[index] = self._place(extracts[index], vectors[index])  # type: ignore[arg-type]
         return [self.resolve(group) for group in result]
+
+    def _put(self, group: int | None, extract: str, vector: Any) -> int:
+        """Add a vector to ``group``, or to a new group when None; returns the group."""
+        group = self._index.add(group, vector)
+        if group == len(self.sizes):
+            self.sizes.append(0)
+            self.examples.append(extract[:200])
+        self.sizes[group] += 1
+        return group
 
     def _place(self, extract: str, vector: Any) -> int | None:
         if not len(vector):
@@ -501,11 +526,7 @@ class RequestGrouper:
         if group is None or score < self.threshold:
             group = None
         joined = group is not None
-        group = self._index.add(group, vector)
-        if group == len(self.sizes):
-            self.sizes.append(0)
-            self.examples.append(extract[:200])
-        self.sizes[group] += 1
+        group = self._put(group, extract, vector)
         if joined and self.merge_threshold is not None:
             self.last_merge = self._index.merge_step(group, self.sizes, self.merge_threshold)
             if self.last_merge is not None:

@@ -25,7 +25,7 @@ from __future__ import annotations
 import heapq
 import math
 import sys
-from collections.abc import Sequence
+from collections.abc import Hashable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -89,9 +89,14 @@ def _candidate_pairs(unit: Any, neighbours: int,
 
 
 def settle(vectors: Sequence[Sequence[float]], calibration: Calibration,
+           together: Sequence[Hashable | None] | None = None,
            neighbours: int = NEIGHBOURS, sample: int = SAMPLE) -> list[int]:
     """The cluster of each vector: small integers in order of each cluster's first member, so
-    the same input always gives the same numbers. Vectors need not be normalised."""
+    the same input always gives the same numbers. Vectors need not be normalised.
+
+    ``together`` (one key or None per vector) is what the author decided: vectors with the
+    same key start in one cluster, which may take others in, and two clusters holding
+    different keys are never joined."""
     np = sys.modules.get("numpy")
     if np is None:
         import numpy as np
@@ -99,45 +104,83 @@ def settle(vectors: Sequence[Sequence[float]], calibration: Calibration,
         return []
     unit = np.asarray(vectors, dtype=np.float32)
     unit = unit / np.maximum(np.linalg.norm(unit, axis=1, keepdims=True), 1e-9)
-    count = len(unit)
-    members: list[list[int]] = [[index] for index in range(count)]
-    parent = list(range(count))
-    partners: list[set[int]] = [set() for _ in range(count)]
+    clusters = _Clusters(unit, calibration, sample)
     heap = _candidate_pairs(unit, neighbours, calibration)
-    for _score, i, j in heap:
-        partners[i].add(j)
-        partners[j].add(i)
+    for _score, first, second in heap:
+        clusters.partners[first].add(second)
+        clusters.partners[second].add(first)
     heapq.heapify(heap)
-    version = [0] * count  # bumped at each merge: older heap entries about a cluster are stale
-    stamps: dict[tuple[int, int], tuple[int, int]] = {}
-
-    def average(a: int, b: int) -> float:
-        left, right = unit[members[a][:sample]], unit[members[b][:sample]]
-        return float(calibration.probability(_product(left, right)).mean())
-
+    seeded: dict[Hashable, int] = {}
+    for index, key in enumerate(together or ()):
+        if key is not None:
+            clusters.key[index] = key
+            if key in seeded:
+                seeded[key] = clusters.join(seeded[key], index)
+            else:
+                seeded[key] = index
+    for root in seeded.values():
+        clusters.push_partners(heap, root)
     while heap:
-        _score, a, b = heapq.heappop(heap)
-        if parent[a] != a or parent[b] != b:
-            continue
-        if stamps.get((a, b), (0, 0)) != (version[a], version[b]):
-            continue
-        keep, gone = (a, b) if a < b else (b, a)  # the older cluster keeps its number
-        parent[gone] = keep
-        members[keep].extend(members[gone])
-        members[gone] = []
-        partners[keep] |= partners[gone]
-        partners[gone] = set()
-        partners[keep] = {find for find in (_root(parent, p) for p in partners[keep])
-                          if find != keep}
-        version[keep] += 1
-        for other in partners[keep]:
-            score = average(keep, other)
-            if score >= calibration.threshold:
-                pair = (min(keep, other), max(keep, other))
-                stamps[pair] = (version[pair[0]], version[pair[1]])
-                heapq.heappush(heap, (-score, *pair))
+        _score, first, second = heapq.heappop(heap)
+        if clusters.current(first, second) and clusters.may_join(first, second):
+            clusters.push_partners(heap, clusters.join(first, second))
     numbers: dict[int, int] = {}
-    return [numbers.setdefault(_root(parent, index), len(numbers)) for index in range(count)]
+    return [numbers.setdefault(_root(clusters.parent, index), len(numbers))
+            for index in range(len(unit))]
+
+
+class _Clusters:
+    """The state of one settle: a union-find over the vectors, each root's members and
+    candidate partners, and a version per root so stale heap entries are recognised."""
+
+    def __init__(self, unit: Any, calibration: Calibration, sample: int) -> None:
+        count = len(unit)
+        self.unit, self.calibration, self.sample = unit, calibration, sample
+        self.parent = list(range(count))
+        self.members: list[list[int]] = [[index] for index in range(count)]
+        self.partners: list[set[int]] = [set() for _ in range(count)]
+        self.key: list[Hashable | None] = [None] * count
+        self.version = [0] * count
+        self.stamps: dict[tuple[int, int], tuple[int, int]] = {}
+
+    def current(self, first: int, second: int) -> bool:
+        """Both are still clusters, and neither changed since the entry was pushed."""
+        if self.parent[first] != first or self.parent[second] != second:
+            return False
+        return self.stamps.get((first, second), (0, 0)) == (self.version[first],
+                                                              self.version[second])
+
+    def may_join(self, first: int, second: int) -> bool:
+        one, other = self.key[first], self.key[second]
+        return one is None or other is None or one == other
+
+    def join(self, first: int, second: int) -> int:
+        """Merge two roots; the older (lower) one stays the root and is returned."""
+        keep, gone = (first, second) if first < second else (second, first)
+        self.parent[gone] = keep
+        self.members[keep].extend(self.members[gone])
+        self.members[gone] = []
+        self.key[keep] = self.key[keep] if self.key[keep] is not None else self.key[gone]
+        self.partners[keep] |= self.partners[gone]
+        self.partners[gone] = set()
+        self.version[keep] += 1
+        return keep
+
+    def average(self, first: int, second: int) -> float:
+        left = self.unit[self.members[first][: self.sample]]
+        right = self.unit[self.members[second][: self.sample]]
+        return float(self.calibration.probability(_product(left, right)).mean())
+
+    def push_partners(self, heap: list[tuple[float, int, int]], root: int) -> None:
+        # Partners joined elsewhere since this root's set was made are looked up again.
+        self.partners[root] = {other for other in (_root(self.parent, p)
+                                                   for p in self.partners[root]) if other != root}
+        for other in self.partners[root]:
+            score = self.average(root, other)
+            if score >= self.calibration.threshold:
+                pair = (min(root, other), max(root, other))
+                self.stamps[pair] = (self.version[pair[0]], self.version[pair[1]])
+                heapq.heappush(heap, (-score, *pair))
 
 
 def _root(parent: list[int], index: int) -> int:

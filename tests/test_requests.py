@@ -364,7 +364,8 @@ def test_regroup_recomputes_groups_and_keeps_the_authors_decisions(app, author_c
     late = store.add_comment(reader_comment(RSS_1))  # stored while the tally was down
     result = app.test_cli_runner().invoke(args=["regroup"])
     assert result.exit_code == 0, result.output
-    assert "Grouping comments" in result.output and "2 labelled or marked groups" in result.output
+    assert "Grouping comments" in result.output
+    assert "2 groups the author decided on kept" in result.output
     new_rss, new_dark = group_of(store, ids[0]), group_of(store, ids[4])
     assert new_rss.startswith("2-") and new_rss != rss
     assert group_of(store, late.id) == new_rss
@@ -375,3 +376,23 @@ def test_regroup_recomputes_groups_and_keeps_the_authors_decisions(app, author_c
     assert groups[new_dark].link == "https://blog.test/roadmap/"
     # New comments join the regrouped groups.
     assert group_of(store, post(author_client, "Could we get RSS feeds per tag?")) == new_rss
+
+
+def test_regroup_keeps_the_authors_merges_and_moves_into_groups(app, author_client, store):
+    rss, dark, ids = two_groups(author_client, store)
+    thanks = post(author_client, "Lovely post, thank you.")  # asks nothing: no group
+    code = post(author_client, DARK_CODE)
+    requests.move(store, thanks, rss)  # the author reads it as part of the RSS request
+    requests.merge(store, group_of(store, code), dark)  # and the code theme in the dark one
+    requests.rename(store, dark, "Dark colours")
+    # A labelled group that takes in more new comments than it had keeps its label.
+    more = [store.add_comment(reader_comment(DARK_SITE, reader_key=f"reader-{n}")).id
+            for n in range(4)]
+    result = app.test_cli_runner().invoke(args=["regroup"])
+    assert result.exit_code == 0, result.output
+    assert group_of(store, thanks) == group_of(store, ids[0])
+    new_dark = group_of(store, ids[4])
+    assert group_of(store, code) == group_of(store, ids[5]) == new_dark
+    assert {group_of(store, comment) for comment in more} == {new_dark}
+    assert store.request_groups()[new_dark].label == "Dark colours"
+    assert group_of(store, ids[0]) != new_dark  # two decided groups are never joined

@@ -46,6 +46,7 @@ from __future__ import annotations
 import itertools
 import json
 import logging
+import os
 import re
 import threading
 import weakref
@@ -61,7 +62,7 @@ from flask import current_app, has_app_context, render_template
 from . import notify, webhooks
 from .config import ConfigError
 from .manifest import Manifest
-from .models import Comment, CommentState, RequestGroup, RequestStatus, utc_now
+from .models import Comment, CommentState, RequestGroup, RequestStatus, parse_time, utc_now
 from .store import RequestTally, Store, StoreCorrupted
 from .tally import (
     MAX_CHARS,
@@ -87,6 +88,10 @@ SAMPLES = 3
 THEME_THRESHOLD = 0.3  # lexical cosine for an answer to join a theme (answers share words)
 THEME_ANSWERS_LIMIT = 2000  # newest answers per question clustered on the themes page
 LIVE_STATES = (CommentState.AWAITING_REPLY, CommentState.REPLIED)
+# With the model, a regroup runs by itself (in a background thread of the process that grouped
+# the comment that made it due) once this many comments were grouped one at a time since the
+# last one and it is at least this many seconds old; TALLY_SETTLE_AFTER = 0 turns it off.
+SETTLE_DEFAULTS = {"TALLY_SETTLE_AFTER": 10, "TALLY_SETTLE_INTERVAL": 3600}
 
 
 class RequestActionError(ValueError):
@@ -98,6 +103,14 @@ def check_config(config: dict[str, Any]) -> None:
     if config["TALLY_EMBEDDER"] not in EMBEDDER_CHOICES:
         raise ConfigError(f"TALLY_EMBEDDER must be one of {', '.join(EMBEDDER_CHOICES)}, "
                           f"not {config['TALLY_EMBEDDER']!r}")
+    for name, default in SETTLE_DEFAULTS.items():
+        value = config.setdefault(name, default)
+        try:
+            config[name] = int(value)
+        except (TypeError, ValueError) as error:
+            raise ConfigError(f"{name} must be a whole number, not {value!r}") from error
+        if config[name] < 0:
+            raise ConfigError(f"{name} must be 0 or more, not {value!r}")
 
 
 # --- embedders, one of each per process -------------------------------------------------------
@@ -134,6 +147,8 @@ class _Grouper:
     log_id: str
     position: int | None = None  # where this process stopped reading the log
     unfolded: int = 0  # records in the log since its snapshot
+    settled: str | None = None  # when the last regroup ran (UTC ISO), None: never
+    since_settled: int = 0  # comments assigned one at a time since then
 
 
 # One per store object; only touched while the store's tally lock is held, which excludes the
@@ -153,7 +168,9 @@ def _in_step(store: Store, tally: RequestTally) -> _Grouper:
             state = snapshot["state"]
             grouper = RequestGrouper.from_state(state, embedder_named(state["embedder"]))
             generation = int(snapshot["generation"])
-        current = _Grouper(grouper, generation, tally.log_id)
+        current = _Grouper(grouper, generation, tally.log_id,
+                           settled=(snapshot or {}).get("settled"),
+                           since_settled=int((snapshot or {}).get("since_settled", 0)))
         _groupers[store] = current
     records, current.position = tally.records(current.position)
     for record in records:
@@ -163,11 +180,13 @@ def _in_step(store: Store, tally: RequestTally) -> _Grouper:
                            "deterministic here); run `regroup` to settle the groups",
                            record.get("comment"), group, record.get("group"))
     current.unfolded += len(records)
+    current.since_settled += len(records)
     return current
 
 
 def _snapshot_of(current: _Grouper) -> dict[str, Any]:
-    return {"version": 1, "generation": current.generation, "state": current.grouper.state()}
+    return {"version": 1, "generation": current.generation, "state": current.grouper.state(),
+            "settled": current.settled, "since_settled": current.since_settled}
 
 
 def _fold(tally: RequestTally, current: _Grouper) -> None:
@@ -229,6 +248,9 @@ def assign_comment(store: Store, comment: Comment,
         })
         current.log_id = tally.log_id
         current.unfolded += 1
+        current.since_settled += 1
+        policy = SettlePolicy.configured()
+        due = _settle_due(current, policy)
         if current.unfolded >= FOLD_EVERY:
             _fold(tally, current)
         group_id = f"{current.generation}-{group}"
@@ -238,7 +260,90 @@ def assign_comment(store: Store, comment: Comment,
         return replace(stored, request=group_id) if stored.request is None else stored
 
     store.update_comment(comment.id, apply)
+    if due:
+        settler.start(store, policy)
     return group_id
+
+
+# --- settling on its own, off the request path ----------------------------------------------
+
+def _setting(name: str) -> int:
+    if not has_app_context():
+        return 0  # outside the service (scripts, the CLI's own regroup): never automatic
+    return int(current_app.config.get(name, SETTLE_DEFAULTS[name]))
+
+
+@dataclass(frozen=True)
+class SettlePolicy:
+    after: int  # comments assigned one at a time since the last regroup; 0: never
+    interval: int  # seconds since the last regroup
+
+    @classmethod
+    def configured(cls) -> SettlePolicy:
+        return cls(_setting("TALLY_SETTLE_AFTER"), _setting("TALLY_SETTLE_INTERVAL"))
+
+
+def _settle_due(current: _Grouper, policy: SettlePolicy) -> bool:
+    """A regroup is due when the embedder's vectors can be settled (the model's), at least
+    ``policy.after`` comments were assigned one at a time since the last one, and the last one
+    is at least ``policy.interval`` seconds old."""
+    if policy.after <= 0 or current.since_settled < policy.after:
+        return False
+    if getattr(current.grouper.embedder, "settle_calibration", None) is None:
+        return False
+    if current.settled is None:
+        return True
+    age = (parse_time(utc_now()) - parse_time(current.settled)).total_seconds()
+    return age >= policy.interval
+
+
+class _Settler:
+    """Runs a due regroup in a background thread of this process, one at a time. The thread
+    looks again under the tally lock first: another process may have settled meanwhile."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._thread: threading.Thread | None = None
+        self._pid: int | None = None
+
+    @property
+    def running(self) -> bool:
+        return (self._thread is not None and self._pid == os.getpid()
+                and self._thread.is_alive())
+
+    def start(self, store: Store, policy: SettlePolicy) -> None:
+        with self._lock:
+            if self.running:
+                return
+            self._pid = os.getpid()
+            self._thread = threading.Thread(target=self._run, args=(store, policy),
+                                            name="tellmemore-settle", daemon=True)
+            self._thread.start()
+
+    def join(self, timeout: float | None = None) -> None:
+        thread = self._thread
+        if thread is not None and self._pid == os.getpid():
+            thread.join(timeout)
+
+    @staticmethod
+    def _run(store: Store, policy: SettlePolicy) -> None:
+        try:
+            with store.request_tally(timeout=TALLY_LOCK_TIMEOUT) as tally:
+                if tally is None:
+                    return  # a regroup is running: it is the settle
+                current = _in_step(store, tally)
+                embedder = current.grouper.embedder.name
+                if not _settle_due(current, policy):
+                    return
+            result = regroup(store, embedder)
+            logger.info("Settled the requests: %s comments in %s groups", result.grouped,
+                        result.groups)
+        except Exception:
+            logger.exception("Settling the requests failed; the next grouped comment tries "
+                             "again")
+
+
+settler = _Settler()
 
 
 def comment_stored(store: Store, comment: Comment) -> None:
@@ -268,39 +373,84 @@ def _regroupable(comment: Comment) -> bool:
     return is_reader_request_candidate(comment) and comment.request != MOVED_OUT
 
 
+@dataclass
+class _Plan:
+    """A regroup worked out without the tally lock: what it read and what it decided."""
+
+    old_groups: dict[str, RequestGroup]
+    comments: list[Comment]
+    grouper: RequestGrouper
+    groups: list[int | None]  # the grouper's group of each comment, in order
+    decided: dict[str, str]  # comment id -> the author's group it was kept with
+
+
+def _plan(store: Store, embedder: str | None, progress: Progress | None) -> _Plan:
+    grouper = RequestGrouper(embedder_named(embedder or configured_embedder()))
+    old_groups = store.request_groups()
+    comments = [comment for comment in store.all_comments() if _regroupable(comment)]
+    decided = _decided_groups(old_groups, comments)
+    with (progress or nullcontext)(comments) as items:
+        groups = grouper.regroup_pairs(
+            (comment.body, comment.question, decided.get(comment.id)) for comment in items)
+    return _Plan(old_groups, comments, grouper, groups, decided)
+
+
 def regroup(store: Store, embedder: str | None = None,
             progress: Progress | None = None) -> RegroupResult:
-    """Group every reader comment from scratch (see the module's docstring). Holds the tally
-    lock throughout: comments posted meanwhile wait up to TALLY_LOCK_TIMEOUT, and those stored
-    before the end are grouped here too."""
-    grouper = RequestGrouper(embedder_named(embedder or configured_embedder()))
+    """Group every reader comment from scratch (see the module's docstring).
+
+    The slow part (reading, encoding, settling) runs without the tally lock, so readers'
+    comments keep being grouped meanwhile; the lock is held only to write the result. Comments
+    stored or moved meanwhile are grouped then, one at a time. If the author named, marked or
+    merged a group meanwhile, the work is done again, and the third time under the lock."""
+    for _attempt in range(2):
+        plan = _plan(store, embedder, progress)
+        progress = None  # one progress bar: a repeat is quiet
+        with store.request_tally() as tally:
+            assert tally is not None  # no timeout: the lock is waited for
+            if store.request_groups() == plan.old_groups:
+                return _apply(store, tally, plan)
+        logger.info("The author changed the requests while they were regrouped; again")
     with store.request_tally() as tally:
-        assert tally is not None  # no timeout: the lock is waited for
-        old_groups = store.request_groups()
-        comments = [comment for comment in store.all_comments() if _regroupable(comment)]
-        generation = 1 + max([_stored_generation(tally), *(
-            int(group_id.split("-")[0]) for group_id in
-            itertools.chain(old_groups, (comment.request for comment in comments))
-            if group_id and GROUP_ID.fullmatch(group_id))])
-        decided = _decided_groups(old_groups, comments)
-        with (progress or nullcontext)(comments) as items:
-            groups = grouper.regroup_pairs(
-                (comment.body, comment.question, decided.get(comment.id)) for comment in items)
-        new_of: dict[str, str | None] = {
-            comment.id: None if group is None else f"{generation}-{group}"
-            for comment, group in zip(comments, groups, strict=True)
-        }
-        late = [comment for comment in store.all_comments()
-                if _regroupable(comment) and comment.id not in new_of]
-        for comment in late:  # stored while the first pass ran
+        assert tally is not None
+        return _apply(store, tally, _plan(store, embedder, None))
+
+
+def _apply(store: Store, tally: RequestTally, plan: _Plan) -> RegroupResult:
+    """Write a plan, under the tally lock, with what changed since it was made."""
+    grouper, old_groups = plan.grouper, plan.old_groups
+    now = {comment.id: comment for comment in store.all_comments()
+           if _regroupable(comment)}
+    generation = 1 + max([_stored_generation(tally), *(
+        int(group_id.split("-")[0]) for group_id in
+        itertools.chain(old_groups, (comment.request for comment in now.values()))
+        if group_id and GROUP_ID.fullmatch(group_id))])
+    new_of: dict[str, str | None] = {}
+    kept_with: dict[str, str] = {}  # the author's old group -> its new group
+    for comment, group in zip(plan.comments, plan.groups, strict=True):
+        current = now.get(comment.id)
+        if current is None or current.request != comment.request:
+            continue  # withdrawn, taken out or moved meanwhile: see below
+        new_of[comment.id] = None if group is None else f"{generation}-{group}"
+        if group is not None and comment.id in plan.decided:
+            kept_with[plan.decided[comment.id]] = f"{generation}-{group}"
+    for comment in now.values():  # stored or moved while the plan was made
+        if comment.id in new_of:
+            continue
+        old = resolve(old_groups, comment.request) if comment.request else None
+        if old in kept_with:
+            new_of[comment.id] = kept_with[old]
+        else:
             group = grouper.assign(comment.body, comment.question)
             new_of[comment.id] = None if group is None else f"{generation}-{group}"
-        comments += late
-        records = _carried_over(old_groups, comments, new_of)
-        tally.replace({"version": 1, "generation": generation, "state": grouper.state()})
-        _groupers[store] = _Grouper(grouper, generation, tally.log_id)
-        store.replace_request_groups(records)
-        store.set_comment_requests(new_of)
+    comments = [now[comment_id] for comment_id in new_of]
+    records = _carried_over(old_groups, comments, new_of)
+    current = _Grouper(grouper, generation, "", settled=utc_now(), since_settled=0)
+    tally.replace(_snapshot_of(current))
+    current.log_id = tally.log_id
+    _groupers[store] = current
+    store.replace_request_groups(records)
+    store.set_comment_requests(new_of)
     return RegroupResult(
         comments=len(comments), grouped=sum(1 for value in new_of.values() if value),
         groups=len(grouper.sizes), kept=len(records), embedder=grouper.embedder.name,

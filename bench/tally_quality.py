@@ -29,6 +29,9 @@ detector and extractor) and give None to comments it finds no request in.
 the whole half at once, by average linkage over calibrated same-request probabilities. Its
 threshold is the mean probability two clusters need, chosen on the tune half the same way; it
 is scored over the same arrival orders (only ties and the sampled members depend on them).
+Under it, two lines show what the author sees while the service runs: comments placed on
+arrival and everything settled again after every 10 or 50 (TALLY_SETTLE_AFTER), scored at the
+end of the stream, when up to 9 or 49 comments are not settled yet.
 
 Optional packages, each method skipped with a note when missing: scikit-learn (tfidf),
 datasketch (minhash), the extra tally-embeddings (minilm). rapidfuzz and the lexical method need
@@ -385,6 +388,43 @@ def settled_over_orders(labels: list[str | None], vectors: list[Any], calibratio
     return totals[0] / orders, totals[1] / orders, totals[2] / orders
 
 
+def streamed_with_settles(vectors: list[Any], every: int) -> list[int | None]:
+    """As the service runs with the model: each comment joins a centroid on arrival, and after
+    every ``every`` of them all comments so far are settled again (TALLY_SETTLE_AFTER; the
+    interval is ignored). Returns the groups at the end of the stream, the last few unsettled."""
+    calibration = tally_settle.MINILM
+    groups: list[int | None] = [None] * len(vectors)
+    index, seen, since = tally._DenseIndex(), [], 0
+    for position, vector in enumerate(vectors):
+        if vector is None:
+            continue
+        group, score = index.best(vector)
+        groups[position] = index.add(group if score >= tally.MINILM_THRESHOLD else None, vector)
+        seen.append(position)
+        since += 1
+        if since == every:
+            since, index = 0, tally._DenseIndex()
+            clusters = tally_settle.settle([vectors[i] for i in seen], calibration)
+            for member, cluster in zip(seen, clusters, strict=True):
+                groups[member] = index.add(cluster if cluster < index.count else None,
+                                           vectors[member])
+    return groups
+
+
+def streamed_row(model: Any, test: list[dict], orders: int, every: int) -> tuple:
+    vectors = encode_half({"encode": model.encode}, test, "topic")
+    labels = [c["request"] for c in test]
+    totals = [0.0, 0.0, 0.0]
+    for order in range(orders):
+        positions = list(range(len(labels)))
+        if order:
+            random.Random(f"tally-order-{order}").shuffle(positions)
+        groups = streamed_with_settles([vectors[i] for i in positions], every)
+        score = pair_scores([labels[i] for i in positions], groups)
+        totals = [total + value for total, value in zip(totals, score, strict=True)]
+    return tuple(total / orders for total in totals)
+
+
 def settled_row(model: Any, tune: list[dict], test: list[dict], orders: int) -> tuple:
     """(threshold, tune scores, test scores, ms per comment) of tally_settle on the topics."""
     method = {"encode": model.encode}
@@ -529,6 +569,10 @@ def main() -> int:
         print(f"{label:<24}{threshold:>5.2f} | {tune_score[0]:6.2f} {tune_score[1]:5.2f} "
               f"{tune_score[2]:5.2f} | {test_score[0]:6.2f} {test_score[1]:5.2f} "
               f"{test_score[2]:5.2f} | {per_comment:9.2f}*   (regroup: the whole half at once)")
+        for every in (10, 50):
+            precision, recall, f1 = streamed_row(tally.MiniLMEmbedder(), test, args.orders, every)
+            print(f"{'':<24}{'':>5} | {'':>6} {'':>5} {'':>5} | {precision:6.2f} {recall:5.2f} "
+                  f"{f1:5.2f} |              (on arrival, settled every {every} comments)")
     print("* fitted and encoded as one batch, time divided by the number of comments")
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(f"peak RSS of this process: {rss:.0f} MB")

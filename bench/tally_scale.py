@@ -10,7 +10,8 @@ further comments, against a grouper holding 1 000 comments and one holding N (10
 
 For the model the encoder's cost does not depend on the store, so the store is built from
 random unit vectors, as many groups as the lexical run made or n/10 if more (no 100k encodes),
-and the full regroup time is extrapolated from measured encoder throughput (printed as such).
+and the full regroup time is extrapolated from measured encoder throughput (printed as such);
+the settle that follows the encoding (tally_settle) is timed on that many vectors.
 """
 
 from __future__ import annotations
@@ -105,12 +106,32 @@ def model(groups_big: int, n: int) -> None:
           f"{n // 1000}k stored {big_merge:.2f} ms, ratio {big_merge / small_merge:.2f}")
     texts = [tally.request_topic(text) or text for text in synthetic(1024, seed=4)]
     started = time.perf_counter()
-    tally.MiniLMEmbedder().encode(texts)
+    encoded = tally.MiniLMEmbedder().encode(texts)
     per_second = len(texts) / (time.perf_counter() - started)
     share = sum(1 for text in synthetic(2000, seed=5) if tally.request_topic(text)) / 2000
     estimate = n * share / per_second
     print(f"minilm: encodes {per_second:.0f} request texts/s in batches; regroup of {n} comments "
           f"({share:.0%} ask for something) extrapolated: {estimate / 60:.1f} min of encoding")
+    settle_time(encoded, int(n * share))
+
+
+def settle_time(encoded: list[list[float]], count: int) -> None:
+    """Time tally_settle on ``count`` vectors: the encoded comments, each repeated with a little
+    noise, so every real comment stands for a crowd of near rewordings (large clusters, the
+    costly case for the averages)."""
+    import numpy as np
+
+    from comments_service import tally_settle
+
+    rng = np.random.default_rng(6)
+    base = np.asarray(encoded, dtype=np.float32)
+    picks = rng.integers(0, len(base), count)
+    vectors = base[picks] + rng.normal(0, 0.02, (count, base.shape[1])).astype(np.float32)
+    started = time.perf_counter()
+    clusters = tally_settle.settle(vectors, tally_settle.MINILM)
+    took = time.perf_counter() - started
+    print(f"minilm: settling {count} vectors (from {len(base)} comments with noise) took "
+          f"{took:.1f} s, {len(set(clusters))} groups")
 
 
 def main() -> int:

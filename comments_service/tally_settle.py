@@ -23,6 +23,7 @@ Needs numpy (it comes with the model's packages); used for the model's vectors o
 from __future__ import annotations
 
 import heapq
+import itertools
 import math
 import sys
 from collections.abc import Hashable, Sequence
@@ -54,7 +55,7 @@ class Calibration:
 MINILM = Calibration(slope=12.96, offset=-6.19, threshold=0.40)
 NEIGHBOURS = 32  # candidate partners per comment
 SAMPLE = 48  # members per cluster that the average looks at
-_CHUNK = 2048  # rows per block of the neighbour search: 2048 x N floats at a time
+_CHUNK = 512  # rows per block of the neighbour search: 512 x N cosines (and indices) at a time
 
 
 def _product(left: Any, right: Any) -> Any:
@@ -72,20 +73,24 @@ def _candidate_pairs(unit: Any, neighbours: int,
     np = sys.modules["numpy"]
     count = len(unit)
     floor = calibration.floor()
-    pairs: dict[tuple[int, int], float] = {}
     keep = min(neighbours + 1, count)
+    firsts, seconds, cosines = [], [], []
     for start in range(0, count, _CHUNK):
         block = _product(unit[start : start + _CHUNK], unit)
-        for row in range(len(block)):
-            block[row, start + row] = -2.0  # not its own neighbour
-        nearest = np.argpartition(-block, keep - 1, axis=1)[:, :keep]
-        for row, columns in enumerate(nearest):
-            first = start + row
-            for column in columns.tolist():
-                cosine = float(block[row, column])
-                if cosine >= floor:
-                    pairs[(min(first, column), max(first, column))] = cosine
-    return [(-float(calibration.probability(cosine)), i, j) for (i, j), cosine in pairs.items()]
+        rows = np.arange(len(block))
+        block[rows, start + rows] = -2.0  # not its own neighbour
+        nearest = np.argpartition(block, count - keep, axis=1)[:, count - keep :]
+        values = np.take_along_axis(block, nearest, axis=1)
+        row_of, column_of = np.nonzero(values >= floor)
+        firsts.append(start + row_of)
+        seconds.append(nearest[row_of, column_of])
+        cosines.append(values[row_of, column_of])
+    first, second = np.concatenate(firsts), np.concatenate(seconds)
+    low, high = np.minimum(first, second), np.maximum(first, second)
+    _keys, unique = np.unique(low.astype(np.int64) * count + high, return_index=True)
+    probabilities = calibration.probability(np.concatenate(cosines)[unique].astype(np.float64))
+    return list(zip((-probabilities).tolist(), low[unique].tolist(), high[unique].tolist(),
+                    strict=True))
 
 
 def settle(vectors: Sequence[Sequence[float]], calibration: Calibration,
@@ -166,17 +171,28 @@ class _Clusters:
         self.version[keep] += 1
         return keep
 
-    def average(self, first: int, second: int) -> float:
-        left = self.unit[self.members[first][: self.sample]]
-        right = self.unit[self.members[second][: self.sample]]
-        return float(self.calibration.probability(_product(left, right)).mean())
+    def averages(self, root: int, others: list[int]) -> Any:
+        """The mean probability between ``root``'s members and each other cluster's (up to
+        ``sample`` of each), from one matrix product for all of them."""
+        np = sys.modules["numpy"]
+        picked = [self.members[other][: self.sample] for other in others]
+        sizes = np.fromiter((len(members) for members in picked), dtype=np.int64,
+                            count=len(picked))
+        columns = np.fromiter(itertools.chain.from_iterable(picked), dtype=np.int64,
+                              count=int(sizes.sum()))
+        left = self.unit[self.members[root][: self.sample]]
+        means = self.calibration.probability(_product(left, self.unit[columns])).mean(axis=0)
+        starts = np.concatenate(([0], np.cumsum(sizes)[:-1]))
+        return np.add.reduceat(means, starts) / sizes
 
     def push_partners(self, heap: list[tuple[float, int, int]], root: int) -> None:
         # Partners joined elsewhere since this root's set was made are looked up again.
         self.partners[root] = {other for other in (_root(self.parent, p)
                                                    for p in self.partners[root]) if other != root}
-        for other in self.partners[root]:
-            score = self.average(root, other)
+        if not self.partners[root]:
+            return
+        others = sorted(self.partners[root])
+        for other, score in zip(others, self.averages(root, others).tolist(), strict=True):
             if score >= self.calibration.threshold:
                 pair = (min(root, other), max(root, other))
                 self.stamps[pair] = (self.version[pair[0]], self.version[pair[1]])

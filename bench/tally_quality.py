@@ -48,6 +48,7 @@ import resource
 import sys
 import time
 from collections import Counter, defaultdict
+from collections.abc import Callable
 from itertools import combinations
 from pathlib import Path
 from typing import Any
@@ -347,23 +348,34 @@ def encode_half(method: dict, part: list[dict], mode: str) -> list[Any]:
     return vectors
 
 
-def scores_over_orders(
-    labels: list[str | None], vectors: list[Any], threshold: float, make_index: Any, orders: int,
-    first_groups: list[int | None] | None = None,
-) -> tuple[float, float, float]:
-    """Mean precision, recall and F1 over ``orders`` arrival orders (order 0: as given)."""
+def mean_over_orders(labels: list[str | None], vectors: list[Any], orders: int,
+                     group: Callable[[int, list[Any]], list[int | None]],
+                     ) -> tuple[float, float, float]:
+    """Mean precision, recall and F1 over ``orders`` arrival orders (order 0: as given);
+    ``group(order, vectors in that order)`` groups them."""
     totals = [0.0, 0.0, 0.0]
     for order in range(orders):
         positions = list(range(len(labels)))
         if order:
             random.Random(f"tally-order-{order}").shuffle(positions)
-        if order == 0 and first_groups is not None:
-            groups = first_groups
-        else:
-            groups = leader([vectors[i] for i in positions], threshold, make_index)
+        groups = group(order, [vectors[i] for i in positions])
         score = pair_scores([labels[i] for i in positions], groups)
         totals = [total + value for total, value in zip(totals, score, strict=True)]
     return totals[0] / orders, totals[1] / orders, totals[2] / orders
+
+
+def scores_over_orders(
+    labels: list[str | None], vectors: list[Any], threshold: float, make_index: Any, orders: int,
+    first_groups: list[int | None] | None = None,
+) -> tuple[float, float, float]:
+    """Leader clustering, mean over ``orders`` arrival orders (``first_groups``: order 0's
+    groups, already computed)."""
+    def group(order: int, ordered: list[Any]) -> list[int | None]:
+        if order == 0 and first_groups is not None:
+            return first_groups
+        return leader(ordered, threshold, make_index)
+
+    return mean_over_orders(labels, vectors, orders, group)
 
 
 def settled_groups(vectors: list[Any], calibration: Any) -> list[int | None]:
@@ -377,15 +389,8 @@ def settled_groups(vectors: list[Any], calibration: Any) -> list[int | None]:
 
 def settled_over_orders(labels: list[str | None], vectors: list[Any], calibration: Any,
                         orders: int) -> tuple[float, float, float]:
-    totals = [0.0, 0.0, 0.0]
-    for order in range(orders):
-        positions = list(range(len(labels)))
-        if order:
-            random.Random(f"tally-order-{order}").shuffle(positions)
-        groups = settled_groups([vectors[i] for i in positions], calibration)
-        score = pair_scores([labels[i] for i in positions], groups)
-        totals = [total + value for total, value in zip(totals, score, strict=True)]
-    return totals[0] / orders, totals[1] / orders, totals[2] / orders
+    return mean_over_orders(labels, vectors, orders,
+                            lambda _order, ordered: settled_groups(ordered, calibration))
 
 
 def streamed_with_settles(vectors: list[Any], every: int) -> list[int | None]:
@@ -413,16 +418,8 @@ def streamed_with_settles(vectors: list[Any], every: int) -> list[int | None]:
 
 def streamed_row(model: Any, test: list[dict], orders: int, every: int) -> tuple:
     vectors = encode_half({"encode": model.encode}, test, "topic")
-    labels = [c["request"] for c in test]
-    totals = [0.0, 0.0, 0.0]
-    for order in range(orders):
-        positions = list(range(len(labels)))
-        if order:
-            random.Random(f"tally-order-{order}").shuffle(positions)
-        groups = streamed_with_settles([vectors[i] for i in positions], every)
-        score = pair_scores([labels[i] for i in positions], groups)
-        totals = [total + value for total, value in zip(totals, score, strict=True)]
-    return tuple(total / orders for total in totals)
+    return mean_over_orders([c["request"] for c in test], vectors, orders,
+                            lambda _order, ordered: streamed_with_settles(ordered, every))
 
 
 def settled_row(model: Any, tune: list[dict], test: list[dict], orders: int) -> tuple:

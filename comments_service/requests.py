@@ -27,7 +27,9 @@ tally.py does the grouping (docs/TALLY.md); this module keeps it going on the st
   fresh grouper; with the model, all at once (tally_settle), which groups better than the
   arrival-time assignment. A group the author acted on (it has a record: named, marked, merged
   into, or a comment moved to it) stays together, may take new comments in and is never joined
-  to another such group; its record goes with it.
+  to another such group; its record goes with it. With the model it also runs by itself, in a
+  background thread, every ``TALLY_SETTLE_AFTER`` comments once ``TALLY_SETTLE_INTERVAL``
+  seconds have passed (:class:`_Settler`).
 - **Closing the loop**: marking a group done with a link queues one mail per distinct opted-in
   address among its comments (notify.queue_message, deduplicated per address and link, so
   marking it again sends nothing) and a ``request.status_changed`` webhook.
@@ -484,10 +486,9 @@ def _decided_groups(old_groups: Mapping[str, RequestGroup],
 
 def _carried_over(old_groups: Mapping[str, RequestGroup], comments: Sequence[Comment],
                   new_of: Mapping[str, str | None]) -> list[RequestGroup]:
-    """Each old record (label, status, link) goes to the new group its members are in (they
-    were kept together, see _decided_groups); for a comment grouped after the first pass, the
-    new group most of its members are in, largest overlap first, each old record at most
-    once."""
+    """Each old record (label, status, link) goes to the new group holding most of its old
+    group's members (all of them, as regroup keeps a decided group together), largest overlap
+    first, each old record and each new group at most once."""
     members: dict[str, list[str | None]] = {}
     for comment in comments:
         new = new_of.get(comment.id)

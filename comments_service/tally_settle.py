@@ -56,6 +56,8 @@ MINILM = Calibration(slope=12.96, offset=-6.19, threshold=0.40)
 NEIGHBOURS = 32  # candidate partners per comment
 SAMPLE = 48  # members per cluster that the average looks at
 _CHUNK = 512  # rows per block of the neighbour search: 512 x N cosines (and indices) at a time
+# Partner clusters averaged in one product: at most 256 x SAMPLE member rows (~19 MB) at a time.
+_PARTNERS_PER_PRODUCT = 256
 
 
 def _product(left: Any, right: Any) -> Any:
@@ -192,11 +194,13 @@ class _Clusters:
         if not self.partners[root]:
             return
         others = sorted(self.partners[root])
-        for other, score in zip(others, self.averages(root, others).tolist(), strict=True):
-            if score >= self.calibration.threshold:
-                pair = (min(root, other), max(root, other))
-                self.stamps[pair] = (self.version[pair[0]], self.version[pair[1]])
-                heapq.heappush(heap, (-score, *pair))
+        for start in range(0, len(others), _PARTNERS_PER_PRODUCT):
+            batch = others[start : start + _PARTNERS_PER_PRODUCT]
+            for other, score in zip(batch, self.averages(root, batch).tolist(), strict=True):
+                if score >= self.calibration.threshold:
+                    pair = (min(root, other), max(root, other))
+                    self.stamps[pair] = (self.version[pair[0]], self.version[pair[1]])
+                    heapq.heappush(heap, (-score, *pair))
 
 
 def _root(parent: list[int], index: int) -> int:

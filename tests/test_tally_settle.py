@@ -106,3 +106,14 @@ def test_regroup_keeps_the_authors_keys_with_and_without_settling():
          ("Please add RSS feeds per tag.", None, None), ("Nice post!", None, None)])
     assert lexical[0] == lexical[1] == lexical[2]
     assert lexical[3] is None
+
+
+def test_averaging_partners_in_small_batches_changes_nothing(monkeypatch):
+    from comments_service import tally_settle
+
+    rng = np.random.default_rng(11)
+    centres = rng.normal(size=(20, 32))
+    vectors = np.concatenate([centre + 0.3 * rng.normal(size=(30, 32)) for centre in centres])
+    whole = settle(vectors, MINILM)
+    monkeypatch.setattr(tally_settle, "_PARTNERS_PER_PRODUCT", 3)
+    assert settle(vectors, MINILM) == whole

@@ -10,6 +10,7 @@ import pytest
 from comments_service import requests
 from comments_service.config import ConfigError
 from comments_service.models import Comment, CommentState, new_comment_id, utc_now
+from comments_service.tally import MiniLMEmbedder
 from comments_service.tally_settle import MINILM
 
 pytest.importorskip("numpy")
@@ -160,3 +161,19 @@ def test_a_regroup_starts_again_when_the_author_acts_meanwhile(app, store):
         requests_plan.undo()
     assert len(plans) == 2
     assert store.request_groups()[group_of(store, seed[0].id)].label == "Renamed meanwhile"
+
+
+@pytest.mark.skipif(not MiniLMEmbedder.available(),
+                    reason="needs the extra tally-embeddings (the packaged sentence model)")
+def test_the_service_settles_with_the_real_model(app, store, client):
+    app.config.update(TALLY_EMBEDDER="model", TALLY_SETTLE_AFTER=4)
+    bodies = ["Could you add a dark mode for the site?", "Please add per-tag RSS feeds.",
+              "A night theme for the blog would be lovely.", "Could we get RSS feeds per tag?"]
+    ids = []
+    for body in bodies:
+        response = client.post("/api/threads/hello/comments", json={"name": "Rosa", "body": body})
+        assert response.status_code == 201
+        ids.append(response.get_json()["comment"]["id"])
+    requests.settler.join(120)
+    assert requests.tally_snapshot(store)["generation"] == 2  # settled once, by itself
+    assert group_of(store, ids[1]) == group_of(store, ids[3]) != group_of(store, ids[0])

@@ -27,9 +27,10 @@ tally.py does the grouping (docs/TALLY.md); this module keeps it going on the st
   fresh grouper; with the model, all at once (tally_settle), which groups better than the
   arrival-time assignment. A group the author acted on (it has a record: named, marked, merged
   into, or a comment moved to it) stays together, may take new comments in and is never joined
-  to another such group; its record goes with it. With the model it also runs by itself, in a
-  background thread, every ``TALLY_SETTLE_AFTER`` comments once ``TALLY_SETTLE_INTERVAL``
-  seconds have passed (:class:`_Settler`).
+  to another such group; its record goes with it. The last generation's ids (and merged ones)
+  redirect to their new groups, for pages open meanwhile. With the model it also runs by
+  itself, in a background thread, every ``TALLY_SETTLE_AFTER`` comments once
+  ``TALLY_SETTLE_INTERVAL`` seconds have passed (:class:`_Settler`).
 - **Closing the loop**: marking a group done with a link queues one mail per distinct opted-in
   address among its comments (notify.queue_message, deduplicated per address and link, so
   marking it again sends nothing) and a ``request.status_changed`` webhook.
@@ -446,7 +447,8 @@ def _apply(store: Store, tally: RequestTally, plan: _Plan) -> RegroupResult:
             group = grouper.assign(comment.body, comment.question)
             new_of[comment.id] = None if group is None else f"{generation}-{group}"
     comments = [now[comment_id] for comment_id in new_of]
-    records = _carried_over(old_groups, comments, new_of)
+    carried = _carried_over(old_groups, comments, new_of)
+    records = carried + _redirects(old_groups, comments, new_of)
     current = _Grouper(grouper, generation, "", settled=utc_now(), since_settled=0)
     tally.replace(_snapshot_of(current))
     current.log_id = tally.log_id
@@ -455,7 +457,7 @@ def _apply(store: Store, tally: RequestTally, plan: _Plan) -> RegroupResult:
     store.set_comment_requests(new_of)
     return RegroupResult(
         comments=len(comments), grouped=sum(1 for value in new_of.values() if value),
-        groups=len(grouper.sizes), kept=len(records), embedder=grouper.embedder.name,
+        groups=len(grouper.sizes), kept=len(carried), embedder=grouper.embedder.name,
     )
 
 
@@ -468,6 +470,30 @@ def _stored_generation(tally: RequestTally) -> int:
         logger.warning("Regrouping over a damaged tally: %s", error)
         return 0
     return int(snapshot.get("generation", 1)) if snapshot else 1
+
+
+def _redirects(old_groups: Mapping[str, RequestGroup], comments: Sequence[Comment],
+               new_of: Mapping[str, str | None]) -> list[RequestGroup]:
+    """A record per group id of the last generation (and each of the author's merged ones)
+    pointing to the new group most of its comments went to, so a requests page open in the
+    author's browser, or a form on it, still finds its group after a regroup. Only the last
+    generation's ids are kept: older redirects are dropped, so records stay bounded."""
+    overlap: dict[str, Counter[str]] = {}
+    for comment in comments:
+        new = new_of.get(comment.id)
+        if new is not None and comment.request and comment.request != MOVED_OUT:
+            overlap.setdefault(comment.request, Counter())[new] += 1
+    target = {old: counted.most_common(1)[0][0] for old, counted in overlap.items()}
+    for old, record in old_groups.items():
+        final = resolve(old_groups, old)
+        # The author's merges (within one generation) follow their group; an earlier regroup's
+        # redirects (from an older generation) are not carried on.
+        if (record.merged_into and old not in target and final in target
+                and old.split("-")[0] == final.split("-")[0]):
+            target[old] = target[final]
+    now = utc_now()
+    return [RequestGroup(id=old, merged_into=new, updated=now)
+            for old, new in sorted(target.items()) if old != new]
 
 
 def _decided_groups(old_groups: Mapping[str, RequestGroup],

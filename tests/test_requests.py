@@ -383,7 +383,8 @@ def test_regroup_keeps_the_authors_merges_and_moves_into_groups(app, author_clie
     thanks = post(author_client, "Lovely post, thank you.")  # asks nothing: no group
     code = post(author_client, DARK_CODE)
     requests.move(store, thanks, rss)  # the author reads it as part of the RSS request
-    requests.merge(store, group_of(store, code), dark)  # and the code theme in the dark one
+    code_group = group_of(store, code)
+    requests.merge(store, code_group, dark)  # and the code theme in the dark one
     requests.rename(store, dark, "Dark colours")
     # A labelled group that takes in more new comments than it had keeps its label.
     more = [store.add_comment(reader_comment(DARK_SITE, reader_key=f"reader-{n}")).id
@@ -396,3 +397,7 @@ def test_regroup_keeps_the_authors_merges_and_moves_into_groups(app, author_clie
     assert {group_of(store, comment) for comment in more} == {new_dark}
     assert store.request_groups()[new_dark].label == "Dark colours"
     assert group_of(store, ids[0]) != new_dark  # two decided groups are never joined
+    # Pages open on the old ids, the merged one included, find the new groups.
+    assert requests.request_view(store, dark).id == new_dark
+    assert requests.request_view(store, code_group).id == new_dark
+    assert requests.request_view(store, rss).id == group_of(store, ids[0])

@@ -177,3 +177,20 @@ def test_the_service_settles_with_the_real_model(app, store, client):
     requests.settler.join(120)
     assert requests.tally_snapshot(store)["generation"] == 2  # settled once, by itself
     assert group_of(store, ids[1]) == group_of(store, ids[3]) != group_of(store, ids[0])
+
+
+def test_a_page_open_before_a_regroup_still_finds_its_group(app, store):
+    seed = [comment(store, angle) for angle in (0, 2, 90, 92)]
+    requests.regroup(store, "plane")
+    first = group_of(store, seed[0].id)
+    requests.regroup(store, "plane")  # e.g. a settle while the author had the page open
+    second = group_of(store, seed[0].id)
+    assert second != first
+    view = requests.request_view(store, first)
+    assert view.id == second and {c.id for c in view.comments} == {seed[0].id, seed[1].id}
+    requests.rename(store, first, "Renamed from the old page")
+    assert store.request_groups()[second].label == "Renamed from the old page"
+    requests.regroup(store, "plane")
+    assert requests.request_view(store, first) is None  # only the last generation redirects
+    assert requests.request_view(store, second).comments
+    assert len(store.request_groups()) <= 2 + 1  # redirects stay bounded: 2 groups, 1 label

@@ -41,7 +41,7 @@ import tempfile
 import threading
 import time
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -235,9 +235,14 @@ class SiteHandler(BaseHTTPRequestHandler):
         """Quiet."""
 
 
+def site_server() -> contextlib.AbstractContextManager[int]:
+    return serving(SiteHandler)
+
+
 @contextlib.contextmanager
-def site_server() -> Iterator[int]:
-    server = ThreadingHTTPServer((HOST, 0), SiteHandler)
+def serving(handler: Callable[..., BaseHTTPRequestHandler]) -> Iterator[int]:
+    """A threaded HTTP server on a free loopback port for the ``with`` block; yields the port."""
+    server = ThreadingHTTPServer((HOST, 0), handler)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:

@@ -51,11 +51,9 @@ import signal
 import subprocess
 import sys
 import tempfile
-import threading
 import time
-from collections.abc import Iterator
 from dataclasses import dataclass, field
-from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
+from http.server import SimpleHTTPRequestHandler
 from pathlib import Path
 from typing import Any
 
@@ -75,6 +73,7 @@ from api_vs_isso import (
     isso_config,
     log,
     ours_env,
+    serving,
 )
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -156,16 +155,8 @@ class QuietFiles(SimpleHTTPRequestHandler):
         """Quiet."""
 
 
-@contextlib.contextmanager
-def static_site(folder: Path) -> Iterator[int]:
-    server = ThreadingHTTPServer((HOST, 0), functools.partial(QuietFiles, directory=str(folder)))
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield server.server_address[1]
-    finally:
-        server.shutdown()
-        server.server_close()
+def static_site(folder: Path) -> contextlib.AbstractContextManager[int]:
+    return serving(functools.partial(QuietFiles, directory=str(folder)))
 
 
 def pelican(output: Path, settings: dict[str, str]) -> None:

@@ -41,7 +41,7 @@ class Calibration:
     threshold: float
 
     def probability(self, cosines: Any) -> Any:
-        np = sys.modules["numpy"]
+        import numpy as np
         return 1.0 / (1.0 + np.exp(-(self.slope * cosines + self.offset)))
 
     def floor(self) -> float:
@@ -72,7 +72,7 @@ def _candidate_pairs(unit: Any, neighbours: int,
                      calibration: Calibration) -> list[tuple[float, int, int]]:
     """(-probability, i, j) for each comment and its nearest neighbours whose probability alone
     reaches the threshold (a pair below it can never start a cluster), i < j, no repeats."""
-    np = sys.modules["numpy"]
+    import numpy as np
     count = len(unit)
     floor = calibration.floor()
     keep = min(neighbours + 1, count)
@@ -104,9 +104,7 @@ def settle(vectors: Sequence[Sequence[float]], calibration: Calibration,
     ``together`` (one key or None per vector) is what the author decided: vectors with the
     same key start in one cluster, which may take others in, and two clusters holding
     different keys are never joined."""
-    np = sys.modules.get("numpy")
-    if np is None:
-        import numpy as np
+    import numpy as np
     if not len(vectors):
         return []
     unit = np.asarray(vectors, dtype=np.float32)
@@ -176,7 +174,7 @@ class _Clusters:
     def averages(self, root: int, others: list[int]) -> Any:
         """The mean probability between ``root``'s members and each other cluster's (up to
         ``sample`` of each), from one matrix product for all of them."""
-        np = sys.modules["numpy"]
+        import numpy as np
         picked = [self.members[other][: self.sample] for other in others]
         sizes = np.fromiter((len(members) for members in picked), dtype=np.int64,
                             count=len(picked))

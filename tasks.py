@@ -26,7 +26,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 from invoke import Exit, task
 
-from comments_service.demo import DEMO_EMAIL, DEMO_PASSWORD
+from comments_service.cli.demo import DEMO_EMAIL, DEMO_PASSWORD
 
 ROOT = Path(__file__).resolve().parent
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import statistics
 import time
 
-from comments_service.render import render_comment
+from comments_service.comments.render import render_comment
 
 ORDINARY = ("Some *text* with a [link](https://example.org) and `code`.\n\n" * 200)[:10_000]
 HOSTILE = {

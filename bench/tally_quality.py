@@ -25,7 +25,7 @@ right when it gets no group or a group of its own: any pair it forms is a false 
 "raw" methods group every comment; "det" methods first run tally.request_sentences (the request
 detector and extractor) and give None to comments it finds no request in.
 
-"minilm settled" is what ``flask … regroup`` does instead (comments_service/tally_settle.py):
+"minilm settled" is what ``flask … regroup`` does instead (comments_service/tally/settle.py):
 the whole half at once, by average linkage over calibrated same-request probabilities. Its
 threshold is the mean probability two clusters need, chosen on the tune half the same way; it
 is scored over the same arrival orders (only ties and the sampled members depend on them).
@@ -56,7 +56,8 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from comments_service import tally, tally_settle  # noqa: E402
+from comments_service.tally import grouper as tally  # noqa: E402
+from comments_service.tally import settle as tally_settle  # noqa: E402
 
 DATA = ROOT / "bench" / "tally_data" / "comments.json"
 GRID = [round(0.04 + 0.02 * step, 2) for step in range(46)]  # 0.04 .. 0.94

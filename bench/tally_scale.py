@@ -27,7 +27,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from comments_service import tally  # noqa: E402
+from comments_service.tally import grouper as tally  # noqa: E402
 
 DATA = ROOT / "bench" / "tally_data" / "comments.json"
 
@@ -121,7 +121,7 @@ def settle_time(encoded: list[list[float]], count: int) -> None:
     costly case for the averages)."""
     import numpy as np
 
-    from comments_service import tally_settle
+    from comments_service.tally import settle as tally_settle
 
     rng = np.random.default_rng(6)
     base = np.asarray(encoded, dtype=np.float32)

@@ -11,27 +11,21 @@ from typing import Any
 
 from flask import Flask
 
-from . import (
-    api,
-    auth,
-    backup,
-    cli,
-    demo,
-    errors,
-    feeds,
-    health,
-    moderation,
-    moderation_metrics,
-    moderation_outbox,
-    moderation_requests,
-    notify,
-    security,
-    unsubscribe,
-    webhooks,
-)
-from .config import load_config, warn_about_temporary_key
-from .manifest import ManifestError, ManifestSource, is_url
-from .store import SchemaMismatch, StoreCorrupted, open_configured_store
+from comments_service import cli, errors, security
+from comments_service.api import feeds, health
+from comments_service.api import views as api
+from comments_service.cli import demo
+from comments_service.config import load_config, warn_about_temporary_key
+from comments_service.mail import notify
+from comments_service.mail import pages as unsubscribe
+from comments_service.manifest import ManifestError, ManifestSource, is_url
+from comments_service.moderation import auth
+from comments_service.moderation import metrics as moderation_metrics
+from comments_service.moderation import outbox as moderation_outbox
+from comments_service.moderation import queue as moderation
+from comments_service.moderation import requests as moderation_requests
+from comments_service.outbox import webhooks
+from comments_service.store import SchemaMismatch, StoreCorrupted, backup, open_configured_store
 
 logger = logging.getLogger(__name__)
 

@@ -11,10 +11,10 @@ from typing import Any
 from flask import Flask, Response, current_app, jsonify, render_template, request
 from werkzeug.exceptions import HTTPException
 
-from .manifest import ManifestError
-from .posting import EditRefused
-from .store import CommentNotFound, SchemaMismatch, StoreCorrupted, StoreUnavailable
-from .validation import ValidationFailed
+from comments_service.comments.posting import EditRefused
+from comments_service.comments.validation import ValidationFailed
+from comments_service.manifest import ManifestError
+from comments_service.store import CommentNotFound, SchemaMismatch, StoreCorrupted, StoreUnavailable
 
 logger = logging.getLogger(__name__)
 

@@ -35,8 +35,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
-from .manifest import ArticleEntry
-from .models import Comment, CommentState, parse_time
+from comments_service.manifest import ArticleEntry
+from comments_service.models import Comment, CommentState, parse_time
 
 READER_STATES = frozenset({CommentState.AWAITING_REPLY, CommentState.REPLIED})
 DEFAULT_REPLY_HOURS = 48.0

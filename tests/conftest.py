@@ -172,7 +172,7 @@ def fresh_postgres_schema(*, migrated: bool = True) -> Iterator[str]:
     afterwards; yields a STORE_URL that works in it."""
     import psycopg
 
-    from comments_service.store_postgres_schema import migrate
+    from comments_service.store.postgres.schema import migrate
 
     dsn = os.environ[PG_DSN_VARIABLE]
     schema = f"t_{secrets.token_hex(6)}"
@@ -196,7 +196,7 @@ def store_url(store_backend: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[s
     if store_backend != "postgresql":
         yield ""
         return
-    from comments_service import store_postgres
+    from comments_service.store import postgres as store_postgres
 
     opened = []
     open_postgres_store = store_postgres.open_postgres_store

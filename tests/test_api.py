@@ -11,10 +11,10 @@ import jsonschema
 import pytest
 from openapi_spec_validator import validate as validate_spec
 
+from comments_service.api.openapi import openapi_document
+from comments_service.comments.posting import issue_edit_token
+from comments_service.comments.spam import issue_form_token
 from comments_service.models import CommentState
-from comments_service.openapi import openapi_document
-from comments_service.posting import issue_edit_token
-from comments_service.spam import issue_form_token
 
 # Every test that makes the service runs on both stores (conftest.py).
 pytestmark = pytest.mark.both_stores

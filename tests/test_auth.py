@@ -17,9 +17,10 @@ from flask import Blueprint, Flask, g, render_template_string, url_for
 from werkzeug.routing import Rule
 from werkzeug.security import check_password_hash, generate_password_hash
 
-from comments_service import auth, create_app
+from comments_service import create_app
 from comments_service.config import ConfigError
 from comments_service.models import Author, Comment, CommentState, utc_now
+from comments_service.moderation import auth
 from tests.conftest import SERVICE_MANIFEST
 
 PASSWORD = "correct horse battery"

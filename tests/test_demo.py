@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from comments_service.demo import DEMO_EMAIL, SAMPLE_COMMENTS
+from comments_service.cli.demo import DEMO_EMAIL, SAMPLE_COMMENTS
 from comments_service.models import CommentState
 
 

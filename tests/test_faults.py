@@ -22,13 +22,6 @@ from pathlib import Path
 import pytest
 
 from comments_service import create_app
-from comments_service.backup import (
-    EXIT_STORE_DAMAGED,
-    DailyBackup,
-    list_backups,
-    read_backup,
-    write_backup,
-)
 from comments_service.models import (
     Author,
     Comment,
@@ -39,6 +32,13 @@ from comments_service.models import (
     utc_now,
 )
 from comments_service.store import check_store_files, open_store
+from comments_service.store.backup import (
+    EXIT_STORE_DAMAGED,
+    DailyBackup,
+    list_backups,
+    read_backup,
+    write_backup,
+)
 from tests.conftest import SERVICE_MANIFEST
 from tests.servers import (
     free_port,
@@ -476,7 +476,7 @@ def test_restore_refuses_a_file_that_is_not_a_backup_and_changes_nothing(service
     bogus.write_text('{"format": "tellmemore-export", "version": 1, "comments": [],'
                      ' "authors": [{"name": 1}]}')
     before = sorted(path.name for path in tmp_path.iterdir())
-    from comments_service.backup import BackupRefused, restore_store
+    from comments_service.store.backup import BackupRefused, restore_store
 
     with pytest.raises(BackupRefused, match="authors"):
         restore_store(store_path, bogus)

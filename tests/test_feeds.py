@@ -6,7 +6,7 @@ from __future__ import annotations
 import feedparser
 from bs4 import BeautifulSoup
 
-from comments_service import replying
+from comments_service.comments import replying
 from comments_service.models import Author, utc_now
 
 

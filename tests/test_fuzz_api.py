@@ -33,8 +33,8 @@ from schemathesis.specs.openapi.checks import (
     status_code_conformance,
 )
 
+from comments_service.api.openapi import openapi_document
 from comments_service.models import CommentState
-from comments_service.openapi import openapi_document
 from comments_service.store import open_store
 from tests.conftest import SERVICE_MANIFEST
 from tests.servers import running_service, service_environment

@@ -36,7 +36,7 @@ from pathlib import Path
 import markdown
 import pytest
 
-from comments_service import replying
+from comments_service.comments import replying
 from comments_service.store import Store, open_store
 from tests.injection_corpus import PAYLOADS
 from tests.servers import free_port, running_service, service_environment

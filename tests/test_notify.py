@@ -28,8 +28,9 @@ from aiosmtpd.smtp import AuthResult
 from bs4 import BeautifulSoup
 from werkzeug.security import generate_password_hash
 
-from comments_service import create_app, notify
+from comments_service import create_app
 from comments_service.config import ConfigError
+from comments_service.mail import notify
 from comments_service.models import (
     Author,
     Comment,
@@ -775,7 +776,7 @@ def test_addresses_are_masked_on_public_pages():
 def test_unsubscribe_works_while_the_manifest_is_broken(tmp_path, monkeypatch):
     """A reader can always stop mail, even when the site's manifest cannot be loaded."""
     from comments_service import create_app
-    from comments_service.notify import unsubscribe_token
+    from comments_service.mail.notify import unsubscribe_token
 
     monkeypatch.setenv("TELLMEMORE_INSTANCE_PATH", str(tmp_path / "instance"))
     app = create_app({"MANIFEST": str(tmp_path / "missing.json"), "SECRET_KEY": "k",

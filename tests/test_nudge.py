@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
+from comments_service.comments.nudge import check_reply
 from comments_service.models import Comment, CommentState
-from comments_service.nudge import check_reply
 
 
 def comment(body: str, name: str = "Rosa", comment_id: str = "c1", author: bool = False):

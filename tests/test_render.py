@@ -15,7 +15,7 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 from bs4 import BeautifulSoup, Tag
 
-from comments_service.render import is_safe_href, plain_text, render_comment, render_inline
+from comments_service.comments.render import is_safe_href, plain_text, render_comment, render_inline
 from tests.injection_corpus import PAYLOADS
 
 # What rendered comments may contain at most.

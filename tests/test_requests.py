@@ -11,7 +11,7 @@ import pytest
 from bs4 import BeautifulSoup
 from werkzeug.security import generate_password_hash
 
-from comments_service import create_app, requests
+from comments_service import create_app
 from comments_service.config import ConfigError
 from comments_service.models import (
     Author,
@@ -22,6 +22,7 @@ from comments_service.models import (
     utc_now,
 )
 from comments_service.store import TinyDBStore, open_configured_store
+from comments_service.tally import service as requests
 
 EMAIL, PASSWORD = "ada@blog.test", "correct horse battery"
 RSS_1 = "Could you add per-tag RSS feeds?"

@@ -7,11 +7,11 @@ import math
 
 import pytest
 
-from comments_service import requests
 from comments_service.config import ConfigError
 from comments_service.models import Comment, CommentState, new_comment_id, utc_now
-from comments_service.tally import MiniLMEmbedder
-from comments_service.tally_settle import MINILM
+from comments_service.tally import service as requests
+from comments_service.tally.grouper import MiniLMEmbedder
+from comments_service.tally.settle import MINILM
 
 pytest.importorskip("numpy")
 pytestmark = pytest.mark.both_stores

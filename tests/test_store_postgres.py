@@ -20,7 +20,7 @@ import psycopg
 import pytest
 from psycopg.conninfo import conninfo_to_dict
 
-from comments_service import create_app, store_postgres, store_postgres_schema
+from comments_service import create_app
 from comments_service.models import Comment, CommentState, OutboxMessage
 from comments_service.store import (
     SchemaNotReady,
@@ -28,8 +28,10 @@ from comments_service.store import (
     StoreUnavailable,
     open_configured_store,
 )
-from comments_service.store_postgres import PostgresStore, open_postgres_store
-from comments_service.store_postgres_schema import latest_version, migrate
+from comments_service.store import postgres as store_postgres
+from comments_service.store.postgres import PostgresStore, open_postgres_store
+from comments_service.store.postgres import schema as store_postgres_schema
+from comments_service.store.postgres.schema import latest_version, migrate
 from tests.conftest import NO_PG_REASON, PG_DSN_VARIABLE, SERVICE_MANIFEST, fresh_postgres_schema
 
 pytestmark = pytest.mark.skipif(not os.environ.get(PG_DSN_VARIABLE), reason=NO_PG_REASON)

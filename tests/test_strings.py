@@ -70,7 +70,7 @@ def test_french_catalogue_covers_every_template_and_widget_string() -> None:
 def test_french_catalogue_holds_nothing_unused() -> None:
     # Besides the theme's and the widget's own strings, the widget shows the comment service's
     # field messages through the catalogue, and the menu shows the labels of MENUITEMS.
-    service = "\n".join(p.read_text("utf-8") for p in (ROOT / "comments_service").glob("*.py"))
+    service = "\n".join(p.read_text("utf-8") for p in (ROOT / "comments_service").rglob("*.py"))
     settings = (ROOT / "pelicanconf.py").read_text("utf-8")
     known = template_strings() | script_strings()
     unused = [

@@ -1,4 +1,4 @@
-"""Grouping repeated reader requests (comments_service/tally.py, docs/TALLY.md).
+"""Grouping repeated reader requests (comments_service/tally/grouper.py, docs/TALLY.md).
 
 The lexical grouper runs everywhere; tests marked with the model need the extra
 tally-embeddings and are skipped, with the reason shown, where it is not installed."""
@@ -9,7 +9,7 @@ import json
 
 import pytest
 
-from comments_service import tally
+from comments_service.tally import grouper as tally
 
 needs_model = pytest.mark.skipif(
     not tally.MiniLMEmbedder.available(),

@@ -1,4 +1,4 @@
-"""Settling (comments_service/tally_settle.py): average linkage over calibrated probabilities,
+"""Settling (comments_service/tally/settle.py): average linkage over calibrated probabilities,
 on small fixed vectors, the author's keys, and sizes beyond the neighbour and sample caps."""
 
 from __future__ import annotations
@@ -7,8 +7,8 @@ import math
 
 import pytest
 
-from comments_service import tally
-from comments_service.tally_settle import MINILM, Calibration, settle
+from comments_service.tally import grouper as tally
+from comments_service.tally.settle import MINILM, Calibration, settle
 
 np = pytest.importorskip("numpy")
 
@@ -109,7 +109,7 @@ def test_regroup_keeps_the_authors_keys_with_and_without_settling():
 
 
 def test_averaging_partners_in_small_batches_changes_nothing(monkeypatch):
-    from comments_service import tally_settle
+    from comments_service.tally import settle as tally_settle
 
     rng = np.random.default_rng(11)
     centres = rng.normal(size=(20, 32))

@@ -29,7 +29,9 @@ from bs4 import BeautifulSoup
 from flask import Flask, url_for
 from werkzeug.security import generate_password_hash
 
-from comments_service import create_app, notify, replying
+from comments_service import create_app
+from comments_service.comments import replying
+from comments_service.mail import notify
 from comments_service.models import Author, utc_now
 
 EMAIL, PASSWORD = "ada.author@blog.test", "correct horse battery"

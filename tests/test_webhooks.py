@@ -13,9 +13,12 @@ import time
 
 import pytest
 
-from comments_service import create_app, notify, replying, webhooks
+from comments_service import create_app
+from comments_service.comments import replying
 from comments_service.config import ConfigError
+from comments_service.mail import notify
 from comments_service.models import Author, OutboxStatus, utc_now
+from comments_service.outbox import webhooks
 
 SECRET = "webhook-test-secret"
 

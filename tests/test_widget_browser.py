@@ -26,10 +26,10 @@ from pathlib import Path
 
 import pytest
 
+from comments_service.comments.render import render_comment
+from comments_service.comments.replying import reply
+from comments_service.comments.spam import spam_reasons
 from comments_service.models import Author, Comment, CommentState, new_comment_id, utc_now
-from comments_service.render import render_comment
-from comments_service.replying import reply
-from comments_service.spam import spam_reasons
 from comments_service.store import Store, open_store
 from tests.injection_corpus import PAYLOADS
 from tests.servers import free_port, running_service, service_environment

@@ -6,7 +6,7 @@ site's articles and decides every comment's id, parent, state and rendered body;
 :func:`common.write_plan` store anything. See ``common.py`` for the rules.
 """
 
-from .common import (
+from comments_service.importers.common import (
     ImportOptions,
     ImportPlan,
     SourceComment,

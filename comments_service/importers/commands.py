@@ -21,12 +21,12 @@ import click
 from flask import current_app
 from flask.cli import with_appcontext
 
-from ..manifest import ManifestError
-from ..transfer import ImportRefused, import_comments, parse_export
-from .common import ImportOptions, SourceData, plan_import, write_plan
-from .disqus import read_disqus
-from .isso import read_isso
-from .wordpress import read_wordpress
+from comments_service.importers.common import ImportOptions, SourceData, plan_import, write_plan
+from comments_service.importers.disqus import read_disqus
+from comments_service.importers.isso import read_isso
+from comments_service.importers.wordpress import read_wordpress
+from comments_service.manifest import ManifestError
+from comments_service.store.transfer import ImportRefused, import_comments, parse_export
 
 OWN_FORMAT = "tellmemore"
 DATE_FORMATS = ["%Y-%m-%d", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M:%S"]

@@ -39,12 +39,12 @@ from html.parser import HTMLParser
 from typing import Literal
 from urllib.parse import unquote, urljoin, urlsplit
 
-from ..manifest import Manifest
-from ..models import Comment, CommentState
-from ..render import is_safe_href, render_comment
-from ..store import Store
-from ..transfer import ImportRefused
-from ..validation import EMAIL_RE, MAX_BODY, MAX_NAME, MAX_WEBSITE
+from comments_service.comments.render import is_safe_href, render_comment
+from comments_service.comments.validation import EMAIL_RE, MAX_BODY, MAX_NAME, MAX_WEBSITE
+from comments_service.manifest import Manifest
+from comments_service.models import Comment, CommentState
+from comments_service.store import Store
+from comments_service.store.transfer import ImportRefused
 
 __all__ = [
     "ImportOptions",

@@ -16,7 +16,7 @@ from xml.etree.ElementTree import Element, ParseError
 from defusedxml import DefusedXmlException
 from defusedxml.ElementTree import parse
 
-from .common import (
+from comments_service.importers.common import (
     ImportRefused,
     SourceComment,
     SourceData,

@@ -14,7 +14,7 @@ import sqlite3
 from datetime import UTC, datetime
 from pathlib import Path
 
-from .common import (
+from comments_service.importers.common import (
     ImportRefused,
     SourceComment,
     SourceData,

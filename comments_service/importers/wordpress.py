@@ -16,7 +16,7 @@ from __future__ import annotations
 import re
 from xml.etree.ElementTree import Element
 
-from .common import (
+from comments_service.importers.common import (
     ImportRefused,
     SourceComment,
     SourceData,
@@ -27,7 +27,7 @@ from .common import (
     html_to_markdown,
     parse_utc,
 )
-from .disqus import load_xml
+from comments_service.importers.disqus import load_xml
 
 WP_NAMESPACE = re.compile(r"\{http://wordpress\.org/export/[0-9]+\.[0-9]+/\}")
 APPROVED = {"1": "public", "approve": "public", "0": "pending", "hold": "pending",

@@ -1,0 +1,239 @@
+"""The public API under /api/ and the plain-form endpoint. Every route is listed here.
+
+    GET    /api/threads/<thread>            public thread as a tree (ETag / 304)
+    POST   /api/threads/<thread>/comments   new comment (JSON) → 201 + edit token
+    POST   /threads/<thread>/comments       new comment (HTML form) → 303 back to the article
+    GET    /api/counts?thread=…             comment counts of several threads (public, waiting)
+    GET    /api/public-export               every article's public thread (for baking pages)
+    PATCH  /api/comments/<id>               edit one's own comment (X-Edit-Token, 15 minutes)
+    DELETE /api/comments/<id>               withdraw one's own comment (same token)
+    GET    /api/form-token                  a signed "form shown at" token for the spam check
+    GET    /api/openapi.json                the OpenAPI document of all of the above
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import threading
+from collections import OrderedDict
+from functools import lru_cache
+from typing import Any
+from urllib.parse import parse_qs
+
+from flask import Blueprint, Response, current_app, jsonify, redirect, render_template, request
+
+from comments_service.api.openapi import openapi_document
+from comments_service.comments.posting import (
+    edit_reader_comment,
+    post_reader_comment,
+    withdraw_reader_comment,
+)
+from comments_service.comments.public import own_comment, public_export_document, thread_payload
+from comments_service.comments.spam import issue_form_token
+from comments_service.comments.validation import ValidationFailed
+from comments_service.errors import ApiError
+from comments_service.extensions import manifest, store
+from comments_service.manifest import ArticleEntry
+from comments_service.models import CommentState
+
+bp = Blueprint("api", __name__)
+
+MAX_COUNT_THREADS = 100
+THREAD_CACHE_SIZE = 256
+RECEIVED_ANCHOR = "comment-received"
+
+
+def article_or_404(thread: str) -> ArticleEntry:
+    article = manifest().article(thread)
+    if article is None:
+        raise ApiError(404, "unknown_thread", f"There is no article {thread!r} on this site.")
+    return article
+
+
+def json_object() -> dict[str, Any]:
+    """The request body as a JSON object, or a 400 that says what is wrong with it."""
+    if request.mimetype != "application/json":
+        raise ApiError(400, "bad_content_type", "Send the comment as application/json.")
+    raw = request.get_data(cache=True)
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as error:
+        raise ApiError(400, "invalid_utf8", "The request body is not valid UTF-8.") from error
+    try:
+        data = json.loads(text)
+    except ValueError as error:
+        raise ApiError(400, "malformed_json", f"The request body is not JSON ({error}).") from error
+    if not isinstance(data, dict):
+        raise ApiError(400, "malformed_json", "The request body must be a JSON object.")
+    return data
+
+
+def form_fields() -> dict[str, str]:
+    """A urlencoded form body, decoded strictly (invalid UTF-8 is a 400, not mojibake)."""
+    if request.mimetype != "application/x-www-form-urlencoded":
+        raise ApiError(
+            400, "bad_content_type", "Send the form as application/x-www-form-urlencoded."
+        )
+    raw = request.get_data(cache=True)
+    try:
+        parsed = parse_qs(raw.decode("ascii"), keep_blank_values=True, errors="strict")
+    except UnicodeDecodeError as error:
+        raise ApiError(400, "invalid_utf8", "The form is not valid UTF-8.") from error
+    return {name: values[-1] for name, values in parsed.items()}
+
+
+# --- reading a thread ------------------------------------------------------------------------
+
+
+class ThreadCache:
+    """Serialised thread responses by (thread, store version, article digest), per process."""
+
+    def __init__(self, size: int = THREAD_CACHE_SIZE) -> None:
+        self._entries: OrderedDict[str, tuple[str, str, bytes]] = OrderedDict()
+        self._lock = threading.Lock()
+        self._size = size
+
+    def get(self, thread: str, version: str) -> tuple[str, bytes] | None:
+        with self._lock:
+            entry = self._entries.get(thread)
+            if entry is None or entry[0] != version:
+                return None
+            self._entries.move_to_end(thread)
+            return entry[1], entry[2]
+
+    def put(self, thread: str, version: str, etag: str, body: bytes) -> None:
+        with self._lock:
+            self._entries[thread] = (version, etag, body)
+            self._entries.move_to_end(thread)
+            while len(self._entries) > self._size:
+                self._entries.popitem(last=False)
+
+
+@lru_cache(maxsize=1024)
+def article_digest(article: ArticleEntry) -> str:
+    text = json.dumps([article.title, article.url, [(q.id, q.text) for q in article.questions]])
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+@bp.get("/api/threads/<thread>")
+def get_thread(thread: str):
+    """The public thread as a tree; answers 304 when the reader's copy is current."""
+    article = article_or_404(thread)
+    cache: ThreadCache = current_app.extensions["tellmemore.thread_cache"]
+    version = f"{store().thread_version(thread)}|{article_digest(article)}"
+    cached = cache.get(thread, version)
+    if cached is None:
+        body = json.dumps(
+            thread_payload(article, store().thread_comments(thread)), ensure_ascii=False
+        ).encode()
+        etag = hashlib.sha256(body).hexdigest()[:32]
+        cache.put(thread, version, etag, body)
+    else:
+        etag, body = cached
+    response = Response(body, mimetype="application/json")
+    response.set_etag(etag)
+    response.headers["Cache-Control"] = "no-cache"
+    return response.make_conditional(request)
+
+
+@bp.get("/api/counts")
+def counts():
+    """Public comment counts for up to 100 threads (?thread=a&thread=b); null for unknown."""
+    threads = request.args.getlist("thread")
+    if not threads:
+        raise ApiError(422, "invalid_query", "Name at least one thread.", {"thread": "missing"})
+    if len(threads) > MAX_COUNT_THREADS:
+        raise ApiError(
+            422, "invalid_query", f"At most {MAX_COUNT_THREADS} threads at once.",
+            {"thread": "too many"},
+        )
+    known = [thread for thread in threads if manifest().article(thread) is not None]
+    public = store().public_counts(known)
+    counts: dict[str, dict[str, int] | None] = {}
+    for thread in threads:
+        counts[thread] = None if thread not in known else {
+            "comments": public.get(thread, 0),
+            "waiting": store().count_in_state(CommentState.AWAITING_REPLY, thread=thread),
+        }
+    return jsonify(counts=counts)
+
+
+@bp.get("/api/public-export")
+def public_export():
+    """Every article's public thread, as GET /api/threads/<thread> gives it: what the site's
+    build bakes into the pages so they read well without scripts."""
+    return jsonify(public_export_document(manifest(), store()))
+
+
+# --- posting -------------------------------------------------------------------------------
+
+
+@bp.post("/api/threads/<thread>/comments")
+def create_comment(thread: str):
+    """A new comment from the widget: 201 with the stored comment, its state and edit token."""
+    article = article_or_404(thread)
+    posted = post_reader_comment(store(), article, json_object(), current_app.config)
+    response = jsonify(
+        comment=own_comment(posted.comment),
+        edit_token=posted.edit_token,
+        editable_until=posted.editable_until,
+    )
+    response.status_code = 201
+    response.headers["Location"] = f"/api/comments/{posted.comment.id}"
+    return response
+
+
+@bp.post("/threads/<thread>/comments")
+def create_comment_from_form(thread: str):
+    """A new comment from the plain HTML form: 303 back to the article with a notice."""
+    article = article_or_404(thread)
+    fields = form_fields()
+    try:
+        post_reader_comment(store(), article, fields, current_app.config)
+    except ValidationFailed as failure:
+        page = render_template(
+            "form_error.html", article=article, fields=failure.fields, values=fields,
+        )
+        return page, 422
+    # Only ever back to the article's own address from the manifest: never a URL from the form.
+    return redirect(f"{article.url}#{RECEIVED_ANCHOR}", code=303)
+
+
+# --- one's own comment ------------------------------------------------------------------------
+
+
+def edit_token() -> str | None:
+    return request.headers.get("X-Edit-Token") or request.args.get("token")
+
+
+@bp.patch("/api/comments/<comment_id>")
+def edit_comment(comment_id: str):
+    """Change the body of one's own comment within 15 minutes of posting it."""
+    updated = edit_reader_comment(
+        store(), comment_id, edit_token(), json_object(), current_app.config["SECRET_KEY"]
+    )
+    return jsonify(comment=own_comment(updated))
+
+
+@bp.delete("/api/comments/<comment_id>")
+def withdraw_comment(comment_id: str):
+    """Withdraw one's own comment within 15 minutes of posting it."""
+    updated = withdraw_reader_comment(
+        store(), comment_id, edit_token(), current_app.config["SECRET_KEY"]
+    )
+    return jsonify(comment=own_comment(updated))
+
+
+@bp.get("/api/form-token")
+def form_token():
+    """A fresh signed token for the form's timing check."""
+    response = jsonify(form_token=issue_form_token(current_app.config["SECRET_KEY"]))
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+@bp.get("/api/openapi.json")
+def openapi():
+    """This API, described as OpenAPI 3.1."""
+    return jsonify(openapi_document())

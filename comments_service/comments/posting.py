@@ -1,0 +1,137 @@
+"""What happens when a reader posts, edits or withdraws a comment, apart from HTTP.
+
+The JSON API and the plain form both call these functions, so queue state, publishing policy,
+spam handling and edit tokens behave the same through either.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
+from datetime import timedelta
+from typing import Any
+
+from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
+
+from comments_service.comments.render import render_comment
+from comments_service.comments.spam import spam_reasons
+from comments_service.comments.validation import check_comment, check_edit
+from comments_service.mail import notify
+from comments_service.manifest import ArticleEntry
+from comments_service.models import Comment, CommentState, new_comment_id, parse_time, utc_now
+from comments_service.outbox import webhooks
+from comments_service.store import Store
+from comments_service.tally import service as requests
+
+EDIT_WINDOW = timedelta(minutes=15)
+EDIT_TOKEN_SALT = "tellmemore.edit-token"
+
+
+class EditRefused(Exception):
+    """The edit token is wrong or its window has passed (HTTP 403)."""
+
+
+@dataclass(frozen=True)
+class PostedComment:
+    comment: Comment
+    edit_token: str
+    editable_until: str
+
+
+def reader_key(secret_key: str, email: str | None, reader_token: str | None) -> str | None:
+    """A salted hash that tells readers apart without keeping who they are in the clear."""
+    if email:
+        source = "email:" + email.strip().lower()
+    elif reader_token:
+        source = "browser:" + reader_token
+    else:
+        return None
+    return hmac.new(secret_key.encode(), source.encode(), hashlib.sha256).hexdigest()[:32]
+
+
+def _serializer(secret_key: str) -> URLSafeTimedSerializer:
+    return URLSafeTimedSerializer(secret_key, salt=EDIT_TOKEN_SALT)
+
+
+def issue_edit_token(secret_key: str, comment_id: str) -> str:
+    return _serializer(secret_key).dumps({"id": comment_id})
+
+
+def check_edit_token(secret_key: str, comment_id: str, token: str | None) -> None:
+    """Raise EditRefused unless ``token`` was issued for this comment less than 15 min ago."""
+    if not token:
+        raise EditRefused("An edit token is needed to change this comment.")
+    try:
+        claims = _serializer(secret_key).loads(token, max_age=int(EDIT_WINDOW.total_seconds()))
+    except SignatureExpired as error:
+        raise EditRefused("The 15 minutes to edit or withdraw this comment have passed.") from error
+    except BadSignature as error:
+        raise EditRefused("This edit token is not valid for this comment.") from error
+    if not isinstance(claims, dict) or claims.get("id") != comment_id:
+        raise EditRefused("This edit token is not valid for this comment.")
+
+
+def post_reader_comment(
+    store: Store,
+    article: ArticleEntry,
+    raw: Mapping[str, Any],
+    config: Mapping[str, Any],
+) -> PostedComment:
+    """Check, render and store a reader's comment; it always enters the queue (or spam)."""
+    checked = check_comment(raw, article, store.get_comment)
+    secret_key = config["SECRET_KEY"]
+    reasons = spam_reasons(raw, checked.body, secret_key) if config["SPAM_CHECKS"] == "on" else ()
+    state = CommentState.SPAM if reasons else CommentState.AWAITING_REPLY
+    created = utc_now()
+    comment = Comment(
+        id=new_comment_id(),
+        thread=article.thread,
+        name=checked.name,
+        body=checked.body,
+        html=render_comment(checked.body),
+        created=created,
+        state=state,
+        public=not reasons and config["PUBLISH_POLICY"] == "immediately",
+        parent=checked.parent,
+        question=checked.question,
+        email=checked.email,
+        website=checked.website,
+        notify=checked.notify,
+        reader_key=reader_key(secret_key, checked.email, checked.reader_token),
+        spam_reasons=reasons,
+    )
+    stored = store.add_comment(comment)
+    requests.comment_stored(store, stored)  # its request group; never raises
+    notify.comment_posted(store, stored)
+    webhooks.comment_event(store, webhooks.COMMENT_CREATED, stored)
+    editable_until = (parse_time(created) + EDIT_WINDOW).isoformat(timespec="seconds")
+    return PostedComment(stored, issue_edit_token(secret_key, stored.id), editable_until)
+
+
+def edit_reader_comment(
+    store: Store, comment_id: str, token: str | None, raw: Mapping[str, Any], secret_key: str
+) -> Comment:
+    """Change the body of one's own comment within the edit window."""
+    check_edit_token(secret_key, comment_id, token)
+    body = check_edit(raw)
+
+    def apply(current: Comment) -> Comment:
+        if current.state is CommentState.WITHDRAWN:
+            raise EditRefused("This comment was withdrawn.")
+        return replace(current, body=body, html=render_comment(body), edited_at=utc_now())
+
+    return store.update_comment(comment_id, apply)
+
+
+def withdraw_reader_comment(
+    store: Store, comment_id: str, token: str | None, secret_key: str
+) -> Comment:
+    """Take one's own comment back within the edit window: kept, never public, not queued."""
+    check_edit_token(secret_key, comment_id, token)
+
+    def apply(current: Comment) -> Comment:
+        return replace(current, state=CommentState.WITHDRAWN, public=False)
+
+    return store.update_comment(comment_id, apply)

@@ -1,0 +1,1 @@
+"""The author's pages under /moderate: sign-in, the reply queue, requests, metrics, outbox."""

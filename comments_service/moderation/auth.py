@@ -1,0 +1,548 @@
+"""Author accounts and sign-in for the moderation pages under /moderate.
+
+    GET  /moderate/sign-in     the sign-in form (a signed-in author is sent on to ``next``)
+    POST /moderate/sign-in     email + password → 303 to ``next`` (a local /moderate path only)
+    POST /moderate/sign-out    forget the sign-in → 303 to the sign-in form
+
+    flask --app comments_service add-author [--name … --email … --password …]
+
+What :func:`init_app` installs on an app:
+
+* the ``auth`` blueprint and the ``add-author`` command;
+* CSRFProtect for every POST/PUT/PATCH/DELETE except the public ``api`` blueprint, whose
+  failures answer 400 ``csrf_failed`` through errors.error_response;
+* the session cookie ``tellmemore_session``: HttpOnly, SameSite=Lax, Secure whenever the
+  request came over https (or SESSION_COOKIE_SECURE), lasting SESSION_LIFETIME_HOURS;
+* ``g.current_author`` (and ``current_author`` in templates), loaded from the store on each
+  request under /moderate: an author removed from the store, or whose password changed, or
+  whose sign-in is older than SESSION_LIFETIME_HOURS, is signed out;
+* a guard that refuses anonymous requests to every /moderate route but the sign-in form and
+  sign-out, as :func:`login_required` does (a second line behind the decorator);
+* failed sign-ins counted by the app's Flask-Limiter, per client address and per email tried
+  (429 with Retry-After past SIGN_IN_LIMIT_PER_ADDRESS / SIGN_IN_LIMIT_PER_EMAIL), and each
+  attempt slowed by SIGN_IN_DELAY_SECONDS for every recent failure of its address or email.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import re
+import secrets
+import threading
+import time
+from collections.abc import Callable
+from datetime import timedelta
+from functools import wraps
+from typing import Any, TypeVar
+from urllib.parse import unquote, urlsplit
+
+import click
+from flask import (
+    Blueprint,
+    Flask,
+    Response,
+    current_app,
+    flash,
+    g,
+    has_request_context,
+    redirect,
+    render_template,
+    request,
+    session,
+    url_for,
+)
+from flask.cli import with_appcontext
+from flask.sessions import SecureCookieSessionInterface
+from flask_limiter.errors import RateLimitExceeded
+from flask_limiter.util import get_remote_address
+from flask_wtf.csrf import CSRFError, CSRFProtect
+from werkzeug.routing import BuildError
+from werkzeug.security import check_password_hash, generate_password_hash
+
+from comments_service.api import views as api
+from comments_service.config import ConfigError
+from comments_service.errors import error_response, wants_html
+from comments_service.extensions import store
+from comments_service.models import Author, utc_now
+from comments_service.security import rate_limit_key_prefix
+from comments_service.store import DuplicateAuthor
+
+bp = Blueprint("auth", __name__)
+
+AUTHOR_AREA = "/moderate"
+SIGN_IN_TEMPLATE = "moderation/sign_in.html"
+LIMITER_EXTENSION = "tellmemore.limiter"
+FAILURES_EXTENSION = "tellmemore.sign_in_failures"
+SIGN_IN_VIEW_EXTENSION = "tellmemore.sign_in_view"
+
+# Settings this module reads, with their defaults (set only where the config has none).
+CONFIG_DEFAULTS: dict[str, Any] = {
+    # How long a sign-in lasts, from the moment of signing in (also the cookie's lifetime).
+    "SESSION_LIFETIME_HOURS": 24 * 14,
+    # Failed sign-ins allowed per window before 429 (Flask-Limiter syntax).
+    "SIGN_IN_LIMIT_PER_ADDRESS": "10 per 15 minutes",
+    "SIGN_IN_LIMIT_PER_EMAIL": "5 per 15 minutes",
+    # Each attempt waits this long for every recent failure of its address or email …
+    "SIGN_IN_DELAY_SECONDS": 0.25,
+    # … but never longer than this.
+    "SIGN_IN_MAX_DELAY_SECONDS": 2.0,
+    # A CSRF token lasts as long as the session it belongs to (Flask-WTF's default is one
+    # hour, which would throw away a reply written slowly).
+    "WTF_CSRF_TIME_LIMIT": None,
+}
+FLASK_DEFAULT_COOKIE_NAME = "session"
+SESSION_COOKIE_NAME = "tellmemore_session"
+
+# Session keys.
+AUTHOR_ID = "author_id"
+SESSION_NONCE = "session_nonce"  # random per sign-in: no two sign-ins share a session value
+SIGNED_IN_AT = "signed_in_at"  # seconds since the epoch; sign-ins older than the lifetime end
+PASSWORD_CHECK = "password_check"  # ties the session to the password it was opened with
+
+WRONG_CREDENTIALS = "Email or password is wrong."
+MISSING_CREDENTIALS = "Enter your email and password."
+TOO_MANY_FAILURES = "Too many failed sign-ins. Wait a few minutes, then try again."
+SIGN_IN_REQUIRED = "Sign in first (your sign-in may have ended), then try that again."
+CSRF_FAILED = (
+    "This form has expired or was not sent from this site's own page ({reason}). "
+    "Reload the page and try again."
+)
+
+MIN_PASSWORD_LENGTH = 10
+MAX_PASSWORD_LENGTH = 1024
+MAX_NAME_LENGTH = 100
+MAX_EMAIL_LENGTH = 254
+EMAIL_PATTERN = re.compile(r"[^@\s]+@[^@\s.]+(\.[^@\s.]+)+")
+FAILURE_WINDOW_SECONDS = 15 * 60
+# Kept apart from Flask-Limiter's own keys in the same storage.
+FAILURES_KEY = "sign-in-failures"
+
+csrf = CSRFProtect()
+_install_lock = threading.Lock()
+_dummy_hash_lock = threading.Lock()
+_dummy_hash: str | None = None
+
+View = TypeVar("View", bound=Callable[..., Any])
+
+
+# --- who is signed in -------------------------------------------------------------------------
+
+
+def current_author() -> Author | None:
+    """The signed-in author of this request, or None (loaded once per request)."""
+    if "current_author" not in g:
+        g.current_author = _load_author()
+    return g.current_author
+
+
+def _password_check(author: Author) -> str:
+    """A keyed digest of the author's password hash: changes when the password does."""
+    key = str(current_app.secret_key).encode()
+    return hmac.new(key, author.password_hash.encode(), hashlib.sha256).hexdigest()[:32]
+
+
+def _load_author() -> Author | None:
+    author_id = session.get(AUTHOR_ID)
+    if not author_id:
+        return None
+    author = store().get_author(str(author_id))
+    lifetime = current_app.permanent_session_lifetime.total_seconds()
+    signed_in_at = session.get(SIGNED_IN_AT)
+    if (
+        author is None
+        or not session.get(SESSION_NONCE)
+        or not isinstance(signed_in_at, int | float)
+        or time.time() - signed_in_at > lifetime
+        or not hmac.compare_digest(str(session.get(PASSWORD_CHECK, "")), _password_check(author))
+    ):
+        session.clear()
+        flash("Your sign-in has ended. Please sign in again.", "info")
+        return None
+    return author
+
+
+def _start_session(author: Author) -> None:
+    """Sign in: a brand-new session (no value from before survives, CSRF token included)."""
+    session.clear()
+    session.permanent = True
+    session[AUTHOR_ID] = author.id
+    session[SESSION_NONCE] = secrets.token_urlsafe(16)
+    session[SIGNED_IN_AT] = int(time.time())
+    session[PASSWORD_CHECK] = _password_check(author)
+    g.current_author = author
+
+
+def in_author_area() -> bool:
+    return request.path == AUTHOR_AREA or request.path.startswith(AUTHOR_AREA + "/")
+
+
+def _load_for_author_area() -> None:
+    """before_request: g.current_author for every page under /moderate."""
+    if in_author_area():
+        current_author()
+    else:
+        g.setdefault("current_author", None)
+
+
+def _template_context() -> dict[str, Any]:
+    return {"current_author": g.get("current_author")}
+
+
+# --- refusing anonymous requests --------------------------------------------------------------
+
+
+def safe_next(target: str | None) -> str | None:
+    """``target`` when it is a local path under /moderate, else None (no open redirects)."""
+    if not target or len(target) > 2000:
+        return None
+    if "\\" in target or any(ord(char) < 33 or ord(char) == 127 for char in target):
+        return None
+    parts = urlsplit(target)
+    if parts.scheme or parts.netloc or target.startswith("//"):
+        return None
+    if parts.path != AUTHOR_AREA and not parts.path.startswith(AUTHOR_AREA + "/"):
+        return None
+    # Browsers resolve "." and ".." (also written %2e) before asking: /moderate/../x is /x.
+    if any(segment in (".", "..") for segment in unquote(parts.path).split("/")):
+        return None
+    return target
+
+
+def _here() -> str:
+    query = request.query_string.decode("latin-1")
+    return f"{request.path}?{query}" if query else request.path
+
+
+def _referring_page() -> str | None:
+    """The /moderate page a form was sent from (same host only), to come back to."""
+    parts = urlsplit(request.referrer or "")
+    if parts.netloc != request.host:
+        return None
+    return safe_next(f"{parts.path}?{parts.query}" if parts.query else parts.path)
+
+
+def _refusal() -> Response | tuple[Response, int] | tuple[str, int]:
+    """What an anonymous request gets: GET/HEAD → 302 to sign-in; anything else → 401, for a
+    browser as the sign-in form (sending it leads back to the page the form was on)."""
+    if request.method in ("GET", "HEAD"):
+        return redirect(url_for("auth.sign_in", next=safe_next(_here())), code=302)
+    if wants_html():
+        return _sign_in_page(SIGN_IN_REQUIRED, 401, next_path=_referring_page())
+    return error_response(401, "sign_in_required", SIGN_IN_REQUIRED)
+
+
+def login_required(view: View) -> View:
+    """Let only a signed-in author in; anonymous GET → sign-in page, anonymous POST → 401."""
+
+    @wraps(view)
+    def wrapped(*args: Any, **kwargs: Any) -> Any:
+        if current_author() is None:
+            return _refusal()
+        return view(*args, **kwargs)
+
+    return wrapped  # type: ignore[return-value]
+
+
+OPEN_ENDPOINTS = frozenset({"auth.sign_in", "auth.sign_out"})
+
+
+def _guard_author_area() -> Response | tuple[Response, int] | None:
+    """before_request: the same refusal for any /moderate route a decorator was left off."""
+    if (
+        in_author_area()
+        and request.endpoint is not None
+        and request.endpoint not in OPEN_ENDPOINTS
+        and current_author() is None
+    ):
+        return _refusal()
+    return None
+
+
+def _private_pages(response: Response) -> Response:
+    """after_request: no cache may keep an author's page (or a page with a CSRF token)."""
+    if in_author_area():
+        response.headers.setdefault("Cache-Control", "no-store")
+    return response
+
+
+def _home() -> str:
+    try:
+        return url_for("moderation.queue")
+    except BuildError:
+        return AUTHOR_AREA + "/"
+
+
+# --- slowing and refusing repeated failures -----------------------------------------------------
+
+
+class FailureLog:
+    """Recent failed sign-ins per key, counted in the app's rate-limit storage: in this process
+    by default, shared by every service instance when RATE_LIMIT_STORAGE_URI names a Redis
+    (so an attacker gains nothing by spreading guesses over instances). A count lasts
+    FAILURE_WINDOW_SECONDS from the first failure it holds; the storage expires it."""
+
+    def __init__(self, storage: Callable[[], Any], key_prefix: str,
+                 window: float = FAILURE_WINDOW_SECONDS) -> None:
+        self._storage, self._window = storage, window
+        self._prefix = f"{key_prefix}/{FAILURES_KEY}/"
+
+    def count(self, key: str) -> int:
+        return int(self._storage().get(self._prefix + key) or 0)
+
+    def add(self, key: str) -> None:
+        self._storage().incr(self._prefix + key, self._window)
+
+    def forget(self, key: str) -> None:
+        self._storage().clear(self._prefix + key)
+
+
+def _email_tried() -> str:
+    return request.form.get("email", "").strip().lower()
+
+
+def address_key() -> str:
+    return "sign-in-address:" + (get_remote_address() or "unknown")
+
+
+def email_key() -> str:
+    # Hashed: the counters (memory or Redis) keep neither addresses nor unbounded strings.
+    digest = hashlib.sha256(_email_tried().encode("utf-8", "replace")).hexdigest()[:32]
+    return "sign-in-email:" + digest
+
+
+def _failed(_response: Response) -> bool:
+    """deduct_when: only a failed attempt counts against the sign-in limits."""
+    return bool(g.get("sign_in_failed"))
+
+
+def _wait_for_failures(failures: FailureLog) -> None:
+    step = float(current_app.config["SIGN_IN_DELAY_SECONDS"])
+    if step <= 0:
+        return
+    recent = max(failures.count(address_key()), failures.count(email_key()))
+    delay = min(step * recent, float(current_app.config["SIGN_IN_MAX_DELAY_SECONDS"]))
+    if delay > 0:
+        _pause(delay)
+
+
+def _pause(seconds: float) -> None:
+    time.sleep(seconds)
+
+
+def _dummy_password_hash() -> str:
+    """A hash to check unknown emails against, so they cost what a wrong password does."""
+    global _dummy_hash
+    with _dummy_hash_lock:
+        if _dummy_hash is None:
+            _dummy_hash = generate_password_hash(secrets.token_urlsafe(16))
+        return _dummy_hash
+
+
+def _password_matches(author: Author | None, password: str) -> bool:
+    if len(password) > MAX_PASSWORD_LENGTH:
+        password = password[:MAX_PASSWORD_LENGTH]  # still hashed: same cost, never a match
+        author = None
+    if author is None:
+        check_password_hash(_dummy_password_hash(), password)
+        return False
+    return check_password_hash(author.password_hash, password)
+
+
+# --- the pages ------------------------------------------------------------------------------------
+
+
+def _sign_in_page(
+    error: str | None, status: int, email: str = "", next_path: str | None = None,
+    *, invalid: bool = False,
+) -> tuple[str, int]:
+    """The form; ``invalid`` marks the fields themselves as the problem."""
+    page = render_template(
+        SIGN_IN_TEMPLATE, error=error, email=email, next=next_path, invalid=invalid
+    )
+    return page, status
+
+
+def _requested_next() -> str | None:
+    return safe_next(request.form.get("next") or request.args.get("next"))
+
+
+def _attempt_sign_in():
+    """The sign-in form and its POST. Wrapped by the app's rate limits (see _sign_in_view)."""
+    next_path = _requested_next()
+    if request.method != "POST":
+        if current_author() is not None:
+            return redirect(next_path or _home(), code=303)
+        return _sign_in_page(None, 200, next_path=next_path)
+    email = request.form.get("email", "").strip()
+    password = request.form.get("password", "")
+    if not email or not password:
+        return _sign_in_page(MISSING_CREDENTIALS, 400, email, next_path, invalid=True)
+    failures: FailureLog = current_app.extensions[FAILURES_EXTENSION]
+    _wait_for_failures(failures)
+    author = store().author_by_email(email) if len(email) <= MAX_EMAIL_LENGTH else None
+    if not _password_matches(author, password):
+        g.sign_in_failed = True
+        failures.add(address_key())
+        failures.add(email_key())
+        return _sign_in_page(WRONG_CREDENTIALS, 401, email, next_path, invalid=True)
+    assert author is not None
+    failures.forget(email_key())
+    _start_session(author)
+    return redirect(next_path or _home(), code=303)
+
+
+def _sign_in_view(app: Flask) -> Callable[[], Any]:
+    """_attempt_sign_in behind the app's Flask-Limiter, built on first use: auth.init_app may
+    run before security.init_app has made the limiter."""
+    view = app.extensions.get(SIGN_IN_VIEW_EXTENSION)
+    if view is not None:
+        return view
+    with _install_lock:
+        view = app.extensions.get(SIGN_IN_VIEW_EXTENSION)
+        if view is None:
+            limiter = app.extensions.get(LIMITER_EXTENSION)
+            if limiter is None:
+                raise RuntimeError("security.init_app must install the limiter before sign-in")
+            per_email = limiter.limit(
+                lambda: current_app.config["SIGN_IN_LIMIT_PER_EMAIL"], key_func=email_key,
+                methods=["POST"], deduct_when=_failed, error_message=TOO_MANY_FAILURES,
+            )
+            per_address = limiter.limit(
+                lambda: current_app.config["SIGN_IN_LIMIT_PER_ADDRESS"], key_func=address_key,
+                methods=["POST"], deduct_when=_failed, error_message=TOO_MANY_FAILURES,
+            )
+            view = per_address(per_email(_attempt_sign_in))
+            app.extensions[SIGN_IN_VIEW_EXTENSION] = view
+    return view
+
+
+@bp.route(AUTHOR_AREA + "/sign-in", methods=["GET", "POST"])
+def sign_in():
+    try:
+        return _sign_in_view(current_app._get_current_object())()  # type: ignore[attr-defined]
+    except RateLimitExceeded as refused:
+        if not wants_html():
+            raise  # errors.py answers; the limiter adds Retry-After to either answer
+        return _sign_in_page(
+            refused.description, 429, request.form.get("email", "").strip(), _requested_next()
+        )
+
+
+@bp.post(AUTHOR_AREA + "/sign-out")
+def sign_out():
+    session.clear()
+    g.current_author = None
+    flash("You are signed out.", "info")
+    return redirect(url_for("auth.sign_in"), code=303)
+
+
+def _csrf_failed(error: CSRFError):
+    message = CSRF_FAILED.format(reason=(error.description or "no token").rstrip("."))
+    if request.endpoint == "auth.sign_in" and wants_html() and current_author() is None:
+        # A fresh form (with a fresh token) is the most useful answer here.
+        return _sign_in_page(message, 400, request.form.get("email", "").strip(),
+                             _requested_next())
+    return error_response(400, "csrf_failed", message)
+
+
+# --- the session cookie -----------------------------------------------------------------------
+
+
+class SessionInterface(SecureCookieSessionInterface):
+    """Flask's signed-cookie sessions, with the cookie Secure whenever the request was https."""
+
+    def get_cookie_secure(self, app: Flask) -> bool:
+        if app.config["SESSION_COOKIE_SECURE"]:
+            return True
+        return has_request_context() and request.is_secure
+
+
+def _configure_sessions(app: Flask) -> None:
+    for name, value in CONFIG_DEFAULTS.items():
+        app.config.setdefault(name, value)
+    try:
+        hours = float(app.config["SESSION_LIFETIME_HOURS"])
+    except (TypeError, ValueError) as error:
+        raise ConfigError("SESSION_LIFETIME_HOURS must be a number of hours") from error
+    if hours <= 0:
+        raise ConfigError("SESSION_LIFETIME_HOURS must be more than 0")
+    app.config["PERMANENT_SESSION_LIFETIME"] = timedelta(hours=hours)
+    if app.config["SESSION_COOKIE_NAME"] == FLASK_DEFAULT_COOKIE_NAME:
+        app.config["SESSION_COOKIE_NAME"] = SESSION_COOKIE_NAME
+    app.config["SESSION_COOKIE_HTTPONLY"] = True
+    if app.config.get("SESSION_COOKIE_SAMESITE") not in ("Lax", "Strict"):
+        app.config["SESSION_COOKIE_SAMESITE"] = "Lax"
+    app.session_interface = SessionInterface()
+
+
+# --- the add-author command -------------------------------------------------------------------
+
+
+def author_problems(name: str, email: str, password: str) -> list[str]:
+    """What is wrong with a new author's details (empty when nothing)."""
+    problems = []
+    if not name.strip():
+        problems.append("The name must not be blank.")
+    elif len(name.strip()) > MAX_NAME_LENGTH or any(ord(char) < 32 for char in name):
+        problems.append(f"The name must be one line of at most {MAX_NAME_LENGTH} characters.")
+    if len(email.strip()) > MAX_EMAIL_LENGTH or not EMAIL_PATTERN.fullmatch(email.strip()):
+        problems.append(f"{email.strip()!r} is not an email address.")
+    if len(password) < MIN_PASSWORD_LENGTH:
+        problems.append(f"The password must have at least {MIN_PASSWORD_LENGTH} characters.")
+    elif len(password) > MAX_PASSWORD_LENGTH:
+        problems.append(f"The password must have at most {MAX_PASSWORD_LENGTH} characters.")
+    return problems
+
+
+def new_author(name: str, email: str, password: str) -> Author:
+    """An Author with a fresh id and the password hashed (werkzeug's default, scrypt)."""
+    return Author(
+        id=secrets.token_urlsafe(9),
+        name=name.strip(),
+        email=email.strip(),
+        password_hash=generate_password_hash(password),
+        created=utc_now(),
+    )
+
+
+@click.command("add-author")
+@click.option("--name", prompt="Name", help="The name shown on the author's replies.")
+@click.option("--email", prompt="Email", help="The email the author signs in with.")
+@click.option("--password", prompt="Password", hide_input=True, confirmation_prompt=True,
+              help=f"At least {MIN_PASSWORD_LENGTH} characters (prompted, hidden, if left out).")
+@with_appcontext
+def add_author_command(name: str, email: str, password: str) -> None:
+    """Add an author who may sign in to the moderation pages."""
+    problems = author_problems(name, email, password)
+    if problems:
+        raise click.ClickException(" ".join(problems) + " No author was added.")
+    authors = current_app.extensions["tellmemore.store"]
+    duplicate = f"An author with the email {email.strip()} exists already. No author was added."
+    if authors.author_by_email(email.strip()) is not None:
+        raise click.ClickException(duplicate)
+    try:
+        author = authors.add_author(new_author(name, email, password))
+    except DuplicateAuthor as error:
+        raise click.ClickException(duplicate) from error
+    click.echo(f"Added author {author.name} <{author.email}> (id {author.id}).")
+
+
+# --- installing -------------------------------------------------------------------------------
+
+
+def init_app(app: Flask) -> None:
+    """Install sign-in on ``app``; see the module docstring. Call once per app."""
+    _configure_sessions(app)
+    app.extensions[FAILURES_EXTENSION] = FailureLog(
+        lambda: app.extensions[LIMITER_EXTENSION].storage, rate_limit_key_prefix(app)
+    )
+    csrf.init_app(app)
+    csrf.exempt(api.bp)
+    app.register_error_handler(CSRFError, _csrf_failed)
+    app.before_request(_load_for_author_area)
+    app.before_request(_guard_author_area)
+    app.after_request(_private_pages)
+    app.context_processor(_template_context)
+    app.register_blueprint(bp)
+    app.cli.add_command(add_author_command)

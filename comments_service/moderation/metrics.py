@@ -1,0 +1,321 @@
+"""The listening figures for the author: the page /moderate/metrics and `flask … stats`.
+
+    GET  /moderate/metrics       reply rate and times, what waits, the target, per article and
+                                 per question, the weekly trend (inline SVG), readers' words
+    flask --app comments_service stats [--json] [--now TIME] [--weeks N]
+
+The figures come from metrics.py; this module lays them out. The route joins the moderation
+blueprint (same sign-in, navigation and header counts), so this module is imported before the
+blueprint is registered; `init_app` checks the target settings and adds the command.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+import click
+from flask import Flask, current_app, render_template
+from flask.cli import with_appcontext
+
+from comments_service import metrics
+from comments_service.config import ConfigError
+from comments_service.manifest import ArticleEntry, ManifestError
+from comments_service.moderation.auth import login_required
+from comments_service.moderation.queue import bp, manifest, store
+
+CHART_WIDTH = 640
+CHART_HEIGHT = 236  # the plot, the week labels below it, a legend line
+PLOT_LEFT, PLOT_RIGHT, PLOT_TOP, PLOT_BOTTOM = 52, 624, 14, 184
+HOUR_STEPS = (0.25, 0.5, 1, 2, 3, 6, 12, 24, 48, 72, 168, 336, 720, 1440)
+TEXT_CELL_WIDTH = 36
+
+
+def current_targets() -> metrics.Targets:
+    return metrics.targets_from_config(current_app.config)
+
+
+# --- the page --------------------------------------------------------------------------------
+
+
+@bp.get("/metrics", endpoint="metrics")
+@login_required
+def metrics_page():
+    """The listening figures of every comment in the store."""
+    report = metrics.compute(
+        store().all_comments(), datetime.now(UTC), current_targets(), manifest().articles
+    )
+    return render_template(
+        "moderation/metrics.html", report=report,
+        counts_chart=counts_chart(report.weeks), hours_chart=hours_chart(report),
+        duration=metrics.format_duration, percent=metrics.format_percent,
+        listen_ratio=metrics.format_ratio,
+        titles={row.thread: row.title for row in report.articles if row.title},
+    )
+
+
+# --- the trend charts (geometry for the template's inline SVG) -------------------------------
+
+
+def _count_step(top: float) -> int:
+    """A round step (1, 2, 5, 10, 20…) giving at most five gridlines up to ``top``."""
+    magnitude = 1
+    while True:
+        for factor in (1, 2, 5):
+            if top / (factor * magnitude) <= 5:
+                return factor * magnitude
+        magnitude *= 10
+
+
+def _hour_step(top: float) -> float:
+    return next((step for step in HOUR_STEPS if top / step <= 5), HOUR_STEPS[-1])
+
+
+def _ticks(top: float, step: float, label) -> tuple[float, list[dict[str, Any]]]:
+    """The axis' top (a whole number of steps) and its gridlines."""
+    steps = max(1, math.ceil(top / step))
+    axis_top = steps * step
+    height = PLOT_BOTTOM - PLOT_TOP
+    return axis_top, [
+        {"y": round(PLOT_BOTTOM - height * number / steps, 1), "label": label(number * step)}
+        for number in range(steps + 1)
+    ]
+
+
+def _slots(weeks: Sequence[metrics.WeekFigures]) -> tuple[float, list[dict[str, Any]]]:
+    width = (PLOT_RIGHT - PLOT_LEFT) / max(1, len(weeks))
+    labels = [
+        {"x": round(PLOT_LEFT + width * (number + 0.5), 1), "label": f"W{week.week[-2:]}"}
+        for number, week in enumerate(weeks)
+    ]
+    return width, labels
+
+
+def _y(value: float, axis_top: float) -> float:
+    return round(PLOT_BOTTOM - (PLOT_BOTTOM - PLOT_TOP) * value / axis_top, 1)
+
+
+def counts_chart(weeks: Sequence[metrics.WeekFigures]) -> dict[str, Any]:
+    """Bars of comments received and answered per week."""
+    top = max([1, *(week.received for week in weeks), *(week.answered for week in weeks)])
+    axis_top, ticks = _ticks(top, _count_step(top), str)
+    slot, labels = _slots(weeks)
+    bar = slot * 0.36
+    bars = []
+    for number, week in enumerate(weeks):
+        middle = PLOT_LEFT + slot * (number + 0.5)
+        for kind, value, x in (("received", week.received, middle - bar),
+                               ("answered", week.answered, middle)):
+            y = _y(value, axis_top)
+            bars.append({
+                "kind": kind, "x": round(x, 1), "y": y, "width": round(bar, 1),
+                "height": round(PLOT_BOTTOM - y, 1),
+                "title": f"{week.week} (from {week.start:%d %b}): {value} {kind}",
+            })
+    received = sum(week.received for week in weeks)
+    answered = sum(week.answered for week in weeks)
+    busiest = max(weeks, key=lambda week: week.received, default=None)
+    description = (
+        f"Reader comments received and answered in each of the last {len(weeks)} ISO weeks"
+        f"{_span(weeks)}: {received} received and {answered} answered in all."
+    )
+    if busiest is not None and busiest.received:
+        description += f" The busiest week, {busiest.week}, brought {busiest.received}."
+    return {"ticks": ticks, "labels": labels, "bars": bars, "description": description,
+            **_frame()}
+
+
+def hours_chart(report: metrics.Metrics) -> dict[str, Any]:
+    """Points (joined across consecutive weeks) of each week's median time to first reply."""
+    weeks = report.weeks
+    target = report.targets.reply_hours
+    medians = [week.median_reply_seconds for week in weeks]
+    top = max([target, *(value / 3600 for value in medians if value is not None)])
+    axis_top, ticks = _ticks(top, _hour_step(top), metrics.format_hours)
+    _, labels = _slots(weeks)
+    points, lines, run = [], [], []
+    for label, week, value in zip(labels, weeks, medians, strict=True):
+        if value is None:
+            if len(run) > 1:
+                lines.append(" ".join(run))
+            run = []
+            continue
+        y = _y(value / 3600, axis_top)
+        points.append({"x": label["x"], "y": y, "title":
+                       f"{week.week}: median reply {metrics.format_duration(value)} "
+                       f"({week.answered} answered)"})
+        run.append(f"{label['x']},{y}")
+    if len(run) > 1:
+        lines.append(" ".join(run))
+    answered = [(week, value) for week, value in zip(weeks, medians, strict=True)
+                if value is not None]
+    description = (
+        f"Median time to first reply of the comments answered in each of the last {len(weeks)}"
+        f" ISO weeks{_span(weeks)}; the dashed line is the {report.targets.label} target."
+    )
+    if answered:
+        fastest = min(answered, key=lambda pair: pair[1])
+        slowest = max(answered, key=lambda pair: pair[1])
+        description += (
+            f" Fastest week {fastest[0].week}: {metrics.format_duration(fastest[1])};"
+            f" slowest {slowest[0].week}: {metrics.format_duration(slowest[1])}."
+            " Weeks without replies have no point."
+        )
+    else:
+        description += " No comment was answered in these weeks."
+    return {"ticks": ticks, "labels": labels, "points": points, "lines": lines,
+            "target_y": _y(target, axis_top), "target_label": f"target {report.targets.label}",
+            "description": description, **_frame()}
+
+
+def _span(weeks: Sequence[metrics.WeekFigures]) -> str:
+    return f", {weeks[0].week} to {weeks[-1].week}" if weeks else ""
+
+
+def _frame() -> dict[str, Any]:
+    return {"width": CHART_WIDTH, "height": CHART_HEIGHT, "left": PLOT_LEFT,
+            "right": PLOT_RIGHT, "top": PLOT_TOP, "bottom": PLOT_BOTTOM}
+
+
+# --- the command -----------------------------------------------------------------------------
+
+
+def _cell(text: str | None, fallback: str = "—") -> str:
+    text = fallback if text is None else text
+    return text if len(text) <= TEXT_CELL_WIDTH else text[: TEXT_CELL_WIDTH - 1] + "…"
+
+
+def text_table(headers: Sequence[str], rows: Sequence[Sequence[str]],
+               right: Sequence[int] = ()) -> list[str]:
+    """Columns padded to their widest cell; the ``right`` columns (numbers) aligned right."""
+    widths = [max([len(header), *(len(row[column]) for row in rows)])
+              for column, header in enumerate(headers)]
+
+    def line(cells: Sequence[str]) -> str:
+        return "  ".join(
+            cell.rjust(width) if column in right else cell.ljust(width)
+            for column, (cell, width) in enumerate(zip(cells, widths, strict=True))
+        ).rstrip()
+
+    return [line(headers), line(["-" * width for width in widths]), *map(line, rows)]
+
+
+def text_report(report: metrics.Metrics) -> str:
+    """The figures as aligned plain-text tables for a terminal."""
+    fmt_time, fmt_share = metrics.format_duration, metrics.format_percent
+    overall, target = report.overall, report.target
+    out = [f"Listening figures as of {report.now:%Y-%m-%d %H:%M} UTC", ""]
+    out += text_table(["Figure", "Value"], [
+        ["Reader comments", str(overall.reader_comments)],
+        ["Replied", str(overall.replied)],
+        ["Reply rate", fmt_share(overall.reply_rate)],
+        ["Median time to first reply", fmt_time(overall.median_reply_seconds)],
+        ["90th percentile", fmt_time(overall.p90_reply_seconds)],
+        ["Waiting", str(overall.waiting)],
+        ["Oldest waiting", fmt_time(report.oldest_waiting_seconds)],
+        ["Spam (left out)", str(report.spam)],
+        ["Withdrawn (left out)", str(report.withdrawn)],
+        ["Readers' words", str(overall.reader_words)],
+        ["Your words", str(overall.author_words)],
+        ["Readers : you", metrics.format_ratio(overall.listen_ratio)],
+    ], right=[1])
+    verdict = {True: "target met", False: "below target", None: "nothing decided yet"}
+    out += ["", f"Target: {fmt_share(report.targets.reply_rate)} answered within "
+                f"{report.targets.label} (comments since {target.since:%Y-%m-%d})", ""]
+    out += text_table(["Comments", "Count"], [
+        ["Answered within target", str(target.within)],
+        ["Missed the target", str(target.missed)],
+        ["Waiting, still within target", str(target.pending)],
+        ["Share answered within target", fmt_share(target.share)],
+        ["Verdict", verdict[report.target_met]],
+    ], right=[1])
+    titles = {row.thread: row.title or row.thread for row in report.articles}
+    out += ["", "About to miss the target or past it", ""]
+    if report.due:
+        out += text_table(["Status", "Waiting", "Reader", "Article", "Id"], [
+            [badge.label, fmt_time(badge.waiting_seconds), _cell(badge.comment.name),
+             _cell(titles.get(badge.comment.thread, badge.comment.thread)), badge.comment.id]
+            for badge in report.due
+        ], right=[1])
+    else:
+        out.append("None.")
+    out += ["", "Articles", ""]
+    out += text_table(
+        ["Article", "Comments", "Replied", "Rate", "Waiting", "Median reply", "90th pct"],
+        [[_cell(row.title, row.thread), str(row.figures.reader_comments),
+          str(row.figures.replied), fmt_share(row.figures.reply_rate),
+          str(row.figures.waiting), fmt_time(row.figures.median_reply_seconds),
+          fmt_time(row.figures.p90_reply_seconds)] for row in report.articles],
+        right=[1, 2, 3, 4, 5, 6],
+    )
+    out += ["", "Questions", ""]
+    out += text_table(
+        ["Article", "Question", "Comments", "Replied", "Rate", "Waiting", "Median reply"],
+        [[_cell(row.article_title, row.thread), _cell(row.text, row.question),
+          str(row.figures.reader_comments), str(row.figures.replied),
+          fmt_share(row.figures.reply_rate), str(row.figures.waiting),
+          fmt_time(row.figures.median_reply_seconds)] for row in report.questions],
+        right=[2, 3, 4, 5, 6],
+    )
+    out += ["", "Listen more than you speak", ""]
+    out += text_table(
+        ["Article", "Readers' words", "Your words", "Readers : you"],
+        [[_cell(row.title, row.thread), str(row.figures.reader_words),
+          str(row.figures.author_words), metrics.format_ratio(row.figures.listen_ratio)]
+         for row in report.articles],
+        right=[1, 2, 3],
+    )
+    out += ["", "Weeks", ""]
+    out += text_table(
+        ["Week", "From", "Received", "Answered", "Median reply"],
+        [[row.week, row.start.isoformat(), str(row.received), str(row.answered),
+          fmt_time(row.median_reply_seconds)] for row in report.weeks],
+        right=[2, 3, 4],
+    )
+    return "\n".join(out) + "\n"
+
+
+def _parse_now(text: str | None) -> datetime:
+    if not text:
+        return datetime.now(UTC)
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        raise click.BadParameter(f"not an ISO 8601 time: {text!r}", param_hint="--now") from None
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+@click.command("stats")
+@click.option("--json", "as_json", is_flag=True, help="Print the figures as JSON.")
+@click.option("--now", "now_text", metavar="TIME",
+              help="Compute ages and windows as of this ISO 8601 time (UTC unless it says).")
+@click.option("--weeks", type=click.IntRange(1, 520), default=metrics.TREND_WEEKS,
+              show_default=True, help="How many ISO weeks the weekly figures cover.")
+@with_appcontext
+def stats_command(as_json: bool, now_text: str | None, weeks: int) -> None:
+    """Print the listening figures: reply rate and times, waiting, target, per article."""
+    articles: dict[str, ArticleEntry] = {}
+    try:
+        articles = current_app.extensions["tellmemore.manifest"].get().articles
+    except ManifestError as error:
+        click.echo(f"Warning: {error}; articles are shown by thread key.", err=True)
+    report = metrics.compute(
+        current_app.extensions["tellmemore.store"].all_comments(), _parse_now(now_text),
+        current_targets(), articles, weeks=weeks,
+    )
+    if as_json:
+        click.echo(json.dumps(metrics.as_data(report), ensure_ascii=False, indent=2))
+    else:
+        click.echo(text_report(report), nl=False)
+
+
+def init_app(app: Flask) -> None:
+    """Refuse bad target settings at start-up, and add the `stats` command."""
+    try:
+        metrics.targets_from_config(app.config)
+    except metrics.TargetSettingError as error:
+        raise ConfigError(str(error)) from error
+    app.cli.add_command(stats_command)

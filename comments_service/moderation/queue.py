@@ -1,0 +1,438 @@
+"""The author's pages under /moderate: the reply queue, one comment with its reply form, the
+spam pile, all comments, and editing or deleting replies. Every route needs a signed-in author;
+every change is a POST with a CSRF token (auth.py). Plain HTML forms; moderation.js only adds
+keyboard shortcuts and a live preview.
+
+    GET  /moderate/                                  the queue, oldest first (filters, pages)
+    GET  /moderate/comments/<id>                     one comment, its context, the reply form
+    POST /moderate/comments/<id>/reply               preview / reply / reply & next
+    POST /moderate/comments/<id>/approve             public without a reply (still waiting)
+    POST /moderate/comments/<id>/spam                to the spam pile
+    POST /moderate/comments/<id>/not-spam            back to the queue
+    GET  /moderate/spam                              the spam pile
+    GET  /moderate/all                               every comment: search, state, article
+    GET  /moderate/replies/<id>/edit                 edit one of the author's replies
+    POST /moderate/replies/<id>/edit
+    POST /moderate/replies/<id>/delete               delete it (the comment may re-enter the queue)
+    POST /moderate/preview                           Markdown preview for the script
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from flask import (
+    Blueprint,
+    abort,
+    current_app,
+    flash,
+    g,
+    jsonify,
+    redirect,
+    render_template,
+    request,
+    url_for,
+)
+
+from comments_service import metrics
+from comments_service.comments import replying
+from comments_service.comments.nudge import NudgeWarning, check_reply
+from comments_service.comments.render import render_comment
+from comments_service.comments.validation import ValidationFailed
+from comments_service.extensions import manifest, store
+from comments_service.manifest import ArticleEntry
+from comments_service.models import Comment, CommentState, parse_time
+from comments_service.moderation.auth import login_required
+
+bp = Blueprint("moderation", __name__, url_prefix="/moderate")
+
+PER_PAGE = 25
+NEXT_SCAN_CHUNK = 200
+STATE_LABELS = {
+    CommentState.AWAITING_REPLY: "waiting for a reply",
+    CommentState.REPLIED: "replied",
+    CommentState.SPAM: "spam",
+    CommentState.WITHDRAWN: "withdrawn",
+    CommentState.POSTED: "your reply",
+}
+SHORTCUTS = (
+    ("j / k", "next / previous comment"),
+    ("r", "focus the reply box"),
+    ("Ctrl+Enter or ⌘+Enter", "send: Reply & next"),
+    ("s", "mark as spam"),
+    ("a", "approve without replying"),
+    ("?", "show these shortcuts"),
+)
+
+
+@bp.context_processor
+def moderation_context() -> dict[str, Any]:
+    if getattr(g, "current_author", None) is None:
+        return {}
+    counts = store().state_counts()
+    return {
+        "header_counts": {
+            "waiting": counts[CommentState.AWAITING_REPLY],
+            "spam": counts[CommentState.SPAM],
+        },
+        "state_labels": STATE_LABELS,
+        "shortcuts": SHORTCUTS,
+    }
+
+
+# --- helpers ---------------------------------------------------------------------------------
+
+
+def waited(created: str, now: datetime | None = None) -> str:
+    """How long a comment has waited, for people: "5 min", "3 h", "2 days"."""
+    seconds = ((now or datetime.now(UTC)) - parse_time(created)).total_seconds()
+    if seconds < 90:
+        return "just now"
+    if seconds < 90 * 60:
+        return f"{round(seconds / 60)} min"
+    if seconds < 36 * 3600:
+        return f"{round(seconds / 3600)} h"
+    return f"{round(seconds / 86400)} days"
+
+
+def ancestors(comment: Comment, thread: list[Comment]) -> list[Comment]:
+    """The earlier messages this comment answers, oldest first."""
+    by_id = {other.id: other for other in thread}
+    chain: list[Comment] = []
+    parent = by_id.get(comment.parent) if comment.parent else None
+    while parent is not None and parent not in chain:
+        chain.insert(0, parent)
+        parent = by_id.get(parent.parent) if parent.parent else None
+    return chain
+
+
+@dataclass(frozen=True)
+class CommentView:
+    """A comment as a moderation page shows it."""
+
+    comment: Comment
+    article: ArticleEntry | None
+    question_text: str | None
+    waited: str
+    context: list[Comment]
+    replies: list[Comment]
+
+
+def comment_views(comments: list[Comment]) -> list[CommentView]:
+    """Comments with article, question, waiting time, context and the author's replies;
+    each thread file is read once however many of its comments are shown."""
+    threads: dict[str, list[Comment]] = {}
+    current = manifest()
+    views = []
+    for comment in comments:
+        thread = threads.setdefault(comment.thread, store().thread_comments(comment.thread))
+        article = current.article(comment.thread)
+        question = article.question(comment.question) if article and comment.question else None
+        replies = [
+            other for other in thread
+            if other.parent == comment.id and other.is_author
+            and other.state is CommentState.POSTED
+        ]
+        views.append(CommentView(
+            comment, article, question.text if question else comment.question,
+            waited(comment.created), ancestors(comment, thread), replies,
+        ))
+    return views
+
+
+def filters() -> dict[str, str]:
+    """The queue filters of this request (kept across Reply & next)."""
+    chosen = {}
+    for name in ("thread", "question"):
+        value = (request.values.get(name) or "").strip()
+        if value:
+            chosen[name] = value
+    return chosen
+
+
+def page_number() -> int:
+    try:
+        return max(1, int(request.args.get("page", "1")))
+    except ValueError:
+        abort(400, "page must be a number")
+
+
+def neighbours(comment: Comment, chosen: dict[str, str]) -> tuple[str | None, str | None]:
+    """The previous and next waiting comments around ``comment`` in queue order."""
+    previous, offset = None, 0
+    while True:
+        chunk = store().comments_in_state(
+            CommentState.AWAITING_REPLY, thread=chosen.get("thread"),
+            question=chosen.get("question"), limit=NEXT_SCAN_CHUNK, offset=offset,
+        )
+        for other in chunk:
+            if other.id == comment.id:
+                continue
+            if (other.created, other.id) < (comment.created, comment.id):
+                previous = other.id
+            else:
+                return previous, other.id
+        if len(chunk) < NEXT_SCAN_CHUNK:
+            return previous, None
+        offset += NEXT_SCAN_CHUNK
+
+
+def first_waiting(chosen: dict[str, str]) -> str | None:
+    head = store().comments_in_state(
+        CommentState.AWAITING_REPLY, thread=chosen.get("thread"),
+        question=chosen.get("question"), limit=1,
+    )
+    return head[0].id if head else None
+
+
+def draft_digest(draft: str) -> str:
+    return hashlib.sha256(draft.strip().encode()).hexdigest()[:16]
+
+
+def comment_or_404(comment_id: str) -> Comment:
+    comment = store().get_comment(comment_id)
+    if comment is None:
+        abort(404, "No such comment.")
+    return comment
+
+
+# --- the queue -------------------------------------------------------------------------------
+
+
+@bp.get("/")
+@login_required
+def queue():
+    """Comments waiting for a reply, oldest first."""
+    chosen = filters()
+    page = page_number()
+    total = store().count_in_state(
+        CommentState.AWAITING_REPLY, thread=chosen.get("thread"), question=chosen.get("question")
+    )
+    waiting = store().comments_in_state(
+        CommentState.AWAITING_REPLY, thread=chosen.get("thread"),
+        question=chosen.get("question"), limit=PER_PAGE, offset=(page - 1) * PER_PAGE,
+    )
+    current = manifest()
+    selected = current.article(chosen["thread"]) if "thread" in chosen else None
+    return render_template(
+        "moderation/queue.html",
+        items=comment_views(waiting), total=total, page=page,
+        pages=max(1, -(-total // PER_PAGE)), chosen=chosen,
+        articles=sorted(current.articles.values(), key=lambda article: article.title.casefold()),
+        selected=selected, deadlines=metrics.deadlines(
+            waiting, datetime.now(UTC), metrics.targets_from_config(current_app.config)),
+    )
+
+
+# --- one comment and the reply ---------------------------------------------------------------
+
+
+def render_comment_page(
+    comment: Comment, *, draft: str = "", warnings: list[NudgeWarning] | None = None,
+    preview: str | None = None, errors: dict[str, str] | None = None, status: int = 200,
+):
+    chosen = filters()
+    previous, following = neighbours(comment, chosen)
+    [view] = comment_views([comment])
+    return render_template(
+        "moderation/comment.html", view=view, draft=draft, warnings=warnings or [],
+        draft_digest=draft_digest(draft),
+        preview=preview, errors=errors or {}, chosen=chosen,
+        previous_id=previous, next_id=following,
+    ), status
+
+
+@bp.get("/comments/<comment_id>")
+@login_required
+def show_comment(comment_id: str):
+    """One comment with its context and the reply form."""
+    return render_comment_page(comment_or_404(comment_id))
+
+
+@bp.post("/comments/<comment_id>/reply")
+@login_required
+def reply(comment_id: str):
+    """Preview, or send the reply (after the nudge, unless the author sends anyway)."""
+    comment = comment_or_404(comment_id)
+    draft = request.form.get("body", "")
+    intent = request.form.get("intent", "reply")
+    if intent == "preview":
+        return render_comment_page(comment, draft=draft, preview=render_comment(draft))
+    # The nudge is skipped only for the very text it warned about: an edited draft is checked
+    # again.
+    if request.form.get("nudged") != draft_digest(draft):
+        warnings = check_reply(draft, comment, store().author_replies(limit=2000))
+        if warnings:
+            return render_comment_page(
+                comment, draft=draft, warnings=warnings, preview=render_comment(draft)
+            )
+    try:
+        replying.reply(store(), comment_id, g.current_author, draft)
+    except ValidationFailed as failure:
+        return render_comment_page(comment, draft=draft, errors=failure.fields, status=422)
+    except replying.ActionRefused as refused:
+        flash(str(refused), "error")
+        return redirect(url_for(".show_comment", comment_id=comment_id, **filters()), code=303)
+    flash(f"Replied to {comment.name}.", "success")
+    chosen = filters()
+    if intent == "reply_next":
+        following = neighbours(comment, chosen)[1] or first_waiting(chosen)
+        if following:
+            return redirect(url_for(".show_comment", comment_id=following, **chosen), code=303)
+        flash("The queue is empty: every comment has its reply.", "success")
+    return redirect(url_for(".queue", **chosen), code=303)
+
+
+@bp.post("/preview")
+@login_required
+def preview():
+    """The Markdown of a draft as the reader will see it (for the live preview)."""
+    return jsonify(html=render_comment(request.form.get("body", "")))
+
+
+def _after_action(comment_id: str, message: str):
+    flash(message, "success")
+    target = request.form.get("return_to")
+    if target == "queue":
+        return redirect(url_for(".queue", **filters()), code=303)
+    if target == "spam":
+        return redirect(url_for(".spam"), code=303)
+    return redirect(url_for(".show_comment", comment_id=comment_id, **filters()), code=303)
+
+
+def _refused(comment_id: str, refused: replying.ActionRefused):
+    flash(str(refused), "error")
+    return redirect(url_for(".show_comment", comment_id=comment_id), code=303)
+
+
+@bp.post("/comments/<comment_id>/approve")
+@login_required
+def approve(comment_id: str):
+    """Publish without replying; the comment keeps waiting for a reply."""
+    try:
+        comment = replying.approve(store(), comment_id)
+    except replying.ActionRefused as refused:
+        return _refused(comment_id, refused)
+    return _after_action(comment_id, f"{comment.name}'s comment is public; it still waits for "
+                                     "your reply.")
+
+
+@bp.post("/comments/<comment_id>/spam")
+@login_required
+def mark_spam(comment_id: str):
+    """Out of the queue and of public view; restorable from the spam pile."""
+    chosen = filters()
+    following = neighbours(comment_or_404(comment_id), chosen)[1]
+    try:
+        comment = replying.mark_spam(store(), comment_id)
+    except replying.ActionRefused as refused:
+        return _refused(comment_id, refused)
+    flash(f"{comment.name}'s comment was moved to spam.", "success")
+    if request.form.get("return_to") == "next" and following:
+        return redirect(url_for(".show_comment", comment_id=following, **chosen), code=303)
+    return redirect(url_for(".queue", **chosen), code=303)
+
+
+@bp.post("/comments/<comment_id>/not-spam")
+@login_required
+def not_spam(comment_id: str):
+    """Restore a comment from the spam pile."""
+    immediately = current_app.config["PUBLISH_POLICY"] == "immediately"
+    try:
+        comment = replying.restore(store(), comment_id, immediately)
+    except replying.ActionRefused as refused:
+        return _refused(comment_id, refused)
+    return _after_action(comment_id, f"{comment.name}'s comment is back in the queue.")
+
+
+# --- the spam pile and all comments ----------------------------------------------------------
+
+
+@bp.get("/spam")
+@login_required
+def spam():
+    """Comments kept as spam, oldest first, each restorable."""
+    page = page_number()
+    total = store().count_in_state(CommentState.SPAM)
+    comments = store().comments_in_state(
+        CommentState.SPAM, limit=PER_PAGE, offset=(page - 1) * PER_PAGE
+    )
+    return render_template(
+        "moderation/spam.html", items=comment_views(comments), total=total, page=page,
+        pages=max(1, -(-total // PER_PAGE)),
+    )
+
+
+@bp.get("/all")
+@login_required
+def all_comments():
+    """Every comment, newest first: search by text or name, filter by state and article."""
+    text = (request.args.get("q") or "").strip() or None
+    state_value = request.args.get("state") or None
+    thread = request.args.get("thread") or None
+    try:
+        state = CommentState(state_value) if state_value else None
+    except ValueError:
+        abort(400, f"Unknown state {state_value!r}.")
+    page = page_number()
+    comments, total = store().find_comments(
+        text=text, state=state, thread=thread, limit=PER_PAGE, offset=(page - 1) * PER_PAGE
+    )
+    current = manifest()
+    return render_template(
+        "moderation/all.html", items=comment_views(comments), total=total, page=page,
+        pages=max(1, -(-total // PER_PAGE)), query=text or "", state=state_value or "",
+        thread=thread or "", states=list(CommentState),
+        articles=sorted(current.articles.values(), key=lambda article: article.title.casefold()),
+    )
+
+
+# --- the author's own replies ----------------------------------------------------------------
+
+
+def reply_or_404(reply_id: str) -> Comment:
+    comment = store().get_comment(reply_id)
+    if comment is None or not comment.is_author or comment.state is CommentState.WITHDRAWN:
+        abort(404, "No such reply.")
+    return comment
+
+
+@bp.get("/replies/<reply_id>/edit")
+@login_required
+def edit_reply_form(reply_id: str):
+    """A form to change one of the author's replies."""
+    answer = reply_or_404(reply_id)
+    return render_template("moderation/edit_reply.html", reply=answer, draft=answer.body,
+                           errors={})
+
+
+@bp.post("/replies/<reply_id>/edit")
+@login_required
+def edit_reply(reply_id: str):
+    """Save the changed reply."""
+    answer = reply_or_404(reply_id)
+    draft = request.form.get("body", "")
+    try:
+        replying.edit_reply(store(), reply_id, draft)
+    except ValidationFailed as failure:
+        page = render_template("moderation/edit_reply.html", reply=answer, draft=draft,
+                               errors=failure.fields)
+        return page, 422
+    flash("Your reply was changed.", "success")
+    return redirect(url_for(".show_comment", comment_id=answer.parent), code=303)
+
+
+@bp.post("/replies/<reply_id>/delete")
+@login_required
+def delete_reply(reply_id: str):
+    """Delete one of the author's replies."""
+    answer = reply_or_404(reply_id)
+    requeued = replying.delete_reply(store(), reply_id)
+    if requeued is not None and requeued.state is CommentState.AWAITING_REPLY:
+        flash("Reply deleted. The comment is back in the queue.", "success")
+    else:
+        flash("Reply deleted.", "success")
+    return redirect(url_for(".show_comment", comment_id=answer.parent), code=303)

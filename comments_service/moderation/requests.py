@@ -1,0 +1,201 @@
+"""The tallied requests for the author: pages under /moderate/requests and `flask … regroup`.
+
+    GET  /moderate/requests                      groups asked for by two or more people, most
+                                                 people first (?all=1: every group), a chart
+    GET  /moderate/requests/themes               answers to each reflection question, in themes
+    GET  /moderate/requests/<id>                 one group: every comment, move them
+    POST /moderate/requests/<id>/rename          label (blank: back to the suggestion)
+    POST /moderate/requests/<id>/merge           into: another group's id
+    POST /moderate/requests/<id>/status          status open|planned|done, link (http/https)
+    POST /moderate/requests/move                 comment, to: a group's id or blank (out)
+    flask --app comments_service regroup [--embedder lexical|auto|model]
+
+The groups are suggestions (docs/TALLY.md: precision 0.80 at best), so every page says so and
+every grouping can be changed. The logic is requests.py; this module lays it out. Its routes
+join the moderation blueprint, so it is imported before the blueprint is registered.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import click
+from flask import Flask, abort, current_app, flash, redirect, render_template, request, url_for
+from flask.cli import with_appcontext
+
+from comments_service.manifest import Manifest, ManifestError
+from comments_service.models import RequestStatus
+from comments_service.moderation.auth import login_required
+from comments_service.moderation.queue import bp, comment_views, store, waited
+from comments_service.tally import service as requests
+
+CHART_WIDTH = 640
+CHART_ROWS = 12
+ROW_HEIGHT = 26
+LABEL_WIDTH = 250  # the bars start here; labels are clipped to fit
+BAR_RIGHT = 600
+LABEL_CHARS = 36
+STATUS_LABELS = {RequestStatus.OPEN: "open", RequestStatus.PLANNED: "planned",
+                 RequestStatus.DONE: "done"}
+
+
+def _manifest() -> Manifest | None:
+    try:
+        return current_app.extensions["tellmemore.manifest"].get()
+    except ManifestError:
+        return None
+
+
+def people_chart(views: list[requests.RequestView]) -> dict[str, Any]:
+    """Horizontal bars: people per group, for the first CHART_ROWS groups."""
+    shown = views[:CHART_ROWS]
+    top = max([1, *(view.people for view in shown)])
+    rows = []
+    for number, view in enumerate(shown):
+        width = round((BAR_RIGHT - LABEL_WIDTH) * view.people / top, 1)
+        label = view.label if len(view.label) <= LABEL_CHARS else view.label[:LABEL_CHARS - 1] + "…"
+        rows.append({
+            "y": 10 + number * ROW_HEIGHT, "label": label, "width": max(width, 2),
+            "people": view.people, "title": f"{view.label}: {view.people} people, "
+                                            f"{len(view.comments)} comments",
+        })
+    if shown:
+        description = (f"People asking for each of the {len(shown)} most asked-for requests. "
+                       f"Most asked: {shown[0].label}, by {shown[0].people} people.")
+    else:
+        description = "No request has been asked for by two people yet."
+    return {"rows": rows, "width": CHART_WIDTH, "height": 20 + max(1, len(shown)) * ROW_HEIGHT,
+            "left": LABEL_WIDTH, "description": description, "bar_height": ROW_HEIGHT - 8}
+
+
+@bp.get("/requests", endpoint="requests")
+@login_required
+def requests_page():
+    """The tallied requests, most people first."""
+    show_all = request.args.get("all") == "1"
+    everything = requests.overview(store(), _manifest(), min_people=1)
+    views = everything if show_all else [view for view in everything
+                                         if view.people >= requests.MIN_PEOPLE]
+    return render_template(
+        "moderation/requests.html", views=views, show_all=show_all,
+        hidden=len(everything) - len(views), chart=people_chart(views),
+        targets=everything, status_labels=STATUS_LABELS, statuses=list(RequestStatus),
+    )
+
+
+@bp.get("/requests/themes", endpoint="request_themes")
+@login_required
+def themes_page():
+    """The answers to each reflection question, grouped into themes."""
+    return render_template("moderation/request_themes.html",
+                           questions=requests.question_themes(store(), _manifest()))
+
+
+@bp.get("/requests/<group_id>", endpoint="request_detail")
+@login_required
+def request_detail(group_id: str):
+    if not requests.GROUP_ID.fullmatch(group_id):
+        abort(404)
+    view = requests.request_view(store(), group_id, _manifest())
+    if view is None:
+        abort(404)
+    if view.id != group_id:
+        return redirect(url_for("moderation.request_detail", group_id=view.id), 303)
+    others = [other for other in requests.overview(store(), None, min_people=1)
+              if other.id != view.id]
+    return render_template(
+        "moderation/request.html", view=view, cards=comment_views(view.comments),
+        others=others, status_labels=STATUS_LABELS, statuses=list(RequestStatus),
+        waited=waited,
+    )
+
+
+def _back(group_id: str | None = None):
+    target = request.form.get("back")
+    if target == "detail" and group_id:
+        return redirect(url_for("moderation.request_detail", group_id=group_id), 303)
+    return redirect(url_for("moderation.requests"), 303)
+
+
+@bp.post("/requests/<group_id>/rename", endpoint="rename_request")
+@login_required
+def rename_request(group_id: str):
+    try:
+        requests.rename(store(), group_id, request.form.get("label"))
+    except requests.RequestActionError as error:
+        flash(str(error), "error")
+    else:
+        flash("Label saved.", "success")
+    return _back(group_id)
+
+
+@bp.post("/requests/<group_id>/merge", endpoint="merge_request")
+@login_required
+def merge_request(group_id: str):
+    try:
+        target = requests.merge(store(), group_id, request.form.get("into", ""))
+    except requests.RequestActionError as error:
+        flash(str(error), "error")
+        return _back(group_id)
+    flash("Merged.", "success")
+    return _back(target)
+
+
+@bp.post("/requests/<group_id>/status", endpoint="request_status")
+@login_required
+def request_status(group_id: str):
+    try:
+        change = requests.set_status(store(), group_id, request.form.get("status", ""),
+                                     request.form.get("link"))
+    except requests.RequestActionError as error:
+        flash(str(error), "error")
+        return _back(group_id)
+    message = f"Marked {STATUS_LABELS[change.group.status]}."
+    if change.group.status is RequestStatus.DONE:
+        message += (f" {change.follow_ups} reader{'s' if change.follow_ups != 1 else ''} who "
+                    "asked for mail will be told (see the outbox).")
+    flash(message, "success")
+    return _back(group_id)
+
+
+@bp.post("/requests/move", endpoint="move_request_comment")
+@login_required
+def move_comment():
+    source = request.form.get("from", "")
+    try:
+        target = requests.move(store(), request.form.get("comment", ""),
+                               request.form.get("to") or None)
+    except requests.RequestActionError as error:
+        flash(str(error), "error")
+    else:
+        flash("Moved." if target else "Taken out of every request.", "success")
+    return _back(source if requests.GROUP_ID.fullmatch(source) else None)
+
+
+# --- the command -------------------------------------------------------------------------------
+
+
+@click.command("regroup")
+@click.option("--embedder", type=click.Choice(requests.EMBEDDER_CHOICES), default=None,
+              help="Which vectors to group with (default: the TALLY_EMBEDDER setting).")
+@with_appcontext
+def regroup_command(embedder: str | None) -> None:
+    """Group every reader comment's request again, from scratch. Groups the author acted on
+    (named, marked, merged into, moved a comment to) stay together with their label, status
+    and link; comments the author took out stay out."""
+    def progress(comments):
+        return click.progressbar(comments, label="Grouping comments", show_pos=True)
+
+    try:
+        result = requests.regroup(current_app.extensions["tellmemore.store"], embedder, progress)
+    except requests.RequestActionError as error:
+        raise click.ClickException(str(error)) from error
+    click.echo(f"{result.comments} reader comments, {result.grouped} asking for something, "
+               f"in {result.groups} groups ({result.embedder}); {result.kept} groups the "
+               "author decided on kept.")
+
+
+def init_app(app: Flask) -> None:
+    """Check TALLY_EMBEDDER and add the `regroup` command."""
+    requests.check_config(app.config)
+    app.cli.add_command(regroup_command)

@@ -1,0 +1,1 @@
+"""Repeated reader requests: the grouping core, settling, the service around it, its views."""

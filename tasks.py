@@ -164,7 +164,7 @@ def demo(c, site_port=CONFIG["site_port"], service_port=CONFIG["service_port"]):
     processes = [
         subprocess.Popen(
             [sys.executable, "-m", "gunicorn", "-w", "2", "-b", f"{host}:{service_port}",
-             "--access-logfile", "-", "comments_service:create_app()"],
+             "--access-logfile", "-", "comments_service.wsgi:app"],
             cwd=ROOT, env=environment,
         ),
         subprocess.Popen(

@@ -404,7 +404,7 @@ def prepare_ours(folder: Path, manifest_threads: list[str], layout: dict[str, in
 
 def start_ours(name: str, folder: Path) -> Server:
     server = Server(
-        name, [str(VENV_BIN / "gunicorn"), "comments_service:create_app()"],
+        name, [str(VENV_BIN / "gunicorn"), "comments_service.wsgi:app"],
         ours_env(folder), folder / "gunicorn.log", cwd=ROOT,
     )
     try:

@@ -152,7 +152,7 @@ def instances(count: int, env: dict[str, str], folder: Path) -> Iterator[list[Se
     try:
         for number in range(count):
             servers.append(Server(
-                f"instance {number}", [str(VENV_BIN / "gunicorn"), "comments_service:create_app()"],
+                f"instance {number}", [str(VENV_BIN / "gunicorn"), "comments_service.wsgi:app"],
                 env, folder / f"gunicorn-{count}-{number}.log", cwd=ROOT, workers=1,
             ))
         for server in servers:

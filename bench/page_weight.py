@@ -215,7 +215,7 @@ def prepare_ours(tmp: Path, site: Path, site_port: int, servers: list[Server]) -
         raise RuntimeError(f"the public export has {baked} comments in {thread}, not {TOTAL}")
 
     service = Server("our comment service", [str(VENV_BIN / "gunicorn"),
-                                             "comments_service:create_app()"],
+                                             "comments_service.wsgi:app"],
                      env, folder / "gunicorn.log", cwd=ROOT)
     servers.append(service)
     service.wait_ready("/healthz", timeout=60)

@@ -1,6 +1,7 @@
 """tellmemore's comment service: takes readers' comments and queues each for an individual reply.
 
-`create_app` is the WSGI entry point: `gunicorn 'comments_service:create_app()'`.
+`create_app` builds the app (for `flask --app comments_service …` and tests); the server's entry
+point is `comments_service.wsgi:app`, which also refuses to serve a damaged store.
 """
 
 from __future__ import annotations
@@ -11,21 +12,21 @@ from typing import Any
 
 from flask import Flask
 
-from comments_service import cli, errors, security
+from comments_service import cli, daily_backup, errors, security
 from comments_service.api import feeds, health
 from comments_service.api import views as api
-from comments_service.cli import demo
 from comments_service.config import load_config, warn_about_temporary_key
+from comments_service.damaged_store import DamagedStore
 from comments_service.mail import notify
 from comments_service.mail import pages as unsubscribe
 from comments_service.manifest import ManifestError, ManifestSource, is_url
 from comments_service.moderation import auth
-from comments_service.moderation import metrics as moderation_metrics
+from comments_service.moderation import metrics as moderation_metrics  # noqa: F401 - its routes
 from comments_service.moderation import outbox as moderation_outbox
 from comments_service.moderation import queue as moderation
 from comments_service.moderation import requests as moderation_requests
 from comments_service.outbox import webhooks
-from comments_service.store import SchemaMismatch, StoreCorrupted, backup, open_configured_store
+from comments_service.store import SchemaMismatch, StoreCorrupted, open_configured_store
 
 logger = logging.getLogger(__name__)
 
@@ -56,11 +57,13 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
             logger.error("%s; every request will get 503 until it is fixed", error)
     # TinyDB: every file of the store is read once, and a damaged one stops the start
     # (FAULTS.md). PostgreSQL: a schema other than the one this code knows stops it.
+    # A damaged store is kept as a DamagedStore, so `check` and `restore` can still run;
+    # wsgi.py refuses to serve it.
     try:
         app.extensions["tellmemore.store"] = open_configured_store(app.config, check=True)
     except (StoreCorrupted, SchemaMismatch) as error:
-        app.extensions["tellmemore.store"] = backup.refuse_damaged_store(error)
-    app.extensions["tellmemore.thread_cache"] = api.ThreadCache()
+        app.extensions["tellmemore.store"] = DamagedStore(error)
+    app.extensions["tellmemore.thread_cache"] = api.ThreadCache(app.config["THREAD_CACHE_SIZE"])
 
     errors.init_app(app)
     auth.init_app(app)
@@ -74,8 +77,6 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     app.register_blueprint(feeds.bp)
     security.init_app(app, RATE_LIMITED_ENDPOINTS)
     cli.init_app(app)
-    backup.init_app(app)
-    app.cli.add_command(demo.demo_data_command)
-    moderation_metrics.init_app(app)
+    daily_backup.init_app(app)
     moderation_requests.init_app(app)
     return app

@@ -8,13 +8,10 @@ from flask_limiter import Limiter
 from flask_limiter.util import get_remote_address
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from comments_service.config import ConfigError
-
 CORS_METHODS = "GET, POST, PATCH, DELETE, OPTIONS"
 CORS_HEADERS = "Content-Type, X-Edit-Token, If-None-Match"
 CORS_EXPOSED = "ETag, Retry-After, Location"
 CORS_MAX_AGE = "600"
-DEFAULT_RATE_LIMIT_KEY_PREFIX = "tellmemore"
 
 API_CSP = "default-src 'none'; frame-ancestors 'none'; base-uri 'none'"
 PAGE_CSP = (
@@ -72,7 +69,7 @@ def add_headers(response: Response) -> Response:
 
 def rate_limit_key_prefix(app: Flask) -> str:
     """The prefix of every key this app keeps in its rate-limit storage."""
-    return str(app.config.get("RATE_LIMIT_KEY_PREFIX") or DEFAULT_RATE_LIMIT_KEY_PREFIX)
+    return app.config["RATE_LIMIT_KEY_PREFIX"]
 
 
 def trust_proxies(app: Flask) -> None:
@@ -80,16 +77,7 @@ def trust_proxies(app: Flask) -> None:
     scheme, host and path prefix from their X-Forwarded-* headers (werkzeug's ProxyFix): rate
     limits then count readers, not the proxy, and links and Secure cookies follow https. With
     0 (the default) those headers are ignored, so a client cannot forge its address."""
-    raw = app.config.get("TRUSTED_PROXIES", 0)
-    if isinstance(raw, str) and raw.strip().isdigit():
-        count = int(raw)
-    elif isinstance(raw, int) and not isinstance(raw, bool):
-        count = raw
-    else:
-        count = -1
-    if count < 0:
-        raise ConfigError(f"TRUSTED_PROXIES must be a whole number of proxies (0 or more), "
-                          f"not {raw!r}")
+    count = app.config["TRUSTED_PROXIES"]  # checked by config.py
     if count:
         app.wsgi_app = ProxyFix(  # type: ignore[method-assign]
             app.wsgi_app, x_for=count, x_proto=count, x_host=count, x_prefix=count
@@ -107,7 +95,7 @@ def init_app(app: Flask, limited_endpoints: list[str]) -> None:
         app=app,
         default_limits=[],
         headers_enabled=True,
-        storage_uri=app.config.get("RATE_LIMIT_STORAGE_URI", "memory://"),
+        storage_uri=app.config["RATE_LIMIT_STORAGE_URI"],
         # Sites that share one Redis keep apart by giving each its own prefix.
         key_prefix=rate_limit_key_prefix(app),
     )

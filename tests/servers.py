@@ -73,7 +73,7 @@ def running_service(
     with log.open("w") as log_file:
         process = subprocess.Popen(
             [sys.executable, "-m", "gunicorn", "-w", str(workers), "-b", f"127.0.0.1:{port}",
-             "comments_service:create_app()"],
+             "comments_service.wsgi:app"],
             cwd=folder, env=environment, stdout=log_file, stderr=log_file,
             start_new_session=True,
         )

@@ -13,7 +13,8 @@ from comments_service.comments import replying
 from comments_service.mail.notify import unsubscribe_address
 from comments_service.models import CommentState
 from comments_service.store import Store
-from comments_service.store.copy import copy_store, count_differences, open_store_at
+from comments_service.store.copy import open_store_at
+from comments_service.store.inventory import copy_store, count_differences
 from comments_service.tally import service as requests
 from tests.conftest import NO_PG_REASON, PG_DSN_VARIABLE, fresh_postgres_schema
 

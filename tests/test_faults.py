@@ -22,6 +22,8 @@ from pathlib import Path
 import pytest
 
 from comments_service import create_app
+from comments_service.daily_backup import DailyBackup
+from comments_service.damaged_store import EXIT_STORE_DAMAGED, refuse_to_serve_damaged
 from comments_service.models import (
     Author,
     Comment,
@@ -32,13 +34,7 @@ from comments_service.models import (
     utc_now,
 )
 from comments_service.store import check_store_files, open_store
-from comments_service.store.backup import (
-    EXIT_STORE_DAMAGED,
-    DailyBackup,
-    list_backups,
-    read_backup,
-    write_backup,
-)
+from comments_service.store.backup import list_backups, read_backup, write_backup
 from tests.conftest import SERVICE_MANIFEST
 from tests.servers import (
     free_port,
@@ -215,7 +211,7 @@ def limited_service(folder: Path, environment: dict[str, str]):
     with log.open("w") as log_file:
         process = subprocess.Popen(
             [sys.executable, "-m", "gunicorn", "-w", "2", "-b", f"127.0.0.1:{port}",
-             "comments_service:create_app()"],
+             "comments_service.wsgi:app"],
             cwd=folder, env=environment, stdout=log_file, stderr=log_file,
             start_new_session=True, preexec_fn=limit_file_size,
         )
@@ -308,14 +304,15 @@ DAMAGES = ["thread truncated", "thread garbage", "thread not comments", "thread 
 
 
 @pytest.mark.parametrize("how", DAMAGES)
-def test_create_app_refuses_a_damaged_store_in_one_line(how, service_config, tmp_path, caplog):
+def test_the_server_refuses_a_damaged_store_in_one_line(how, service_config, tmp_path, caplog):
     store, _ = filled_store(Path(service_config["STORE_PATH"]))
     store.close()
     name = damage(Path(service_config["STORE_PATH"]), how)
     assert [problem.split(":")[0] for problem in
             check_store_files(service_config["STORE_PATH"]).problems] == [name]
+    app = create_app(service_config)  # the factory never exits: `check` must run
     with caplog.at_level(logging.CRITICAL), pytest.raises(SystemExit) as stopped:
-        create_app(service_config)
+        refuse_to_serve_damaged(app)
     assert stopped.value.code == EXIT_STORE_DAMAGED
     [record] = [record for record in caplog.records if record.levelno == logging.CRITICAL]
     line = record.getMessage()
@@ -350,7 +347,7 @@ def test_gunicorn_stops_with_a_clear_line_and_check_names_the_files(preload, tmp
     with log.open("w") as log_file:
         process = subprocess.Popen(
             [sys.executable, "-m", "gunicorn", *(["--preload"] if preload else []), "-w", "4",
-             "-b", f"127.0.0.1:{free_port()}", "comments_service:create_app()"],
+             "-b", f"127.0.0.1:{free_port()}", "comments_service.wsgi:app"],
             cwd=tmp_path, env=environment, stdout=log_file, stderr=log_file,
             start_new_session=True,
         )

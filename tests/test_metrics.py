@@ -12,11 +12,12 @@ from bs4 import BeautifulSoup
 from werkzeug.security import generate_password_hash
 
 from comments_service import create_app, metrics
+from comments_service.cli.stats import text_table
 from comments_service.comments import replying
 from comments_service.config import ConfigError
 from comments_service.manifest import parse_manifest
 from comments_service.models import Author, Comment, CommentState, utc_now
-from comments_service.moderation.metrics import counts_chart, hours_chart, text_table
+from comments_service.moderation.metrics import counts_chart, hours_chart
 from comments_service.store import open_store
 from tests.conftest import SERVICE_MANIFEST
 

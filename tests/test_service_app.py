@@ -235,7 +235,7 @@ def test_the_service_runs_under_gunicorn_and_flask_run(server, tmp_path, manifes
     }
     commands = {
         "gunicorn": [sys.executable, "-m", "gunicorn", "-w", "2", "-b", f"127.0.0.1:{port}",
-                     "comments_service:create_app()"],
+                     "comments_service.wsgi:app"],
         "flask": [sys.executable, "-m", "flask", "--app", "comments_service", "run",
                   "--port", str(port)],
     }

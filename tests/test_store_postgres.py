@@ -21,6 +21,7 @@ import pytest
 from psycopg.conninfo import conninfo_to_dict
 
 from comments_service import create_app
+from comments_service.damaged_store import refuse_to_serve_damaged
 from comments_service.models import Comment, CommentState, OutboxMessage
 from comments_service.store import (
     SchemaNotReady,
@@ -160,8 +161,9 @@ def test_a_new_release_s_migration_is_applied_by_init_and_needed_until_then(
 def test_the_service_refuses_to_start_on_a_database_without_the_schema(
     empty_url: str, service_config: dict[str, object], caplog: pytest.LogCaptureFixture
 ) -> None:
+    app = create_app({**service_config, "STORE_URL": empty_url})  # `init` must still run
     with pytest.raises(SystemExit) as exit_info:
-        create_app({**service_config, "STORE_URL": empty_url})
+        refuse_to_serve_damaged(app)
     assert exit_info.value.code == 3
     assert "run `flask --app comments_service init`" in caplog.text
     with pytest.raises(SchemaNotReady, match="no tellmemore schema yet"):

@@ -600,7 +600,7 @@ def test_the_form_token_is_taken_when_the_form_is_first_used(page, stack: Stack)
     data = sent.value.post_data_json
     assert len(tokens) == 1, "one token, taken on first use, not at sending time"
     assert data["form_token"] and data["fax"] == ""
-    assert spam_reasons(data, data["body"], SECRET) == (), "with checks on, this is no spam"
+    assert spam_reasons(data, data["body"], SECRET, 3) == (), "with checks on, this is no spam"
 
 
 # --- 11. counts on lists of articles -----------------------------------------------------------

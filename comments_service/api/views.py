@@ -40,7 +40,6 @@ from comments_service.models import CommentState
 bp = Blueprint("api", __name__)
 
 MAX_COUNT_THREADS = 100
-THREAD_CACHE_SIZE = 256
 RECEIVED_ANCHOR = "comment-received"
 
 
@@ -89,7 +88,7 @@ def form_fields() -> dict[str, str]:
 class ThreadCache:
     """Serialised thread responses by (thread, store version, article digest), per process."""
 
-    def __init__(self, size: int = THREAD_CACHE_SIZE) -> None:
+    def __init__(self, size: int) -> None:
         self._entries: OrderedDict[str, tuple[str, str, bytes]] = OrderedDict()
         self._lock = threading.Lock()
         self._size = size
@@ -209,19 +208,17 @@ def edit_token() -> str | None:
 
 @bp.patch("/api/comments/<comment_id>")
 def edit_comment(comment_id: str):
-    """Change the body of one's own comment within 15 minutes of posting it."""
+    """Change the body of one's own comment within the edit window (EDIT_WINDOW_MINUTES)."""
     updated = edit_reader_comment(
-        store(), comment_id, edit_token(), json_object(), current_app.config["SECRET_KEY"]
+        store(), comment_id, edit_token(), json_object(), current_app.config
     )
     return jsonify(comment=own_comment(updated))
 
 
 @bp.delete("/api/comments/<comment_id>")
 def withdraw_comment(comment_id: str):
-    """Withdraw one's own comment within 15 minutes of posting it."""
-    updated = withdraw_reader_comment(
-        store(), comment_id, edit_token(), current_app.config["SECRET_KEY"]
-    )
+    """Withdraw one's own comment within the edit window (EDIT_WINDOW_MINUTES)."""
+    updated = withdraw_reader_comment(store(), comment_id, edit_token(), current_app.config)
     return jsonify(comment=own_comment(updated))
 
 

@@ -17,7 +17,6 @@ from itsdangerous import BadSignature, URLSafeTimedSerializer
 HONEYPOT_FIELD = "fax"
 FORM_TOKEN_FIELD = "form_token"
 FORM_TOKEN_SALT = "tellmemore.form-token"
-MIN_SECONDS_TO_WRITE = 3
 MAX_LINKS = 8
 
 
@@ -26,8 +25,10 @@ def issue_form_token(secret_key: str) -> str:
     return URLSafeTimedSerializer(secret_key, salt=FORM_TOKEN_SALT).dumps({"t": time.time()})
 
 
-def spam_reasons(raw: Mapping[str, Any], body: str, secret_key: str) -> tuple[str, ...]:
-    """Why this submission looks like spam; empty when it does not."""
+def spam_reasons(raw: Mapping[str, Any], body: str, secret_key: str,
+                 min_seconds: float) -> tuple[str, ...]:
+    """Why this submission looks like spam; empty when it does not. A form sent less than
+    ``min_seconds`` after its token was issued was not written by a person."""
     reasons: list[str] = []
     honeypot = raw.get(HONEYPOT_FIELD)
     if honeypot not in (None, "", False):
@@ -41,7 +42,7 @@ def spam_reasons(raw: Mapping[str, Any], body: str, secret_key: str) -> tuple[st
         except (BadSignature, KeyError, TypeError, ValueError):
             reasons.append("bad_form_token")
         else:
-            if time.time() - issued_at < MIN_SECONDS_TO_WRITE:
+            if time.time() - issued_at < min_seconds:
                 reasons.append("too_fast")
     if body.count("http://") + body.count("https://") > MAX_LINKS:
         reasons.append("many_links")

@@ -37,7 +37,6 @@ from functools import wraps
 from typing import Any, TypeVar
 from urllib.parse import unquote, urlsplit
 
-import click
 from flask import (
     Blueprint,
     Flask,
@@ -52,7 +51,6 @@ from flask import (
     session,
     url_for,
 )
-from flask.cli import with_appcontext
 from flask.sessions import SecureCookieSessionInterface
 from flask_limiter.errors import RateLimitExceeded
 from flask_limiter.util import get_remote_address
@@ -61,12 +59,10 @@ from werkzeug.routing import BuildError
 from werkzeug.security import check_password_hash, generate_password_hash
 
 from comments_service.api import views as api
-from comments_service.config import ConfigError
 from comments_service.errors import error_response, wants_html
 from comments_service.extensions import store
 from comments_service.models import Author, utc_now
 from comments_service.security import rate_limit_key_prefix
-from comments_service.store import DuplicateAuthor
 
 bp = Blueprint("auth", __name__)
 
@@ -76,21 +72,6 @@ LIMITER_EXTENSION = "tellmemore.limiter"
 FAILURES_EXTENSION = "tellmemore.sign_in_failures"
 SIGN_IN_VIEW_EXTENSION = "tellmemore.sign_in_view"
 
-# Settings this module reads, with their defaults (set only where the config has none).
-CONFIG_DEFAULTS: dict[str, Any] = {
-    # How long a sign-in lasts, from the moment of signing in (also the cookie's lifetime).
-    "SESSION_LIFETIME_HOURS": 24 * 14,
-    # Failed sign-ins allowed per window before 429 (Flask-Limiter syntax).
-    "SIGN_IN_LIMIT_PER_ADDRESS": "10 per 15 minutes",
-    "SIGN_IN_LIMIT_PER_EMAIL": "5 per 15 minutes",
-    # Each attempt waits this long for every recent failure of its address or email …
-    "SIGN_IN_DELAY_SECONDS": 0.25,
-    # … but never longer than this.
-    "SIGN_IN_MAX_DELAY_SECONDS": 2.0,
-    # A CSRF token lasts as long as the session it belongs to (Flask-WTF's default is one
-    # hour, which would throw away a reply written slowly).
-    "WTF_CSRF_TIME_LIMIT": None,
-}
 FLASK_DEFAULT_COOKIE_NAME = "session"
 SESSION_COOKIE_NAME = "tellmemore_session"
 
@@ -459,14 +440,7 @@ class SessionInterface(SecureCookieSessionInterface):
 
 
 def _configure_sessions(app: Flask) -> None:
-    for name, value in CONFIG_DEFAULTS.items():
-        app.config.setdefault(name, value)
-    try:
-        hours = float(app.config["SESSION_LIFETIME_HOURS"])
-    except (TypeError, ValueError) as error:
-        raise ConfigError("SESSION_LIFETIME_HOURS must be a number of hours") from error
-    if hours <= 0:
-        raise ConfigError("SESSION_LIFETIME_HOURS must be more than 0")
+    hours = app.config["SESSION_LIFETIME_HOURS"]  # checked by config.py
     app.config["PERMANENT_SESSION_LIFETIME"] = timedelta(hours=hours)
     if app.config["SESSION_COOKIE_NAME"] == FLASK_DEFAULT_COOKIE_NAME:
         app.config["SESSION_COOKIE_NAME"] = SESSION_COOKIE_NAME
@@ -506,28 +480,6 @@ def new_author(name: str, email: str, password: str) -> Author:
     )
 
 
-@click.command("add-author")
-@click.option("--name", prompt="Name", help="The name shown on the author's replies.")
-@click.option("--email", prompt="Email", help="The email the author signs in with.")
-@click.option("--password", prompt="Password", hide_input=True, confirmation_prompt=True,
-              help=f"At least {MIN_PASSWORD_LENGTH} characters (prompted, hidden, if left out).")
-@with_appcontext
-def add_author_command(name: str, email: str, password: str) -> None:
-    """Add an author who may sign in to the moderation pages."""
-    problems = author_problems(name, email, password)
-    if problems:
-        raise click.ClickException(" ".join(problems) + " No author was added.")
-    authors = current_app.extensions["tellmemore.store"]
-    duplicate = f"An author with the email {email.strip()} exists already. No author was added."
-    if authors.author_by_email(email.strip()) is not None:
-        raise click.ClickException(duplicate)
-    try:
-        author = authors.add_author(new_author(name, email, password))
-    except DuplicateAuthor as error:
-        raise click.ClickException(duplicate) from error
-    click.echo(f"Added author {author.name} <{author.email}> (id {author.id}).")
-
-
 # --- installing -------------------------------------------------------------------------------
 
 
@@ -545,4 +497,3 @@ def init_app(app: Flask) -> None:
     app.after_request(_private_pages)
     app.context_processor(_template_context)
     app.register_blueprint(bp)
-    app.cli.add_command(add_author_command)

@@ -68,6 +68,13 @@ def _check_record(record: Any, where: str) -> Comment:
 
 def parse_export(text: str | bytes, source: str) -> list[Comment]:
     """Every comment of an export file, or ImportRefused naming the first problem."""
+    document = read_export_document(text, source)
+    return check_comment_records(document.get("comments"), source)
+
+
+def read_export_document(text: str | bytes, source: str) -> dict[str, Any]:
+    """The JSON document of an export (or backup) file whose format and version this code
+    reads, or ImportRefused; its parts are not checked yet."""
     try:
         document = json.loads(text)
     except (ValueError, UnicodeDecodeError) as error:
@@ -81,7 +88,12 @@ def parse_export(text: str | bytes, source: str) -> list[Comment]:
             f"{source} is export version {document.get('version')!r}; this tellmemore reads "
             f"version {EXPORT_VERSION}"
         )
-    records = document.get("comments")
+    return document
+
+
+def check_comment_records(records: Any, source: str) -> list[Comment]:
+    """The comments of an export's ``comments`` list, each checked, ids unique; or
+    ImportRefused naming the first problem."""
     if not isinstance(records, list):
         raise ImportRefused(f"{source}: comments is missing or not a list")
     comments = [_check_record(record, f"{source}: comments[{index}]")

@@ -23,7 +23,7 @@ from comments_service.manifest import ArticleEntry
 from comments_service.models import Comment, CommentState, new_comment_id, parse_time, utc_now
 from comments_service.outbox import webhooks
 from comments_service.store import Store
-from comments_service.tally import service as requests
+from comments_service.tally import service as tally_service
 
 EDIT_WINDOW = timedelta(minutes=15)
 EDIT_TOKEN_SALT = "tellmemore.edit-token"
@@ -103,7 +103,7 @@ def post_reader_comment(
         spam_reasons=reasons,
     )
     stored = store.add_comment(comment)
-    requests.comment_stored(store, stored)  # its request group; never raises
+    tally_service.comment_stored(store, stored)  # its request group; never raises
     notify.comment_posted(store, stored)
     webhooks.comment_event(store, webhooks.COMMENT_CREATED, stored)
     editable_until = (parse_time(created) + EDIT_WINDOW).isoformat(timespec="seconds")

@@ -28,7 +28,7 @@ from flask.cli import with_appcontext
 
 from comments_service.models import Comment, MailAddress, OutboxMessage
 from comments_service.store import Store, StoreError, is_postgres_url, open_store
-from comments_service.tally.service import tally_snapshot
+from comments_service.tally.state import tally_snapshot
 
 # Comments handed to import_comments at once: big enough for few writes per thread, small
 # enough that a million comments never sit in memory together.

@@ -1,4 +1,4 @@
-"""The tallied requests for the author: pages under /moderate/requests and `flask … regroup`.
+"""The tallied requests for the author: pages under /moderate/requests.
 
     GET  /moderate/requests                      groups asked for by two or more people, most
                                                  people first (?all=1: every group), a chart
@@ -8,7 +8,6 @@
     POST /moderate/requests/<id>/merge           into: another group's id
     POST /moderate/requests/<id>/status          status open|planned|done, link (http/https)
     POST /moderate/requests/move                 comment, to: a group's id or blank (out)
-    flask --app comments_service regroup [--embedder lexical|auto|model]
 
 The groups are suggestions (docs/TALLY.md: precision 0.80 at best), so every page says so and
 every grouping can be changed. The logic is tally/; this module lays it out. Its routes
@@ -19,16 +18,13 @@ from __future__ import annotations
 
 from typing import Any
 
-import click
 from flask import Flask, abort, current_app, flash, redirect, render_template, request, url_for
-from flask.cli import with_appcontext
 
 from comments_service.manifest import Manifest, ManifestError
 from comments_service.models import RequestStatus
 from comments_service.moderation.auth import login_required
 from comments_service.moderation.queue import bp, comment_views, store, waited
 from comments_service.tally import actions as tally_actions
-from comments_service.tally import regrouping as tally_regrouping
 from comments_service.tally import service as tally_service
 from comments_service.tally import themes as tally_themes
 from comments_service.tally import views as tally_views
@@ -177,31 +173,6 @@ def move_comment():
     return _back(source if GROUP_ID.fullmatch(source) else None)
 
 
-# --- the command -------------------------------------------------------------------------------
-
-
-@click.command("regroup")
-@click.option("--embedder", type=click.Choice(tally_service.EMBEDDER_CHOICES), default=None,
-              help="Which vectors to group with (default: the TALLY_EMBEDDER setting).")
-@with_appcontext
-def regroup_command(embedder: str | None) -> None:
-    """Group every reader comment's request again, from scratch. Groups the author acted on
-    (named, marked, merged into, moved a comment to) stay together with their label, status
-    and link; comments the author took out stay out."""
-    def progress(comments):
-        return click.progressbar(comments, label="Grouping comments", show_pos=True)
-
-    try:
-        result = tally_regrouping.regroup(current_app.extensions["tellmemore.store"], embedder,
-                                          progress)
-    except RequestActionError as error:
-        raise click.ClickException(str(error)) from error
-    click.echo(f"{result.comments} reader comments, {result.grouped} asking for something, "
-               f"in {result.groups} groups ({result.embedder}); {result.kept} groups the "
-               "author decided on kept.")
-
-
 def init_app(app: Flask) -> None:
-    """Check TALLY_EMBEDDER and add the `regroup` command."""
+    """Check TALLY_EMBEDDER and the settle settings."""
     tally_service.check_config(app.config)
-    app.cli.add_command(regroup_command)

@@ -16,5 +16,5 @@ The service around it, on the store:
 - ``actions.py``: the author's rename, merge, move and status, and the follow-up mail.
 - ``views.py``: what the requests pages show of a group; ``themes.py``: answers in themes.
 
-The pages and the ``regroup`` command are moderation/requests.py.
+The pages are moderation/requests.py, the ``regroup`` command cli/tally.py.
 """

@@ -6,7 +6,7 @@ into, or a comment moved to it) stays together, may take new comments in and is 
 another such group; its record goes with it. Comments the author took out stay out. The last
 generation's ids (and merged ones) redirect to their new groups, for pages open meanwhile.
 
-Runs from ``flask … regroup`` (moderation/requests.py) and, with the model, by itself in the settler
+Runs from ``flask … regroup`` (cli/tally.py) and, with the model, by itself in the settler
 thread (service.py).
 """
 

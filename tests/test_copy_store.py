@@ -15,7 +15,9 @@ from comments_service.models import CommentState
 from comments_service.store import Store
 from comments_service.store.copy import open_store_at
 from comments_service.store.inventory import copy_store, count_differences
-from comments_service.tally import service as requests
+from comments_service.tally import actions as tally_actions
+from comments_service.tally import state as tally_state
+from comments_service.tally import views as tally_views
 from tests.conftest import NO_PG_REASON, PG_DSN_VARIABLE, fresh_postgres_schema
 
 
@@ -27,7 +29,7 @@ def everything(store: Store) -> dict[str, object]:
         "messages": sorted(store.list_messages(None, limit=10_000), key=lambda m: m.id),
         "addresses": sorted(store.all_mail_addresses(), key=lambda a: a.address),
         "groups": store.request_groups(),
-        "tally": requests.tally_snapshot(store),
+        "tally": tally_state.tally_snapshot(store),
     }
 
 
@@ -43,9 +45,9 @@ def source(app, store_backend) -> Store:
         replying.reply(store, waiting[0].id, author, f"{waiting[0].name}, thank you: yes.")
         replying.mark_spam(store, waiting[1].id)
         unsubscribe_address(store, "maya@example.org")
-        tallied = requests.overview(store, min_people=2)
+        tallied = tally_views.overview(store, min_people=2)
         assert tallied, "the demo data holds one request asked by two readers"
-        requests.rename(store, tallied[0].id, "Tracking repeated requests")
+        tally_actions.rename(store, tallied[0].id, "Tracking repeated requests")
     return store
 
 

@@ -1,4 +1,4 @@
-"""Repeated requests, tallied (requests.py): grouping on store, distinct people, the author's
+"""Repeated requests, tallied (tally/): grouping on store, distinct people, the author's
 actions, follow-ups, the pages and `regroup`. Every example is one the lexical grouper handles:
 nothing here needs the sentence model (TALLY_EMBEDDER defaults to lexical)."""
 
@@ -22,7 +22,11 @@ from comments_service.models import (
     utc_now,
 )
 from comments_service.store import TinyDBStore, open_configured_store
-from comments_service.tally import service as requests
+from comments_service.tally import actions as tally_actions
+from comments_service.tally import groups as tally_groups
+from comments_service.tally import service as tally_service
+from comments_service.tally import state as tally_state
+from comments_service.tally import views as tally_views
 
 EMAIL, PASSWORD = "ada@blog.test", "correct horse battery"
 RSS_1 = "Could you add per-tag RSS feeds?"
@@ -95,13 +99,13 @@ def test_comments_that_ask_nothing_spam_and_the_authors_get_no_group(client, sto
     author = reader_comment(RSS_1, is_author=True, state=CommentState.POSTED)
     for comment in (spam, author):
         store.add_comment(comment)
-        assert requests.assign_comment(store, comment) is None
+        assert tally_service.assign_comment(store, comment) is None
         assert group_of(store, comment.id) is None
 
 
 def test_empty_and_huge_comments(client, store):
     empty = store.add_comment(reader_comment(""))
-    assert requests.assign_comment(store, empty) is None
+    assert tally_service.assign_comment(store, empty) is None
     huge = "Could you write about burnout? " + "So much to say about it here. " * 330
     assert len(huge) > 9_900
     started = time.perf_counter()
@@ -119,7 +123,7 @@ def test_distinct_people_are_counted_once(client, store):
     post(client, RSS_2, email="KIM@reader.test", name="Kim again")  # same person
     post(client, "Could we get RSS feeds per tag?")  # no email, no browser token: one person
     post(client, "Please, RSS feeds per tag!", reader_token="browser-token-1234567890")
-    [view] = requests.overview(store)
+    [view] = tally_views.overview(store)
     assert (len(view.comments), view.people) == (4, 3)
 
 
@@ -128,19 +132,20 @@ def test_processes_share_one_grouper_through_the_store(app, store, tmp_path):
     try:
         first = store.add_comment(reader_comment(RSS_1))
         second = other.add_comment(reader_comment(RSS_2))
-        assert requests.assign_comment(store, first) == requests.assign_comment(other, second)
+        assert (tally_service.assign_comment(store, first)
+                == tally_service.assign_comment(other, second))
         third = store.add_comment(reader_comment("Could we get RSS feeds per tag?"))
-        assert requests.assign_comment(store, third) == group_of(store, first.id)
+        assert tally_service.assign_comment(store, third) == group_of(store, first.id)
     finally:
         other.close()
 
 
 def test_the_log_is_folded_into_a_snapshot(app, store, monkeypatch):
-    monkeypatch.setattr(requests, "FOLD_EVERY", 2)
+    monkeypatch.setattr(tally_service, "FOLD_EVERY", 2)
     ids = []
     for body in (RSS_1, DARK_SITE, RSS_2):
         comment = store.add_comment(reader_comment(body))
-        ids.append(requests.assign_comment(store, comment))
+        ids.append(tally_service.assign_comment(store, comment))
     with store.request_tally() as tally:
         assert tally.snapshot() is not None  # folded after the second record
         assert len(tally.records()[0]) == 1  # the third, appended after the snapshot
@@ -152,7 +157,7 @@ def test_the_log_is_folded_into_a_snapshot(app, store, monkeypatch):
     other = open_configured_store(app.config)
     try:
         late = other.add_comment(reader_comment("Could we get RSS feeds per tag?"))
-        assert requests.assign_comment(other, late) == ids[0] == ids[2] != ids[1]
+        assert tally_service.assign_comment(other, late) == ids[0] == ids[2] != ids[1]
     finally:
         other.close()
 
@@ -160,19 +165,19 @@ def test_the_log_is_folded_into_a_snapshot(app, store, monkeypatch):
 @pytest.mark.tinydb_only("a log file cut short by a crash")
 def test_a_half_written_record_is_ignored_then_cut(store):
     first = store.add_comment(reader_comment(RSS_1))
-    group = requests.assign_comment(store, first)
+    group = tally_service.assign_comment(store, first)
     log = store.path / "requests" / "log.jsonl"
     with open(log, "ab") as file:
         file.write(b'{"comment":"x","text":"Could you')
-    requests._groupers.clear()  # a new process reads it all
+    tally_state._groupers.clear()  # a new process reads it all
     second = store.add_comment(reader_comment(RSS_2))
-    assert requests.assign_comment(store, second) == group
+    assert tally_service.assign_comment(store, second) == group
     assert all(json.loads(line) for line in log.read_text().splitlines())
 
 
 def test_a_busy_or_broken_tally_never_fails_the_post(client, store, monkeypatch):
-    monkeypatch.setattr(requests, "TALLY_LOCK_TIMEOUT", 0.05)
-    monkeypatch.setattr(requests.assign_comment, "__defaults__", (0.05,))
+    monkeypatch.setattr(tally_service, "TALLY_LOCK_TIMEOUT", 0.05)
+    monkeypatch.setattr(tally_service.assign_comment, "__defaults__", (0.05,))
     with store.request_tally():
         waiting = post(client, RSS_1)
     assert group_of(store, waiting) is None
@@ -180,7 +185,7 @@ def test_a_busy_or_broken_tally_never_fails_the_post(client, store, monkeypatch)
     def broken(*args, **kwargs):
         raise RuntimeError("grouper exploded")
 
-    monkeypatch.setattr(requests, "assign_comment", broken)
+    monkeypatch.setattr(tally_service, "assign_comment", broken)
     assert group_of(store, post(client, RSS_2)) is None
 
 
@@ -192,7 +197,7 @@ def test_assigning_never_reads_the_whole_store(store, monkeypatch):
     monkeypatch.setattr(type(store), "all_comments", scan)
     for body in (RSS_1, RSS_2, DARK_SITE):
         comment = store.add_comment(reader_comment(body))
-        assert requests.assign_comment(store, comment) is not None
+        assert tally_service.assign_comment(store, comment) is not None
 
 
 @pytest.mark.tinydb_only("a damaged log file")
@@ -200,7 +205,7 @@ def test_a_damaged_tally_is_logged_and_regroup_recovers_it(app, client, store):
     first = post(client, RSS_1)
     log = store.path / "requests" / "log.jsonl"
     log.write_bytes(b"not json\n")
-    requests._groupers.clear()
+    tally_state._groupers.clear()
     assert group_of(store, post(client, RSS_2)) is None  # stored; grouped later
     log.rename(log.with_suffix(".damaged"))  # what the error message says to do
     result = app.test_cli_runner().invoke(args=["regroup"])
@@ -245,12 +250,12 @@ def test_rename_merge_and_move(author_client, store):
     assert response.headers["Location"].endswith(f"/moderate/requests/{rss}")
     assert group_of(store, ids[1]) == dark
     act(author_client, "/moderate/requests/move", comment=ids[2], to="")
-    assert group_of(store, ids[2]) == requests.MOVED_OUT
+    assert group_of(store, ids[2]) == tally_groups.MOVED_OUT
 
     assert act(author_client, f"/moderate/requests/{dark}/merge", into=rss).status_code == 303
     assert {group_of(store, comment_id) for comment_id in ids if comment_id != ids[2]} == {rss}
     # A comment the grouper still puts in the absorbed group lands in the merged one.
-    assert requests.assign_comment(
+    assert tally_service.assign_comment(
         store, store.add_comment(reader_comment("Please add a dark mode for the whole site!"))
     ) == rss
     assert author_client.get(f"/moderate/requests/{dark}").status_code == 303
@@ -358,10 +363,10 @@ def test_answers_to_each_question_are_grouped_into_themes(author_client):
 
 def test_regroup_recomputes_groups_and_keeps_the_authors_decisions(app, author_client, store):
     rss, dark, ids = two_groups(author_client, store)
-    requests.rename(store, rss, "Tag feeds")
+    tally_actions.rename(store, rss, "Tag feeds")
     with app.test_request_context():
-        requests.set_status(store, dark, "planned", "https://blog.test/roadmap/")
-    requests.move(store, ids[2], None)
+        tally_actions.set_status(store, dark, "planned", "https://blog.test/roadmap/")
+    tally_actions.move(store, ids[2], None)
     late = store.add_comment(reader_comment(RSS_1))  # stored while the tally was down
     result = app.test_cli_runner().invoke(args=["regroup"])
     assert result.exit_code == 0, result.output
@@ -370,7 +375,7 @@ def test_regroup_recomputes_groups_and_keeps_the_authors_decisions(app, author_c
     new_rss, new_dark = group_of(store, ids[0]), group_of(store, ids[4])
     assert new_rss.startswith("2-") and new_rss != rss
     assert group_of(store, late.id) == new_rss
-    assert group_of(store, ids[2]) == requests.MOVED_OUT  # the author's move is kept
+    assert group_of(store, ids[2]) == tally_groups.MOVED_OUT  # the author's move is kept
     groups = store.request_groups()
     assert groups[new_rss].label == "Tag feeds"
     assert groups[new_dark].status is RequestStatus.PLANNED
@@ -383,10 +388,10 @@ def test_regroup_keeps_the_authors_merges_and_moves_into_groups(app, author_clie
     rss, dark, ids = two_groups(author_client, store)
     thanks = post(author_client, "Lovely post, thank you.")  # asks nothing: no group
     code = post(author_client, DARK_CODE)
-    requests.move(store, thanks, rss)  # the author reads it as part of the RSS request
+    tally_actions.move(store, thanks, rss)  # the author reads it as part of the RSS request
     code_group = group_of(store, code)
-    requests.merge(store, code_group, dark)  # and the code theme in the dark one
-    requests.rename(store, dark, "Dark colours")
+    tally_actions.merge(store, code_group, dark)  # and the code theme in the dark one
+    tally_actions.rename(store, dark, "Dark colours")
     # A labelled group that takes in more new comments than it had keeps its label.
     more = [store.add_comment(reader_comment(DARK_SITE, reader_key=f"reader-{n}")).id
             for n in range(4)]
@@ -399,6 +404,6 @@ def test_regroup_keeps_the_authors_merges_and_moves_into_groups(app, author_clie
     assert store.request_groups()[new_dark].label == "Dark colours"
     assert group_of(store, ids[0]) != new_dark  # two decided groups are never joined
     # Pages open on the old ids, the merged one included, find the new groups.
-    assert requests.request_view(store, dark).id == new_dark
-    assert requests.request_view(store, code_group).id == new_dark
-    assert requests.request_view(store, rss).id == group_of(store, ids[0])
+    assert tally_views.request_view(store, dark).id == new_dark
+    assert tally_views.request_view(store, code_group).id == new_dark
+    assert tally_views.request_view(store, rss).id == group_of(store, ids[0])

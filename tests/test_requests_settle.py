@@ -9,7 +9,13 @@ import pytest
 
 from comments_service.config import ConfigError
 from comments_service.models import Comment, CommentState, new_comment_id, utc_now
-from comments_service.tally import service as requests
+from comments_service.tally import actions as tally_actions
+from comments_service.tally import embedders as tally_embedders
+from comments_service.tally import groups as tally_groups
+from comments_service.tally import regrouping as tally_regrouping
+from comments_service.tally import service as tally_service
+from comments_service.tally import state as tally_state
+from comments_service.tally import views as tally_views
 from comments_service.tally.grouper import MiniLMEmbedder
 from comments_service.tally.settle import MINILM
 
@@ -31,7 +37,7 @@ class Plane:
 
 @pytest.fixture(autouse=True)
 def plane(monkeypatch):
-    monkeypatch.setitem(requests._embedders, "plane", Plane())
+    monkeypatch.setitem(tally_embedders._embedders, "plane", Plane())
 
 
 @pytest.fixture
@@ -57,22 +63,22 @@ def group_of(store, comment_id: str) -> str | None:
 
 
 def generation(store) -> int:
-    return int(requests.tally_snapshot(store)["generation"])
+    return int(tally_state.tally_snapshot(store)["generation"])
 
 
 def test_a_settle_starts_by_itself_once_enough_comments_were_grouped(app, store):
     first = comment(store, 0)
-    requests.regroup(store, "plane")  # the store's grouper is now the (stand-in) model's
+    tally_regrouping.regroup(store, "plane")  # the store's grouper is now the (stand-in) model's
     assert generation(store) == 1 + 1
     with app.app_context():
         placed = [comment(store, angle) for angle in (90, 3, 88)]
         for one in placed[:2]:
-            requests.assign_comment(store, one)
-        assert not requests.settler.running  # two since the last settle: not due
-        requests.assign_comment(store, placed[2])
-        requests.settler.join(30)
+            tally_service.assign_comment(store, one)
+        assert not tally_service.settler.running  # two since the last settle: not due
+        tally_service.assign_comment(store, placed[2])
+        tally_service.settler.join(30)
     assert generation(store) == 3
-    snapshot = requests.tally_snapshot(store)
+    snapshot = tally_state.tally_snapshot(store)
     assert snapshot["since_settled"] == 0 and snapshot["settled"]
     assert group_of(store, first.id) == group_of(store, placed[1].id)
     assert group_of(store, placed[0].id) == group_of(store, placed[2].id)
@@ -83,13 +89,13 @@ def test_a_settle_starts_by_itself_once_enough_comments_were_grouped(app, store)
                                       {"TALLY_SETTLE_INTERVAL": 3600}])
 def test_no_settle_when_turned_off_or_too_soon(app, store, settings):
     app.config.update(settings)
-    requests.regroup(store, "plane")
+    tally_regrouping.regroup(store, "plane")
     with app.app_context():
         for angle in (0, 1, 2, 3, 4):
-            requests.assign_comment(store, comment(store, angle))
-            assert not requests.settler.running
+            tally_service.assign_comment(store, comment(store, angle))
+            assert not tally_service.settler.running
     assert generation(store) == 2
-    assert requests.tally_snapshot(store)["since_settled"] == 5
+    assert tally_state.tally_snapshot(store)["since_settled"] == 5
 
 
 def test_the_lexical_grouper_never_settles_by_itself(app, store, client):
@@ -98,8 +104,8 @@ def test_the_lexical_grouper_never_settles_by_itself(app, store, client):
                  "Please, RSS feeds per tag!", "RSS per tag, please."):
         assert client.post("/api/threads/hello/comments",
                            json={"name": "Rosa", "body": body}).status_code == 201
-    assert not requests.settler.running
-    assert requests.tally_snapshot(store)["generation"] == 1
+    assert not tally_service.settler.running
+    assert tally_state.tally_snapshot(store)["generation"] == 1
 
 
 @pytest.mark.parametrize("name,value", [("TALLY_SETTLE_AFTER", "-1"),
@@ -113,28 +119,28 @@ def test_bad_settle_settings_are_refused_at_start(service_config, name, value):
 
 def test_what_changes_while_a_regroup_works_is_not_lost(app, store):
     seed = [comment(store, angle) for angle in (0, 2, 90, 92)]
-    requests.regroup(store, "plane")
+    tally_regrouping.regroup(store, "plane")
     kept, other = group_of(store, seed[0].id), group_of(store, seed[2].id)
-    requests.rename(store, kept, "Angles near zero")
+    tally_actions.rename(store, kept, "Angles near zero")
     taken_out = comment(store, 1)
-    requests.assign_comment(store, taken_out)
+    tally_service.assign_comment(store, taken_out)
     moved = comment(store, 91)
-    requests.assign_comment(store, moved)
+    tally_service.assign_comment(store, moved)
 
-    plan = requests._plan(store, "plane", None)
+    plan = tally_regrouping._plan(store, "plane", None)
     # Meanwhile: a new comment is grouped the old way, the author takes one out and moves
     # another into the named group.
     late = comment(store, 89)
-    requests.assign_comment(store, late)
-    requests.move(store, taken_out.id, None)
-    requests.move(store, moved.id, kept)
+    tally_service.assign_comment(store, late)
+    tally_actions.move(store, taken_out.id, None)
+    tally_actions.move(store, moved.id, kept)
     with store.request_tally() as tally:
-        requests._apply(store, tally, plan)
+        tally_regrouping._apply(store, tally, plan)
 
     named = group_of(store, seed[0].id)
     assert store.request_groups()[named].label == "Angles near zero"
     assert group_of(store, seed[1].id) == named
-    assert group_of(store, taken_out.id) == requests.MOVED_OUT
+    assert group_of(store, taken_out.id) == tally_groups.MOVED_OUT
     assert group_of(store, moved.id) == named
     assert group_of(store, late.id) == group_of(store, seed[2].id) != named
     assert group_of(store, seed[2].id) != other  # a new generation
@@ -142,21 +148,21 @@ def test_what_changes_while_a_regroup_works_is_not_lost(app, store):
 
 def test_a_regroup_starts_again_when_the_author_acts_meanwhile(app, store):
     seed = [comment(store, angle) for angle in (0, 2, 90, 92)]
-    requests.regroup(store, "plane")
+    tally_regrouping.regroup(store, "plane")
     group = group_of(store, seed[0].id)
     plans = []
-    original = requests._plan
+    original = tally_regrouping._plan
 
     def plan_and_rename(*args):
         plans.append(original(*args))
         if len(plans) == 1:
-            requests.rename(store, group, "Renamed meanwhile")
+            tally_actions.rename(store, group, "Renamed meanwhile")
         return plans[-1]
 
     requests_plan = pytest.MonkeyPatch()
-    requests_plan.setattr(requests, "_plan", plan_and_rename)
+    requests_plan.setattr(tally_regrouping, "_plan", plan_and_rename)
     try:
-        requests.regroup(store, "plane")
+        tally_regrouping.regroup(store, "plane")
     finally:
         requests_plan.undo()
     assert len(plans) == 2
@@ -174,23 +180,23 @@ def test_the_service_settles_with_the_real_model(app, store, client):
         response = client.post("/api/threads/hello/comments", json={"name": "Rosa", "body": body})
         assert response.status_code == 201
         ids.append(response.get_json()["comment"]["id"])
-    requests.settler.join(120)
-    assert requests.tally_snapshot(store)["generation"] == 2  # settled once, by itself
+    tally_service.settler.join(120)
+    assert tally_state.tally_snapshot(store)["generation"] == 2  # settled once, by itself
     assert group_of(store, ids[1]) == group_of(store, ids[3]) != group_of(store, ids[0])
 
 
 def test_a_page_open_before_a_regroup_still_finds_its_group(app, store):
     seed = [comment(store, angle) for angle in (0, 2, 90, 92)]
-    requests.regroup(store, "plane")
+    tally_regrouping.regroup(store, "plane")
     first = group_of(store, seed[0].id)
-    requests.regroup(store, "plane")  # e.g. a settle while the author had the page open
+    tally_regrouping.regroup(store, "plane")  # e.g. a settle while the author had the page open
     second = group_of(store, seed[0].id)
     assert second != first
-    view = requests.request_view(store, first)
+    view = tally_views.request_view(store, first)
     assert view.id == second and {c.id for c in view.comments} == {seed[0].id, seed[1].id}
-    requests.rename(store, first, "Renamed from the old page")
+    tally_actions.rename(store, first, "Renamed from the old page")
     assert store.request_groups()[second].label == "Renamed from the old page"
-    requests.regroup(store, "plane")
-    assert requests.request_view(store, first) is None  # only the last generation redirects
-    assert requests.request_view(store, second).comments
+    tally_regrouping.regroup(store, "plane")
+    assert tally_views.request_view(store, first) is None  # only the last generation redirects
+    assert tally_views.request_view(store, second).comments
     assert len(store.request_groups()) <= 2 + 1  # redirects stay bounded: 2 groups, 1 label

@@ -16,12 +16,15 @@ from comments_service.cli.store import (
     init_command,
     restore_command,
 )
+from comments_service.cli.tally import regroup_command
 from comments_service.importers.commands import import_group
+
+COMMANDS = (init_command, check_command, export_command, export_public_command, import_group,
+            copy_store_command, backup_command, restore_command, demo_data_command,
+            add_author_command, stats_command, regroup_command)
 
 
 def init_app(app: Flask) -> None:
     """Add every command to the app's `flask` group."""
-    for command in (init_command, check_command, export_command, export_public_command,
-                    import_group, copy_store_command, backup_command, restore_command,
-                    demo_data_command, add_author_command, stats_command):
+    for command in COMMANDS:
         app.cli.add_command(command)

@@ -23,7 +23,7 @@ from comments_service.manifest import ArticleEntry
 from comments_service.models import Comment, CommentState, new_comment_id, parse_time, utc_now
 from comments_service.outbox import webhooks
 from comments_service.store import Store
-from comments_service.tally import service as requests
+from comments_service.tally import service as tally_service
 
 EDIT_TOKEN_SALT = "tellmemore.edit-token"
 # Said with the window's own length when EDIT_WINDOW_MINUTES is not 15 (the widget's
@@ -114,7 +114,7 @@ def post_reader_comment(
         spam_reasons=reasons,
     )
     stored = store.add_comment(comment)
-    requests.comment_stored(store, stored)  # its request group; never raises
+    tally_service.comment_stored(store, stored)  # its request group; never raises
     notify.comment_posted(store, stored)
     webhooks.comment_event(store, webhooks.COMMENT_CREATED, stored)
     editable_until = (parse_time(created) + edit_window(config)).isoformat(timespec="seconds")

@@ -1,4 +1,4 @@
-"""The tallied requests for the author: pages under /moderate/requests and `flask … regroup`.
+"""The tallied requests for the author: pages under /moderate/requests.
 
     GET  /moderate/requests                      groups asked for by two or more people, most
                                                  people first (?all=1: every group), a chart
@@ -8,10 +8,9 @@
     POST /moderate/requests/<id>/merge           into: another group's id
     POST /moderate/requests/<id>/status          status open|planned|done, link (http/https)
     POST /moderate/requests/move                 comment, to: a group's id or blank (out)
-    flask --app comments_service regroup [--embedder lexical|auto|model]
 
 The groups are suggestions (docs/TALLY.md: precision 0.80 at best), so every page says so and
-every grouping can be changed. The logic is requests.py; this module lays it out. Its routes
+every grouping can be changed. The logic is tally/; this module lays it out. Its routes
 join the moderation blueprint, so it is imported before the blueprint is registered.
 """
 
@@ -19,15 +18,17 @@ from __future__ import annotations
 
 from typing import Any
 
-import click
 from flask import Flask, abort, current_app, flash, redirect, render_template, request, url_for
-from flask.cli import with_appcontext
 
 from comments_service.manifest import Manifest, ManifestError
 from comments_service.models import RequestStatus
 from comments_service.moderation.auth import login_required
 from comments_service.moderation.queue import bp, comment_views, store, waited
-from comments_service.tally import service as requests
+from comments_service.tally import actions as tally_actions
+from comments_service.tally import service as tally_service
+from comments_service.tally import themes as tally_themes
+from comments_service.tally import views as tally_views
+from comments_service.tally.groups import GROUP_ID, RequestActionError
 
 CHART_WIDTH = 640
 CHART_ROWS = 12
@@ -46,7 +47,7 @@ def _manifest() -> Manifest | None:
         return None
 
 
-def people_chart(views: list[requests.RequestView]) -> dict[str, Any]:
+def people_chart(views: list[tally_views.RequestView]) -> dict[str, Any]:
     """Horizontal bars: people per group, for the first CHART_ROWS groups."""
     shown = views[:CHART_ROWS]
     top = max([1, *(view.people for view in shown)])
@@ -73,9 +74,9 @@ def people_chart(views: list[requests.RequestView]) -> dict[str, Any]:
 def requests_page():
     """The tallied requests, most people first."""
     show_all = request.args.get("all") == "1"
-    everything = requests.overview(store(), _manifest(), min_people=1)
+    everything = tally_views.overview(store(), _manifest(), min_people=1)
     views = everything if show_all else [view for view in everything
-                                         if view.people >= requests.MIN_PEOPLE]
+                                         if view.people >= tally_views.MIN_PEOPLE]
     return render_template(
         "moderation/requests.html", views=views, show_all=show_all,
         hidden=len(everything) - len(views), chart=people_chart(views),
@@ -88,20 +89,20 @@ def requests_page():
 def themes_page():
     """The answers to each reflection question, grouped into themes."""
     return render_template("moderation/request_themes.html",
-                           questions=requests.question_themes(store(), _manifest()))
+                           questions=tally_themes.question_themes(store(), _manifest()))
 
 
 @bp.get("/requests/<group_id>", endpoint="request_detail")
 @login_required
 def request_detail(group_id: str):
-    if not requests.GROUP_ID.fullmatch(group_id):
+    if not GROUP_ID.fullmatch(group_id):
         abort(404)
-    view = requests.request_view(store(), group_id, _manifest())
+    view = tally_views.request_view(store(), group_id, _manifest())
     if view is None:
         abort(404)
     if view.id != group_id:
         return redirect(url_for("moderation.request_detail", group_id=view.id), 303)
-    others = [other for other in requests.overview(store(), None, min_people=1)
+    others = [other for other in tally_views.overview(store(), None, min_people=1)
               if other.id != view.id]
     return render_template(
         "moderation/request.html", view=view, cards=comment_views(view.comments),
@@ -121,8 +122,8 @@ def _back(group_id: str | None = None):
 @login_required
 def rename_request(group_id: str):
     try:
-        requests.rename(store(), group_id, request.form.get("label"))
-    except requests.RequestActionError as error:
+        tally_actions.rename(store(), group_id, request.form.get("label"))
+    except RequestActionError as error:
         flash(str(error), "error")
     else:
         flash("Label saved.", "success")
@@ -133,8 +134,8 @@ def rename_request(group_id: str):
 @login_required
 def merge_request(group_id: str):
     try:
-        target = requests.merge(store(), group_id, request.form.get("into", ""))
-    except requests.RequestActionError as error:
+        target = tally_actions.merge(store(), group_id, request.form.get("into", ""))
+    except RequestActionError as error:
         flash(str(error), "error")
         return _back(group_id)
     flash("Merged.", "success")
@@ -145,9 +146,9 @@ def merge_request(group_id: str):
 @login_required
 def request_status(group_id: str):
     try:
-        change = requests.set_status(store(), group_id, request.form.get("status", ""),
-                                     request.form.get("link"))
-    except requests.RequestActionError as error:
+        change = tally_actions.set_status(store(), group_id, request.form.get("status", ""),
+                                          request.form.get("link"))
+    except RequestActionError as error:
         flash(str(error), "error")
         return _back(group_id)
     message = f"Marked {STATUS_LABELS[change.group.status]}."
@@ -163,39 +164,15 @@ def request_status(group_id: str):
 def move_comment():
     source = request.form.get("from", "")
     try:
-        target = requests.move(store(), request.form.get("comment", ""),
-                               request.form.get("to") or None)
-    except requests.RequestActionError as error:
+        target = tally_actions.move(store(), request.form.get("comment", ""),
+                                    request.form.get("to") or None)
+    except RequestActionError as error:
         flash(str(error), "error")
     else:
         flash("Moved." if target else "Taken out of every request.", "success")
-    return _back(source if requests.GROUP_ID.fullmatch(source) else None)
-
-
-# --- the command -------------------------------------------------------------------------------
-
-
-@click.command("regroup")
-@click.option("--embedder", type=click.Choice(requests.EMBEDDER_CHOICES), default=None,
-              help="Which vectors to group with (default: the TALLY_EMBEDDER setting).")
-@with_appcontext
-def regroup_command(embedder: str | None) -> None:
-    """Group every reader comment's request again, from scratch. Groups the author acted on
-    (named, marked, merged into, moved a comment to) stay together with their label, status
-    and link; comments the author took out stay out."""
-    def progress(comments):
-        return click.progressbar(comments, label="Grouping comments", show_pos=True)
-
-    try:
-        result = requests.regroup(current_app.extensions["tellmemore.store"], embedder, progress)
-    except requests.RequestActionError as error:
-        raise click.ClickException(str(error)) from error
-    click.echo(f"{result.comments} reader comments, {result.grouped} asking for something, "
-               f"in {result.groups} groups ({result.embedder}); {result.kept} groups the "
-               "author decided on kept.")
+    return _back(source if GROUP_ID.fullmatch(source) else None)
 
 
 def init_app(app: Flask) -> None:
-    """Check TALLY_EMBEDDER and add the `regroup` command."""
-    requests.check_config(app.config)
-    app.cli.add_command(regroup_command)
+    """Check TALLY_EMBEDDER and the settle settings."""
+    tally_service.check_config(app.config)

@@ -23,7 +23,7 @@ Three steps for each comment:
    the two centroids meet: one more product, and earlier comments' groups change.
 
 A regroup does better than step 3: with the whole collection at hand, the model's vectors are
-*settled* (tally_settle.py: average linkage over calibrated same-request probabilities), held
+*settled* (settle.py: average linkage over calibrated same-request probabilities), held
 out F1 0.63 → 0.76; the centroids of the settled groups then take the comments that follow.
 
 Two embedders: :class:`MiniLMEmbedder` (the all-MiniLM-L6-v2 sentence model shipped in the
@@ -411,7 +411,7 @@ class RequestGrouper:
 
     ``assign(text)`` is incremental (one comment as it arrives); ``regroup(texts)`` starts over
     on a whole collection, in batches, and settles the model's vectors all at once
-    (tally_settle). Group ids are small integers, in order of creation, and
+    (settle.py). Group ids are small integers, in order of creation, and
     the same input in the same order always gives the same ids.
     """
 
@@ -464,7 +464,7 @@ class RequestGrouper:
         ``key`` carries the author's decisions: comments with the same key end in one group
         (which may take others in), different keys in different groups, and a keyed comment
         gets a group even if it asks for nothing the detector sees. Vectors of an embedder with
-        a ``settle_calibration`` (the model's) are then settled all at once (tally_settle:
+        a ``settle_calibration`` (the model's) are then settled all at once (settle.py:
         average linkage, better than placing them one at a time); others are placed one at a
         time, in order, as ``assign`` would, the keyed ones first."""
         self.__init__(self.embedder, self.threshold, self.merge_threshold)  # type: ignore[misc]

@@ -1,6 +1,6 @@
 """Settling: group a whole collection of request vectors at once, by average linkage.
 
-Incremental assignment (tally.RequestGrouper.assign) must decide when a comment arrives, and an
+Incremental assignment (grouper.RequestGrouper.assign) must decide when a comment arrives, and an
 early wrong decision stays. With the whole collection at hand, ``settle`` can merge the surest
 pairs first: it starts from one cluster per comment and repeatedly joins the two clusters whose
 members are, on average, most likely to ask for the same thing, until no pair reaches the
@@ -61,7 +61,7 @@ _PARTNERS_PER_PRODUCT = 256
 
 
 def _product(left: Any, right: Any) -> Any:
-    """``left @ right.T``, through torch when it is loaded (see tally._DenseIndex._scores)."""
+    """``left @ right.T``, through torch when it is loaded (see grouper._DenseIndex._scores)."""
     torch = sys.modules.get("torch")
     if torch is None:
         return left @ right.T

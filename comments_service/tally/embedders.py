@@ -1,0 +1,37 @@
+"""The embedders the service groups with, one of each per process, and which one is configured.
+
+Loading the sentence model costs seconds and hundreds of MB (docs/TALLY.md), so each process
+makes each embedder once and every grouper of the process shares it.
+"""
+
+from __future__ import annotations
+
+import threading
+from typing import Any
+
+from flask import current_app, has_app_context
+
+from comments_service.tally.grouper import LexicalEmbedder, MiniLMEmbedder
+from comments_service.tally.groups import RequestActionError
+
+_embedders: dict[str, Any] = {}
+_embedders_lock = threading.Lock()
+
+
+def embedder_named(name: str) -> Any:
+    """The process's embedder: ``lexical``, ``minilm``/``model``, or ``auto``."""
+    if name == "auto":
+        name = "minilm" if MiniLMEmbedder.available() else "lexical"
+    if name == "model":
+        name = "minilm"
+    if name == "minilm" and not MiniLMEmbedder.available():
+        raise RequestActionError("The sentence model is not installed (extra tally-embeddings).")
+    with _embedders_lock:
+        if name not in _embedders:
+            _embedders[name] = MiniLMEmbedder() if name == "minilm" else LexicalEmbedder()
+        return _embedders[name]
+
+
+def configured_embedder() -> str:
+    """The TALLY_EMBEDDER setting; ``lexical`` outside the service (scripts, benches)."""
+    return current_app.config.get("TALLY_EMBEDDER", "lexical") if has_app_context() else "lexical"

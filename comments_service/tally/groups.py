@@ -1,0 +1,50 @@
+"""Request groups as the store holds them: what a group id looks like, which comments count,
+how merges are followed, and which comments are in which group.
+
+Every other module of the service side of the tally (service, regrouping, actions, views,
+themes) reads groups through these few names, so they agree on what "in a group" means.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+
+from comments_service.models import Comment, CommentState, RequestGroup
+from comments_service.store import Store
+
+MOVED_OUT = "-"  # Comment.request of a comment the author took out of every group
+GROUP_ID = re.compile(r"[1-9][0-9]{0,8}-[0-9]{1,9}")
+LIVE_STATES = (CommentState.AWAITING_REPLY, CommentState.REPLIED)
+
+
+class RequestActionError(ValueError):
+    """An author's action that cannot be done; the message says why (shown on the page)."""
+
+
+def is_reader_request_candidate(comment: Comment) -> bool:
+    """A reader's comment that counts: not the author's, not spam, not withdrawn."""
+    return not comment.is_author and comment.state in LIVE_STATES
+
+
+def resolve(groups: Mapping[str, RequestGroup], group_id: str) -> str:
+    """Follow merges: the group that ``group_id``'s comments belong to now."""
+    seen: set[str] = set()
+    while group_id in groups and groups[group_id].merged_into and group_id not in seen:
+        seen.add(group_id)
+        group_id = groups[group_id].merged_into  # type: ignore[assignment]
+    return group_id
+
+
+def group_members(store: Store, groups: Mapping[str, RequestGroup] | None = None
+                  ) -> dict[str, list[Comment]]:
+    """Group id (merges followed) → its reader comments, oldest first."""
+    groups = store.request_groups() if groups is None else groups
+    members: dict[str, list[Comment]] = {}
+    for comment in store.grouped_comments():
+        if (comment.request and comment.request != MOVED_OUT
+                and is_reader_request_candidate(comment)):
+            members.setdefault(resolve(groups, comment.request), []).append(comment)
+    for comments in members.values():
+        comments.sort(key=lambda comment: (comment.created, comment.id))
+    return members

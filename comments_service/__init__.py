@@ -24,7 +24,7 @@ from comments_service.moderation import auth
 from comments_service.moderation import metrics as moderation_metrics  # noqa: F401 - its routes
 from comments_service.moderation import outbox as moderation_outbox
 from comments_service.moderation import queue as moderation
-from comments_service.moderation import requests as moderation_requests
+from comments_service.moderation import requests as moderation_requests  # noqa: F401 - its routes
 from comments_service.outbox import webhooks
 from comments_service.store import SchemaMismatch, StoreCorrupted, open_configured_store
 
@@ -78,5 +78,4 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     security.init_app(app, RATE_LIMITED_ENDPOINTS)
     cli.init_app(app)
     daily_backup.init_app(app)
-    moderation_requests.init_app(app)
     return app

@@ -31,6 +31,7 @@ SECRET_KEY_FILE = "secret_key"
 TRUE_WORDS = frozenset({"1", "true", "on", "yes"})
 FALSE_WORDS = frozenset({"0", "false", "off", "no", ""})
 POSTGRES_SCHEMES = ("postgresql://", "postgres://")
+TALLY_EMBEDDERS = ("lexical", "auto", "model")
 
 Parser = Callable[[str, Any], Any]
 
@@ -269,7 +270,7 @@ SETTINGS: tuple[Setting, ...] = (
             "A CSRF token lasts as long as its session (Flask-WTF's default, one hour, would "
             "throw away a reply written slowly)."),
     # Tallied requests
-    Setting("TALLY_EMBEDDER", "lexical", choice("lexical", "auto", "model"),
+    Setting("TALLY_EMBEDDER", "lexical", choice(*TALLY_EMBEDDERS),
             "How comments are compared: words, or the sentence model (`auto`: if installed)."),
     Setting("TALLY_SETTLE_AFTER", 10, number(0, whole=True),
             "With the model, regroup by itself after this many comments grouped one at a "

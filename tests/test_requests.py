@@ -141,11 +141,12 @@ def test_processes_share_one_grouper_through_the_store(app, store, tmp_path):
 
 
 def test_the_log_is_folded_into_a_snapshot(app, store, monkeypatch):
-    monkeypatch.setattr(tally_service, "FOLD_EVERY", 2)
+    monkeypatch.setitem(app.config, "TALLY_FOLD_EVERY", 2)
     ids = []
-    for body in (RSS_1, DARK_SITE, RSS_2):
-        comment = store.add_comment(reader_comment(body))
-        ids.append(tally_service.assign_comment(store, comment))
+    with app.app_context():
+        for body in (RSS_1, DARK_SITE, RSS_2):
+            comment = store.add_comment(reader_comment(body))
+            ids.append(tally_service.assign_comment(store, comment))
     with store.request_tally() as tally:
         assert tally.snapshot() is not None  # folded after the second record
         assert len(tally.records()[0]) == 1  # the third, appended after the snapshot
@@ -176,8 +177,7 @@ def test_a_half_written_record_is_ignored_then_cut(store):
 
 
 def test_a_busy_or_broken_tally_never_fails_the_post(client, store, monkeypatch):
-    monkeypatch.setattr(tally_service, "TALLY_LOCK_TIMEOUT", 0.05)
-    monkeypatch.setattr(tally_service.assign_comment, "__defaults__", (0.05,))
+    monkeypatch.setitem(client.application.config, "TALLY_LOCK_TIMEOUT_SECONDS", 0.05)
     with store.request_tally():
         waiting = post(client, RSS_1)
     assert group_of(store, waiting) is None

@@ -9,14 +9,14 @@ import click
 from flask import current_app
 from flask.cli import with_appcontext
 
+from comments_service.config import TALLY_EMBEDDERS
 from comments_service.models import Comment
 from comments_service.tally import regrouping
 from comments_service.tally.groups import RequestActionError
-from comments_service.tally.service import EMBEDDER_CHOICES
 
 
 @click.command("regroup")
-@click.option("--embedder", type=click.Choice(EMBEDDER_CHOICES), default=None,
+@click.option("--embedder", type=click.Choice(TALLY_EMBEDDERS), default=None,
               help="Which vectors to group with (default: the TALLY_EMBEDDER setting).")
 @with_appcontext
 def regroup_command(embedder: str | None) -> None:

@@ -18,14 +18,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Flask, abort, current_app, flash, redirect, render_template, request, url_for
+from flask import abort, current_app, flash, redirect, render_template, request, url_for
 
 from comments_service.manifest import Manifest, ManifestError
 from comments_service.models import RequestStatus
 from comments_service.moderation.auth import login_required
 from comments_service.moderation.queue import bp, comment_views, store, waited
 from comments_service.tally import actions as tally_actions
-from comments_service.tally import service as tally_service
 from comments_service.tally import themes as tally_themes
 from comments_service.tally import views as tally_views
 from comments_service.tally.groups import GROUP_ID, RequestActionError
@@ -171,8 +170,3 @@ def move_comment():
     else:
         flash("Moved." if target else "Taken out of every request.", "success")
     return _back(source if GROUP_ID.fullmatch(source) else None)
-
-
-def init_app(app: Flask) -> None:
-    """Check TALLY_EMBEDDER and the settle settings."""
-    tally_service.check_config(app.config)

@@ -11,6 +11,7 @@ from typing import Any
 
 from flask import current_app, has_app_context
 
+from comments_service.config import DEFAULTS
 from comments_service.tally.grouper import LexicalEmbedder, MiniLMEmbedder
 from comments_service.tally.groups import RequestActionError
 
@@ -33,5 +34,5 @@ def embedder_named(name: str) -> Any:
 
 
 def configured_embedder() -> str:
-    """The TALLY_EMBEDDER setting; ``lexical`` outside the service (scripts, benches)."""
-    return current_app.config.get("TALLY_EMBEDDER", "lexical") if has_app_context() else "lexical"
+    """The TALLY_EMBEDDER setting; its default outside the service (scripts, benches)."""
+    return current_app.config["TALLY_EMBEDDER"] if has_app_context() else DEFAULTS["TALLY_EMBEDDER"]

@@ -6,10 +6,11 @@ the model, a regroup runs by itself now and then to settle the groups.
   asks for nothing gets no group. The comment's ``request`` field names its group.
 - **One grouper per process, one lock for all** (state.py): each assignment takes the store's
   tally lock, brings this process's grouper in step with the log, assigns, appends one line and
-  lets go; every ``FOLD_EVERY`` records the log is folded into a new snapshot. So the cost of
+  lets go; every ``TALLY_FOLD_EVERY`` records the log is folded into a new snapshot. So the cost of
   one assignment is the grouper's (centroids only, never stored comments) plus one appended
-  line: it does not grow with the store. A reader's POST waits at most ``TALLY_LOCK_TIMEOUT``
-  for the lock; past that the comment is stored without a group until the next ``regroup``.
+  line: it does not grow with the store. A reader's POST waits at most
+  ``TALLY_LOCK_TIMEOUT_SECONDS`` for the lock; past that the comment is stored without a group
+  until the next ``regroup``.
 - **Group ids** are ``<generation>-<n>``: ``n`` is the grouper's own group number and the
   generation grows with each regroup, so ids of different regroups never mix.
 - **Settling by itself**: with the model, a regroup (regrouping.py) runs in a background thread
@@ -33,7 +34,7 @@ from typing import Any
 
 from flask import current_app, has_app_context
 
-from comments_service.config import ConfigError
+from comments_service.config import DEFAULTS
 from comments_service.models import Comment, parse_time, utc_now
 from comments_service.store import Store
 from comments_service.tally.grouper import MAX_CHARS, request_topic
@@ -43,39 +44,22 @@ from comments_service.tally.state import ProcessGrouper, fold, in_step
 
 logger = logging.getLogger(__name__)
 
-EMBEDDER_CHOICES = ("lexical", "auto", "model")
-TALLY_LOCK_TIMEOUT = 2.0  # seconds a reader's POST waits for the tally lock
-FOLD_EVERY = 500  # log records after which the log is folded into a new snapshot
-# With the model, a regroup runs by itself (in a background thread of the process that grouped
-# the comment that made it due) once this many comments were grouped one at a time since the
-# last one and it is at least this many seconds old; TALLY_SETTLE_AFTER = 0 turns it off.
-SETTLE_DEFAULTS = {"TALLY_SETTLE_AFTER": 10, "TALLY_SETTLE_INTERVAL": 3600}
 
 
-def check_config(config: dict[str, Any]) -> None:
-    """Check TALLY_EMBEDDER and the settle settings, filling in their defaults."""
-    config.setdefault("TALLY_EMBEDDER", "lexical")
-    if config["TALLY_EMBEDDER"] not in EMBEDDER_CHOICES:
-        raise ConfigError(f"TALLY_EMBEDDER must be one of {', '.join(EMBEDDER_CHOICES)}, "
-                          f"not {config['TALLY_EMBEDDER']!r}")
-    for name, default in SETTLE_DEFAULTS.items():
-        value = config.setdefault(name, default)
-        try:
-            config[name] = int(value)
-        except (TypeError, ValueError) as error:
-            raise ConfigError(f"{name} must be a whole number, not {value!r}") from error
-        if config[name] < 0:
-            raise ConfigError(f"{name} must be 0 or more, not {value!r}")
+def _setting(name: str) -> Any:
+    """A TALLY_* setting of the running app; its default outside the service (scripts,
+    benches)."""
+    return current_app.config[name] if has_app_context() else DEFAULTS[name]
 
 
 # --- assignment on store ----------------------------------------------------------------------
 
 
-def assign_comment(store: Store, comment: Comment,
-                   timeout: float | None = TALLY_LOCK_TIMEOUT) -> str | None:
+def assign_comment(store: Store, comment: Comment) -> str | None:
     """Put one stored comment in a group and record it on the comment; returns the group id,
     or None (it asks for nothing, does not count, has a group already, or the tally stayed
-    locked longer than ``timeout``)."""
+    locked longer than TALLY_LOCK_TIMEOUT_SECONDS)."""
+    timeout = _setting("TALLY_LOCK_TIMEOUT_SECONDS")
     if not is_reader_request_candidate(comment) or comment.request is not None:
         return None
     if request_topic(comment.body, comment.question) is None:
@@ -98,7 +82,7 @@ def assign_comment(store: Store, comment: Comment,
         current.since_settled += 1
         policy = SettlePolicy.configured()
         due = _settle_due(current, policy)
-        if current.unfolded >= FOLD_EVERY:
+        if current.unfolded >= _setting("TALLY_FOLD_EVERY"):
             fold(tally, current)
         group_id = f"{current.generation}-{group}"
     group_id = resolve(store.request_groups(), group_id)
@@ -114,23 +98,24 @@ def assign_comment(store: Store, comment: Comment,
 
 # --- settling on its own, off the request path ----------------------------------------------
 
-def _setting(name: str) -> int:
-    if not has_app_context():
-        return 0  # outside the service (scripts, the CLI's own regroup): never automatic
-    return int(current_app.config.get(name, SETTLE_DEFAULTS[name]))
-
-
 @dataclass(frozen=True)
 class SettlePolicy:
     """When a regroup is due by itself (the TALLY_SETTLE_* settings)."""
 
     after: int  # comments assigned one at a time since the last regroup; 0: never
     interval: int  # seconds since the last regroup
+    # How long the settle thread waits for the tally lock (it runs outside the app context).
+    lock_timeout: float = 0.0
 
     @classmethod
     def configured(cls) -> SettlePolicy:
-        """The running app's policy; never automatic outside the service."""
-        return cls(_setting("TALLY_SETTLE_AFTER"), _setting("TALLY_SETTLE_INTERVAL"))
+        """The running app's policy; never automatic outside the service (scripts, the CLI's
+        own regroup)."""
+        if not has_app_context():
+            return cls(0, 0)
+        return cls(current_app.config["TALLY_SETTLE_AFTER"],
+                   current_app.config["TALLY_SETTLE_INTERVAL"],
+                   current_app.config["TALLY_LOCK_TIMEOUT_SECONDS"])
 
 
 def _settle_due(current: ProcessGrouper, policy: SettlePolicy) -> bool:
@@ -178,7 +163,7 @@ class _Settler:
     @staticmethod
     def _run(store: Store, policy: SettlePolicy) -> None:
         try:
-            with store.request_tally(timeout=TALLY_LOCK_TIMEOUT) as tally:
+            with store.request_tally(timeout=policy.lock_timeout) as tally:
                 if tally is None:
                     return  # a regroup is running: it is the settle
                 current = in_step(store, tally)

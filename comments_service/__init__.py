@@ -12,7 +12,7 @@ from typing import Any
 
 from flask import Flask
 
-from comments_service import cli, daily_backup, errors, security
+from comments_service import cli, daily_backup, errors, moderation, security
 from comments_service.api import feeds, health
 from comments_service.api import views as api
 from comments_service.config import load_config, warn_about_temporary_key
@@ -21,10 +21,6 @@ from comments_service.mail import notify
 from comments_service.mail import pages as unsubscribe
 from comments_service.manifest import ManifestError, ManifestSource, is_url
 from comments_service.moderation import auth
-from comments_service.moderation import metrics as moderation_metrics  # noqa: F401 - its routes
-from comments_service.moderation import outbox as moderation_outbox
-from comments_service.moderation import queue as moderation
-from comments_service.moderation import requests as moderation_requests  # noqa: F401 - its routes
 from comments_service.outbox import webhooks
 from comments_service.store import SchemaMismatch, StoreCorrupted, open_configured_store
 
@@ -70,7 +66,6 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     app.register_blueprint(health.bp)
     app.register_blueprint(api.bp)
     app.register_blueprint(moderation.bp)
-    app.register_blueprint(moderation_outbox.bp)
     unsubscribe.init_app(app)
     notify.init_app(app)
     webhooks.init_app(app)

@@ -581,9 +581,9 @@ def test_the_route_list_includes_sign_in_and_sign_out(app):
 
 @pytest.mark.parametrize(
     ("pattern", "method", "endpoint"),
-    [route for route in ROUTES if route[2] != "auth.sign_in"],
+    [route for route in ROUTES if route[2] != "moderation.auth.sign_in"],
     ids=[f"{method} {pattern}" for pattern, method, endpoint in ROUTES
-         if endpoint != "auth.sign_in"],
+         if endpoint != "moderation.auth.sign_in"],
 )
 def test_every_moderation_route_refuses_strangers(seeded, pattern, method, endpoint):
     app = seeded

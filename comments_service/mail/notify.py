@@ -493,7 +493,7 @@ def comment_posted(store: Store, comment: Comment) -> list[OutboxMessage]:
             "site_name": site_name(manifest), "comment": comment,
             "title": article.title if article is not None else comment.thread,
             "question": question.text if question is not None else None,
-            "reply_url": _link(base, "moderation.show_comment", comment_id=comment.id),
+            "reply_url": _link(base, "moderation.queue.show_comment", comment_id=comment.id),
             "link": thread_link(manifest, comment.thread, comment.id),
         }
         queued += _queue_to_authors(
@@ -556,12 +556,12 @@ def queue_due_digests(store: Store, now: datetime | None = None) -> list[OutboxM
             items.append({
                 "comment": comment,
                 "title": article.title if article is not None else comment.thread,
-                "reply_url": _link(base, "moderation.show_comment", comment_id=comment.id),
+                "reply_url": _link(base, "moderation.queue.show_comment", comment_id=comment.id),
             })
         context = {
             "site_name": site_name(manifest), "items": items, "start": start, "end": end,
             "spam": len(comments) - len(kept), "waiting": store.count_waiting(),
-            "queue_url": _link(base, "moderation.queue"),
+            "queue_url": _link(base, "moderation.queue.index"),
         }
         count = len(kept)
         queued += _queue_to_authors(

@@ -17,10 +17,9 @@ from __future__ import annotations
 
 from flask import Blueprint, Flask, Response, current_app, render_template
 
-from comments_service.extensions import store
+from comments_service.extensions import csrf, store
 from comments_service.mail import notify
 from comments_service.manifest import ManifestError
-from comments_service.moderation.auth import csrf
 
 bp = Blueprint("unsubscribe", __name__)
 

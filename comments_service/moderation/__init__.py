@@ -1,1 +1,23 @@
-"""The author's pages under /moderate: sign-in, the reply queue, requests, metrics, outbox."""
+"""The author's pages under /moderate: one blueprint with a child blueprint per page family.
+
+    moderation.auth.*       sign-in and sign-out (auth.py; the guard of the whole area is an
+                            app-wide hook installed by auth.init_app)
+    moderation.queue.*      the reply queue, a comment and its reply form, spam, all comments
+    moderation.requests.*   the tallied requests and the answers' themes
+    moderation.metrics.*    the listening figures
+    moderation.outbox.*     mail and webhooks waiting, sent or failed
+
+Every page of the area gets the header counts, state labels and shortcuts (one context
+processor on the parent).
+"""
+
+from __future__ import annotations
+
+from flask import Blueprint
+
+from comments_service.moderation import auth, metrics, outbox, queue, requests
+
+bp = Blueprint("moderation", __name__, url_prefix="/moderate")
+bp.context_processor(queue.moderation_context)
+for child in (auth.bp, queue.bp, requests.bp, metrics.bp, outbox.bp):
+    bp.register_blueprint(child)

@@ -54,13 +54,12 @@ from flask import (
 from flask.sessions import SecureCookieSessionInterface
 from flask_limiter.errors import RateLimitExceeded
 from flask_limiter.util import get_remote_address
-from flask_wtf.csrf import CSRFError, CSRFProtect
+from flask_wtf.csrf import CSRFError
 from werkzeug.routing import BuildError
 from werkzeug.security import check_password_hash, generate_password_hash
 
-from comments_service.api import views as api
 from comments_service.errors import error_response, wants_html
-from comments_service.extensions import store
+from comments_service.extensions import csrf, store
 from comments_service.models import Author, utc_now
 from comments_service.security import rate_limit_key_prefix
 
@@ -99,7 +98,6 @@ FAILURE_WINDOW_SECONDS = 15 * 60
 # Kept apart from Flask-Limiter's own keys in the same storage.
 FAILURES_KEY = "sign-in-failures"
 
-csrf = CSRFProtect()
 _install_lock = threading.Lock()
 _dummy_hash_lock = threading.Lock()
 _dummy_hash: str | None = None
@@ -207,7 +205,7 @@ def _refusal() -> Response | tuple[Response, int] | tuple[str, int]:
     """What an anonymous request gets: GET/HEAD → 302 to sign-in; anything else → 401, for a
     browser as the sign-in form (sending it leads back to the page the form was on)."""
     if request.method in ("GET", "HEAD"):
-        return redirect(url_for("auth.sign_in", next=safe_next(_here())), code=302)
+        return redirect(url_for("moderation.auth.sign_in", next=safe_next(_here())), code=302)
     if wants_html():
         return _sign_in_page(SIGN_IN_REQUIRED, 401, next_path=_referring_page())
     return error_response(401, "sign_in_required", SIGN_IN_REQUIRED)
@@ -225,7 +223,7 @@ def login_required(view: View) -> View:
     return wrapped  # type: ignore[return-value]
 
 
-OPEN_ENDPOINTS = frozenset({"auth.sign_in", "auth.sign_out"})
+OPEN_ENDPOINTS = frozenset({"moderation.auth.sign_in", "moderation.auth.sign_out"})
 
 
 def _guard_author_area() -> Response | tuple[Response, int] | None:
@@ -249,7 +247,7 @@ def _private_pages(response: Response) -> Response:
 
 def _home() -> str:
     try:
-        return url_for("moderation.queue")
+        return url_for("moderation.queue.index")
     except BuildError:
         return AUTHOR_AREA + "/"
 
@@ -398,7 +396,7 @@ def _sign_in_view(app: Flask) -> Callable[[], Any]:
     return view
 
 
-@bp.route(AUTHOR_AREA + "/sign-in", methods=["GET", "POST"])
+@bp.route("/sign-in", methods=["GET", "POST"])
 def sign_in():
     try:
         return _sign_in_view(current_app._get_current_object())()  # type: ignore[attr-defined]
@@ -410,17 +408,17 @@ def sign_in():
         )
 
 
-@bp.post(AUTHOR_AREA + "/sign-out")
+@bp.post("/sign-out")
 def sign_out():
     session.clear()
     g.current_author = None
     flash("You are signed out.", "info")
-    return redirect(url_for("auth.sign_in"), code=303)
+    return redirect(url_for("moderation.auth.sign_in"), code=303)
 
 
 def _csrf_failed(error: CSRFError):
     message = CSRF_FAILED.format(reason=(error.description or "no token").rstrip("."))
-    if request.endpoint == "auth.sign_in" and wants_html() and current_author() is None:
+    if request.endpoint == "moderation.auth.sign_in" and wants_html() and current_author() is None:
         # A fresh form (with a fresh token) is the most useful answer here.
         return _sign_in_page(message, 400, request.form.get("email", "").strip(),
                              _requested_next())
@@ -490,10 +488,8 @@ def init_app(app: Flask) -> None:
         lambda: app.extensions[LIMITER_EXTENSION].storage, rate_limit_key_prefix(app)
     )
     csrf.init_app(app)
-    csrf.exempt(api.bp)
     app.register_error_handler(CSRFError, _csrf_failed)
     app.before_request(_load_for_author_area)
     app.before_request(_guard_author_area)
     app.after_request(_private_pages)
     app.context_processor(_template_context)
-    app.register_blueprint(bp)

@@ -1,12 +1,11 @@
-"""The listening figures for the author: the page /moderate/metrics and `flask … stats`.
+"""The listening figures for the author: the page /moderate/metrics (`flask … stats` prints
+the same figures, cli/stats.py).
 
     GET  /moderate/metrics       reply rate and times, what waits, the target, per article and
                                  per question, the weekly trend (inline SVG), readers' words
-    flask --app comments_service stats [--json] [--now TIME] [--weeks N]
 
-The figures come from metrics.py; this module lays them out. The route joins the moderation
-blueprint (same sign-in, navigation and header counts), so this module is imported before the
-blueprint is registered; `init_app` checks the target settings and adds the command.
+The figures come from metrics.py; this module lays them out, as a blueprint nested in the
+moderation one (same sign-in, navigation and header counts).
 """
 
 from __future__ import annotations
@@ -16,11 +15,13 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from flask import current_app, render_template
+from flask import Blueprint, current_app, render_template
 
 from comments_service import metrics
+from comments_service.extensions import manifest, store
 from comments_service.moderation.auth import login_required
-from comments_service.moderation.queue import bp, manifest, store
+
+bp = Blueprint("metrics", __name__, url_prefix="/metrics")
 
 CHART_WIDTH = 640
 CHART_HEIGHT = 236  # the plot, the week labels below it, a legend line
@@ -35,7 +36,7 @@ def current_targets() -> metrics.Targets:
 # --- the page --------------------------------------------------------------------------------
 
 
-@bp.get("/metrics", endpoint="metrics")
+@bp.get("", endpoint="index")
 @login_required
 def metrics_page():
     """The listening figures of every comment in the store."""

@@ -18,7 +18,7 @@ from comments_service.models import OutboxStatus
 from comments_service.moderation.auth import login_required
 from comments_service.store import MessageNotFound
 
-bp = Blueprint("outbox", __name__, url_prefix="/moderate/outbox")
+bp = Blueprint("outbox", __name__, url_prefix="/outbox")
 
 PER_PAGE = 50
 # The page's tabs: (key, label, statuses listed; None = all).

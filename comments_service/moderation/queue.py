@@ -1,4 +1,4 @@
-"""The author's pages under /moderate: the reply queue, one comment with its reply form, the
+"""The reply queue's pages under /moderate: the reply queue, one comment with its reply form, the
 spam pile, all comments, and editing or deleting replies. Every route needs a signed-in author;
 every change is a POST with a CSRF token (auth.py). Plain HTML forms; moderation.js only adds
 keyboard shortcuts and a live preview.
@@ -47,7 +47,7 @@ from comments_service.manifest import ArticleEntry
 from comments_service.models import Comment, CommentState, parse_time
 from comments_service.moderation.auth import login_required
 
-bp = Blueprint("moderation", __name__, url_prefix="/moderate")
+bp = Blueprint("queue", __name__)
 
 PER_PAGE = 25
 NEXT_SCAN_CHUNK = 200
@@ -68,8 +68,8 @@ SHORTCUTS = (
 )
 
 
-@bp.context_processor
 def moderation_context() -> dict[str, Any]:
+    """Header counts, state labels and shortcuts for every moderation page."""
     if getattr(g, "current_author", None) is None:
         return {}
     counts = store().state_counts()
@@ -202,7 +202,7 @@ def comment_or_404(comment_id: str) -> Comment:
 # --- the queue -------------------------------------------------------------------------------
 
 
-@bp.get("/")
+@bp.get("/", endpoint="index")
 @login_required
 def queue():
     """Comments waiting for a reply, oldest first."""
@@ -283,7 +283,7 @@ def reply(comment_id: str):
         if following:
             return redirect(url_for(".show_comment", comment_id=following, **chosen), code=303)
         flash("The queue is empty: every comment has its reply.", "success")
-    return redirect(url_for(".queue", **chosen), code=303)
+    return redirect(url_for(".index", **chosen), code=303)
 
 
 @bp.post("/preview")
@@ -297,7 +297,7 @@ def _after_action(comment_id: str, message: str):
     flash(message, "success")
     target = request.form.get("return_to")
     if target == "queue":
-        return redirect(url_for(".queue", **filters()), code=303)
+        return redirect(url_for(".index", **filters()), code=303)
     if target == "spam":
         return redirect(url_for(".spam"), code=303)
     return redirect(url_for(".show_comment", comment_id=comment_id, **filters()), code=303)
@@ -333,7 +333,7 @@ def mark_spam(comment_id: str):
     flash(f"{comment.name}'s comment was moved to spam.", "success")
     if request.form.get("return_to") == "next" and following:
         return redirect(url_for(".show_comment", comment_id=following, **chosen), code=303)
-    return redirect(url_for(".queue", **chosen), code=303)
+    return redirect(url_for(".index", **chosen), code=303)
 
 
 @bp.post("/comments/<comment_id>/not-spam")

@@ -10,20 +10,21 @@
     POST /moderate/requests/move                 comment, to: a group's id or blank (out)
 
 The groups are suggestions (docs/TALLY.md: precision 0.80 at best), so every page says so and
-every grouping can be changed. The logic is tally/; this module lays it out. Its routes
-join the moderation blueprint, so it is imported before the blueprint is registered.
+every grouping can be changed. The logic is tally/; this module lays it out, as a blueprint
+nested in the moderation one (moderation/__init__.py).
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from flask import abort, current_app, flash, redirect, render_template, request, url_for
+from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, url_for
 
+from comments_service.extensions import store
 from comments_service.manifest import Manifest, ManifestError
 from comments_service.models import RequestStatus
 from comments_service.moderation.auth import login_required
-from comments_service.moderation.queue import bp, comment_views, store, waited
+from comments_service.moderation.queue import comment_views, waited
 from comments_service.tally import actions as tally_actions
 from comments_service.tally import themes as tally_themes
 from comments_service.tally import views as tally_views
@@ -35,6 +36,8 @@ ROW_HEIGHT = 26
 LABEL_WIDTH = 250  # the bars start here; labels are clipped to fit
 BAR_RIGHT = 600
 LABEL_CHARS = 36
+bp = Blueprint("requests", __name__, url_prefix="/requests")
+
 STATUS_LABELS = {RequestStatus.OPEN: "open", RequestStatus.PLANNED: "planned",
                  RequestStatus.DONE: "done"}
 
@@ -68,7 +71,7 @@ def people_chart(views: list[tally_views.RequestView]) -> dict[str, Any]:
             "left": LABEL_WIDTH, "description": description, "bar_height": ROW_HEIGHT - 8}
 
 
-@bp.get("/requests", endpoint="requests")
+@bp.get("", endpoint="index")
 @login_required
 def requests_page():
     """The tallied requests, most people first."""
@@ -83,7 +86,7 @@ def requests_page():
     )
 
 
-@bp.get("/requests/themes", endpoint="request_themes")
+@bp.get("/themes", endpoint="themes")
 @login_required
 def themes_page():
     """The answers to each reflection question, grouped into themes."""
@@ -91,7 +94,7 @@ def themes_page():
                            questions=tally_themes.question_themes(store(), _manifest()))
 
 
-@bp.get("/requests/<group_id>", endpoint="request_detail")
+@bp.get("/<group_id>", endpoint="detail")
 @login_required
 def request_detail(group_id: str):
     if not GROUP_ID.fullmatch(group_id):
@@ -100,7 +103,7 @@ def request_detail(group_id: str):
     if view is None:
         abort(404)
     if view.id != group_id:
-        return redirect(url_for("moderation.request_detail", group_id=view.id), 303)
+        return redirect(url_for("moderation.requests.detail", group_id=view.id), 303)
     others = [other for other in tally_views.overview(store(), None, min_people=1)
               if other.id != view.id]
     return render_template(
@@ -113,11 +116,11 @@ def request_detail(group_id: str):
 def _back(group_id: str | None = None):
     target = request.form.get("back")
     if target == "detail" and group_id:
-        return redirect(url_for("moderation.request_detail", group_id=group_id), 303)
-    return redirect(url_for("moderation.requests"), 303)
+        return redirect(url_for("moderation.requests.detail", group_id=group_id), 303)
+    return redirect(url_for("moderation.requests.index"), 303)
 
 
-@bp.post("/requests/<group_id>/rename", endpoint="rename_request")
+@bp.post("/<group_id>/rename", endpoint="rename")
 @login_required
 def rename_request(group_id: str):
     try:
@@ -129,7 +132,7 @@ def rename_request(group_id: str):
     return _back(group_id)
 
 
-@bp.post("/requests/<group_id>/merge", endpoint="merge_request")
+@bp.post("/<group_id>/merge", endpoint="merge")
 @login_required
 def merge_request(group_id: str):
     try:
@@ -141,7 +144,7 @@ def merge_request(group_id: str):
     return _back(target)
 
 
-@bp.post("/requests/<group_id>/status", endpoint="request_status")
+@bp.post("/<group_id>/status", endpoint="status")
 @login_required
 def request_status(group_id: str):
     try:
@@ -158,7 +161,7 @@ def request_status(group_id: str):
     return _back(group_id)
 
 
-@bp.post("/requests/move", endpoint="move_request_comment")
+@bp.post("/move", endpoint="move")
 @login_required
 def move_comment():
     source = request.form.get("from", "")

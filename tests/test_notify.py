@@ -39,6 +39,8 @@ from comments_service.models import (
     OutboxStatus,
     utc_now,
 )
+from comments_service.outbox.message import iso
+from comments_service.outbox.queue import retry_message
 
 AUTHOR_EMAIL, PASSWORD = "ada@blog.test", "correct horse battery"
 READER = "rosa@example.org"
@@ -293,13 +295,13 @@ def test_each_failed_attempt_is_recorded_and_the_wait_doubles(mail_config, smtp)
     send(app, now=clock)
     first = store(app).get_message(message.id)
     assert first.attempts == 1
-    assert first.next_attempt_at == notify.iso(clock.now + timedelta(seconds=60))
+    assert first.next_attempt_at == iso(clock.now + timedelta(seconds=60))
     clock.now += timedelta(seconds=30)
     assert send(app, now=clock).total == 0  # not due yet
     clock.now += timedelta(seconds=31)
     send(app, now=clock)
     second = store(app).get_message(message.id)
-    assert second.next_attempt_at == notify.iso(clock.now + timedelta(seconds=120))
+    assert second.next_attempt_at == iso(clock.now + timedelta(seconds=120))
     clock.now += timedelta(seconds=121)
     assert send(app, now=clock).failed == 1
     last = store(app).get_message(message.id)
@@ -326,8 +328,8 @@ def test_a_refused_recipient_fails_at_once_with_the_servers_answer(app, smtp):
 def test_a_sender_that_died_mid_send_leaves_a_lease_that_runs_out(app, smtp):
     message = queue(app)
     clock = Clock()
-    lease_end = notify.iso(clock.now + timedelta(seconds=300))
-    [_claimed] = store(app).claim_messages("dead", notify.iso(clock.now), lease_end, 10)
+    lease_end = iso(clock.now + timedelta(seconds=300))
+    [_claimed] = store(app).claim_messages("dead", iso(clock.now), lease_end, 10)
     assert send(app, now=clock).total == 0  # the lease still runs
     clock.now += timedelta(seconds=301)
     assert send(app, now=clock).sent == 1
@@ -557,7 +559,7 @@ def test_at_most_the_daily_limit_is_queued_for_one_address(mail_config, smtp):
         READER, READER, READER, "tom@example.org"]
     # The author can still send one on purpose.
     with app.app_context():
-        notify.retry_message(store(app), over.id)
+        retry_message(store(app), over.id)
     assert send(app).sent == 1
     app.extensions["tellmemore.store"].close()
 

@@ -11,7 +11,7 @@ smtplib, and records the outcome: sent, rescheduled with exponential back-off, o
     send_due(store, config)                        one pass through the queue
     MailSender                                     the background thread (init_app)
     unsubscribe_address / confirm_address          used by unsubscribe.py's pages
-    retry_message / discard_message                used by the outbox page
+    (retry, discard and the other queue operations: outbox/queue.py)
 
 Guards: an address that unsubscribed is never mailed again (checked when a message is queued
 and again just before it is sent); with MAIL_DOUBLE_OPT_IN the first reply notification to an
@@ -25,7 +25,6 @@ from __future__ import annotations
 import atexit
 import logging
 import os
-import re
 import secrets
 import signal
 import smtplib
@@ -53,11 +52,27 @@ from comments_service.config import ConfigError
 from comments_service.manifest import Manifest, ManifestError
 from comments_service.models import Comment, CommentState, MailAddress, OutboxMessage, OutboxStatus
 from comments_service.outbox import webhooks
+from comments_service.outbox.message import (
+    HEADER_UNSAFE,
+    header_text,
+    iso,
+    new_message_id,
+    utc_moment,
+)
+from comments_service.outbox.queue import (
+    HELD_DAYS,
+    SENDER_EXTENSION,
+    UNSUBSCRIBED_ERROR,
+    discard_open_messages_to,
+    expire_held,
+    release_held_messages_to,
+    retry_delay,
+    settle_message,
+    wake_sender,
+)
 from comments_service.store import MessageNotFound, Store
 
 logger = logging.getLogger(__name__)
-
-SENDER_EXTENSION = "tellmemore.mail_sender"
 
 # Settings this module reads, with their defaults (set only where the config has none).
 CONFIG_DEFAULTS: dict[str, Any] = {
@@ -93,34 +108,20 @@ UNSUBSCRIBE_SALT = "tellmemore.unsubscribe"
 CONFIRM_SALT = "tellmemore.confirm-address"
 UNSUBSCRIBE_ENDPOINT = "unsubscribe.unsubscribe"
 CONFIRM_ENDPOINT = "unsubscribe.confirm"
-CONFIRM_LINK_DAYS = 30  # a confirmation link works this long; held messages are kept as long
+CONFIRM_LINK_DAYS = HELD_DAYS  # a confirmation link works as long as a message is held
 CONFIRM_RESEND_DAYS = 7  # a new confirmation mail only when the last one is this old
-MAX_RETRY_DELAY = timedelta(hours=6)
 CLAIM_BATCH = 10
 MAX_ERRORS_KEPT = 20
-SUBJECT_LIMIT = 200
 DIGEST_PAGE = 100
-# What headers must never carry: line breaks of any kind (header injection) and controls.
-HEADER_UNSAFE = re.compile(r"[\x00-\x1f\x7f\x85\u2028\u2029]+")
 
 DAILY_LIMIT_ERROR = (
     "Not sent: {limit} messages were queued for this address in the last 24 hours "
     "(MAIL_PER_ADDRESS_PER_DAY). Retry it by hand if it should go anyway."
 )
-# What the outbox page may do to a message in each status.
-RETRYABLE = (OutboxStatus.FAILED, OutboxStatus.QUEUED)
-DISCARDABLE = (OutboxStatus.HELD, OutboxStatus.QUEUED, OutboxStatus.FAILED)
-UNSUBSCRIBED_ERROR = "Not sent: the address unsubscribed."
-DISCARDED_BY_AUTHOR = "Discarded on the outbox page."
-NEVER_CONFIRMED = f"Not sent: the address was not confirmed within {CONFIRM_LINK_DAYS} days."
 
 
 class MailSetupError(Exception):
     """Mail cannot be queued as configured (e.g. no PUBLIC_URL outside a request)."""
-
-
-class OutboxActionRefused(Exception):
-    """Retry or discard does not fit the message's status (the page says why)."""
 
 
 class _LeaseLost(Exception):
@@ -177,27 +178,6 @@ def check_config(config: dict[str, Any]) -> None:
 
 
 # --- small helpers -------------------------------------------------------------------------------
-
-
-def _now() -> datetime:
-    return datetime.now(UTC)
-
-
-def iso(moment: datetime) -> str:
-    """A time as the store keeps it (as models.utc_now): sortable ISO 8601, UTC."""
-    return moment.astimezone(UTC).isoformat(timespec="microseconds")
-
-
-def new_message_id(moment: datetime) -> str:
-    """The day (UTC) the message is made on, then a random part: the id names its day file."""
-    return f"{moment.astimezone(UTC):%Y%m%d}-{secrets.token_urlsafe(9)}"
-
-
-def header_text(value: str, limit: int = SUBJECT_LIMIT) -> str:
-    """One line fit for a header: line breaks and other controls become one space, so a name
-    like "Rosa\\r\\nBcc: x@y" stays part of the text instead of starting a header."""
-    text = " ".join(HEADER_UNSAFE.sub(" ", str(value)).split())
-    return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
 
 
 def is_mail_address(address: Any) -> bool:
@@ -299,16 +279,6 @@ def address_of_confirm_token(secret_key: str, token: str) -> str | None:
 # --- queuing -------------------------------------------------------------------------------------
 
 
-def _sender(app: Flask) -> MailSender | None:
-    return app.extensions.get(SENDER_EXTENSION)
-
-
-def _wake_sender() -> None:
-    sender = _sender(current_app)
-    if sender is not None:
-        sender.wake()
-
-
 def queue_message(
     store: Store, *, to: str, subject: str, text: str, html: str | None = None,
     kind: str = "message", dedupe_key: str | None = None, confirm_first: bool = False,
@@ -338,7 +308,7 @@ def queue_message(
     base = public_url(config)
     manifest = _manifest()
     name = site_name(manifest)
-    now = _now()
+    now = utc_moment()
     status, error = OutboxStatus.QUEUED, None
     if (confirm_first and config["MAIL_DOUBLE_OPT_IN"]
             and not (record is not None and record.confirmed_at)):
@@ -383,13 +353,13 @@ def queue_message(
         latest = store.get_mail_address(address)
         if latest is not None and latest.confirmed_at and not latest.unsubscribed_at:
             # Confirmed while this message was being stored: its release may have missed it.
-            _settle_quietly(store, stored.id, (OutboxStatus.HELD,), OutboxStatus.QUEUED, None,
-                            next_attempt_at=iso(_now()))
-            _wake_sender()
+            settle_message(store, stored.id, (OutboxStatus.HELD,), OutboxStatus.QUEUED, None,
+                            next_attempt_at=iso(utc_moment()))
+            wake_sender()
             return store.get_message(stored.id) or stored
         _ask_for_confirmation(store, address, base, name)
     else:
-        _wake_sender()
+        wake_sender()
     return stored
 
 
@@ -399,7 +369,7 @@ class _AskedRecently(Exception):
 
 def _ask_for_confirmation(store: Store, address: str, base: str, name: str) -> None:
     """Queue the confirmation mail for an address, unless one went out in the last week."""
-    now = _now()
+    now = utc_moment()
     cutoff = iso(now - timedelta(days=CONFIRM_RESEND_DAYS))
 
     def note_request(record: MailAddress) -> MailAddress:
@@ -527,7 +497,7 @@ def queue_due_digests(store: Store, now: datetime | None = None) -> list[OutboxM
     config = current_app.config
     if config["AUTHOR_NOTIFY"] != "digest":
         return []
-    start, end = digest_window(now or _now(), config["AUTHOR_DIGEST_HOUR"])
+    start, end = digest_window(now or utc_moment(), config["AUTHOR_DIGEST_HOUR"])
     if _digests_done.get(store) == iso(end):
         return []
     comments: list[Comment] = []
@@ -579,13 +549,11 @@ def queue_due_digests(store: Store, now: datetime | None = None) -> list[OutboxM
 def unsubscribe_address(store: Store, address: str) -> MailAddress:
     """The address gets no mail again: recorded (idempotent), and its waiting messages are
     discarded now (the sender also checks before sending each one)."""
-    now = iso(_now())
+    now = iso(utc_moment())
     record = store.update_mail_address(
         address, lambda current: current if current.unsubscribed_at
         else replace(current, unsubscribed_at=now))
-    for message in store.messages_to(address, open_only=True):
-        _settle_quietly(store, message.id, (OutboxStatus.HELD, OutboxStatus.QUEUED),
-                        OutboxStatus.DISCARDED, UNSUBSCRIBED_ERROR)
+    discard_open_messages_to(store, address)
     logger.info("%s unsubscribed", mask_address(address))
     return record
 
@@ -593,76 +561,16 @@ def unsubscribe_address(store: Store, address: str) -> MailAddress:
 def confirm_address(store: Store, address: str) -> tuple[MailAddress, int]:
     """Record the address as confirmed and release its held messages; returns the record
     and how many were released. An unsubscribed address stays unsubscribed (0 released)."""
-    now = iso(_now())
+    now = iso(utc_moment())
     record = store.update_mail_address(
         address, lambda current: current if current.unsubscribed_at or current.confirmed_at
         else replace(current, confirmed_at=now))
     if record.unsubscribed_at:
         return record, 0
-    released = 0
-    for message in store.messages_to(address, open_only=True):
-        if _settle_quietly(store, message.id, (OutboxStatus.HELD,), OutboxStatus.QUEUED, None,
-                           next_attempt_at=now):
-            released += 1
+    released = release_held_messages_to(store, address, now)
     if released and has_app_context():
-        _wake_sender()
+        wake_sender()
     return record, released
-
-
-def _settle_quietly(
-    store: Store, message_id: str, from_statuses: tuple[OutboxStatus, ...],
-    status: OutboxStatus, error: str | None, **changes: Any,
-) -> bool:
-    """Move a message to ``status`` if it is still in one of ``from_statuses``."""
-
-    def apply(current: OutboxMessage) -> OutboxMessage:
-        if current.status not in from_statuses:
-            raise OutboxActionRefused(current.status)
-        return replace(current, status=status, last_error=error or current.last_error,
-                       **changes)
-
-    try:
-        store.update_message(message_id, apply)
-    except (OutboxActionRefused, MessageNotFound):
-        return False
-    return True
-
-
-def retry_message(store: Store, message_id: str) -> OutboxMessage:
-    """Send a failed message again (or a waiting one now), with a fresh count of attempts.
-    Refused for an address that unsubscribed. Discarded is final: by the author, because the
-    address unsubscribed, or because it was never confirmed."""
-    message = store.get_message(message_id)
-    if message is None:
-        raise MessageNotFound(message_id)
-    record = store.get_mail_address(message.to)
-    if record is not None and record.unsubscribed_at:
-        raise OutboxActionRefused("That address unsubscribed: it gets no more mail.")
-    now = iso(_now())
-
-    def apply(current: OutboxMessage) -> OutboxMessage:
-        if current.status not in RETRYABLE:
-            raise OutboxActionRefused(f"A message that is {current.status.value} cannot be "
-                                      "retried.")
-        return replace(current, status=OutboxStatus.QUEUED, attempts=0, next_attempt_at=now,
-                       claimed_by=None, claimed_until=None)
-
-    retried = store.update_message(message_id, apply)
-    if has_app_context():
-        _wake_sender()
-    return retried
-
-
-def discard_message(store: Store, message_id: str) -> OutboxMessage:
-    """Never send this message (it stays listed as discarded)."""
-
-    def apply(current: OutboxMessage) -> OutboxMessage:
-        if current.status not in DISCARDABLE:
-            raise OutboxActionRefused(f"A message that is {current.status.value} cannot be "
-                                      "discarded.")
-        return replace(current, status=OutboxStatus.DISCARDED, last_error=DISCARDED_BY_AUTHOR)
-
-    return store.update_message(message_id, apply)
 
 
 # --- sending -------------------------------------------------------------------------------------
@@ -728,13 +636,6 @@ def build_email(message: OutboxMessage) -> EmailMessage:
     email.set_content(message.text)
     email.add_alternative(message.html, subtype="html")
     return email
-
-
-def retry_delay(config: Mapping[str, Any], attempts: int,
-                base: str = "SMTP_RETRY_BASE_SECONDS") -> timedelta:
-    """SMTP_RETRY_BASE_SECONDS (or ``base``) * 2 ** (attempts - 1), at most six hours."""
-    seconds = config[base] * 2 ** max(attempts - 1, 0)
-    return min(timedelta(seconds=seconds), MAX_RETRY_DELAY)
 
 
 class _Connection:
@@ -815,7 +716,7 @@ def _claimer() -> str:
 
 
 def send_due(
-    store: Store, config: Mapping[str, Any], *, now: Callable[[], datetime] = _now,
+    store: Store, config: Mapping[str, Any], *, now: Callable[[], datetime] = utc_moment,
     should_stop: Callable[[], bool] = lambda: False, limit: int | None = None,
 ) -> SendReport:
     """One pass: queue due digests (inside an app context), let held messages of addresses
@@ -829,7 +730,7 @@ def send_due(
             queue_due_digests(store, started)
         except Exception:
             logger.exception("Could not queue the digest")
-    report.released = _expire_held(store, started)
+    report.released = expire_held(store, started)
     claimer = _claimer()
     lease = timedelta(seconds=config["MAIL_LEASE_SECONDS"])
     margin = timedelta(seconds=3 * config["SMTP_TIMEOUT_SECONDS"])
@@ -851,17 +752,6 @@ def send_due(
     if report.total:
         logger.info("Mail: %s", report)
     return report
-
-
-def _expire_held(store: Store, now: datetime) -> int:
-    cutoff = iso(now - timedelta(days=CONFIRM_LINK_DAYS))
-    expired = 0
-    for message in store.list_messages([OutboxStatus.HELD], limit=10_000):
-        if message.created < cutoff and _settle_quietly(
-                store, message.id, (OutboxStatus.HELD,), OutboxStatus.DISCARDED,
-                NEVER_CONFIRMED):
-            expired += 1
-    return expired
 
 
 def _finish(store: Store, message: OutboxMessage, claimer: str,

@@ -43,6 +43,8 @@ from flask import Flask, current_app, has_app_context
 
 from comments_service.config import ConfigError
 from comments_service.models import Comment, CommentState, OutboxMessage
+from comments_service.outbox.message import new_message_id
+from comments_service.outbox.queue import wake_sender
 from comments_service.store import Store
 
 logger = logging.getLogger(__name__)
@@ -125,9 +127,6 @@ def queue_webhook(event: str, payload: Mapping[str, Any], *, store: Store | None
     ``dedupe_key``: queuing the same key again adds nothing. Returns the stored messages (none
     when no URL is configured). The store's errors pass; :func:`comment_event` is the
     never-raising wrapper the posting hooks use."""
-    from comments_service.mail.notify import _wake_sender as wake_sender
-    from comments_service.mail.notify import new_message_id
-
     config = current_app.config
     urls = config.get("WEBHOOK_URLS") or []
     if not urls:

@@ -40,7 +40,8 @@ from comments_service.models import (
     utc_now,
 )
 from comments_service.outbox.message import iso
-from comments_service.outbox.queue import retry_message
+from comments_service.outbox.queue import SENDER_EXTENSION, retry_message
+from comments_service.outbox.sender import send_due
 
 AUTHOR_EMAIL, PASSWORD = "ada@blog.test", "correct horse battery"
 READER = "rosa@example.org"
@@ -141,7 +142,7 @@ def store(app):
 
 def send(app, **options):
     with app.app_context():
-        return notify.send_due(store(app), app.config, **options)
+        return send_due(store(app), app.config, **options)
 
 
 def queue(app, to=READER, **fields):
@@ -608,6 +609,24 @@ def test_the_daily_digest_lists_the_days_comments_once(mail_config, smtp):
     app.extensions["tellmemore.store"].close()
 
 
+def test_the_sender_pass_that_finds_the_digest_due_queues_and_sends_it(mail_config, smtp):
+    """No job of its own: the digest rides on the sender's passes (outbox.sender's
+    pass_starting signal), once per window."""
+    app = create_app({**mail_config, "AUTHOR_NOTIFY": "digest"})
+    store(app).add_author(Author(id="author-1", name="Ada", email=AUTHOR_EMAIL,
+                                 created=utc_now(), password_hash="x"))
+    post_reader(app.test_client())
+    clock = Clock()
+    app.config["AUTHOR_DIGEST_HOUR"] = (clock.now + timedelta(hours=1)).hour
+    clock.now += timedelta(hours=2)
+    assert send(app, now=clock).sent == 1
+    [digest] = outbox(app, OutboxStatus.SENT)
+    assert digest.kind == "digest" and digest.to == AUTHOR_EMAIL
+    assert send(app, now=clock).total == 0
+    assert len(smtp.mailbox.messages) == 1
+    app.extensions["tellmemore.store"].close()
+
+
 # --- secure connections and login ---------------------------------------------------------------
 
 
@@ -734,7 +753,7 @@ def test_the_sender_thread_starts_once_per_process_and_sends_off_the_request_pat
     with app.test_request_context():
         notify.queue_message(store(app), to=READER, subject="Woken", text="Sent by the thread.")
     smtp.mailbox.wait_for(1, timeout=10)  # woken at once, not after the 30 s poll
-    sender = app.extensions[notify.SENDER_EXTENSION]
+    sender = app.extensions[SENDER_EXTENSION]
     sender.stop()
     assert not sender.running
     assert len(sender_threads()) == before

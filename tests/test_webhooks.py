@@ -16,9 +16,10 @@ import pytest
 from comments_service import create_app
 from comments_service.comments import replying
 from comments_service.config import ConfigError
-from comments_service.mail import notify
 from comments_service.models import Author, OutboxStatus, utc_now
 from comments_service.outbox import webhooks
+from comments_service.outbox.queue import SENDER_EXTENSION
+from comments_service.outbox.sender import send_due
 
 SECRET = "webhook-test-secret"
 
@@ -88,7 +89,7 @@ def make_app():
 
     yield make
     for application in made:
-        sender = application.extensions.get(notify.SENDER_EXTENSION)
+        sender = application.extensions.get(SENDER_EXTENSION)
         if sender is not None:
             sender.stop()
         application.extensions["tellmemore.store"].close()
@@ -96,7 +97,7 @@ def make_app():
 
 def send(app):
     with app.app_context():
-        return notify.send_due(app.extensions["tellmemore.store"], app.config)
+        return send_due(app.extensions["tellmemore.store"], app.config)
 
 
 def post(client, **fields):

@@ -10,6 +10,7 @@ import click
 from flask import Flask, current_app
 from flask.cli import with_appcontext
 
+from comments_service.cli.mail import send_mail_command
 from comments_service.comments.public import public_export_document
 from comments_service.config import write_secret_key
 from comments_service.importers.commands import import_group
@@ -134,3 +135,4 @@ def init_app(app: Flask) -> None:
     for command in (init_command, check_command, export_command, export_public_command,
                     import_group, copy_store_command):
         app.cli.add_command(command)
+    app.cli.add_command(send_mail_command)

@@ -1,16 +1,13 @@
-"""Email follow-up: the outbox, the messages, sending them over SMTP, and the sender thread.
+"""Email follow-up: what the service mails, to whom and when.
 
-Every message is written to the store's outbox before anyone tries to send it. A sender (one
-background thread per service process, or ``flask --app comments_service send-mail``) claims
-due messages with a lease (store.claim_messages: flock + compare-and-set), sends each with
-smtplib, and records the outcome: sent, rescheduled with exponential back-off, or failed.
+Every message is written to the store's outbox before anyone tries to send it; sending is the
+outbox's (outbox/sender.py: the sender thread and ``flask send-mail``, over outbox/smtp.py).
 
     queue_message(store, to=…, subject=…, text=…)   the public way to queue any message
     reply_posted(store, comment, reply)            hook in replying.reply: tell the reader
     comment_posted(store, comment)                 hook in posting: tell the author(s)
-    send_due(store, config)                        one pass through the queue
-    MailSender                                     the background thread (init_app)
-    unsubscribe_address / confirm_address          used by unsubscribe.py's pages
+    queue_due_digests(store, now)                  the author's daily digest (each pass)
+    unsubscribe_address / confirm_address          used by mail/pages.py
     (retry, discard and the other queue operations: outbox/queue.py)
 
 Guards: an address that unsubscribed is never mailed again (checked when a message is queued
@@ -22,28 +19,16 @@ as failed, with the reason, for the author to retry by hand); every header value
 
 from __future__ import annotations
 
-import atexit
 import logging
-import os
-import secrets
-import signal
-import smtplib
-import socket
-import ssl
-import threading
 import weakref
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass, replace
+from collections.abc import Mapping
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
-from email.message import EmailMessage
-from email.policy import SMTP as SMTP_POLICY
-from email.utils import formataddr, formatdate, parseaddr
+from email.utils import formataddr, parseaddr
 from typing import Any
 from urllib.parse import urljoin, urlsplit
 
-import click
 from flask import Flask, current_app, has_app_context, has_request_context, render_template, request
-from flask.cli import with_appcontext
 from itsdangerous import BadSignature, SignatureExpired, URLSafeSerializer, URLSafeTimedSerializer
 from markupsafe import Markup
 
@@ -51,7 +36,7 @@ from comments_service.comments.validation import EMAIL_RE, MAX_EMAIL
 from comments_service.config import ConfigError
 from comments_service.manifest import Manifest, ManifestError
 from comments_service.models import Comment, CommentState, MailAddress, OutboxMessage, OutboxStatus
-from comments_service.outbox import webhooks
+from comments_service.outbox import sender
 from comments_service.outbox.message import (
     HEADER_UNSAFE,
     header_text,
@@ -61,16 +46,12 @@ from comments_service.outbox.message import (
 )
 from comments_service.outbox.queue import (
     HELD_DAYS,
-    SENDER_EXTENSION,
-    UNSUBSCRIBED_ERROR,
     discard_open_messages_to,
-    expire_held,
     release_held_messages_to,
-    retry_delay,
     settle_message,
     wake_sender,
 )
-from comments_service.store import MessageNotFound, Store
+from comments_service.store import Store
 
 logger = logging.getLogger(__name__)
 
@@ -122,10 +103,6 @@ DAILY_LIMIT_ERROR = (
 
 class MailSetupError(Exception):
     """Mail cannot be queued as configured (e.g. no PUBLIC_URL outside a request)."""
-
-
-class _LeaseLost(Exception):
-    """The message is no longer this sender's (its lease ran out and another took it)."""
 
 
 # --- settings ------------------------------------------------------------------------------------
@@ -573,380 +550,18 @@ def confirm_address(store: Store, address: str) -> tuple[MailAddress, int]:
     return record, released
 
 
-# --- sending -------------------------------------------------------------------------------------
-
-
-@dataclass
-class SendReport:
-    """What one pass through the queue did."""
-
-    sent: int = 0
-    retried: int = 0
-    failed: int = 0
-    discarded: int = 0
-    released: int = 0
-
-    @property
-    def total(self) -> int:
-        return self.sent + self.retried + self.failed + self.discarded
-
-    def __str__(self) -> str:
-        return (f"{self.sent} sent, {self.retried} to retry, {self.failed} failed, "
-                f"{self.discarded} discarded")
-
-
-class _VerbatimHeader(str):
-    """A header written out as it is. The email package folds a long unstructured value that
-    has no space in it by turning it into RFC 2047 encoded words, which mail programs do not
-    read as List-Unsubscribe's <URL>; a value with a ``name`` and a ``fold`` method is a header
-    object to the policy (EmailPolicy.header_store_parse and fold), kept and written verbatim.
-    Only for one-line ASCII values (the caller checks)."""
-
-    name: str
-
-    def __new__(cls, name: str, value: str) -> _VerbatimHeader:
-        header = super().__new__(cls, value)
-        header.name = name
-        return header
-
-    def fold(self, *, policy: Any) -> str:
-        return f"{self.name}: {self}{policy.linesep}"
-
-
-VERBATIM_HEADERS = frozenset({"list-unsubscribe", "list-unsubscribe-post"})
-
-
-def build_email(message: OutboxMessage) -> EmailMessage:
-    """The stored message as MIME: text and HTML alternatives, the stored headers (each
-    checked again to be one line), Date, and a Message-ID that stays the same on retries."""
-    email = EmailMessage(policy=SMTP_POLICY)
-    for name, value in message.headers.items():
-        if HEADER_UNSAFE.search(name) or HEADER_UNSAFE.search(value) or ":" in name:
-            logger.warning("Dropping unsafe header %r of message %s", name[:40], message.id)
-            continue
-        verbatim = (name.lower() in VERBATIM_HEADERS and value.isascii()
-                    and len(name) + len(value) < 990)
-        email[name] = _VerbatimHeader(name, value) if verbatim else value
-    email["To"] = message.to
-    email["Subject"] = header_text(message.subject)
-    email["Date"] = formatdate(usegmt=True)
-    sender = parseaddr(message.headers.get("From", ""))[1]
-    domain = sender.rpartition("@")[2] or "localhost"
-    email["Message-ID"] = f"<{message.id}@{domain}>"
-    email.set_content(message.text)
-    email.add_alternative(message.html, subtype="html")
-    return email
-
-
-class _Connection:
-    """One SMTP session per pass, opened on first use and again after an error."""
-
-    def __init__(self, config: Mapping[str, Any]) -> None:
-        self.config = config
-        self.smtp: smtplib.SMTP | None = None
-        self.down: str | None = None  # why connecting failed in this pass: not tried again
-
-    def _tls_context(self) -> ssl.SSLContext:
-        ca_file = str(self.config.get("SMTP_CA_FILE") or "") or None
-        return ssl.create_default_context(cafile=ca_file)
-
-    def get(self) -> smtplib.SMTP:
-        if self.smtp is not None:
-            return self.smtp
-        config = self.config
-        host, port = str(config["SMTP_HOST"]), int(config["SMTP_PORT"])
-        timeout = float(config["SMTP_TIMEOUT_SECONDS"])
-        if config["SMTP_SECURITY"] == "ssl":
-            smtp: smtplib.SMTP = smtplib.SMTP_SSL(host, port, timeout=timeout,
-                                                 context=self._tls_context())
-        else:
-            smtp = smtplib.SMTP(host, port, timeout=timeout)
-        try:
-            if config["SMTP_SECURITY"] == "starttls":
-                smtp.starttls(context=self._tls_context())
-            if config.get("SMTP_USERNAME"):
-                smtp.login(str(config["SMTP_USERNAME"]), str(config.get("SMTP_PASSWORD") or ""))
-        except BaseException:
-            self._close(smtp)
-            raise
-        self.smtp = smtp
-        return smtp
-
-    @staticmethod
-    def _close(smtp: smtplib.SMTP) -> None:
-        try:
-            smtp.quit()
-        except (smtplib.SMTPException, OSError):
-            smtp.close()
-
-    def reset(self) -> None:
-        if self.smtp is not None:
-            self.smtp.close()
-            self.smtp = None
-
-    def close(self) -> None:
-        if self.smtp is not None:
-            self._close(self.smtp)
-            self.smtp = None
-
-
-def _permanent(error: Exception) -> bool:
-    """A 5xx answer to the message itself (refused recipient or content) will not change."""
-    if isinstance(error, smtplib.SMTPRecipientsRefused):
-        return all(code >= 500 for code, _text in error.recipients.values())
-    return isinstance(error, smtplib.SMTPResponseException) and error.smtp_code >= 500
-
-
-def _describe(error: BaseException) -> str:
-    if isinstance(error, smtplib.SMTPResponseException):
-        text = error.smtp_error.decode("utf-8", "replace") if isinstance(
-            error.smtp_error, bytes) else str(error.smtp_error)
-        return f"{type(error).__name__}: {error.smtp_code} {text}"
-    if isinstance(error, smtplib.SMTPRecipientsRefused):
-        parts = [f"{code} {text.decode('utf-8', 'replace') if isinstance(text, bytes) else text}"
-                 for code, text in error.recipients.values()]
-        return f"SMTPRecipientsRefused: {'; '.join(parts)}"
-    return f"{type(error).__name__}: {error}" if str(error) else type(error).__name__
-
-
-def _claimer() -> str:
-    """Unique per pass: host, process, thread and a random part."""
-    return (f"{socket.gethostname()}:{os.getpid()}:{threading.get_ident()}:"
-            f"{secrets.token_hex(4)}")
-
-
-def send_due(
-    store: Store, config: Mapping[str, Any], *, now: Callable[[], datetime] = utc_moment,
-    should_stop: Callable[[], bool] = lambda: False, limit: int | None = None,
-) -> SendReport:
-    """One pass: queue due digests (inside an app context), let held messages of addresses
-    never confirmed go, then claim and send every message that was due when the pass began.
-    A message is tried at most once per pass; after a connection failure the rest of the
-    pass's messages are rescheduled with that error instead of trying again."""
-    report = SendReport()
-    started = now()
-    if has_app_context():
-        try:
-            queue_due_digests(store, started)
-        except Exception:
-            logger.exception("Could not queue the digest")
-    report.released = expire_held(store, started)
-    claimer = _claimer()
-    lease = timedelta(seconds=config["MAIL_LEASE_SECONDS"])
-    margin = timedelta(seconds=3 * config["SMTP_TIMEOUT_SECONDS"])
-    connection = _Connection(config)
+def queue_digests_when_a_pass_starts(store: Store, *, now: datetime) -> None:
+    """Receiver of outbox.sender.pass_starting: the digest goes out with the pass that finds
+    it due. Never raises: a failed digest must not stop the mail behind it."""
     try:
-        while not should_stop() and (limit is None or report.total < limit):
-            batch_size = CLAIM_BATCH if limit is None else min(CLAIM_BATCH, limit - report.total)
-            batch = store.claim_messages(claimer, iso(started), iso(now() + lease), batch_size)
-            if not batch:
-                break
-            for message in batch:
-                if should_stop() or message.claimed_until is None or (
-                        now() + margin > datetime.fromisoformat(message.claimed_until)):
-                    _release(store, message, claimer)  # not enough lease left to send safely
-                    continue
-                _deliver(store, config, connection, message, claimer, report, now)
-    finally:
-        connection.close()
-    if report.total:
-        logger.info("Mail: %s", report)
-    return report
-
-
-def _finish(store: Store, message: OutboxMessage, claimer: str,
-            change: Callable[[OutboxMessage], OutboxMessage]) -> OutboxMessage | None:
-    """Apply ``change`` only if the message is still this sender's claim (compare-and-set)."""
-
-    def apply(current: OutboxMessage) -> OutboxMessage:
-        if current.status is not OutboxStatus.SENDING or current.claimed_by != claimer:
-            raise _LeaseLost
-        return replace(change(current), claimed_by=None, claimed_until=None)
-
-    try:
-        return store.update_message(message.id, apply)
-    except (_LeaseLost, MessageNotFound):
-        logger.warning("Message %s was no longer this sender's to finish", message.id)
-        return None
-
-
-def _release(store: Store, message: OutboxMessage, claimer: str) -> None:
-    _finish(store, message, claimer, lambda current: replace(
-        current, status=OutboxStatus.QUEUED, attempts=max(current.attempts - 1, 0)))
-
-
-def _deliver(
-    store: Store, config: Mapping[str, Any], connection: _Connection, message: OutboxMessage,
-    claimer: str, report: SendReport, now: Callable[[], datetime],
-) -> None:
-    """Send one claimed message (mail over SMTP, a webhook over HTTP) and record the outcome."""
-    webhook = message.kind == webhooks.KIND
-    record = None if webhook else store.get_mail_address(message.to)
-    if record is not None and record.unsubscribed_at:
-        _finish(store, message, claimer, lambda current: replace(
-            current, status=OutboxStatus.DISCARDED, last_error=UNSUBSCRIBED_ERROR))
-        report.discarded += 1
-        return
-    outcome = webhooks.deliver(config, message) if webhook else _attempt(connection, message)
-    if outcome is None:
-        sent_at = iso(now())
-        if _finish(store, message, claimer, lambda current: replace(
-                current, status=OutboxStatus.SENT, sent_at=sent_at)) is not None:
-            report.sent += 1
-        return
-    description, permanent = outcome
-    moment = now()
-    max_attempts = config["WEBHOOK_MAX_ATTEMPTS" if webhook else "SMTP_MAX_ATTEMPTS"]
-    delay_base = "WEBHOOK_RETRY_BASE_SECONDS" if webhook else "SMTP_RETRY_BASE_SECONDS"
-
-    def failed_attempt(current: OutboxMessage) -> OutboxMessage:
-        errors = (*current.errors, f"{iso(moment)} attempt {current.attempts}: {description}")
-        errors = errors[-MAX_ERRORS_KEPT:]
-        if permanent or current.attempts >= max_attempts:
-            reason = (f"Refused: {description}" if permanent and webhook
-                      else f"Refused by the mail server: {description}" if permanent
-                      else f"Gave up after {current.attempts} attempts: {description}")
-            return replace(current, status=OutboxStatus.FAILED, last_error=reason, errors=errors)
-        return replace(current, status=OutboxStatus.QUEUED, last_error=description,
-                       errors=errors,
-                       next_attempt_at=iso(moment + retry_delay(config, current.attempts,
-                                                                 delay_base)))
-
-    finished = _finish(store, message, claimer, failed_attempt)
-    if finished is not None and finished.status is OutboxStatus.FAILED:
-        report.failed += 1
-        logger.error("Message %s failed: %s", message.id, finished.last_error)
-    elif finished is not None:
-        report.retried += 1
-        logger.warning("Message %s not sent (attempt %d), retrying at %s: %s", message.id,
-                       finished.attempts, finished.next_attempt_at, description)
-
-
-def _attempt(connection: _Connection, message: OutboxMessage) -> tuple[str, bool] | None:
-    """Hand the message to the SMTP server: None when it took it, else (the error, whether
-    it is permanent). A server that cannot be reached is not tried again in this pass."""
-    if connection.down is not None:
-        return connection.down, False
-    try:
-        smtp = connection.get()
-    except (smtplib.SMTPException, OSError) as failure:
-        connection.down = f"Could not connect: {_describe(failure)}"
-        return connection.down, False
-    try:
-        smtp.send_message(build_email(message),
-                          from_addr=parseaddr(message.headers.get("From", ""))[1],
-                          to_addrs=[message.to])
-    except (smtplib.SMTPResponseException, smtplib.SMTPRecipientsRefused) as failure:
-        return _describe(failure), _permanent(failure)  # the session itself is still good
-    except (smtplib.SMTPException, OSError) as failure:
-        connection.reset()
-        return _describe(failure), False
-    return None
-
-
-# --- the background sender -----------------------------------------------------------------------
-
-
-class MailSender:
-    """The sender thread of one app in one process.
-
-    It starts with the first request the process serves (``ensure_started`` runs before each
-    request and costs a comparison once running), not in create_app: so commands such as
-    ``flask init`` never start one, and under ``gunicorn --preload`` the master (which forks
-    the workers after create_app) runs none while each worker starts exactly one of its own.
-    A thread copied by a fork does not run in the child, so the process id is checked too.
-    It is a daemon thread and ``stop`` (also run at exit) ends it between two messages; a
-    process killed mid-send leaves a lease that expires, and the message is sent again then.
-    """
-
-    def __init__(self, app: Flask) -> None:
-        self.app = app
-        self._lock = threading.Lock()
-        self._thread: threading.Thread | None = None
-        self._pid: int | None = None
-        self._stop = threading.Event()
-        self._wake = threading.Event()
-        self._exit_hook = False
-
-    @property
-    def running(self) -> bool:
-        return (self._thread is not None and self._pid == os.getpid()
-                and self._thread.is_alive())
-
-    def ensure_started(self) -> None:
-        if self.running:
-            return
-        with self._lock:
-            if self.running:
-                return
-            self._pid = os.getpid()
-            self._stop = threading.Event()
-            self._wake = threading.Event()
-            self._thread = threading.Thread(target=self._run, name="tellmemore-mail-sender",
-                                            daemon=True)
-            self._thread.start()
-            if not self._exit_hook:
-                atexit.register(self.stop)
-                self._exit_hook = True
-
-    def wake(self) -> None:
-        """Look at the queue now rather than at the next poll."""
-        self._wake.set()
-
-    def stop(self, timeout: float = 5.0) -> None:
-        self._stop.set()
-        self._wake.set()
-        thread = self._thread
-        if thread is not None and self._pid == os.getpid() and thread.is_alive():
-            thread.join(timeout)
-
-    def _run(self) -> None:
-        stop, wake = self._stop, self._wake
-        poll = float(self.app.config["MAIL_POLL_SECONDS"])
-        while not stop.is_set():
-            wake.clear()
-            try:
-                with self.app.app_context():
-                    send_due(self.app.extensions["tellmemore.store"], self.app.config,
-                             should_stop=stop.is_set)
-            except Exception:
-                logger.exception("The mail sender's pass failed; it tries again in %g s", poll)
-            wake.wait(poll)
-
-
-# --- the command and installing ------------------------------------------------------------------
-
-
-@click.command("send-mail")
-@click.option("--loop", is_flag=True,
-              help="Keep running: look for due messages every MAIL_POLL_SECONDS until stopped.")
-@with_appcontext
-def send_mail_command(loop: bool) -> None:
-    """Send the outbox's due messages once (for cron), or keep doing so with --loop."""
-    store = current_app.extensions["tellmemore.store"]
-    config = current_app.config
-    if not loop:
-        click.echo(f"Mail: {send_due(store, config)}")
-        return
-    stop = threading.Event()
-    previous = signal.signal(signal.SIGTERM, lambda *_args: stop.set())
-    try:
-        while not stop.is_set():
-            report = send_due(store, config, should_stop=stop.is_set)
-            if report.total:
-                click.echo(f"Mail: {report}")
-            stop.wait(float(config["MAIL_POLL_SECONDS"]))
-    except KeyboardInterrupt:
-        pass
-    finally:
-        signal.signal(signal.SIGTERM, previous)
+        queue_due_digests(store, now)
+    except Exception:
+        logger.exception("Could not queue the digest")
 
 
 def init_app(app: Flask) -> None:
-    """Check the mail settings, add ``send-mail``, and (MAIL_SENDER_THREAD) the sender thread."""
+    """Check the mail settings, queue digests as the sender's passes start, and (with
+    MAIL_SENDER_THREAD) run the sender thread."""
     check_config(app.config)
-    app.cli.add_command(send_mail_command)
-    if app.config["MAIL_SENDER_THREAD"]:
-        sender = MailSender(app)
-        app.extensions[SENDER_EXTENSION] = sender
-        app.before_request(sender.ensure_started)
+    sender.pass_starting.connect(queue_digests_when_a_pass_starts)
+    sender.init_app(app)

@@ -45,6 +45,7 @@ from comments_service.config import ConfigError
 from comments_service.models import Comment, CommentState, OutboxMessage
 from comments_service.outbox.message import new_message_id
 from comments_service.outbox.queue import wake_sender
+from comments_service.outbox.transport import Failure
 from comments_service.store import Store
 
 logger = logging.getLogger(__name__)
@@ -189,7 +190,7 @@ class _NoRedirect(urllib.request.HTTPRedirectHandler):
 _opener = urllib.request.build_opener(_NoRedirect)
 
 
-def deliver(config: Mapping[str, Any], message: OutboxMessage) -> tuple[str, bool] | None:
+def deliver(config: Mapping[str, Any], message: OutboxMessage) -> Failure | None:
     """POST one claimed webhook message: None when the receiver answered 2xx, else (what went
     wrong, False): every failure is worth retrying until WEBHOOK_MAX_ATTEMPTS."""
     body = message.text.encode("utf-8")
@@ -219,6 +220,21 @@ def deliver(config: Mapping[str, Any], message: OutboxMessage) -> tuple[str, boo
     if 200 <= status < 300:
         return None
     return f"HTTP {status}", False
+
+
+class WebhookTransport:
+    """POSTs webhook messages (:func:`deliver`); it keeps no connection between messages."""
+
+    max_attempts_setting = "WEBHOOK_MAX_ATTEMPTS"
+    retry_base_setting = "WEBHOOK_RETRY_BASE_SECONDS"
+    refused_prefix = "Refused"
+    honours_unsubscribe = False
+
+    def deliver(self, config: Mapping[str, Any], message: OutboxMessage) -> Failure | None:
+        return deliver(config, message)
+
+    def close(self) -> None:
+        pass
 
 
 def init_app(app: Flask) -> None:

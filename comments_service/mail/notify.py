@@ -21,31 +21,35 @@ from __future__ import annotations
 
 import logging
 import weakref
-from collections.abc import Mapping
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
-from email.utils import formataddr, parseaddr
+from email.utils import formataddr
 from typing import Any
-from urllib.parse import urljoin, urlsplit
+from urllib.parse import urlsplit
 
-from flask import Flask, current_app, has_app_context, has_request_context, render_template, request
-from itsdangerous import BadSignature, SignatureExpired, URLSafeSerializer, URLSafeTimedSerializer
+from flask import Flask, current_app, has_app_context, render_template
 from markupsafe import Markup
 
-from comments_service.comments.validation import EMAIL_RE, MAX_EMAIL
 from comments_service.config import ConfigError
-from comments_service.manifest import Manifest, ManifestError
+from comments_service.extensions import manifest_or_none
+from comments_service.mail.addresses import from_address, is_mail_address, mask_address
+from comments_service.mail.links import (
+    MailSetupError,
+    public_url,
+    service_link,
+    site_name,
+    thread_link,
+)
+from comments_service.mail.tokens import CONFIRM_LINK_DAYS, confirm_link, unsubscribe_link
 from comments_service.models import Comment, CommentState, MailAddress, OutboxMessage, OutboxStatus
 from comments_service.outbox import sender
 from comments_service.outbox.message import (
-    HEADER_UNSAFE,
     header_text,
     iso,
     new_message_id,
     utc_moment,
 )
 from comments_service.outbox.queue import (
-    HELD_DAYS,
     discard_open_messages_to,
     release_held_messages_to,
     settle_message,
@@ -85,24 +89,13 @@ AUTHOR_NOTIFY_CHOICES = ("immediately", "digest", "off")
 TRUE_WORDS = frozenset({"1", "true", "on", "yes"})
 FALSE_WORDS = frozenset({"0", "false", "off", "no", ""})
 
-UNSUBSCRIBE_SALT = "tellmemore.unsubscribe"
-CONFIRM_SALT = "tellmemore.confirm-address"
-UNSUBSCRIBE_ENDPOINT = "unsubscribe.unsubscribe"
-CONFIRM_ENDPOINT = "unsubscribe.confirm"
-CONFIRM_LINK_DAYS = HELD_DAYS  # a confirmation link works as long as a message is held
 CONFIRM_RESEND_DAYS = 7  # a new confirmation mail only when the last one is this old
-CLAIM_BATCH = 10
-MAX_ERRORS_KEPT = 20
 DIGEST_PAGE = 100
 
 DAILY_LIMIT_ERROR = (
     "Not sent: {limit} messages were queued for this address in the last 24 hours "
     "(MAIL_PER_ADDRESS_PER_DAY). Retry it by hand if it should go anyway."
 )
-
-
-class MailSetupError(Exception):
-    """Mail cannot be queued as configured (e.g. no PUBLIC_URL outside a request)."""
 
 
 # --- settings ------------------------------------------------------------------------------------
@@ -154,105 +147,6 @@ def check_config(config: dict[str, Any]) -> None:
         raise ConfigError(f"PUBLIC_URL must be an http(s) URL, not {public!r}")
 
 
-# --- small helpers -------------------------------------------------------------------------------
-
-
-def is_mail_address(address: Any) -> bool:
-    return (isinstance(address, str) and len(address) <= MAX_EMAIL
-            and EMAIL_RE.match(address) is not None and HEADER_UNSAFE.search(address) is None)
-
-
-def mask_address(address: str) -> str:
-    """ro***@example.org: enough for its owner to recognise, little for anyone else."""
-    local, _, domain = address.partition("@")
-    return f"{local[:2]}***@{domain}"
-
-
-def public_url(config: Mapping[str, Any]) -> str:
-    """The base URL of links in mail: PUBLIC_URL, else the current request's."""
-    configured = str(config.get("PUBLIC_URL") or "").strip().rstrip("/")
-    if configured:
-        return configured
-    if has_request_context():
-        return request.url_root.rstrip("/")
-    raise MailSetupError(
-        "PUBLIC_URL is not set, and mail queued outside a request has no other way to know "
-        "the service's address for its links. Set PUBLIC_URL (e.g. https://comments.example.org)."
-    )
-
-
-def _link(base: str, endpoint: str, **values: Any) -> str:
-    """An absolute link to one of the service's routes (no request needed)."""
-    path = current_app.url_map.bind("localhost").build(endpoint, values)
-    return base + path
-
-
-def _manifest() -> Manifest | None:
-    try:
-        return current_app.extensions["tellmemore.manifest"].get()
-    except ManifestError as error:
-        logger.warning("Mail without the manifest (%s): no site name or article links", error)
-        return None
-
-
-def site_name(manifest: Manifest | None) -> str:
-    if manifest is not None and manifest.site_name.strip():
-        return header_text(manifest.site_name, 100)
-    if manifest is not None and urlsplit(manifest.site_url).hostname:
-        return str(urlsplit(manifest.site_url).hostname)
-    return "tellmemore"
-
-
-def thread_link(manifest: Manifest | None, thread: str, comment_id: str) -> str | None:
-    """The article's absolute URL (site-relative ones joined to site_url) + #comment-<id>."""
-    article = manifest.article(thread) if manifest is not None else None
-    if article is None:
-        return None
-    url = urljoin(manifest.site_url.rstrip("/") + "/", article.url)  # type: ignore[union-attr]
-    if urlsplit(url).scheme not in ("http", "https"):
-        return None
-    return f"{url}#comment-{comment_id}"
-
-
-def from_address(config: Mapping[str, Any], base_url: str) -> str:
-    """The bare sender address: SMTP_FROM's, else no-reply@ the public host."""
-    configured = parseaddr(header_text(str(config.get("SMTP_FROM") or ""), 254))[1]
-    if is_mail_address(configured):
-        return configured
-    host = urlsplit(base_url).hostname or "localhost"
-    return f"no-reply@{host}"
-
-
-# --- tokens in links -----------------------------------------------------------------------------
-
-
-def unsubscribe_token(secret_key: str, address: str) -> str:
-    """Signed, never expires: an unsubscribe link in an old mail must keep working."""
-    return URLSafeSerializer(secret_key, salt=UNSUBSCRIBE_SALT).dumps(address.casefold())
-
-
-def address_of_unsubscribe_token(secret_key: str, token: str) -> str | None:
-    try:
-        address = URLSafeSerializer(secret_key, salt=UNSUBSCRIBE_SALT).loads(token)
-    except BadSignature:
-        return None
-    return address if is_mail_address(address) else None
-
-
-def confirm_token(secret_key: str, address: str) -> str:
-    return URLSafeTimedSerializer(secret_key, salt=CONFIRM_SALT).dumps(address.casefold())
-
-
-def address_of_confirm_token(secret_key: str, token: str) -> str | None:
-    """The address a confirmation link was made for; None when forged or too old."""
-    try:
-        address = URLSafeTimedSerializer(secret_key, salt=CONFIRM_SALT).loads(
-            token, max_age=CONFIRM_LINK_DAYS * 86400)
-    except (SignatureExpired, BadSignature):
-        return None
-    return address if is_mail_address(address) else None
-
-
 # --- queuing -------------------------------------------------------------------------------------
 
 
@@ -283,7 +177,7 @@ def queue_message(
         logger.info("Not queuing a %s message to %s: unsubscribed", kind, mask_address(address))
         return None
     base = public_url(config)
-    manifest = _manifest()
+    manifest = manifest_or_none()
     name = site_name(manifest)
     now = utc_moment()
     status, error = OutboxStatus.QUEUED, None
@@ -295,8 +189,7 @@ def queue_message(
               if message.status not in (OutboxStatus.FAILED, OutboxStatus.DISCARDED)]
     if len(recent) >= limit:
         status, error = OutboxStatus.FAILED, DAILY_LIMIT_ERROR.format(limit=limit)
-    unsubscribe_url = _link(base, UNSUBSCRIBE_ENDPOINT,
-                            token=unsubscribe_token(config["SECRET_KEY"], address))
+    unsubscribe_url = unsubscribe_link(base, config["SECRET_KEY"], address)
     one_line_subject = header_text(subject)
     if html is not None:
         # The caller's markup, from an autoescaped template (see the docstring).
@@ -331,7 +224,7 @@ def queue_message(
         if latest is not None and latest.confirmed_at and not latest.unsubscribed_at:
             # Confirmed while this message was being stored: its release may have missed it.
             settle_message(store, stored.id, (OutboxStatus.HELD,), OutboxStatus.QUEUED, None,
-                            next_attempt_at=iso(utc_moment()))
+                           next_attempt_at=iso(utc_moment()))
             wake_sender()
             return store.get_message(stored.id) or stored
         _ask_for_confirmation(store, address, base, name)
@@ -358,8 +251,7 @@ def _ask_for_confirmation(store: Store, address: str, base: str, name: str) -> N
         store.update_mail_address(address, note_request)
     except _AskedRecently:
         return
-    link = _link(base, CONFIRM_ENDPOINT, token=confirm_token(current_app.config["SECRET_KEY"],
-                                                               address))
+    link = confirm_link(base, current_app.config["SECRET_KEY"], address)
     context = {"site_name": name, "confirm_url": link, "days": CONFIRM_LINK_DAYS}
     queue_message(
         store, to=address, kind="confirm", subject=f"Confirm your email address for {name}",
@@ -384,7 +276,7 @@ def reply_posted(store: Store, comment: Comment, reply: Comment) -> OutboxMessag
     if not has_app_context() or not comment.notify or not comment.email or comment.is_author:
         return None
     try:
-        manifest = _manifest()
+        manifest = manifest_or_none()
         article = manifest.article(comment.thread) if manifest is not None else None
         context = {
             "site_name": site_name(manifest), "comment": comment, "reply": reply,
@@ -432,7 +324,7 @@ def comment_posted(store: Store, comment: Comment) -> list[OutboxMessage]:
     queued = []
     try:
         base = public_url(current_app.config)
-        manifest = _manifest()
+        manifest = manifest_or_none()
         article = manifest.article(comment.thread) if manifest is not None else None
         question = (article.question(comment.question)
                     if article is not None and comment.question else None)
@@ -440,7 +332,7 @@ def comment_posted(store: Store, comment: Comment) -> list[OutboxMessage]:
             "site_name": site_name(manifest), "comment": comment,
             "title": article.title if article is not None else comment.thread,
             "question": question.text if question is not None else None,
-            "reply_url": _link(base, "moderation.show_comment", comment_id=comment.id),
+            "reply_url": service_link(base, "moderation.show_comment", comment_id=comment.id),
             "link": thread_link(manifest, comment.thread, comment.id),
         }
         queued += _queue_to_authors(
@@ -496,19 +388,19 @@ def queue_due_digests(store: Store, now: datetime | None = None) -> list[OutboxM
             logger.error("No digest for %s: %s", iso(end), error)
             _digests_done[store] = iso(end)
             return []
-        manifest = _manifest()
+        manifest = manifest_or_none()
         items = []
         for comment in kept:
             article = manifest.article(comment.thread) if manifest is not None else None
             items.append({
                 "comment": comment,
                 "title": article.title if article is not None else comment.thread,
-                "reply_url": _link(base, "moderation.show_comment", comment_id=comment.id),
+                "reply_url": service_link(base, "moderation.show_comment", comment_id=comment.id),
             })
         context = {
             "site_name": site_name(manifest), "items": items, "start": start, "end": end,
             "spam": len(comments) - len(kept), "waiting": store.count_waiting(),
-            "queue_url": _link(base, "moderation.queue"),
+            "queue_url": service_link(base, "moderation.queue"),
         }
         count = len(kept)
         queued += _queue_to_authors(
@@ -520,7 +412,16 @@ def queue_due_digests(store: Store, now: datetime | None = None) -> list[OutboxM
     return queued
 
 
-# --- what readers and the author do to addresses and messages ------------------------------------
+def queue_digests_when_a_pass_starts(store: Store, *, now: datetime) -> None:
+    """Receiver of outbox.sender.pass_starting: the digest goes out with the pass that finds
+    it due. Never raises: a failed digest must not stop the mail behind it."""
+    try:
+        queue_due_digests(store, now)
+    except Exception:
+        logger.exception("Could not queue the digest")
+
+
+# --- what readers do to their addresses ----------------------------------------------------------
 
 
 def unsubscribe_address(store: Store, address: str) -> MailAddress:
@@ -548,15 +449,6 @@ def confirm_address(store: Store, address: str) -> tuple[MailAddress, int]:
     if released and has_app_context():
         wake_sender()
     return record, released
-
-
-def queue_digests_when_a_pass_starts(store: Store, *, now: datetime) -> None:
-    """Receiver of outbox.sender.pass_starting: the digest goes out with the pass that finds
-    it due. Never raises: a failed digest must not stop the mail behind it."""
-    try:
-        queue_due_digests(store, now)
-    except Exception:
-        logger.exception("Could not queue the digest")
 
 
 def init_app(app: Flask) -> None:

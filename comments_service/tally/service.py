@@ -63,7 +63,8 @@ from urllib.parse import urlsplit
 from flask import current_app, has_app_context, render_template
 
 from comments_service.config import ConfigError
-from comments_service.mail import notify
+from comments_service.extensions import manifest_or_none
+from comments_service.mail import notify, webhook_events
 from comments_service.manifest import Manifest
 from comments_service.models import (
     Comment,
@@ -780,7 +781,7 @@ def set_status(store: Store, group_id: str, status: str, link: str | None) -> St
     comments = view.comments if view else []
     if new != old:
         try:
-            webhooks.queue_webhook(webhooks.REQUEST_STATUS_CHANGED, {"request": {
+            webhooks.queue_webhook(webhook_events.REQUEST_STATUS_CHANGED, {"request": {
                 "id": group_id, "label": view.label if view else group_id,
                 "status": str(new.status), "previous_status": str(old.status),
                 "link": new.link, "people": count_people(comments), "comments": len(comments),
@@ -794,7 +795,7 @@ def set_status(store: Store, group_id: str, status: str, link: str | None) -> St
 
 
 def _manifest() -> Manifest | None:
-    return notify._manifest()
+    return manifest_or_none()
 
 
 def queue_follow_ups(store: Store, view: RequestView, group: RequestGroup) -> list[Any]:

@@ -31,6 +31,7 @@ from werkzeug.security import generate_password_hash
 from comments_service import create_app
 from comments_service.config import ConfigError
 from comments_service.mail import notify
+from comments_service.mail.tokens import confirm_token, unsubscribe_token
 from comments_service.models import (
     Author,
     Comment,
@@ -39,6 +40,9 @@ from comments_service.models import (
     OutboxStatus,
     utc_now,
 )
+from comments_service.outbox.message import iso
+from comments_service.outbox.queue import SENDER_EXTENSION, retry_message
+from comments_service.outbox.sender import send_due
 
 AUTHOR_EMAIL, PASSWORD = "ada@blog.test", "correct horse battery"
 READER = "rosa@example.org"
@@ -139,7 +143,7 @@ def store(app):
 
 def send(app, **options):
     with app.app_context():
-        return notify.send_due(store(app), app.config, **options)
+        return send_due(store(app), app.config, **options)
 
 
 def queue(app, to=READER, **fields):
@@ -293,13 +297,13 @@ def test_each_failed_attempt_is_recorded_and_the_wait_doubles(mail_config, smtp)
     send(app, now=clock)
     first = store(app).get_message(message.id)
     assert first.attempts == 1
-    assert first.next_attempt_at == notify.iso(clock.now + timedelta(seconds=60))
+    assert first.next_attempt_at == iso(clock.now + timedelta(seconds=60))
     clock.now += timedelta(seconds=30)
     assert send(app, now=clock).total == 0  # not due yet
     clock.now += timedelta(seconds=31)
     send(app, now=clock)
     second = store(app).get_message(message.id)
-    assert second.next_attempt_at == notify.iso(clock.now + timedelta(seconds=120))
+    assert second.next_attempt_at == iso(clock.now + timedelta(seconds=120))
     clock.now += timedelta(seconds=121)
     assert send(app, now=clock).failed == 1
     last = store(app).get_message(message.id)
@@ -326,8 +330,8 @@ def test_a_refused_recipient_fails_at_once_with_the_servers_answer(app, smtp):
 def test_a_sender_that_died_mid_send_leaves_a_lease_that_runs_out(app, smtp):
     message = queue(app)
     clock = Clock()
-    lease_end = notify.iso(clock.now + timedelta(seconds=300))
-    [_claimed] = store(app).claim_messages("dead", notify.iso(clock.now), lease_end, 10)
+    lease_end = iso(clock.now + timedelta(seconds=300))
+    [_claimed] = store(app).claim_messages("dead", iso(clock.now), lease_end, 10)
     assert send(app, now=clock).total == 0  # the lease still runs
     clock.now += timedelta(seconds=301)
     assert send(app, now=clock).sent == 1
@@ -448,7 +452,7 @@ def test_the_sender_checks_again_just_before_sending(app, smtp):
 
 def test_a_forged_or_damaged_link_does_nothing(app):
     client = app.test_client()
-    forged = notify.unsubscribe_token("another-key", READER)
+    forged = unsubscribe_token("another-key", READER)
     for path in (f"/unsubscribe/{forged}", "/unsubscribe/garbage", "/confirm/garbage"):
         assert client.get(path).status_code == 404
         assert client.post(path).status_code == 404
@@ -501,7 +505,7 @@ def test_the_first_reply_waits_for_the_reader_to_confirm_the_address(mail_config
 def test_confirming_does_not_undo_an_unsubscribe(app):
     store(app).update_mail_address(READER, lambda record: replace(record,
                                                                   unsubscribed_at=utc_now()))
-    path = f"/confirm/{notify.confirm_token(app.config['SECRET_KEY'], READER)}"
+    path = f"/confirm/{confirm_token(app.config['SECRET_KEY'], READER)}"
     response = app.test_client().post(path)
     assert "This address is unsubscribed" in response.get_data(as_text=True)
     assert store(app).get_mail_address(READER).confirmed_at is None
@@ -557,7 +561,7 @@ def test_at_most_the_daily_limit_is_queued_for_one_address(mail_config, smtp):
         READER, READER, READER, "tom@example.org"]
     # The author can still send one on purpose.
     with app.app_context():
-        notify.retry_message(store(app), over.id)
+        retry_message(store(app), over.id)
     assert send(app).sent == 1
     app.extensions["tellmemore.store"].close()
 
@@ -603,6 +607,24 @@ def test_the_daily_digest_lists_the_days_comments_once(mail_config, smtp):
     send(app)
     text, _html = parts(smtp.mailbox.messages[0])
     assert "Rosa" in text and "Digest me please." in text and "2 comments wait" in text
+    app.extensions["tellmemore.store"].close()
+
+
+def test_the_sender_pass_that_finds_the_digest_due_queues_and_sends_it(mail_config, smtp):
+    """No job of its own: the digest rides on the sender's passes (outbox.sender's
+    pass_starting signal), once per window."""
+    app = create_app({**mail_config, "AUTHOR_NOTIFY": "digest"})
+    store(app).add_author(Author(id="author-1", name="Ada", email=AUTHOR_EMAIL,
+                                 created=utc_now(), password_hash="x"))
+    post_reader(app.test_client())
+    clock = Clock()
+    app.config["AUTHOR_DIGEST_HOUR"] = (clock.now + timedelta(hours=1)).hour
+    clock.now += timedelta(hours=2)
+    assert send(app, now=clock).sent == 1
+    [digest] = outbox(app, OutboxStatus.SENT)
+    assert digest.kind == "digest" and digest.to == AUTHOR_EMAIL
+    assert send(app, now=clock).total == 0
+    assert len(smtp.mailbox.messages) == 1
     app.extensions["tellmemore.store"].close()
 
 
@@ -732,7 +754,7 @@ def test_the_sender_thread_starts_once_per_process_and_sends_off_the_request_pat
     with app.test_request_context():
         notify.queue_message(store(app), to=READER, subject="Woken", text="Sent by the thread.")
     smtp.mailbox.wait_for(1, timeout=10)  # woken at once, not after the 30 s poll
-    sender = app.extensions[notify.SENDER_EXTENSION]
+    sender = app.extensions[SENDER_EXTENSION]
     sender.stop()
     assert not sender.running
     assert len(sender_threads()) == before
@@ -776,7 +798,6 @@ def test_addresses_are_masked_on_public_pages():
 def test_unsubscribe_works_while_the_manifest_is_broken(tmp_path, monkeypatch):
     """A reader can always stop mail, even when the site's manifest cannot be loaded."""
     from comments_service import create_app
-    from comments_service.mail.notify import unsubscribe_token
 
     monkeypatch.setenv("TELLMEMORE_INSTANCE_PATH", str(tmp_path / "instance"))
     app = create_app({"MANIFEST": str(tmp_path / "missing.json"), "SECRET_KEY": "k",

@@ -31,7 +31,7 @@ from werkzeug.security import generate_password_hash
 
 from comments_service import create_app
 from comments_service.comments import replying
-from comments_service.mail import notify
+from comments_service.mail.tokens import confirm_token, unsubscribe_token
 from comments_service.models import Author, utc_now
 
 EMAIL, PASSWORD = "ada.author@blog.test", "correct horse battery"
@@ -97,8 +97,8 @@ def seeded(service_config) -> Iterator[Seeded]:
     [message, *_] = store(app).list_messages()
     yield Seeded(
         app, ids[0], ids[1], ids[2], answer.id, message.id,
-        notify.unsubscribe_token(app.config["SECRET_KEY"], READER_EMAILS[0]),
-        notify.confirm_token(app.config["SECRET_KEY"], READER_EMAILS[0]), tokens,
+        unsubscribe_token(app.config["SECRET_KEY"], READER_EMAILS[0]),
+        confirm_token(app.config["SECRET_KEY"], READER_EMAILS[0]), tokens,
     )
     store(app).close()
 

@@ -16,9 +16,11 @@ import pytest
 from comments_service import create_app
 from comments_service.comments import replying
 from comments_service.config import ConfigError
-from comments_service.mail import notify
+from comments_service.mail import webhook_events
 from comments_service.models import Author, OutboxStatus, utc_now
 from comments_service.outbox import webhooks
+from comments_service.outbox.queue import SENDER_EXTENSION
+from comments_service.outbox.sender import send_due
 
 SECRET = "webhook-test-secret"
 
@@ -88,7 +90,7 @@ def make_app():
 
     yield make
     for application in made:
-        sender = application.extensions.get(notify.SENDER_EXTENSION)
+        sender = application.extensions.get(SENDER_EXTENSION)
         if sender is not None:
             sender.stop()
         application.extensions["tellmemore.store"].close()
@@ -96,7 +98,7 @@ def make_app():
 
 def send(app):
     with app.app_context():
-        return notify.send_due(app.extensions["tellmemore.store"], app.config)
+        return send_due(app.extensions["tellmemore.store"], app.config)
 
 
 def post(client, **fields):
@@ -206,11 +208,11 @@ def test_queue_webhook_for_other_features_drops_private_fields(
     app = make_app(hook_config(service_config, f"{receiver.url}, {receiver.url}?second=1"))
     assert len(app.config["WEBHOOK_URLS"]) == 2
     with app.app_context():
-        queued = webhooks.queue_webhook(webhooks.REQUEST_STATUS_CHANGED, {
+        queued = webhooks.queue_webhook(webhook_events.REQUEST_STATUS_CHANGED, {
             "request": {"id": "r1", "status": "done"},
             "readers": [{"name": "Rosa", "email": "rosa@example.org"}],
         }, dedupe_key="request:r1:done")
-        again = webhooks.queue_webhook(webhooks.REQUEST_STATUS_CHANGED, {},
+        again = webhooks.queue_webhook(webhook_events.REQUEST_STATUS_CHANGED, {},
                                        dedupe_key="request:r1:done")
     assert [m.id for m in again] == [m.id for m in queued]
     assert send(app).sent == 2

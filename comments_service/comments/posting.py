@@ -18,10 +18,9 @@ from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
 from comments_service.comments.render import render_comment
 from comments_service.comments.spam import spam_reasons
 from comments_service.comments.validation import check_comment, check_edit
-from comments_service.mail import notify
+from comments_service.mail import notify, webhook_events
 from comments_service.manifest import ArticleEntry
 from comments_service.models import Comment, CommentState, new_comment_id, parse_time, utc_now
-from comments_service.outbox import webhooks
 from comments_service.store import Store
 from comments_service.tally import service as tally_service
 
@@ -116,7 +115,7 @@ def post_reader_comment(
     stored = store.add_comment(comment)
     tally_service.comment_stored(store, stored)  # its request group; never raises
     notify.comment_posted(store, stored)
-    webhooks.comment_event(store, webhooks.COMMENT_CREATED, stored)
+    webhook_events.comment_event(store, webhook_events.COMMENT_CREATED, stored)
     editable_until = (parse_time(created) + edit_window(config)).isoformat(timespec="seconds")
     return PostedComment(stored, issue_edit_token(secret_key, stored.id), editable_until)
 

@@ -7,9 +7,8 @@ from dataclasses import replace
 
 from comments_service.comments.render import render_comment
 from comments_service.comments.validation import check_edit
-from comments_service.mail import notify
+from comments_service.mail import notify, webhook_events
 from comments_service.models import Author, Comment, CommentState, new_comment_id, utc_now
-from comments_service.outbox import webhooks
 from comments_service.store import CommentNotFound, Store
 
 
@@ -66,7 +65,7 @@ def reply(store: Store, comment_id: str, author: Author, body: str) -> Comment:
 
     store.update_comment(target.id, mark_replied)
     notify.reply_posted(store, target, answer)
-    webhooks.comment_event(store, webhooks.REPLY_CREATED, answer, parent=target)
+    webhook_events.comment_event(store, webhook_events.REPLY_CREATED, answer, parent=target)
     return answer
 
 

@@ -1,17 +1,14 @@
-"""Email follow-up: the outbox, the messages, sending them over SMTP, and the sender thread.
+"""Email follow-up: what the service mails, to whom and when.
 
-Every message is written to the store's outbox before anyone tries to send it. A sender (one
-background thread per service process, or ``flask --app comments_service send-mail``) claims
-due messages with a lease (store.claim_messages: flock + compare-and-set), sends each with
-smtplib, and records the outcome: sent, rescheduled with exponential back-off, or failed.
+Every message is written to the store's outbox before anyone tries to send it; sending is the
+outbox's (outbox/sender.py: the sender thread and ``flask send-mail``, over outbox/smtp.py).
 
     queue_message(store, to=…, subject=…, text=…)   the public way to queue any message
     reply_posted(store, comment, reply)            hook in replying.reply: tell the reader
     comment_posted(store, comment)                 hook in posting: tell the author(s)
-    send_due(store, config)                        one pass through the queue
-    MailSender                                     the background thread (init_app)
-    unsubscribe_address / confirm_address          used by unsubscribe.py's pages
-    retry_message / discard_message                used by the outbox page
+    queue_due_digests(store, now)                  the author's daily digest (each pass)
+    unsubscribe_address / confirm_address          used by mail/pages.py
+    (retry, discard and the other queue operations: outbox/queue.py)
 
 Guards: an address that unsubscribed is never mailed again (checked when a message is queued
 and again just before it is sent); with MAIL_DOUBLE_OPT_IN the first reply notification to an
@@ -22,42 +19,45 @@ as failed, with the reason, for the author to retry by hand); every header value
 
 from __future__ import annotations
 
-import atexit
 import logging
-import os
-import re
-import secrets
-import signal
-import smtplib
-import socket
-import ssl
-import threading
 import weakref
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
-from email.message import EmailMessage
-from email.policy import SMTP as SMTP_POLICY
-from email.utils import formataddr, formatdate, parseaddr
+from email.utils import formataddr
 from typing import Any
-from urllib.parse import urljoin, urlsplit
+from urllib.parse import urlsplit
 
-import click
-from flask import Flask, current_app, has_app_context, has_request_context, render_template, request
-from flask.cli import with_appcontext
-from itsdangerous import BadSignature, SignatureExpired, URLSafeSerializer, URLSafeTimedSerializer
+from flask import Flask, current_app, has_app_context, render_template
 from markupsafe import Markup
 
-from comments_service.comments.validation import EMAIL_RE, MAX_EMAIL
 from comments_service.config import ConfigError
-from comments_service.manifest import Manifest, ManifestError
+from comments_service.extensions import manifest_or_none
+from comments_service.mail.addresses import from_address, is_mail_address, mask_address
+from comments_service.mail.links import (
+    MailSetupError,
+    public_url,
+    service_link,
+    site_name,
+    thread_link,
+)
+from comments_service.mail.tokens import CONFIRM_LINK_DAYS, confirm_link, unsubscribe_link
 from comments_service.models import Comment, CommentState, MailAddress, OutboxMessage, OutboxStatus
-from comments_service.outbox import webhooks
-from comments_service.store import MessageNotFound, Store
+from comments_service.outbox import sender
+from comments_service.outbox.message import (
+    header_text,
+    iso,
+    new_message_id,
+    utc_moment,
+)
+from comments_service.outbox.queue import (
+    discard_open_messages_to,
+    release_held_messages_to,
+    settle_message,
+    wake_sender,
+)
+from comments_service.store import Store
 
 logger = logging.getLogger(__name__)
-
-SENDER_EXTENSION = "tellmemore.mail_sender"
 
 # Settings this module reads, with their defaults (set only where the config has none).
 CONFIG_DEFAULTS: dict[str, Any] = {
@@ -89,42 +89,13 @@ AUTHOR_NOTIFY_CHOICES = ("immediately", "digest", "off")
 TRUE_WORDS = frozenset({"1", "true", "on", "yes"})
 FALSE_WORDS = frozenset({"0", "false", "off", "no", ""})
 
-UNSUBSCRIBE_SALT = "tellmemore.unsubscribe"
-CONFIRM_SALT = "tellmemore.confirm-address"
-UNSUBSCRIBE_ENDPOINT = "unsubscribe.unsubscribe"
-CONFIRM_ENDPOINT = "unsubscribe.confirm"
-CONFIRM_LINK_DAYS = 30  # a confirmation link works this long; held messages are kept as long
 CONFIRM_RESEND_DAYS = 7  # a new confirmation mail only when the last one is this old
-MAX_RETRY_DELAY = timedelta(hours=6)
-CLAIM_BATCH = 10
-MAX_ERRORS_KEPT = 20
-SUBJECT_LIMIT = 200
 DIGEST_PAGE = 100
-# What headers must never carry: line breaks of any kind (header injection) and controls.
-HEADER_UNSAFE = re.compile(r"[\x00-\x1f\x7f\x85\u2028\u2029]+")
 
 DAILY_LIMIT_ERROR = (
     "Not sent: {limit} messages were queued for this address in the last 24 hours "
     "(MAIL_PER_ADDRESS_PER_DAY). Retry it by hand if it should go anyway."
 )
-# What the outbox page may do to a message in each status.
-RETRYABLE = (OutboxStatus.FAILED, OutboxStatus.QUEUED)
-DISCARDABLE = (OutboxStatus.HELD, OutboxStatus.QUEUED, OutboxStatus.FAILED)
-UNSUBSCRIBED_ERROR = "Not sent: the address unsubscribed."
-DISCARDED_BY_AUTHOR = "Discarded on the outbox page."
-NEVER_CONFIRMED = f"Not sent: the address was not confirmed within {CONFIRM_LINK_DAYS} days."
-
-
-class MailSetupError(Exception):
-    """Mail cannot be queued as configured (e.g. no PUBLIC_URL outside a request)."""
-
-
-class OutboxActionRefused(Exception):
-    """Retry or discard does not fit the message's status (the page says why)."""
-
-
-class _LeaseLost(Exception):
-    """The message is no longer this sender's (its lease ran out and another took it)."""
 
 
 # --- settings ------------------------------------------------------------------------------------
@@ -176,137 +147,7 @@ def check_config(config: dict[str, Any]) -> None:
         raise ConfigError(f"PUBLIC_URL must be an http(s) URL, not {public!r}")
 
 
-# --- small helpers -------------------------------------------------------------------------------
-
-
-def _now() -> datetime:
-    return datetime.now(UTC)
-
-
-def iso(moment: datetime) -> str:
-    """A time as the store keeps it (as models.utc_now): sortable ISO 8601, UTC."""
-    return moment.astimezone(UTC).isoformat(timespec="microseconds")
-
-
-def new_message_id(moment: datetime) -> str:
-    """The day (UTC) the message is made on, then a random part: the id names its day file."""
-    return f"{moment.astimezone(UTC):%Y%m%d}-{secrets.token_urlsafe(9)}"
-
-
-def header_text(value: str, limit: int = SUBJECT_LIMIT) -> str:
-    """One line fit for a header: line breaks and other controls become one space, so a name
-    like "Rosa\\r\\nBcc: x@y" stays part of the text instead of starting a header."""
-    text = " ".join(HEADER_UNSAFE.sub(" ", str(value)).split())
-    return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
-
-
-def is_mail_address(address: Any) -> bool:
-    return (isinstance(address, str) and len(address) <= MAX_EMAIL
-            and EMAIL_RE.match(address) is not None and HEADER_UNSAFE.search(address) is None)
-
-
-def mask_address(address: str) -> str:
-    """ro***@example.org: enough for its owner to recognise, little for anyone else."""
-    local, _, domain = address.partition("@")
-    return f"{local[:2]}***@{domain}"
-
-
-def public_url(config: Mapping[str, Any]) -> str:
-    """The base URL of links in mail: PUBLIC_URL, else the current request's."""
-    configured = str(config.get("PUBLIC_URL") or "").strip().rstrip("/")
-    if configured:
-        return configured
-    if has_request_context():
-        return request.url_root.rstrip("/")
-    raise MailSetupError(
-        "PUBLIC_URL is not set, and mail queued outside a request has no other way to know "
-        "the service's address for its links. Set PUBLIC_URL (e.g. https://comments.example.org)."
-    )
-
-
-def _link(base: str, endpoint: str, **values: Any) -> str:
-    """An absolute link to one of the service's routes (no request needed)."""
-    path = current_app.url_map.bind("localhost").build(endpoint, values)
-    return base + path
-
-
-def _manifest() -> Manifest | None:
-    try:
-        return current_app.extensions["tellmemore.manifest"].get()
-    except ManifestError as error:
-        logger.warning("Mail without the manifest (%s): no site name or article links", error)
-        return None
-
-
-def site_name(manifest: Manifest | None) -> str:
-    if manifest is not None and manifest.site_name.strip():
-        return header_text(manifest.site_name, 100)
-    if manifest is not None and urlsplit(manifest.site_url).hostname:
-        return str(urlsplit(manifest.site_url).hostname)
-    return "tellmemore"
-
-
-def thread_link(manifest: Manifest | None, thread: str, comment_id: str) -> str | None:
-    """The article's absolute URL (site-relative ones joined to site_url) + #comment-<id>."""
-    article = manifest.article(thread) if manifest is not None else None
-    if article is None:
-        return None
-    url = urljoin(manifest.site_url.rstrip("/") + "/", article.url)  # type: ignore[union-attr]
-    if urlsplit(url).scheme not in ("http", "https"):
-        return None
-    return f"{url}#comment-{comment_id}"
-
-
-def from_address(config: Mapping[str, Any], base_url: str) -> str:
-    """The bare sender address: SMTP_FROM's, else no-reply@ the public host."""
-    configured = parseaddr(header_text(str(config.get("SMTP_FROM") or ""), 254))[1]
-    if is_mail_address(configured):
-        return configured
-    host = urlsplit(base_url).hostname or "localhost"
-    return f"no-reply@{host}"
-
-
-# --- tokens in links -----------------------------------------------------------------------------
-
-
-def unsubscribe_token(secret_key: str, address: str) -> str:
-    """Signed, never expires: an unsubscribe link in an old mail must keep working."""
-    return URLSafeSerializer(secret_key, salt=UNSUBSCRIBE_SALT).dumps(address.casefold())
-
-
-def address_of_unsubscribe_token(secret_key: str, token: str) -> str | None:
-    try:
-        address = URLSafeSerializer(secret_key, salt=UNSUBSCRIBE_SALT).loads(token)
-    except BadSignature:
-        return None
-    return address if is_mail_address(address) else None
-
-
-def confirm_token(secret_key: str, address: str) -> str:
-    return URLSafeTimedSerializer(secret_key, salt=CONFIRM_SALT).dumps(address.casefold())
-
-
-def address_of_confirm_token(secret_key: str, token: str) -> str | None:
-    """The address a confirmation link was made for; None when forged or too old."""
-    try:
-        address = URLSafeTimedSerializer(secret_key, salt=CONFIRM_SALT).loads(
-            token, max_age=CONFIRM_LINK_DAYS * 86400)
-    except (SignatureExpired, BadSignature):
-        return None
-    return address if is_mail_address(address) else None
-
-
 # --- queuing -------------------------------------------------------------------------------------
-
-
-def _sender(app: Flask) -> MailSender | None:
-    return app.extensions.get(SENDER_EXTENSION)
-
-
-def _wake_sender() -> None:
-    sender = _sender(current_app)
-    if sender is not None:
-        sender.wake()
 
 
 def queue_message(
@@ -336,9 +177,9 @@ def queue_message(
         logger.info("Not queuing a %s message to %s: unsubscribed", kind, mask_address(address))
         return None
     base = public_url(config)
-    manifest = _manifest()
+    manifest = manifest_or_none()
     name = site_name(manifest)
-    now = _now()
+    now = utc_moment()
     status, error = OutboxStatus.QUEUED, None
     if (confirm_first and config["MAIL_DOUBLE_OPT_IN"]
             and not (record is not None and record.confirmed_at)):
@@ -348,8 +189,7 @@ def queue_message(
               if message.status not in (OutboxStatus.FAILED, OutboxStatus.DISCARDED)]
     if len(recent) >= limit:
         status, error = OutboxStatus.FAILED, DAILY_LIMIT_ERROR.format(limit=limit)
-    unsubscribe_url = _link(base, UNSUBSCRIBE_ENDPOINT,
-                            token=unsubscribe_token(config["SECRET_KEY"], address))
+    unsubscribe_url = unsubscribe_link(base, config["SECRET_KEY"], address)
     one_line_subject = header_text(subject)
     if html is not None:
         # The caller's markup, from an autoescaped template (see the docstring).
@@ -383,13 +223,13 @@ def queue_message(
         latest = store.get_mail_address(address)
         if latest is not None and latest.confirmed_at and not latest.unsubscribed_at:
             # Confirmed while this message was being stored: its release may have missed it.
-            _settle_quietly(store, stored.id, (OutboxStatus.HELD,), OutboxStatus.QUEUED, None,
-                            next_attempt_at=iso(_now()))
-            _wake_sender()
+            settle_message(store, stored.id, (OutboxStatus.HELD,), OutboxStatus.QUEUED, None,
+                           next_attempt_at=iso(utc_moment()))
+            wake_sender()
             return store.get_message(stored.id) or stored
         _ask_for_confirmation(store, address, base, name)
     else:
-        _wake_sender()
+        wake_sender()
     return stored
 
 
@@ -399,7 +239,7 @@ class _AskedRecently(Exception):
 
 def _ask_for_confirmation(store: Store, address: str, base: str, name: str) -> None:
     """Queue the confirmation mail for an address, unless one went out in the last week."""
-    now = _now()
+    now = utc_moment()
     cutoff = iso(now - timedelta(days=CONFIRM_RESEND_DAYS))
 
     def note_request(record: MailAddress) -> MailAddress:
@@ -411,8 +251,7 @@ def _ask_for_confirmation(store: Store, address: str, base: str, name: str) -> N
         store.update_mail_address(address, note_request)
     except _AskedRecently:
         return
-    link = _link(base, CONFIRM_ENDPOINT, token=confirm_token(current_app.config["SECRET_KEY"],
-                                                               address))
+    link = confirm_link(base, current_app.config["SECRET_KEY"], address)
     context = {"site_name": name, "confirm_url": link, "days": CONFIRM_LINK_DAYS}
     queue_message(
         store, to=address, kind="confirm", subject=f"Confirm your email address for {name}",
@@ -437,7 +276,7 @@ def reply_posted(store: Store, comment: Comment, reply: Comment) -> OutboxMessag
     if not has_app_context() or not comment.notify or not comment.email or comment.is_author:
         return None
     try:
-        manifest = _manifest()
+        manifest = manifest_or_none()
         article = manifest.article(comment.thread) if manifest is not None else None
         context = {
             "site_name": site_name(manifest), "comment": comment, "reply": reply,
@@ -485,7 +324,7 @@ def comment_posted(store: Store, comment: Comment) -> list[OutboxMessage]:
     queued = []
     try:
         base = public_url(current_app.config)
-        manifest = _manifest()
+        manifest = manifest_or_none()
         article = manifest.article(comment.thread) if manifest is not None else None
         question = (article.question(comment.question)
                     if article is not None and comment.question else None)
@@ -493,7 +332,7 @@ def comment_posted(store: Store, comment: Comment) -> list[OutboxMessage]:
             "site_name": site_name(manifest), "comment": comment,
             "title": article.title if article is not None else comment.thread,
             "question": question.text if question is not None else None,
-            "reply_url": _link(base, "moderation.queue.show_comment", comment_id=comment.id),
+            "reply_url": service_link(base, "moderation.queue.show_comment", comment_id=comment.id),
             "link": thread_link(manifest, comment.thread, comment.id),
         }
         queued += _queue_to_authors(
@@ -527,7 +366,7 @@ def queue_due_digests(store: Store, now: datetime | None = None) -> list[OutboxM
     config = current_app.config
     if config["AUTHOR_NOTIFY"] != "digest":
         return []
-    start, end = digest_window(now or _now(), config["AUTHOR_DIGEST_HOUR"])
+    start, end = digest_window(now or utc_moment(), config["AUTHOR_DIGEST_HOUR"])
     if _digests_done.get(store) == iso(end):
         return []
     comments: list[Comment] = []
@@ -549,19 +388,20 @@ def queue_due_digests(store: Store, now: datetime | None = None) -> list[OutboxM
             logger.error("No digest for %s: %s", iso(end), error)
             _digests_done[store] = iso(end)
             return []
-        manifest = _manifest()
+        manifest = manifest_or_none()
         items = []
         for comment in kept:
             article = manifest.article(comment.thread) if manifest is not None else None
             items.append({
                 "comment": comment,
                 "title": article.title if article is not None else comment.thread,
-                "reply_url": _link(base, "moderation.queue.show_comment", comment_id=comment.id),
+                "reply_url": service_link(base, "moderation.queue.show_comment",
+                                          comment_id=comment.id),
             })
         context = {
             "site_name": site_name(manifest), "items": items, "start": start, "end": end,
             "spam": len(comments) - len(kept), "waiting": store.count_waiting(),
-            "queue_url": _link(base, "moderation.queue.index"),
+            "queue_url": service_link(base, "moderation.queue.index"),
         }
         count = len(kept)
         queued += _queue_to_authors(
@@ -573,19 +413,26 @@ def queue_due_digests(store: Store, now: datetime | None = None) -> list[OutboxM
     return queued
 
 
-# --- what readers and the author do to addresses and messages ------------------------------------
+def queue_digests_when_a_pass_starts(store: Store, *, now: datetime) -> None:
+    """Receiver of outbox.sender.pass_starting: the digest goes out with the pass that finds
+    it due. Never raises: a failed digest must not stop the mail behind it."""
+    try:
+        queue_due_digests(store, now)
+    except Exception:
+        logger.exception("Could not queue the digest")
+
+
+# --- what readers do to their addresses ----------------------------------------------------------
 
 
 def unsubscribe_address(store: Store, address: str) -> MailAddress:
     """The address gets no mail again: recorded (idempotent), and its waiting messages are
     discarded now (the sender also checks before sending each one)."""
-    now = iso(_now())
+    now = iso(utc_moment())
     record = store.update_mail_address(
         address, lambda current: current if current.unsubscribed_at
         else replace(current, unsubscribed_at=now))
-    for message in store.messages_to(address, open_only=True):
-        _settle_quietly(store, message.id, (OutboxStatus.HELD, OutboxStatus.QUEUED),
-                        OutboxStatus.DISCARDED, UNSUBSCRIBED_ERROR)
+    discard_open_messages_to(store, address)
     logger.info("%s unsubscribed", mask_address(address))
     return record
 
@@ -593,470 +440,21 @@ def unsubscribe_address(store: Store, address: str) -> MailAddress:
 def confirm_address(store: Store, address: str) -> tuple[MailAddress, int]:
     """Record the address as confirmed and release its held messages; returns the record
     and how many were released. An unsubscribed address stays unsubscribed (0 released)."""
-    now = iso(_now())
+    now = iso(utc_moment())
     record = store.update_mail_address(
         address, lambda current: current if current.unsubscribed_at or current.confirmed_at
         else replace(current, confirmed_at=now))
     if record.unsubscribed_at:
         return record, 0
-    released = 0
-    for message in store.messages_to(address, open_only=True):
-        if _settle_quietly(store, message.id, (OutboxStatus.HELD,), OutboxStatus.QUEUED, None,
-                           next_attempt_at=now):
-            released += 1
+    released = release_held_messages_to(store, address, now)
     if released and has_app_context():
-        _wake_sender()
+        wake_sender()
     return record, released
 
 
-def _settle_quietly(
-    store: Store, message_id: str, from_statuses: tuple[OutboxStatus, ...],
-    status: OutboxStatus, error: str | None, **changes: Any,
-) -> bool:
-    """Move a message to ``status`` if it is still in one of ``from_statuses``."""
-
-    def apply(current: OutboxMessage) -> OutboxMessage:
-        if current.status not in from_statuses:
-            raise OutboxActionRefused(current.status)
-        return replace(current, status=status, last_error=error or current.last_error,
-                       **changes)
-
-    try:
-        store.update_message(message_id, apply)
-    except (OutboxActionRefused, MessageNotFound):
-        return False
-    return True
-
-
-def retry_message(store: Store, message_id: str) -> OutboxMessage:
-    """Send a failed message again (or a waiting one now), with a fresh count of attempts.
-    Refused for an address that unsubscribed. Discarded is final: by the author, because the
-    address unsubscribed, or because it was never confirmed."""
-    message = store.get_message(message_id)
-    if message is None:
-        raise MessageNotFound(message_id)
-    record = store.get_mail_address(message.to)
-    if record is not None and record.unsubscribed_at:
-        raise OutboxActionRefused("That address unsubscribed: it gets no more mail.")
-    now = iso(_now())
-
-    def apply(current: OutboxMessage) -> OutboxMessage:
-        if current.status not in RETRYABLE:
-            raise OutboxActionRefused(f"A message that is {current.status.value} cannot be "
-                                      "retried.")
-        return replace(current, status=OutboxStatus.QUEUED, attempts=0, next_attempt_at=now,
-                       claimed_by=None, claimed_until=None)
-
-    retried = store.update_message(message_id, apply)
-    if has_app_context():
-        _wake_sender()
-    return retried
-
-
-def discard_message(store: Store, message_id: str) -> OutboxMessage:
-    """Never send this message (it stays listed as discarded)."""
-
-    def apply(current: OutboxMessage) -> OutboxMessage:
-        if current.status not in DISCARDABLE:
-            raise OutboxActionRefused(f"A message that is {current.status.value} cannot be "
-                                      "discarded.")
-        return replace(current, status=OutboxStatus.DISCARDED, last_error=DISCARDED_BY_AUTHOR)
-
-    return store.update_message(message_id, apply)
-
-
-# --- sending -------------------------------------------------------------------------------------
-
-
-@dataclass
-class SendReport:
-    """What one pass through the queue did."""
-
-    sent: int = 0
-    retried: int = 0
-    failed: int = 0
-    discarded: int = 0
-    released: int = 0
-
-    @property
-    def total(self) -> int:
-        return self.sent + self.retried + self.failed + self.discarded
-
-    def __str__(self) -> str:
-        return (f"{self.sent} sent, {self.retried} to retry, {self.failed} failed, "
-                f"{self.discarded} discarded")
-
-
-class _VerbatimHeader(str):
-    """A header written out as it is. The email package folds a long unstructured value that
-    has no space in it by turning it into RFC 2047 encoded words, which mail programs do not
-    read as List-Unsubscribe's <URL>; a value with a ``name`` and a ``fold`` method is a header
-    object to the policy (EmailPolicy.header_store_parse and fold), kept and written verbatim.
-    Only for one-line ASCII values (the caller checks)."""
-
-    name: str
-
-    def __new__(cls, name: str, value: str) -> _VerbatimHeader:
-        header = super().__new__(cls, value)
-        header.name = name
-        return header
-
-    def fold(self, *, policy: Any) -> str:
-        return f"{self.name}: {self}{policy.linesep}"
-
-
-VERBATIM_HEADERS = frozenset({"list-unsubscribe", "list-unsubscribe-post"})
-
-
-def build_email(message: OutboxMessage) -> EmailMessage:
-    """The stored message as MIME: text and HTML alternatives, the stored headers (each
-    checked again to be one line), Date, and a Message-ID that stays the same on retries."""
-    email = EmailMessage(policy=SMTP_POLICY)
-    for name, value in message.headers.items():
-        if HEADER_UNSAFE.search(name) or HEADER_UNSAFE.search(value) or ":" in name:
-            logger.warning("Dropping unsafe header %r of message %s", name[:40], message.id)
-            continue
-        verbatim = (name.lower() in VERBATIM_HEADERS and value.isascii()
-                    and len(name) + len(value) < 990)
-        email[name] = _VerbatimHeader(name, value) if verbatim else value
-    email["To"] = message.to
-    email["Subject"] = header_text(message.subject)
-    email["Date"] = formatdate(usegmt=True)
-    sender = parseaddr(message.headers.get("From", ""))[1]
-    domain = sender.rpartition("@")[2] or "localhost"
-    email["Message-ID"] = f"<{message.id}@{domain}>"
-    email.set_content(message.text)
-    email.add_alternative(message.html, subtype="html")
-    return email
-
-
-def retry_delay(config: Mapping[str, Any], attempts: int,
-                base: str = "SMTP_RETRY_BASE_SECONDS") -> timedelta:
-    """SMTP_RETRY_BASE_SECONDS (or ``base``) * 2 ** (attempts - 1), at most six hours."""
-    seconds = config[base] * 2 ** max(attempts - 1, 0)
-    return min(timedelta(seconds=seconds), MAX_RETRY_DELAY)
-
-
-class _Connection:
-    """One SMTP session per pass, opened on first use and again after an error."""
-
-    def __init__(self, config: Mapping[str, Any]) -> None:
-        self.config = config
-        self.smtp: smtplib.SMTP | None = None
-        self.down: str | None = None  # why connecting failed in this pass: not tried again
-
-    def _tls_context(self) -> ssl.SSLContext:
-        ca_file = str(self.config.get("SMTP_CA_FILE") or "") or None
-        return ssl.create_default_context(cafile=ca_file)
-
-    def get(self) -> smtplib.SMTP:
-        if self.smtp is not None:
-            return self.smtp
-        config = self.config
-        host, port = str(config["SMTP_HOST"]), int(config["SMTP_PORT"])
-        timeout = float(config["SMTP_TIMEOUT_SECONDS"])
-        if config["SMTP_SECURITY"] == "ssl":
-            smtp: smtplib.SMTP = smtplib.SMTP_SSL(host, port, timeout=timeout,
-                                                 context=self._tls_context())
-        else:
-            smtp = smtplib.SMTP(host, port, timeout=timeout)
-        try:
-            if config["SMTP_SECURITY"] == "starttls":
-                smtp.starttls(context=self._tls_context())
-            if config.get("SMTP_USERNAME"):
-                smtp.login(str(config["SMTP_USERNAME"]), str(config.get("SMTP_PASSWORD") or ""))
-        except BaseException:
-            self._close(smtp)
-            raise
-        self.smtp = smtp
-        return smtp
-
-    @staticmethod
-    def _close(smtp: smtplib.SMTP) -> None:
-        try:
-            smtp.quit()
-        except (smtplib.SMTPException, OSError):
-            smtp.close()
-
-    def reset(self) -> None:
-        if self.smtp is not None:
-            self.smtp.close()
-            self.smtp = None
-
-    def close(self) -> None:
-        if self.smtp is not None:
-            self._close(self.smtp)
-            self.smtp = None
-
-
-def _permanent(error: Exception) -> bool:
-    """A 5xx answer to the message itself (refused recipient or content) will not change."""
-    if isinstance(error, smtplib.SMTPRecipientsRefused):
-        return all(code >= 500 for code, _text in error.recipients.values())
-    return isinstance(error, smtplib.SMTPResponseException) and error.smtp_code >= 500
-
-
-def _describe(error: BaseException) -> str:
-    if isinstance(error, smtplib.SMTPResponseException):
-        text = error.smtp_error.decode("utf-8", "replace") if isinstance(
-            error.smtp_error, bytes) else str(error.smtp_error)
-        return f"{type(error).__name__}: {error.smtp_code} {text}"
-    if isinstance(error, smtplib.SMTPRecipientsRefused):
-        parts = [f"{code} {text.decode('utf-8', 'replace') if isinstance(text, bytes) else text}"
-                 for code, text in error.recipients.values()]
-        return f"SMTPRecipientsRefused: {'; '.join(parts)}"
-    return f"{type(error).__name__}: {error}" if str(error) else type(error).__name__
-
-
-def _claimer() -> str:
-    """Unique per pass: host, process, thread and a random part."""
-    return (f"{socket.gethostname()}:{os.getpid()}:{threading.get_ident()}:"
-            f"{secrets.token_hex(4)}")
-
-
-def send_due(
-    store: Store, config: Mapping[str, Any], *, now: Callable[[], datetime] = _now,
-    should_stop: Callable[[], bool] = lambda: False, limit: int | None = None,
-) -> SendReport:
-    """One pass: queue due digests (inside an app context), let held messages of addresses
-    never confirmed go, then claim and send every message that was due when the pass began.
-    A message is tried at most once per pass; after a connection failure the rest of the
-    pass's messages are rescheduled with that error instead of trying again."""
-    report = SendReport()
-    started = now()
-    if has_app_context():
-        try:
-            queue_due_digests(store, started)
-        except Exception:
-            logger.exception("Could not queue the digest")
-    report.released = _expire_held(store, started)
-    claimer = _claimer()
-    lease = timedelta(seconds=config["MAIL_LEASE_SECONDS"])
-    margin = timedelta(seconds=3 * config["SMTP_TIMEOUT_SECONDS"])
-    connection = _Connection(config)
-    try:
-        while not should_stop() and (limit is None or report.total < limit):
-            batch_size = CLAIM_BATCH if limit is None else min(CLAIM_BATCH, limit - report.total)
-            batch = store.claim_messages(claimer, iso(started), iso(now() + lease), batch_size)
-            if not batch:
-                break
-            for message in batch:
-                if should_stop() or message.claimed_until is None or (
-                        now() + margin > datetime.fromisoformat(message.claimed_until)):
-                    _release(store, message, claimer)  # not enough lease left to send safely
-                    continue
-                _deliver(store, config, connection, message, claimer, report, now)
-    finally:
-        connection.close()
-    if report.total:
-        logger.info("Mail: %s", report)
-    return report
-
-
-def _expire_held(store: Store, now: datetime) -> int:
-    cutoff = iso(now - timedelta(days=CONFIRM_LINK_DAYS))
-    expired = 0
-    for message in store.list_messages([OutboxStatus.HELD], limit=10_000):
-        if message.created < cutoff and _settle_quietly(
-                store, message.id, (OutboxStatus.HELD,), OutboxStatus.DISCARDED,
-                NEVER_CONFIRMED):
-            expired += 1
-    return expired
-
-
-def _finish(store: Store, message: OutboxMessage, claimer: str,
-            change: Callable[[OutboxMessage], OutboxMessage]) -> OutboxMessage | None:
-    """Apply ``change`` only if the message is still this sender's claim (compare-and-set)."""
-
-    def apply(current: OutboxMessage) -> OutboxMessage:
-        if current.status is not OutboxStatus.SENDING or current.claimed_by != claimer:
-            raise _LeaseLost
-        return replace(change(current), claimed_by=None, claimed_until=None)
-
-    try:
-        return store.update_message(message.id, apply)
-    except (_LeaseLost, MessageNotFound):
-        logger.warning("Message %s was no longer this sender's to finish", message.id)
-        return None
-
-
-def _release(store: Store, message: OutboxMessage, claimer: str) -> None:
-    _finish(store, message, claimer, lambda current: replace(
-        current, status=OutboxStatus.QUEUED, attempts=max(current.attempts - 1, 0)))
-
-
-def _deliver(
-    store: Store, config: Mapping[str, Any], connection: _Connection, message: OutboxMessage,
-    claimer: str, report: SendReport, now: Callable[[], datetime],
-) -> None:
-    """Send one claimed message (mail over SMTP, a webhook over HTTP) and record the outcome."""
-    webhook = message.kind == webhooks.KIND
-    record = None if webhook else store.get_mail_address(message.to)
-    if record is not None and record.unsubscribed_at:
-        _finish(store, message, claimer, lambda current: replace(
-            current, status=OutboxStatus.DISCARDED, last_error=UNSUBSCRIBED_ERROR))
-        report.discarded += 1
-        return
-    outcome = webhooks.deliver(config, message) if webhook else _attempt(connection, message)
-    if outcome is None:
-        sent_at = iso(now())
-        if _finish(store, message, claimer, lambda current: replace(
-                current, status=OutboxStatus.SENT, sent_at=sent_at)) is not None:
-            report.sent += 1
-        return
-    description, permanent = outcome
-    moment = now()
-    max_attempts = config["WEBHOOK_MAX_ATTEMPTS" if webhook else "SMTP_MAX_ATTEMPTS"]
-    delay_base = "WEBHOOK_RETRY_BASE_SECONDS" if webhook else "SMTP_RETRY_BASE_SECONDS"
-
-    def failed_attempt(current: OutboxMessage) -> OutboxMessage:
-        errors = (*current.errors, f"{iso(moment)} attempt {current.attempts}: {description}")
-        errors = errors[-MAX_ERRORS_KEPT:]
-        if permanent or current.attempts >= max_attempts:
-            reason = (f"Refused: {description}" if permanent and webhook
-                      else f"Refused by the mail server: {description}" if permanent
-                      else f"Gave up after {current.attempts} attempts: {description}")
-            return replace(current, status=OutboxStatus.FAILED, last_error=reason, errors=errors)
-        return replace(current, status=OutboxStatus.QUEUED, last_error=description,
-                       errors=errors,
-                       next_attempt_at=iso(moment + retry_delay(config, current.attempts,
-                                                                 delay_base)))
-
-    finished = _finish(store, message, claimer, failed_attempt)
-    if finished is not None and finished.status is OutboxStatus.FAILED:
-        report.failed += 1
-        logger.error("Message %s failed: %s", message.id, finished.last_error)
-    elif finished is not None:
-        report.retried += 1
-        logger.warning("Message %s not sent (attempt %d), retrying at %s: %s", message.id,
-                       finished.attempts, finished.next_attempt_at, description)
-
-
-def _attempt(connection: _Connection, message: OutboxMessage) -> tuple[str, bool] | None:
-    """Hand the message to the SMTP server: None when it took it, else (the error, whether
-    it is permanent). A server that cannot be reached is not tried again in this pass."""
-    if connection.down is not None:
-        return connection.down, False
-    try:
-        smtp = connection.get()
-    except (smtplib.SMTPException, OSError) as failure:
-        connection.down = f"Could not connect: {_describe(failure)}"
-        return connection.down, False
-    try:
-        smtp.send_message(build_email(message),
-                          from_addr=parseaddr(message.headers.get("From", ""))[1],
-                          to_addrs=[message.to])
-    except (smtplib.SMTPResponseException, smtplib.SMTPRecipientsRefused) as failure:
-        return _describe(failure), _permanent(failure)  # the session itself is still good
-    except (smtplib.SMTPException, OSError) as failure:
-        connection.reset()
-        return _describe(failure), False
-    return None
-
-
-# --- the background sender -----------------------------------------------------------------------
-
-
-class MailSender:
-    """The sender thread of one app in one process.
-
-    It starts with the first request the process serves (``ensure_started`` runs before each
-    request and costs a comparison once running), not in create_app: so commands such as
-    ``flask init`` never start one, and under ``gunicorn --preload`` the master (which forks
-    the workers after create_app) runs none while each worker starts exactly one of its own.
-    A thread copied by a fork does not run in the child, so the process id is checked too.
-    It is a daemon thread and ``stop`` (also run at exit) ends it between two messages; a
-    process killed mid-send leaves a lease that expires, and the message is sent again then.
-    """
-
-    def __init__(self, app: Flask) -> None:
-        self.app = app
-        self._lock = threading.Lock()
-        self._thread: threading.Thread | None = None
-        self._pid: int | None = None
-        self._stop = threading.Event()
-        self._wake = threading.Event()
-        self._exit_hook = False
-
-    @property
-    def running(self) -> bool:
-        return (self._thread is not None and self._pid == os.getpid()
-                and self._thread.is_alive())
-
-    def ensure_started(self) -> None:
-        if self.running:
-            return
-        with self._lock:
-            if self.running:
-                return
-            self._pid = os.getpid()
-            self._stop = threading.Event()
-            self._wake = threading.Event()
-            self._thread = threading.Thread(target=self._run, name="tellmemore-mail-sender",
-                                            daemon=True)
-            self._thread.start()
-            if not self._exit_hook:
-                atexit.register(self.stop)
-                self._exit_hook = True
-
-    def wake(self) -> None:
-        """Look at the queue now rather than at the next poll."""
-        self._wake.set()
-
-    def stop(self, timeout: float = 5.0) -> None:
-        self._stop.set()
-        self._wake.set()
-        thread = self._thread
-        if thread is not None and self._pid == os.getpid() and thread.is_alive():
-            thread.join(timeout)
-
-    def _run(self) -> None:
-        stop, wake = self._stop, self._wake
-        poll = float(self.app.config["MAIL_POLL_SECONDS"])
-        while not stop.is_set():
-            wake.clear()
-            try:
-                with self.app.app_context():
-                    send_due(self.app.extensions["tellmemore.store"], self.app.config,
-                             should_stop=stop.is_set)
-            except Exception:
-                logger.exception("The mail sender's pass failed; it tries again in %g s", poll)
-            wake.wait(poll)
-
-
-# --- the command and installing ------------------------------------------------------------------
-
-
-@click.command("send-mail")
-@click.option("--loop", is_flag=True,
-              help="Keep running: look for due messages every MAIL_POLL_SECONDS until stopped.")
-@with_appcontext
-def send_mail_command(loop: bool) -> None:
-    """Send the outbox's due messages once (for cron), or keep doing so with --loop."""
-    store = current_app.extensions["tellmemore.store"]
-    config = current_app.config
-    if not loop:
-        click.echo(f"Mail: {send_due(store, config)}")
-        return
-    stop = threading.Event()
-    previous = signal.signal(signal.SIGTERM, lambda *_args: stop.set())
-    try:
-        while not stop.is_set():
-            report = send_due(store, config, should_stop=stop.is_set)
-            if report.total:
-                click.echo(f"Mail: {report}")
-            stop.wait(float(config["MAIL_POLL_SECONDS"]))
-    except KeyboardInterrupt:
-        pass
-    finally:
-        signal.signal(signal.SIGTERM, previous)
-
-
 def init_app(app: Flask) -> None:
-    """Check the mail settings, add ``send-mail``, and (MAIL_SENDER_THREAD) the sender thread."""
+    """Check the mail settings, queue digests as the sender's passes start, and (with
+    MAIL_SENDER_THREAD) run the sender thread."""
     check_config(app.config)
-    app.cli.add_command(send_mail_command)
-    if app.config["MAIL_SENDER_THREAD"]:
-        sender = MailSender(app)
-        app.extensions[SENDER_EXTENSION] = sender
-        app.before_request(sender.ensure_started)
+    sender.pass_starting.connect(queue_digests_when_a_pass_starts)
+    sender.init_app(app)

@@ -13,9 +13,15 @@ from __future__ import annotations
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 
 from comments_service.extensions import store
-from comments_service.mail import notify
 from comments_service.models import OutboxStatus
 from comments_service.moderation.auth import login_required
+from comments_service.outbox.queue import (
+    DISCARDABLE,
+    RETRYABLE,
+    OutboxActionRefused,
+    discard_message,
+    retry_message,
+)
 from comments_service.store import MessageNotFound
 
 bp = Blueprint("outbox", __name__, url_prefix="/outbox")
@@ -59,7 +65,7 @@ def index():
     return render_template(
         "moderation/outbox.html", messages=found[:PER_PAGE], more=len(found) > PER_PAGE,
         page=page, show=show, views=VIEWS, status_labels=STATUS_LABELS,
-        retryable=notify.RETRYABLE, discardable=notify.DISCARDABLE,
+        retryable=RETRYABLE, discardable=DISCARDABLE,
     )
 
 
@@ -75,7 +81,7 @@ def _act_on(message_id: str, action, done: str):
         message = action(store(), message_id)
     except MessageNotFound:
         abort(404, "No such message.")
-    except notify.OutboxActionRefused as refused:
+    except OutboxActionRefused as refused:
         flash(str(refused), "error")
         return _back()
     flash(done.format(to=message.to), "success")
@@ -86,7 +92,7 @@ def _act_on(message_id: str, action, done: str):
 @login_required
 def retry(message_id: str):
     """Queue the message again with a fresh count of attempts."""
-    return _act_on(message_id, notify.retry_message,
+    return _act_on(message_id, retry_message,
                    "The message to {to} will be sent again shortly.")
 
 
@@ -94,4 +100,4 @@ def retry(message_id: str):
 @login_required
 def discard(message_id: str):
     """Never send the message."""
-    return _act_on(message_id, notify.discard_message, "The message to {to} was discarded.")
+    return _act_on(message_id, discard_message, "The message to {to} was discarded.")

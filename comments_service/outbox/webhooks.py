@@ -1,13 +1,15 @@
-"""Webhooks: tell other systems about new comments, replies and request status changes.
+"""Webhooks as an outbox transport: store an event for every receiver, then sign and POST it.
 
-Each event becomes one outbox message per URL in ``WEBHOOK_URLS`` (kind ``webhook``, ``to`` the
-URL, ``text`` the JSON body), stored before anything is sent, exactly like mail: the sender
-(notify.send_due, the background thread or ``flask send-mail``) claims it with a lease and
-POSTs it here (:func:`deliver`). A reader's POST only writes the message, so a slow or dead
-receiver never slows it. A 2xx answer is delivery; anything else (another status, a timeout,
-a refused connection) is retried after ``WEBHOOK_RETRY_BASE_SECONDS * 2 ** (n - 1)`` (at most 6 h)
-until ``WEBHOOK_MAX_ATTEMPTS``. Delivery is at least once: ``X-Tellmemore-Delivery`` (the
-message id) stays the same on every attempt, so a receiver can drop repeats.
+Which events there are and what they carry is mail/webhook_events.py's (and tally's, for a
+request's status). Each event becomes one outbox message per URL in ``WEBHOOK_URLS`` (kind
+``webhook``, ``to`` the URL, ``text`` the JSON body), stored before anything is sent, exactly
+like mail: the sender (outbox/sender.py: the background thread or ``flask send-mail``) claims it
+with a lease and POSTs it through :class:`WebhookTransport` (:func:`deliver`). A reader's POST
+only writes the message, so a slow or dead receiver never slows it. A 2xx answer is delivery;
+anything else (another status, a timeout, a refused connection) is retried after
+``WEBHOOK_RETRY_BASE_SECONDS * 2 ** (n - 1)`` (at most 6 h) until ``WEBHOOK_MAX_ATTEMPTS``.
+Delivery is at least once: ``X-Tellmemore-Delivery`` (the message id) stays the same on every
+attempt, so a receiver can drop repeats.
 
 Request headers::
 
@@ -30,31 +32,28 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
-import logging
 import time
 import urllib.error
 import urllib.request
 from collections.abc import Mapping
-from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlsplit
 
-from flask import Flask, current_app, has_app_context
+from flask import Flask, current_app
 
+from comments_service import extensions
 from comments_service.config import ConfigError
-from comments_service.models import Comment, CommentState, OutboxMessage
+from comments_service.models import OutboxMessage
+from comments_service.outbox.message import iso, new_message_id, utc_moment
+from comments_service.outbox.queue import wake_sender
+from comments_service.outbox.transport import Failure
 from comments_service.store import Store
-
-logger = logging.getLogger(__name__)
 
 KIND = "webhook"
 EVENT_HEADER = "X-Tellmemore-Event"
 DELIVERY_HEADER = "X-Tellmemore-Delivery"
 TIMESTAMP_HEADER = "X-Tellmemore-Timestamp"
 SIGNATURE_HEADER = "X-Tellmemore-Signature"
-COMMENT_CREATED = "comment.created"
-REPLY_CREATED = "reply.created"
-REQUEST_STATUS_CHANGED = "request.status_changed"
 PRIVATE_KEYS = frozenset({"email", "emails", "reader_key", "spam_reasons", "remote_addr",
                           "ip", "ip_address", "password", "password_hash"})
 ANSWER_PREVIEW = 300  # bytes of a receiver's error answer kept in the outbox
@@ -114,69 +113,31 @@ def public_payload(value: Any) -> Any:
     return value
 
 
-def _iso(moment: datetime) -> str:
-    return moment.astimezone(UTC).isoformat(timespec="microseconds")
-
-
 def queue_webhook(event: str, payload: Mapping[str, Any], *, store: Store | None = None,
                   dedupe_key: str | None = None) -> list[OutboxMessage]:
     """Queue ``event`` with ``payload`` for every WEBHOOK_URLS entry (inside an app context).
 
     ``dedupe_key``: queuing the same key again adds nothing. Returns the stored messages (none
-    when no URL is configured). The store's errors pass; :func:`comment_event` is the
-    never-raising wrapper the posting hooks use."""
-    from comments_service.mail.notify import _wake_sender as wake_sender
-    from comments_service.mail.notify import new_message_id
-
+    when no URL is configured). The store's errors pass; mail/webhook_events.py's
+    ``comment_event`` is the never-raising wrapper the posting hooks use."""
     config = current_app.config
     urls = config.get("WEBHOOK_URLS") or []
     if not urls:
         return []
-    store = store or current_app.extensions["tellmemore.store"]
-    now = datetime.now(UTC)
-    body = json.dumps({"event": event, "created": _iso(now), "data": public_payload(payload)},
+    store = store or extensions.store()
+    now = utc_moment()
+    body = json.dumps({"event": event, "created": iso(now), "data": public_payload(payload)},
                       ensure_ascii=False)
     queued = []
     for url in urls:
         message = OutboxMessage(
             id=new_message_id(now), kind=KIND, to=url, subject=event[:200], text=body, html="",
-            created=_iso(now), headers={EVENT_HEADER: event[:200]}, next_attempt_at=_iso(now),
+            created=iso(now), headers={EVENT_HEADER: event[:200]}, next_attempt_at=iso(now),
             dedupe_key=f"webhook:{url}:{dedupe_key}" if dedupe_key else None,
         )
         queued.append(store.add_message(message))
     wake_sender()
     return queued
-
-
-def comment_payload(comment: Comment) -> dict[str, Any]:
-    """What a receiver learns about a comment: its public fields and where it stands."""
-    from comments_service.comments.public import public_comment
-    from comments_service.mail.notify import _manifest, thread_link
-
-    manifest = _manifest()
-    article = manifest.article(comment.thread) if manifest is not None else None
-    return {
-        **public_comment(comment), "thread": comment.thread, "state": str(comment.state),
-        "public": comment.public, "body": comment.body,
-        "article": {"title": article.title, "url": article.url} if article is not None else None,
-        "link": thread_link(manifest, comment.thread, comment.id),
-    }
-
-
-def comment_event(store: Store, event: str, comment: Comment,
-                  parent: Comment | None = None) -> list[OutboxMessage]:
-    """Hook after a comment or reply is stored: queue ``event`` (not for spam). Never raises."""
-    if (not has_app_context() or not current_app.config.get("WEBHOOK_URLS")
-            or comment.state in (CommentState.SPAM, CommentState.WITHDRAWN)):
-        return []
-    try:
-        payload: dict[str, Any] = {"comment": comment_payload(comment)}
-        if parent is not None:
-            payload["in_reply_to"] = comment_payload(parent)
-        return queue_webhook(event, payload, store=store, dedupe_key=f"{event}:{comment.id}")
-    except Exception:
-        logger.exception("Could not queue the %s webhook for comment %s", event, comment.id)
-        return []
 
 
 class _NoRedirect(urllib.request.HTTPRedirectHandler):
@@ -190,7 +151,7 @@ class _NoRedirect(urllib.request.HTTPRedirectHandler):
 _opener = urllib.request.build_opener(_NoRedirect)
 
 
-def deliver(config: Mapping[str, Any], message: OutboxMessage) -> tuple[str, bool] | None:
+def deliver(config: Mapping[str, Any], message: OutboxMessage) -> Failure | None:
     """POST one claimed webhook message: None when the receiver answered 2xx, else (what went
     wrong, False): every failure is worth retrying until WEBHOOK_MAX_ATTEMPTS."""
     body = message.text.encode("utf-8")
@@ -222,5 +183,21 @@ def deliver(config: Mapping[str, Any], message: OutboxMessage) -> tuple[str, boo
     return f"HTTP {status}", False
 
 
+class WebhookTransport:
+    """POSTs webhook messages (:func:`deliver`); it keeps no connection between messages."""
+
+    max_attempts_setting = "WEBHOOK_MAX_ATTEMPTS"
+    retry_base_setting = "WEBHOOK_RETRY_BASE_SECONDS"
+    refused_prefix = "Refused"
+    honours_unsubscribe = False
+
+    def deliver(self, config: Mapping[str, Any], message: OutboxMessage) -> Failure | None:
+        return deliver(config, message)
+
+    def close(self) -> None:
+        """Nothing to let go of: every POST has a connection of its own."""
+
+
 def init_app(app: Flask) -> None:
+    """Check the webhook settings (delivery itself runs in outbox/sender.py's passes)."""
     check_config(app.config)

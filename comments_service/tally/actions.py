@@ -21,9 +21,9 @@ from urllib.parse import urlsplit
 
 from flask import render_template
 
-from comments_service import extensions
-from comments_service.mail import notify
-from comments_service.manifest import Manifest, ManifestError
+from comments_service.extensions import manifest_or_none
+from comments_service.mail import notify, webhook_events
+from comments_service.mail.links import MailSetupError, site_name
 from comments_service.models import Comment, RequestGroup, RequestStatus, utc_now
 from comments_service.outbox import webhooks
 from comments_service.store import Store
@@ -137,11 +137,11 @@ def set_status(store: Store, group_id: str, status: str, link: str | None) -> St
 
     new = store.update_request_group(group_id, apply)
     old = previous[-1]
-    view = request_view(store, group_id, _manifest())
+    view = request_view(store, group_id, manifest_or_none())
     comments = view.comments if view else []
     if new != old:
         try:
-            webhooks.queue_webhook(webhooks.REQUEST_STATUS_CHANGED, {"request": {
+            webhooks.queue_webhook(webhook_events.REQUEST_STATUS_CHANGED, {"request": {
                 "id": group_id, "label": view.label if view else group_id,
                 "status": str(new.status), "previous_status": str(old.status),
                 "link": new.link, "people": count_people(comments), "comments": len(comments),
@@ -154,15 +154,6 @@ def set_status(store: Store, group_id: str, status: str, link: str | None) -> St
     return StatusChange(new, old.status, follow_ups)
 
 
-def _manifest() -> Manifest | None:
-    try:
-        return extensions.manifest()
-    except ManifestError as error:
-        # Said the way the mail module says it: the follow-ups go out without the site's name.
-        logger.warning("Mail without the manifest (%s): no site name or article links", error)
-        return None
-
-
 def queue_follow_ups(store: Store, view: RequestView, group: RequestGroup) -> list[Any]:
     """One mail per distinct opted-in address (notify and an email) among the group's
     comments, saying the request is done and where. Deduplicated per address and link: marking
@@ -171,12 +162,12 @@ def queue_follow_ups(store: Store, view: RequestView, group: RequestGroup) -> li
     for comment in view.comments:
         if comment.notify and comment.email:
             by_address.setdefault(comment.email.strip().casefold(), comment)
-    manifest = _manifest()
+    manifest = manifest_or_none()
     queued = []
     for address, comment in by_address.items():
         article = manifest.article(comment.thread) if manifest is not None else None
         context = {
-            "site_name": notify.site_name(manifest), "comment": comment, "label": view.label,
+            "site_name": site_name(manifest), "comment": comment, "label": view.label,
             "link": group.link, "title": article.title if article else comment.thread,
             "quoted_comment": notify.quoted(comment.body),
         }
@@ -188,7 +179,7 @@ def queue_follow_ups(store: Store, view: RequestView, group: RequestGroup) -> li
                 html=render_template("notify/email/request_done.html", **context),
                 dedupe_key=f"request-done:{address}:{group.link}",
             )
-        except notify.MailSetupError as error:
+        except MailSetupError as error:
             logger.error("No follow-up for request %s: %s", view.id, error)
             break
         if message is not None:

@@ -21,7 +21,6 @@ from comments_service.mail import notify
 from comments_service.mail import pages as unsubscribe
 from comments_service.manifest import ManifestError, ManifestSource, is_url
 from comments_service.moderation import auth
-from comments_service.outbox import webhooks
 from comments_service.store import SchemaMismatch, StoreCorrupted, open_configured_store
 
 logger = logging.getLogger(__name__)
@@ -68,7 +67,6 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     app.register_blueprint(moderation.bp)
     unsubscribe.init_app(app)
     notify.init_app(app)
-    webhooks.init_app(app)
     app.register_blueprint(feeds.bp)
     security.init_app(app, RATE_LIMITED_ENDPOINTS)
     cli.init_app(app)

@@ -54,15 +54,24 @@ class Setting:
 # --- parsers: each returns the value to keep, or raises ConfigError naming the setting --------
 
 
-def boolean(name: str, value: Any) -> bool:
-    """true/false, on/off, yes/no, 1/0 (any case), or a bool."""
+def parse_switch(value: Any) -> bool | None:
+    """true/false, on/off, yes/no, 1/0 (any case, "" is false), or a bool or int; None for
+    anything else. The one reading of true and false, for settings and form fields alike."""
     if isinstance(value, bool):
         return value
     if isinstance(value, int):
         return bool(value)
     if isinstance(value, str) and value.strip().lower() in TRUE_WORDS | FALSE_WORDS:
         return value.strip().lower() in TRUE_WORDS
-    raise ConfigError(f"{name} must be true or false, not {value!r}")
+    return None
+
+
+def boolean(name: str, value: Any) -> bool:
+    """A setting that is on or off (see parse_switch)."""
+    switch = parse_switch(value)
+    if switch is None:
+        raise ConfigError(f"{name} must be true or false, not {value!r}")
+    return switch
 
 
 def number(minimum: float | None = None, *, above: float | None = None,

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
+from comments_service.config import parse_switch
 from comments_service.manifest import ArticleEntry
 from comments_service.models import Comment
 
@@ -23,8 +24,6 @@ MAX_WEBSITE = 200
 # server's business; this only catches what is plainly not an address.
 EMAIL_RE = re.compile(r"^[^@\s<>()\[\],;:\"]{1,64}@[^@\s<>()\[\],;:\"]+\.[^@\s<>()\[\],;:\".]{2,}$")
 CONTROL_CHARS_RE = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
-TRUE_WORDS = frozenset({"1", "true", "on", "yes"})
-FALSE_WORDS = frozenset({"", "0", "false", "off", "no"})
 
 
 class ValidationFailed(Exception):
@@ -59,13 +58,11 @@ def _text(raw: Mapping[str, Any], name: str) -> str | None:
 
 
 def _boolean(value: Any) -> bool | None:
-    if isinstance(value, bool):
-        return value
     if value is None:
         return False
-    if isinstance(value, str) and value.strip().lower() in TRUE_WORDS | FALSE_WORDS:
-        return value.strip().lower() in TRUE_WORDS
-    return None
+    if isinstance(value, int) and not isinstance(value, bool):
+        return None  # a form or JSON field says true or false, not a number
+    return parse_switch(value)
 
 
 def clean_text(value: str) -> str:

@@ -25,12 +25,10 @@ from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from email.utils import formataddr
 from typing import Any
-from urllib.parse import urlsplit
 
 from flask import Flask, current_app, has_app_context, render_template
 from markupsafe import Markup
 
-from comments_service.config import ConfigError
 from comments_service.extensions import manifest_or_none
 from comments_service.mail.addresses import from_address, is_mail_address, mask_address
 from comments_service.mail.links import (
@@ -59,35 +57,6 @@ from comments_service.store import Store
 
 logger = logging.getLogger(__name__)
 
-# Settings this module reads, with their defaults (set only where the config has none).
-CONFIG_DEFAULTS: dict[str, Any] = {
-    # Start the background sender in each service process (tests turn it off).
-    "MAIL_SENDER_THREAD": True,
-    # The service's public base URL, for links in mail; empty: the request's, when there is one.
-    "PUBLIC_URL": "",
-    # Mail the author about new comments: immediately, digest (once a day) or off.
-    "AUTHOR_NOTIFY": "digest",
-    # The digest covers the 24 hours up to this hour (UTC) and is sent then.
-    "AUTHOR_DIGEST_HOUR": 7,
-    # Hold reply notifications until the reader confirms the address (double opt-in).
-    "MAIL_DOUBLE_OPT_IN": True,
-    # At most this many messages are queued for one address in any 24 hours.
-    "MAIL_PER_ADDRESS_PER_DAY": 10,
-    "SMTP_MAX_ATTEMPTS": 8,
-    # Seconds before the first retry; doubled for each later one (at most 6 hours).
-    "SMTP_RETRY_BASE_SECONDS": 60,
-    "SMTP_TIMEOUT_SECONDS": 30,
-    # A CA bundle to trust for starttls/ssl instead of the system's (a private relay).
-    "SMTP_CA_FILE": "",
-    # How often the sender thread looks for due messages (it is also woken by new ones).
-    "MAIL_POLL_SECONDS": 15,
-    # How long a claimed message stays a sender's; a sender that dies releases it this late.
-    "MAIL_LEASE_SECONDS": 300,
-}
-SMTP_SECURITIES = ("plain", "starttls", "ssl")
-AUTHOR_NOTIFY_CHOICES = ("immediately", "digest", "off")
-TRUE_WORDS = frozenset({"1", "true", "on", "yes"})
-FALSE_WORDS = frozenset({"0", "false", "off", "no", ""})
 
 CONFIRM_RESEND_DAYS = 7  # a new confirmation mail only when the last one is this old
 DIGEST_PAGE = 100
@@ -96,55 +65,6 @@ DAILY_LIMIT_ERROR = (
     "Not sent: {limit} messages were queued for this address in the last 24 hours "
     "(MAIL_PER_ADDRESS_PER_DAY). Retry it by hand if it should go anyway."
 )
-
-
-# --- settings ------------------------------------------------------------------------------------
-
-
-def _switch(name: str, value: Any) -> bool:
-    if isinstance(value, bool):
-        return value
-    if isinstance(value, int):
-        return bool(value)
-    if isinstance(value, str) and value.strip().lower() in TRUE_WORDS | FALSE_WORDS:
-        return value.strip().lower() in TRUE_WORDS
-    raise ConfigError(f"{name} must be true or false, not {value!r}")
-
-
-def _number(name: str, value: Any, minimum: float) -> float:
-    try:
-        number = float(value)
-    except (TypeError, ValueError) as error:
-        raise ConfigError(f"{name} must be a number, not {value!r}") from error
-    if number < minimum:
-        raise ConfigError(f"{name} must be at least {minimum:g}, not {number:g}")
-    return number
-
-
-def check_config(config: dict[str, Any]) -> None:
-    """Fill in the defaults and refuse settings the sender cannot work with (ConfigError)."""
-    for name, value in CONFIG_DEFAULTS.items():
-        config.setdefault(name, value)
-    for name, choices in (("SMTP_SECURITY", SMTP_SECURITIES),
-                          ("AUTHOR_NOTIFY", AUTHOR_NOTIFY_CHOICES)):
-        if config[name] not in choices:
-            raise ConfigError(f"{name} must be one of {', '.join(choices)}, not {config[name]!r}")
-    for name in ("MAIL_SENDER_THREAD", "MAIL_DOUBLE_OPT_IN"):
-        config[name] = _switch(name, config[name])
-    for name, minimum in (("SMTP_PORT", 1), ("SMTP_MAX_ATTEMPTS", 1),
-                          ("MAIL_PER_ADDRESS_PER_DAY", 1), ("AUTHOR_DIGEST_HOUR", 0)):
-        config[name] = int(_number(name, config[name], minimum))
-    if config["AUTHOR_DIGEST_HOUR"] > 23:
-        raise ConfigError("AUTHOR_DIGEST_HOUR must be an hour from 0 to 23 (UTC)")
-    for name, minimum in (("SMTP_RETRY_BASE_SECONDS", 0), ("SMTP_TIMEOUT_SECONDS", 0.1),
-                          ("MAIL_POLL_SECONDS", 0.01), ("MAIL_LEASE_SECONDS", 1)):
-        config[name] = _number(name, config[name], minimum)
-    if config["MAIL_LEASE_SECONDS"] < 4 * config["SMTP_TIMEOUT_SECONDS"]:
-        raise ConfigError("MAIL_LEASE_SECONDS must be at least 4 times SMTP_TIMEOUT_SECONDS, "
-                          "so that a message is sent well within its lease")
-    public = str(config.get("PUBLIC_URL") or "").strip()
-    if public and urlsplit(public).scheme not in ("http", "https"):
-        raise ConfigError(f"PUBLIC_URL must be an http(s) URL, not {public!r}")
 
 
 # --- queuing -------------------------------------------------------------------------------------
@@ -453,8 +373,7 @@ def confirm_address(store: Store, address: str) -> tuple[MailAddress, int]:
 
 
 def init_app(app: Flask) -> None:
-    """Check the mail settings, queue digests as the sender's passes start, and (with
-    MAIL_SENDER_THREAD) run the sender thread."""
-    check_config(app.config)
+    """Queue digests as the sender's passes start, and (with MAIL_SENDER_THREAD) run the
+    sender thread."""
     sender.pass_starting.connect(queue_digests_when_a_pass_starts)
     sender.init_app(app)

@@ -275,7 +275,7 @@ class MailSender:
 
 def init_app(app: Flask) -> None:
     """With MAIL_SENDER_THREAD, give the app a sender thread that starts with its first
-    request (the setting must be checked already: mail/notify.py's check_config)."""
+    request (the settings are checked at start: config.py)."""
     if app.config["MAIL_SENDER_THREAD"]:
         sender = MailSender(app)
         app.extensions[SENDER_EXTENSION] = sender

@@ -39,10 +39,9 @@ from collections.abc import Mapping
 from typing import Any
 from urllib.parse import urlsplit
 
-from flask import Flask, current_app
+from flask import current_app
 
 from comments_service import extensions
-from comments_service.config import ConfigError
 from comments_service.models import OutboxMessage
 from comments_service.outbox.message import iso, new_message_id, utc_moment
 from comments_service.outbox.queue import wake_sender
@@ -57,45 +56,6 @@ SIGNATURE_HEADER = "X-Tellmemore-Signature"
 PRIVATE_KEYS = frozenset({"email", "emails", "reader_key", "spam_reasons", "remote_addr",
                           "ip", "ip_address", "password", "password_hash"})
 ANSWER_PREVIEW = 300  # bytes of a receiver's error answer kept in the outbox
-
-CONFIG_DEFAULTS: dict[str, Any] = {
-    # Where to POST events: a list, or one string of comma-separated URLs. Empty: no webhooks.
-    "WEBHOOK_URLS": [],
-    # Signs every body (HMAC-SHA256); empty: unsigned.
-    "WEBHOOK_SECRET": "",
-    "WEBHOOK_TIMEOUT_SECONDS": 5,
-    "WEBHOOK_MAX_ATTEMPTS": 8,
-    # Seconds before the first retry; doubled for each later one (at most 6 hours).
-    "WEBHOOK_RETRY_BASE_SECONDS": 30,
-}
-
-
-def check_config(config: dict[str, Any]) -> None:
-    """Fill in the defaults; WEBHOOK_URLS becomes a list of http(s) URLs (ConfigError else)."""
-    for name, value in CONFIG_DEFAULTS.items():
-        config.setdefault(name, value)
-    raw = config["WEBHOOK_URLS"]
-    urls = [part.strip() for part in (raw.split(",") if isinstance(raw, str) else raw or [])]
-    urls = [url for url in urls if url]
-    for url in urls:
-        parts = urlsplit(url)
-        if parts.scheme not in ("http", "https") or not parts.netloc:
-            raise ConfigError(f"WEBHOOK_URLS: {url!r} is not an http(s) URL")
-    config["WEBHOOK_URLS"] = urls
-    config["WEBHOOK_SECRET"] = str(config["WEBHOOK_SECRET"] or "")
-    for name, minimum in (("WEBHOOK_TIMEOUT_SECONDS", 0.1), ("WEBHOOK_RETRY_BASE_SECONDS", 0),
-                          ("WEBHOOK_MAX_ATTEMPTS", 1)):
-        try:
-            value = float(config[name])
-        except (TypeError, ValueError) as error:
-            raise ConfigError(f"{name} must be a number, not {config[name]!r}") from error
-        if value < minimum:
-            raise ConfigError(f"{name} must be at least {minimum:g}")
-        config[name] = int(value) if name == "WEBHOOK_MAX_ATTEMPTS" else value
-    lease = float(config.get("MAIL_LEASE_SECONDS", 300))
-    if lease < 4 * config["WEBHOOK_TIMEOUT_SECONDS"]:
-        raise ConfigError("MAIL_LEASE_SECONDS must be at least 4 times WEBHOOK_TIMEOUT_SECONDS")
-
 
 def signature(secret: str, timestamp: str, body: bytes) -> str:
     """``sha256=`` and the hex HMAC-SHA256 of ``<timestamp>.<body>``."""
@@ -197,7 +157,3 @@ class WebhookTransport:
     def close(self) -> None:
         """Nothing to let go of: every POST has a connection of its own."""
 
-
-def init_app(app: Flask) -> None:
-    """Check the webhook settings (delivery itself runs in outbox/sender.py's passes)."""
-    check_config(app.config)

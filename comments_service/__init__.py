@@ -17,11 +17,12 @@ from comments_service.api import feeds, health
 from comments_service.api import views as api
 from comments_service.config import load_config, warn_about_temporary_key
 from comments_service.damaged_store import DamagedStore
-from comments_service.mail import notify
+from comments_service.mail import notify, webhook_events
 from comments_service.mail import pages as unsubscribe
 from comments_service.manifest import ManifestError, ManifestSource, is_url
 from comments_service.moderation import auth
 from comments_service.store import SchemaMismatch, StoreCorrupted, open_configured_store
+from comments_service.tally import service as tally_service
 
 logger = logging.getLogger(__name__)
 
@@ -67,6 +68,8 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     app.register_blueprint(moderation.bp)
     unsubscribe.init_app(app)
     notify.init_app(app)
+    webhook_events.subscribe()
+    tally_service.subscribe()
     app.register_blueprint(feeds.bp)
     security.init_app(app, RATE_LIMITED_ENDPOINTS)
     cli.init_app(app)

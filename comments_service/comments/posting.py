@@ -15,14 +15,13 @@ from typing import Any
 
 from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
 
+from comments_service import signals
 from comments_service.comments.render import render_comment
 from comments_service.comments.spam import spam_reasons
 from comments_service.comments.validation import check_comment, check_edit
-from comments_service.mail import notify, webhook_events
 from comments_service.manifest import ArticleEntry
 from comments_service.models import Comment, CommentState, new_comment_id, parse_time, utc_now
 from comments_service.store import Store
-from comments_service.tally import service as tally_service
 
 EDIT_TOKEN_SALT = "tellmemore.edit-token"
 # Said with the window's own length when EDIT_WINDOW_MINUTES is not 15 (the widget's
@@ -113,9 +112,7 @@ def post_reader_comment(
         spam_reasons=reasons,
     )
     stored = store.add_comment(comment)
-    tally_service.comment_stored(store, stored)  # its request group; never raises
-    notify.comment_posted(store, stored)
-    webhook_events.comment_event(store, webhook_events.COMMENT_CREATED, stored)
+    signals.announce(signals.comment_stored, store, comment=stored)
     editable_until = (parse_time(created) + edit_window(config)).isoformat(timespec="seconds")
     return PostedComment(stored, issue_edit_token(secret_key, stored.id), editable_until)
 

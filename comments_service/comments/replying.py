@@ -5,9 +5,9 @@ from __future__ import annotations
 
 from dataclasses import replace
 
+from comments_service import signals
 from comments_service.comments.render import render_comment
 from comments_service.comments.validation import check_edit
-from comments_service.mail import notify, webhook_events
 from comments_service.models import Author, Comment, CommentState, new_comment_id, utc_now
 from comments_service.store import CommentNotFound, Store
 
@@ -64,8 +64,7 @@ def reply(store: Store, comment_id: str, author: Author, body: str) -> Comment:
                        replied_at=current.replied_at or now)
 
     store.update_comment(target.id, mark_replied)
-    notify.reply_posted(store, target, answer)
-    webhook_events.comment_event(store, webhook_events.REPLY_CREATED, answer, parent=target)
+    signals.announce(signals.reply_stored, store, comment=target, reply=answer)
     return answer
 
 

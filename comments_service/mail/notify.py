@@ -29,6 +29,7 @@ from typing import Any
 from flask import Flask, current_app, has_app_context, render_template
 from markupsafe import Markup
 
+from comments_service import signals
 from comments_service.extensions import manifest_or_none
 from comments_service.mail.addresses import from_address, is_mail_address, mask_address
 from comments_service.mail.links import (
@@ -373,7 +374,9 @@ def confirm_address(store: Store, address: str) -> tuple[MailAddress, int]:
 
 
 def init_app(app: Flask) -> None:
-    """Queue digests as the sender's passes start, and (with MAIL_SENDER_THREAD) run the
-    sender thread."""
+    """Mail about stored comments and replies, queue digests as the sender's passes start,
+    and (with MAIL_SENDER_THREAD) run the sender thread."""
+    signals.comment_stored.connect(comment_posted)
+    signals.reply_stored.connect(reply_posted)
     sender.pass_starting.connect(queue_digests_when_a_pass_starts)
     sender.init_app(app)

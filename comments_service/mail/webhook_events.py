@@ -10,6 +10,7 @@ from typing import Any
 
 from flask import current_app, has_app_context
 
+from comments_service import signals
 from comments_service.comments.public import public_comment
 from comments_service.extensions import manifest_or_none
 from comments_service.mail.links import thread_link
@@ -51,3 +52,20 @@ def comment_event(store: Store, event: str, comment: Comment,
     except Exception:
         logger.exception("Could not queue the %s webhook for comment %s", event, comment.id)
         return []
+
+
+def comment_created(store: Store, comment: Comment) -> None:
+    """Receiver of signals.comment_stored: a ``comment.created`` event."""
+    comment_event(store, COMMENT_CREATED, comment)
+
+
+def reply_created(store: Store, comment: Comment, reply: Comment) -> None:
+    """Receiver of signals.reply_stored: a ``reply.created`` event, with the comment it
+    answers."""
+    comment_event(store, REPLY_CREATED, reply, parent=comment)
+
+
+def subscribe() -> None:
+    """Queue webhook events for stored comments and replies."""
+    signals.comment_stored.connect(comment_created)
+    signals.reply_stored.connect(reply_created)

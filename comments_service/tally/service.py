@@ -34,6 +34,7 @@ from typing import Any
 
 from flask import current_app, has_app_context
 
+from comments_service import signals
 from comments_service.config import DEFAULTS
 from comments_service.models import Comment, parse_time, utc_now
 from comments_service.store import Store
@@ -188,3 +189,7 @@ def comment_stored(store: Store, comment: Comment) -> None:
     except Exception:
         logger.exception("Could not group comment %s", comment.id)
 
+
+def subscribe() -> None:
+    """Group every reader comment as it is stored."""
+    signals.comment_stored.connect(comment_stored)

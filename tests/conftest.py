@@ -15,10 +15,25 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
-# No service made by the tests runs the mail sender thread unless a test asks for it.
-os.environ.setdefault("TELLMEMORE_MAIL_SENDER_THREAD", "false")
-os.environ.setdefault("TELLMEMORE_BACKUP_DAILY", "false")  # tests back up on purpose only
 CHROMIUM_PATHS = ("/usr/bin/chromium", "/usr/bin/chromium-browser")
+# Set for the whole session unless the environment running the tests chose otherwise: no
+# service made by the tests runs the mail sender thread unless a test asks for it, and the
+# tests back up on purpose only.
+QUIET_SERVICE_ENVIRONMENT = {
+    "TELLMEMORE_MAIL_SENDER_THREAD": "false",
+    "TELLMEMORE_BACKUP_DAILY": "false",
+}
+
+
+@pytest.fixture(scope="session", autouse=True)
+def quiet_service_environment() -> Iterator[None]:
+    """QUIET_SERVICE_ENVIRONMENT in os.environ for the session (and in the subprocesses that
+    inherit it), each variable restored afterwards."""
+    with pytest.MonkeyPatch.context() as patch:
+        for name, value in QUIET_SERVICE_ENVIRONMENT.items():
+            if name not in os.environ:
+                patch.setenv(name, value)
+        yield
 
 
 def build_site(output: Path, *extra_settings: str, settings_file: str = "pelicanconf.py") -> Path:

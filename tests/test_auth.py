@@ -3,8 +3,10 @@ cookie, CSRF, throttled failures, and every /moderate route refusing strangers."
 
 from __future__ import annotations
 
-import os
+import functools
+import json
 import tempfile
+from collections.abc import Callable
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from pathlib import Path
@@ -529,31 +531,45 @@ def moderation_routes(app: Flask) -> list[tuple[Rule, str]]:
     return sorted(routes, key=lambda route: (route[0].rule, route[1]))
 
 
-def _collected_routes() -> list[tuple[str, str, str]]:
-    """(path pattern, method, endpoint) of the service's /moderate routes, from a real app."""
-    with tempfile.TemporaryDirectory() as folder:
+@functools.cache
+def collected_routes() -> tuple[tuple[str, str, str], ...]:
+    """(path pattern, method, endpoint) of the service's /moderate routes, from a real app with
+    an instance folder of its own. Tests are parametrised with them while being collected, so
+    the instance folder is set by a monkeypatch undone before this returns."""
+    with tempfile.TemporaryDirectory() as folder, pytest.MonkeyPatch.context() as patch:
         root = Path(folder)
+        patch.setenv("TELLMEMORE_INSTANCE_PATH", str(root / "instance"))
         manifest = root / "comments-manifest.json"
-        manifest.write_text(__import__("json").dumps(SERVICE_MANIFEST), encoding="utf-8")
-        saved = os.environ.get("TELLMEMORE_INSTANCE_PATH")
-        os.environ["TELLMEMORE_INSTANCE_PATH"] = str(root / "instance")
+        manifest.write_text(json.dumps(SERVICE_MANIFEST), encoding="utf-8")
+        application = create_app({
+            "MANIFEST": str(manifest), "STORE_PATH": str(root / "store"),
+            "SECRET_KEY": "collecting-routes", "MAIL_SENDER_THREAD": False,
+            "BACKUP_DAILY": False,
+        })
         try:
-            application = create_app({
-                "MANIFEST": str(manifest), "STORE_PATH": str(root / "store"),
-                "SECRET_KEY": "collecting-routes",
-            })
-            routes = [(rule.rule, method, rule.endpoint)
-                      for rule, method in moderation_routes(application)]
-            application.extensions["tellmemore.store"].close()
+            return tuple((rule.rule, method, rule.endpoint)
+                         for rule, method in moderation_routes(application))
         finally:
-            if saved is None:
-                os.environ.pop("TELLMEMORE_INSTANCE_PATH", None)
-            else:
-                os.environ["TELLMEMORE_INSTANCE_PATH"] = saved
-    return routes
+            application.extensions["tellmemore.store"].close()
 
 
-ROUTES = _collected_routes()
+# The route-by-route tests below, each with the routes it is about.
+ROUTE_CASES: dict[str, Callable[[tuple[str, str, str]], bool]] = {
+    "test_every_moderation_route_refuses_strangers":
+        lambda route: route[2] != "auth.sign_in",
+    "test_every_moderation_change_needs_a_csrf_token":
+        lambda route: route[1] in STATE_CHANGING,
+}
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    """One case per /moderate route (and method) for the tests in ROUTE_CASES."""
+    wanted = ROUTE_CASES.get(metafunc.function.__name__)
+    if wanted is None:
+        return
+    routes = [route for route in collected_routes() if wanted(route)]
+    metafunc.parametrize(("pattern", "method", "endpoint"), routes,
+                         ids=[f"{method} {pattern}" for pattern, method, _ in routes])
 
 
 def route_url(app: Flask, endpoint: str, pattern: str) -> str:
@@ -576,15 +592,9 @@ def seeded(app, author) -> Flask:
 def test_the_route_list_includes_sign_in_and_sign_out(app):
     found = {(rule.rule, method) for rule, method in moderation_routes(app)}
     assert {(SIGN_IN, "GET"), (SIGN_IN, "POST"), (SIGN_OUT, "POST")} <= found
-    assert {(pattern, method) for pattern, method, _ in ROUTES} <= found
+    assert {(pattern, method) for pattern, method, _ in collected_routes()} <= found
 
 
-@pytest.mark.parametrize(
-    ("pattern", "method", "endpoint"),
-    [route for route in ROUTES if route[2] != "auth.sign_in"],
-    ids=[f"{method} {pattern}" for pattern, method, endpoint in ROUTES
-         if endpoint != "auth.sign_in"],
-)
 def test_every_moderation_route_refuses_strangers(seeded, pattern, method, endpoint):
     app = seeded
     client = app.test_client()
@@ -613,11 +623,6 @@ def test_every_moderation_route_refuses_strangers(seeded, pattern, method, endpo
     assert store_snapshot(app) == before
 
 
-@pytest.mark.parametrize(
-    ("pattern", "method", "endpoint"),
-    [route for route in ROUTES if route[1] in STATE_CHANGING],
-    ids=[f"{method} {pattern}" for pattern, method, _ in ROUTES if method in STATE_CHANGING],
-)
 def test_every_moderation_change_needs_a_csrf_token(seeded, pattern, method, endpoint):
     app = seeded
     client = app.test_client()

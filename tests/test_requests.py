@@ -9,12 +9,10 @@ import time
 
 import pytest
 from bs4 import BeautifulSoup
-from werkzeug.security import generate_password_hash
 
 from comments_service import create_app
 from comments_service.config import ConfigError
 from comments_service.models import (
-    Author,
     Comment,
     CommentState,
     RequestStatus,
@@ -24,7 +22,6 @@ from comments_service.models import (
 from comments_service.store import TinyDBStore, open_configured_store
 from comments_service.tally import service as requests
 
-EMAIL, PASSWORD = "ada@blog.test", "correct horse battery"
 RSS_1 = "Could you add per-tag RSS feeds?"
 RSS_2 = "Please make separate RSS feeds for each tag."
 DARK_SITE = "Please add a dark mode for the whole site."
@@ -42,18 +39,6 @@ def service_config(service_config):
 @pytest.fixture
 def store(app):
     return app.extensions["tellmemore.store"]
-
-
-@pytest.fixture
-def author_client(client, store):
-    store.add_author(Author(
-        id="author-1", name="Ada", email=EMAIL, created=utc_now(),
-        password_hash=generate_password_hash(PASSWORD, method="pbkdf2:sha256:1000"),
-    ))
-    response = client.post("/moderate/sign-in", data={
-        "csrf_token": token(client, "/moderate/sign-in"), "email": EMAIL, "password": PASSWORD})
-    assert response.status_code in (302, 303)
-    return client
 
 
 def token(client, path: str = "/moderate/requests") -> str:

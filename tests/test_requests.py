@@ -5,7 +5,6 @@ nothing here needs the sentence model (TALLY_EMBEDDER defaults to lexical)."""
 from __future__ import annotations
 
 import json
-import time
 
 import pytest
 from bs4 import BeautifulSoup
@@ -89,9 +88,7 @@ def test_empty_and_huge_comments(client, store):
     assert requests.assign_comment(store, empty) is None
     huge = "Could you write about burnout? " + "So much to say about it here. " * 330
     assert len(huge) > 9_900
-    started = time.perf_counter()
-    first = post(client, huge)
-    assert time.perf_counter() - started < 2
+    first = post(client, huge)  # its time is measured by bench/huge_comment_post.py
     assert group_of(store, first) is not None
     assert group_of(store, post(client, "x" * 10_000)) is None
     with store.request_tally() as tally:

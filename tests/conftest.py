@@ -1,5 +1,6 @@
 """Shared fixtures: a built copy of the sample site, a real Chromium for page tests, the comment
-service, and its store on either backend (TinyDB, PostgreSQL)."""
+service (`app`, `client`, `runner`), the test author signing in (`auth`, `author`,
+`author_client`), and the store on either backend (TinyDB, PostgreSQL)."""
 
 from __future__ import annotations
 
@@ -8,17 +9,39 @@ import secrets
 import shutil
 import subprocess
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
+from bs4 import BeautifulSoup
+from flask import Flask
+from flask.testing import FlaskClient, FlaskCliRunner
+from werkzeug.security import generate_password_hash
+from werkzeug.test import TestResponse
+
+from comments_service.models import Author, utc_now
 
 ROOT = Path(__file__).resolve().parent.parent
-# No service made by the tests runs the mail sender thread unless a test asks for it.
-os.environ.setdefault("TELLMEMORE_MAIL_SENDER_THREAD", "false")
-os.environ.setdefault("TELLMEMORE_BACKUP_DAILY", "false")  # tests back up on purpose only
 CHROMIUM_PATHS = ("/usr/bin/chromium", "/usr/bin/chromium-browser")
+# Set for the whole session unless the environment running the tests chose otherwise: no
+# service made by the tests runs the mail sender thread unless a test asks for it, and the
+# tests back up on purpose only.
+QUIET_SERVICE_ENVIRONMENT = {
+    "TELLMEMORE_MAIL_SENDER_THREAD": "false",
+    "TELLMEMORE_BACKUP_DAILY": "false",
+}
+
+
+@pytest.fixture(scope="session", autouse=True)
+def quiet_service_environment() -> Iterator[None]:
+    """QUIET_SERVICE_ENVIRONMENT in os.environ for the session (and in the subprocesses that
+    inherit it), each variable restored afterwards."""
+    with pytest.MonkeyPatch.context() as patch:
+        for name, value in QUIET_SERVICE_ENVIRONMENT.items():
+            if name not in os.environ:
+                patch.setenv(name, value)
+        yield
 
 
 def build_site(output: Path, *extra_settings: str, settings_file: str = "pelicanconf.py") -> Path:
@@ -265,7 +288,8 @@ def service_config(
 
 
 @pytest.fixture
-def app(service_config):
+def app(service_config: dict[str, object]) -> Iterator[Flask]:
+    """The service with a fresh store; the store is closed after the test."""
     from comments_service import create_app
 
     application = create_app(service_config)
@@ -274,5 +298,126 @@ def app(service_config):
 
 
 @pytest.fixture
-def client(app):
+def client(app: Flask) -> FlaskClient:
+    """A browser without cookies yet, talking to `app`."""
     return app.test_client()
+
+
+@pytest.fixture
+def runner(app: Flask) -> FlaskCliRunner:
+    """Runs `app`'s `flask …` commands in this process."""
+    return app.test_cli_runner()
+
+
+# --- the author signing in ----------------------------------------------------------------------
+
+AUTHOR_EMAIL = "ada@blog.test"
+AUTHOR_PASSWORD = "correct horse battery"
+SIGN_IN_PATH = "/moderate/sign-in"
+SIGN_OUT_PATH = "/moderate/sign-out"
+
+
+class AuthActions:
+    """Signs the test author in and out through the real forms, as a browser does: each post
+    carries the CSRF token read from the page first.
+
+    The client is opened on first use, so a test that only signs in to an app of its own
+    (`for_app`) never makes the default one.
+    """
+
+    def __init__(self, open_client: Callable[[], FlaskClient], *,
+                 email: str = AUTHOR_EMAIL, password: str = AUTHOR_PASSWORD) -> None:
+        self.email = email
+        self.password = password
+        self._open_client = open_client
+        self._client: FlaskClient | None = None
+        self._signed_in = False
+
+    @property
+    def client(self) -> FlaskClient:
+        """The browser these actions sign in."""
+        if self._client is None:
+            self._client = self._open_client()
+        return self._client
+
+    @property
+    def app(self) -> Flask:
+        """The app the browser talks to."""
+        return self.client.application
+
+    def for_app(self, app: Flask, *, email: str | None = None,
+                password: str | None = None) -> AuthActions:
+        """The same actions for a new browser of ``app`` (another app, or another browser of
+        this one), optionally for another author's email and password."""
+        return AuthActions(app.test_client, email=email or self.email,
+                           password=password or self.password)
+
+    def add_author(self) -> Author:
+        """The author in the app's store, added the first time it is asked for. The hash is
+        a cheap one: the add-author command's scrypt hashes are tested in test_auth.py."""
+        store = self.app.extensions["tellmemore.store"]
+        existing = store.author_by_email(self.email)
+        if existing is not None:
+            return existing
+        return store.add_author(Author(
+            id="author-1", name="Ada", email=self.email, created=utc_now(),
+            password_hash=generate_password_hash(self.password, method="pbkdf2:sha256:1000"),
+        ))
+
+    def csrf_token(self, path: str = SIGN_IN_PATH, **request: object) -> str:
+        """The CSRF token of the form on the page at ``path``, as this browser's session has it."""
+        response = self.client.get(path, **request)
+        assert response.status_code == 200, (path, response.status_code)
+        page = BeautifulSoup(response.get_data(as_text=True), "html.parser")
+        return page.find("input", {"name": "csrf_token"})["value"]
+
+    def submit(self, email: str | None = None, password: str | None = None, *,
+               environ: dict[str, str] | None = None, **fields: str) -> TestResponse:
+        """Fill in and send the sign-in form (the page for its token, then the post) with the
+        author's email and password unless others are given; whatever comes of it."""
+        environ_base = environ or {}
+        data = {
+            "csrf_token": self.csrf_token(environ_base=environ_base),
+            "email": self.email if email is None else email,
+            "password": self.password if password is None else password,
+            **fields,
+        }
+        response = self.client.post(SIGN_IN_PATH, data=data, environ_base=environ_base)
+        self._signed_in = response.status_code == 303
+        return response
+
+    def login(self) -> FlaskClient:
+        """The browser, signed in as the author (stored first if need be). Signs in once: later
+        calls return the same signed-in browser."""
+        if not self._signed_in:
+            self.add_author()
+            response = self.submit()
+            assert response.status_code == 303, response.get_data(as_text=True)[:500]
+        return self.client
+
+    def logout(self) -> TestResponse:
+        """Send the sign-out form of the moderation pages."""
+        response = self.client.post(SIGN_OUT_PATH,
+                                    data={"csrf_token": self.csrf_token("/moderate/")})
+        self._signed_in = False
+        return response
+
+
+@pytest.fixture
+def auth(request: pytest.FixtureRequest) -> AuthActions:
+    """Signs the test author in and out of `app` through `client` (flaskr's `auth`):
+    `auth.login()` returns the signed-in client, `auth.for_app(other)` does the same for an app
+    the test made itself."""
+    return AuthActions(lambda: request.getfixturevalue("client"))
+
+
+@pytest.fixture
+def author(app: Flask, auth: AuthActions) -> Author:
+    """The test author (AUTHOR_EMAIL, AUTHOR_PASSWORD), stored in `app`'s store."""
+    return auth.add_author()
+
+
+@pytest.fixture
+def author_client(client: FlaskClient, auth: AuthActions) -> FlaskClient:
+    """`client`, signed in as the test author."""
+    return auth.login()

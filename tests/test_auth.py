@@ -3,8 +3,10 @@ cookie, CSRF, throttled failures, and every /moderate route refusing strangers."
 
 from __future__ import annotations
 
-import os
+import functools
+import json
 import tempfile
+from collections.abc import Callable
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from pathlib import Path
@@ -20,11 +22,11 @@ from werkzeug.security import check_password_hash, generate_password_hash
 from comments_service import create_app
 from comments_service.config import ConfigError
 from comments_service.models import Author, Comment, CommentState, utc_now
-from comments_service.moderation import auth
-from tests.conftest import SERVICE_MANIFEST
+from comments_service.moderation import auth as moderation_auth
+from tests.conftest import AUTHOR_EMAIL, AUTHOR_PASSWORD, SERVICE_MANIFEST
 
-PASSWORD = "correct horse battery"
-EMAIL = "ada@blog.test"
+PASSWORD = AUTHOR_PASSWORD  # the test author's (conftest.py's `auth` and `author`)
+EMAIL = AUTHOR_EMAIL
 SIGN_IN = "/moderate/sign-in"
 SIGN_OUT = "/moderate/sign-out"
 HOME = "/moderate/"
@@ -54,36 +56,15 @@ def app(service_config):
     application.extensions["tellmemore.store"].close()
 
 
-@pytest.fixture
-def author(app) -> Author:
-    """An author stored with a cheap hash (the command's scrypt hashes are tested below)."""
-    return app.extensions["tellmemore.store"].add_author(Author(
-        id="author-1", name="Ada", email=EMAIL, created=utc_now(),
-        password_hash=generate_password_hash(PASSWORD, method="pbkdf2:sha256:1000"),
-    ))
-
-
 def store(app):
     return app.extensions["tellmemore.store"]
 
 
-def page_token(client, path: str = SIGN_IN, **request: Any) -> str:
-    response = client.get(path, **request)
+def shown_token(client) -> str:
+    """The CSRF token the test page shows to a signed-in author."""
+    response = client.get("/moderate/test-token")
     assert response.status_code == 200, response.status_code
-    if path == "/moderate/test-token":
-        return response.get_data(as_text=True)
-    field = BeautifulSoup(response.get_data(as_text=True), "html.parser").find(
-        "input", {"name": "csrf_token"}
-    )
-    return field["value"]
-
-
-def sign_in(client, email: str = EMAIL, password: str = PASSWORD, *,
-            environ: dict[str, str] | None = None, **fields: str):
-    """Fill in and send the sign-in form as a browser would (its token, then the post)."""
-    token = page_token(client, environ_base=environ or {})
-    data = {"csrf_token": token, "email": email, "password": password, **fields}
-    return client.post(SIGN_IN, data=data, environ_base=environ or {})
+    return response.get_data(as_text=True)
 
 
 def signed_in_as(client) -> str | None:
@@ -98,15 +79,15 @@ def store_snapshot(app) -> tuple[list[dict], list[Author]]:
     return [c.to_record() for c in store(app).all_comments()], store(app).list_authors()
 
 
-def add_author(app, *args: str, **kwargs: Any):
-    return app.test_cli_runner().invoke(args=["add-author", *args], **kwargs)
+def add_author(runner, *args: str, **kwargs: Any):
+    return runner.invoke(args=["add-author", *args], **kwargs)
 
 
 # --- the add-author command -------------------------------------------------------------------
 
 
-def test_add_author_stores_a_scrypt_hash_never_the_password(app):
-    result = add_author(app, "--name", "Ada", "--email", EMAIL, "--password", PASSWORD)
+def test_add_author_stores_a_scrypt_hash_never_the_password(app, runner):
+    result = add_author(runner, "--name", "Ada", "--email", EMAIL, "--password", PASSWORD)
     assert result.exit_code == 0, result.output
     assert "Added author Ada <ada@blog.test>" in result.output
     stored = store(app).author_by_email(EMAIL)
@@ -120,8 +101,8 @@ def test_add_author_stores_a_scrypt_hash_never_the_password(app):
     assert PASSWORD not in result.output
 
 
-def test_add_author_prompts_for_what_is_missing_and_hides_the_password(app):
-    result = add_author(app, input=f"Ada\n{EMAIL}\n{PASSWORD}\n{PASSWORD}\n")
+def test_add_author_prompts_for_what_is_missing_and_hides_the_password(app, runner):
+    result = add_author(runner, input=f"Ada\n{EMAIL}\n{PASSWORD}\n{PASSWORD}\n")
     assert result.exit_code == 0, result.output
     assert "Name:" in result.output and "Email:" in result.output
     assert "Repeat for confirmation:" in result.output
@@ -129,9 +110,10 @@ def test_add_author_prompts_for_what_is_missing_and_hides_the_password(app):
     assert check_password_hash(store(app).author_by_email(EMAIL).password_hash, PASSWORD)
 
 
-def test_add_author_refuses_a_taken_email_whatever_its_case(app):
-    assert add_author(app, "--name", "Ada", "--email", EMAIL, "--password", PASSWORD).exit_code == 0
-    again = add_author(app, "--name", "Eve", "--email", EMAIL.upper(), "--password", PASSWORD)
+def test_add_author_refuses_a_taken_email_whatever_its_case(app, runner):
+    first = add_author(runner, "--name", "Ada", "--email", EMAIL, "--password", PASSWORD)
+    assert first.exit_code == 0
+    again = add_author(runner, "--name", "Eve", "--email", EMAIL.upper(), "--password", PASSWORD)
     assert again.exit_code == 1
     assert "exists already" in again.output
     assert [a.name for a in store(app).list_authors()] == ["Ada"]
@@ -146,8 +128,8 @@ def test_add_author_refuses_a_taken_email_whatever_its_case(app):
     ("Ada", EMAIL, "123456789", "at least 10 characters"),
     ("Ada\nEve", EMAIL, PASSWORD, "one line"),
 ])
-def test_add_author_refuses_bad_details(app, name, email, password, message):
-    result = add_author(app, "--name", name, "--email", email, "--password", password)
+def test_add_author_refuses_bad_details(app, runner, name, email, password, message):
+    result = add_author(runner, "--name", name, "--email", email, "--password", password)
     assert result.exit_code == 1
     assert message in result.output
     assert "No author was added" in result.output
@@ -172,8 +154,8 @@ def test_the_sign_in_form_is_labelled_and_carries_a_csrf_token(client):
     assert soup.find(attrs={"role": "alert"}) is None
 
 
-def test_signing_in_opens_a_session_and_leads_to_the_queue(client, author):
-    response = sign_in(client)
+def test_signing_in_opens_a_session_and_leads_to_the_queue(client, author, auth):
+    response = auth.submit()
     assert response.status_code == 303
     assert response.headers["Location"] == HOME
     assert signed_in_as(client) == author.id
@@ -186,8 +168,8 @@ def test_signing_in_opens_a_session_and_leads_to_the_queue(client, author):
     ("nobody@blog.test", PASSWORD),
     (EMAIL.upper(), "wrong password!"),
 ])
-def test_a_failed_sign_in_says_the_same_whatever_was_wrong(client, author, email, password):
-    response = sign_in(client, email, password)
+def test_a_failed_sign_in_says_the_same_whatever_was_wrong(client, author, auth, email, password):
+    response = auth.submit(email, password)
     assert response.status_code == 401
     soup = BeautifulSoup(response.get_data(as_text=True), "html.parser")
     assert soup.find(attrs={"role": "alert"}).get_text(strip=True) == "Email or password is wrong."
@@ -197,48 +179,47 @@ def test_a_failed_sign_in_says_the_same_whatever_was_wrong(client, author, email
     assert signed_in_as(client) is None
 
 
-def test_the_email_is_compared_without_case(client, author):
-    assert sign_in(client, "  ADA@Blog.Test ").status_code == 303
+def test_the_email_is_compared_without_case(client, author, auth):
+    assert auth.submit("  ADA@Blog.Test ").status_code == 303
     assert signed_in_as(client) == author.id
 
 
-def test_a_sign_in_without_email_or_password_asks_for_both(client, author):
-    response = sign_in(client, EMAIL, "")
+def test_a_sign_in_without_email_or_password_asks_for_both(client, author, auth):
+    response = auth.submit(EMAIL, "")
     assert response.status_code == 400
     assert "Enter your email and password." in response.get_data(as_text=True)
 
 
-def test_signing_out_ends_the_session(client, author):
-    sign_in(client)
-    token = page_token(client, "/moderate/test-token")
-    response = client.post(SIGN_OUT, data={"csrf_token": token})
+def test_signing_out_ends_the_session(client, author, auth):
+    auth.login()
+    response = auth.logout()
     assert response.status_code == 303
     assert response.headers["Location"] == SIGN_IN
     assert signed_in_as(client) is None
     assert client.get("/moderate/test-token").status_code == 302
 
 
-def test_signing_in_starts_a_new_session(client, author):
+def test_signing_in_starts_a_new_session(client, author, auth):
     """Session fixation: nothing planted in the session before sign-in survives it."""
-    page_token(client)
+    auth.csrf_token()
     with client.session_transaction() as session:
         session["planted"] = "by someone else"
         anonymous_token = session["csrf_token"]
-    sign_in(client)
+    auth.submit()
     with client.session_transaction() as session:
         assert "planted" not in session
         assert session.get("csrf_token") != anonymous_token
-        assert session[auth.AUTHOR_ID] == author.id
-        assert len(session[auth.SESSION_NONCE]) >= 16
+        assert session[moderation_auth.AUTHOR_ID] == author.id
+        assert len(session[moderation_auth.SESSION_NONCE]) >= 16
 
 
-def test_each_sign_in_gets_its_own_session_value(app, author):
+def test_each_sign_in_gets_its_own_session_value(app, author, auth):
     values = set()
     for _ in range(2):
-        client = app.test_client()
-        sign_in(client)
-        with client.session_transaction() as session:
-            values.add(session[auth.SESSION_NONCE])
+        browser = auth.for_app(app)
+        browser.submit()
+        with browser.client.session_transaction() as session:
+            values.add(session[moderation_auth.SESSION_NONCE])
     assert len(values) == 2
 
 
@@ -248,9 +229,9 @@ def test_each_sign_in_gets_its_own_session_value(app, author):
 @pytest.mark.parametrize("target", [
     "/moderate/spam", "/moderate/comments/abc?state=spam&page=2", "/moderate",
 ])
-def test_next_leads_back_to_a_moderation_page(client, author, target):
+def test_next_leads_back_to_a_moderation_page(client, author, auth, target):
     assert client.get(SIGN_IN, query_string={"next": target}).status_code == 200
-    response = sign_in(client, next=target)
+    response = auth.submit(next=target)
     assert response.headers["Location"] == target
 
 
@@ -260,16 +241,16 @@ def test_next_leads_back_to_a_moderation_page(client, author, target):
     "JavaScript:alert(1)//moderate", "http://localhost/moderate/", "/\t/evil.test",
     "/moderate/\n//evil.test", "/api/counts", "/moderateevil", "moderate/spam", "",
 ])
-def test_next_never_leads_off_the_moderation_pages(client, author, target):
+def test_next_never_leads_off_the_moderation_pages(client, author, auth, target):
     page = client.get(SIGN_IN, query_string={"next": target}).get_data(as_text=True)
     assert BeautifulSoup(page, "html.parser").find("input", {"name": "next"}) is None
-    response = sign_in(client, next=target)
+    response = auth.submit(next=target)
     assert response.status_code == 303
     assert response.headers["Location"] == HOME
 
 
-def test_next_in_the_query_string_is_checked_too(client, author):
-    token = page_token(client)
+def test_next_in_the_query_string_is_checked_too(client, author, auth):
+    token = auth.csrf_token()
     response = client.post(
         SIGN_IN, query_string={"next": "//evil.test"},
         data={"csrf_token": token, "email": EMAIL, "password": PASSWORD},
@@ -295,8 +276,8 @@ def cookie_attributes(cookie: str) -> dict[str, str]:
     return attributes
 
 
-def test_the_session_cookie_is_httponly_lax_and_lasts_two_weeks(client, author):
-    attributes = cookie_attributes(session_cookie(sign_in(client)))
+def test_the_session_cookie_is_httponly_lax_and_lasts_two_weeks(client, author, auth):
+    attributes = cookie_attributes(session_cookie(auth.submit()))
     assert "httponly" in attributes
     assert attributes["samesite"] == "Lax"
     assert "secure" not in attributes  # plain http (a local test): a Secure cookie would be lost
@@ -305,9 +286,9 @@ def test_the_session_cookie_is_httponly_lax_and_lasts_two_weeks(client, author):
     assert 13.9 < days <= 14
 
 
-def test_the_session_cookie_is_secure_over_https(client, author):
+def test_the_session_cookie_is_secure_over_https(client, author, auth):
     https = {"base_url": "https://localhost"}
-    token = page_token(client, **https)
+    token = auth.csrf_token(**https)
     response = client.post(
         SIGN_IN, data={"csrf_token": token, "email": EMAIL, "password": PASSWORD},
         headers={"Referer": "https://localhost/moderate/sign-in"}, **https,
@@ -323,20 +304,18 @@ def test_session_cookie_secure_setting_forces_secure(service_config):
     assert "secure" in cookie_attributes(session_cookie(app.test_client().get(SIGN_IN)))
 
 
-def test_the_lifetime_is_configurable_and_ends_the_sign_in(service_config):
+def test_the_lifetime_is_configurable_and_ends_the_sign_in(service_config, auth):
     app = create_app({**service_config, "SESSION_LIFETIME_HOURS": 1})
-    store(app).add_author(Author(
-        id="author-1", name="Ada", email=EMAIL, created=utc_now(),
-        password_hash=generate_password_hash(PASSWORD, method="pbkdf2:sha256:1000"),
-    ))
-    client = app.test_client()
-    expires = cookie_attributes(session_cookie(sign_in(client)))["expires"]
+    ada = auth.for_app(app)
+    ada.add_author()
+    client = ada.client
+    expires = cookie_attributes(session_cookie(ada.submit()))["expires"]
     minutes = (parsedate_to_datetime(expires) - datetime.now(UTC)).total_seconds() / 60
     assert 59 < minutes <= 60
     assert signed_in_as(client) == "author-1"
     # The cookie is renewed on every request, but the sign-in itself still ends on time.
     with client.session_transaction() as session:
-        session[auth.SIGNED_IN_AT] -= 3601
+        session[moderation_auth.SIGNED_IN_AT] -= 3601
     assert signed_in_as(client) is None
 
 
@@ -349,8 +328,8 @@ def test_a_bad_lifetime_is_refused_at_start(service_config, hours):
 # --- removed authors and changed passwords ------------------------------------------------------
 
 
-def test_a_removed_author_is_signed_out(client, app, author, monkeypatch):
-    sign_in(client)
+def test_a_removed_author_is_signed_out(client, app, author, auth, monkeypatch):
+    auth.submit()
     assert client.get("/moderate/test-token").status_code == 200
     real_get_author = store(app).get_author
     monkeypatch.setattr(store(app), "get_author",
@@ -361,11 +340,11 @@ def test_a_removed_author_is_signed_out(client, app, author, monkeypatch):
     assert urlsplit(response.headers["Location"]).path == SIGN_IN
     assert signed_in_as(client) is None
     with client.session_transaction() as session:
-        assert auth.AUTHOR_ID not in session
+        assert moderation_auth.AUTHOR_ID not in session
 
 
-def test_changing_the_password_ends_other_sessions(client, app, author):
-    sign_in(client)
+def test_changing_the_password_ends_other_sessions(client, app, author, auth):
+    auth.submit()
     new_hash = generate_password_hash("another password", method="pbkdf2:sha256:1000")
     store(app).update_author(
         author.id, lambda old: Author(**{**old.to_record(), "password_hash": new_hash})
@@ -377,8 +356,8 @@ def test_changing_the_password_ends_other_sessions(client, app, author):
 
 
 @pytest.mark.parametrize("token", [None, "", "forged", "ImFiYyI.Zxxxxx.yyyyyyyyy"])
-def test_a_sign_in_without_a_valid_token_is_refused(client, author, token):
-    page_token(client)  # the session has a token of its own; the post does not carry it
+def test_a_sign_in_without_a_valid_token_is_refused(client, author, auth, token):
+    auth.csrf_token()  # the session has a token of its own; the post does not carry it
     data = {"email": EMAIL, "password": PASSWORD}
     if token is not None:
         data["csrf_token"] = token
@@ -398,9 +377,9 @@ def test_a_csrf_failure_answers_json_to_json_clients(client, author):
     assert "form has expired" in body["message"]
 
 
-def test_a_sign_in_from_another_site_over_https_is_refused(client, author):
+def test_a_sign_in_from_another_site_over_https_is_refused(client, author, auth):
     https = {"base_url": "https://localhost"}
-    token = page_token(client, **https)
+    token = auth.csrf_token(**https)
     response = client.post(
         SIGN_IN, data={"csrf_token": token, "email": EMAIL, "password": PASSWORD},
         headers={"Referer": "https://evil.test/"}, **https,
@@ -409,8 +388,8 @@ def test_a_sign_in_from_another_site_over_https_is_refused(client, author):
     assert signed_in_as(client) is None
 
 
-def test_a_sign_out_without_a_token_does_nothing(client, author):
-    sign_in(client)
+def test_a_sign_out_without_a_token_does_nothing(client, author, auth):
+    auth.submit()
     response = client.post(SIGN_OUT, headers={"Accept": "application/json"})
     assert response.status_code == 400
     assert response.get_json()["error"] == "csrf_failed"
@@ -429,42 +408,42 @@ def test_the_public_api_needs_no_csrf_token(client, app):
 # --- throttling failed sign-ins -----------------------------------------------------------------
 
 
-def test_repeated_failures_for_one_email_are_refused_with_retry_after(client, app, author):
+def test_repeated_failures_for_one_email_are_refused_with_retry_after(client, app, author, auth):
     for _ in range(5):
-        assert sign_in(client, EMAIL, "wrong password!").status_code == 401
-    limited = sign_in(client, EMAIL, "wrong password!")
+        assert auth.submit(EMAIL, "wrong password!").status_code == 401
+    limited = auth.submit(EMAIL, "wrong password!")
     assert limited.status_code == 429
     assert 0 < int(limited.headers["Retry-After"]) <= 15 * 60
     assert "Too many failed sign-ins" in limited.get_data(as_text=True)
     # Even the right password is refused while the email is limited …
-    right = sign_in(client)
+    right = auth.submit()
     assert right.status_code == 429
     assert int(right.headers["Retry-After"]) > 0
     assert signed_in_as(client) is None
     # … from another address too; other emails from this address are still checked.
-    elsewhere = app.test_client()
-    assert sign_in(elsewhere, environ={"REMOTE_ADDR": "192.0.2.9"}).status_code == 429
-    assert sign_in(client, "other@blog.test", "wrong password!").status_code == 401
+    elsewhere = auth.for_app(app)
+    assert elsewhere.submit(environ={"REMOTE_ADDR": "192.0.2.9"}).status_code == 429
+    assert auth.submit("other@blog.test", "wrong password!").status_code == 401
 
 
-def test_repeated_failures_from_one_address_are_refused(client, app, author):
+def test_repeated_failures_from_one_address_are_refused(client, app, author, auth):
     for other in ("bea@blog.test", "cy@blog.test"):
         store(app).add_author(Author(
             id=other, name=other, email=other, created=utc_now(),
             password_hash=generate_password_hash(PASSWORD, method="pbkdf2:sha256:1000"),
         ))
         for _ in range(5):  # as many as one email may fail
-            assert sign_in(client, other, "wrong password!").status_code == 401
+            assert auth.submit(other, "wrong password!").status_code == 401
     # Ten failures from this address: even a first try for another email is refused.
-    assert sign_in(client).status_code == 429
+    assert auth.submit().status_code == 429
     assert signed_in_as(client) is None
-    assert sign_in(app.test_client(), environ={"REMOTE_ADDR": "192.0.2.9"}).status_code == 303
+    assert auth.for_app(app).submit(environ={"REMOTE_ADDR": "192.0.2.9"}).status_code == 303
 
 
-def test_a_refusal_answers_json_to_json_clients(client, author, service_config):
+def test_a_refusal_answers_json_to_json_clients(client, author, auth, service_config):
     for _ in range(5):
-        sign_in(client, EMAIL, "wrong password!")
-    token = page_token(client)
+        auth.submit(EMAIL, "wrong password!")
+    token = auth.csrf_token()
     response = client.post(
         SIGN_IN, data={"csrf_token": token, "email": EMAIL, "password": PASSWORD},
         headers={"Accept": "application/json", "Content-Type": "multipart/form-data"},
@@ -474,31 +453,29 @@ def test_a_refusal_answers_json_to_json_clients(client, author, service_config):
     assert int(response.headers["Retry-After"]) > 0
 
 
-def test_successful_sign_ins_are_not_counted(app, author):
+def test_successful_sign_ins_are_not_counted(app, author, auth):
     for _ in range(12):
-        assert sign_in(app.test_client()).status_code == 303
+        assert auth.for_app(app).submit().status_code == 303
 
 
-def sign_ins_with_sleeps(monkeypatch, service_config, passwords: list[str]) -> list[float]:
+def sign_ins_with_sleeps(monkeypatch, service_config, auth,
+                         passwords: list[str]) -> list[float]:
     app = create_app({
         **service_config, "SIGN_IN_DELAY_SECONDS": 0.25, "SIGN_IN_MAX_DELAY_SECONDS": 2,
         "SIGN_IN_LIMIT_PER_EMAIL": "100 per 15 minutes",
         "SIGN_IN_LIMIT_PER_ADDRESS": "100 per 15 minutes",
     })
-    store(app).add_author(Author(
-        id="author-1", name="Ada", email=EMAIL, created=utc_now(),
-        password_hash=generate_password_hash(PASSWORD, method="pbkdf2:sha256:1000"),
-    ))
+    auth.for_app(app).add_author()
     sleeps: list[float] = []
-    monkeypatch.setattr(auth, "_pause", sleeps.append)
+    monkeypatch.setattr(moderation_auth, "_pause", sleeps.append)
     for password in passwords:
-        sign_in(app.test_client(), EMAIL, password)
+        auth.for_app(app).submit(EMAIL, password)
     return sleeps
 
 
-def test_failures_slow_the_next_attempts_up_to_a_cap(monkeypatch, service_config):
+def test_failures_slow_the_next_attempts_up_to_a_cap(monkeypatch, service_config, auth):
     sleeps = sign_ins_with_sleeps(
-        monkeypatch, service_config, ["wrong password!"] * 10 + [PASSWORD, PASSWORD]
+        monkeypatch, service_config, auth, ["wrong password!"] * 10 + [PASSWORD, PASSWORD]
     )
     # No wait before the first attempt; then 0.25 s more per failure, never above 2 s; the
     # right password waits as long as a wrong one would, and a success clears the email's count
@@ -506,13 +483,13 @@ def test_failures_slow_the_next_attempts_up_to_a_cap(monkeypatch, service_config
     assert sleeps == [0.25, 0.5, 0.75, 1.0, 1.25, 1.5, 1.75, 2.0, 2.0, 2.0, 2.0]
 
 
-def test_unknown_emails_cost_a_password_check_too(monkeypatch, client):
+def test_unknown_emails_cost_a_password_check_too(monkeypatch, client, auth):
     checked: list[str] = []
-    real_check = auth.check_password_hash
-    monkeypatch.setattr(auth, "check_password_hash",
+    real_check = moderation_auth.check_password_hash
+    monkeypatch.setattr(moderation_auth, "check_password_hash",
                         lambda hashed, password: checked.append(hashed) or real_check(hashed,
                                                                                        password))
-    assert sign_in(client, "nobody@blog.test", PASSWORD).status_code == 401
+    assert auth.submit("nobody@blog.test", PASSWORD).status_code == 401
     assert len(checked) == 1 and checked[0].startswith("scrypt:")
 
 
@@ -529,31 +506,45 @@ def moderation_routes(app: Flask) -> list[tuple[Rule, str]]:
     return sorted(routes, key=lambda route: (route[0].rule, route[1]))
 
 
-def _collected_routes() -> list[tuple[str, str, str]]:
-    """(path pattern, method, endpoint) of the service's /moderate routes, from a real app."""
-    with tempfile.TemporaryDirectory() as folder:
+@functools.cache
+def collected_routes() -> tuple[tuple[str, str, str], ...]:
+    """(path pattern, method, endpoint) of the service's /moderate routes, from a real app with
+    an instance folder of its own. Tests are parametrised with them while being collected, so
+    the instance folder is set by a monkeypatch undone before this returns."""
+    with tempfile.TemporaryDirectory() as folder, pytest.MonkeyPatch.context() as patch:
         root = Path(folder)
+        patch.setenv("TELLMEMORE_INSTANCE_PATH", str(root / "instance"))
         manifest = root / "comments-manifest.json"
-        manifest.write_text(__import__("json").dumps(SERVICE_MANIFEST), encoding="utf-8")
-        saved = os.environ.get("TELLMEMORE_INSTANCE_PATH")
-        os.environ["TELLMEMORE_INSTANCE_PATH"] = str(root / "instance")
+        manifest.write_text(json.dumps(SERVICE_MANIFEST), encoding="utf-8")
+        application = create_app({
+            "MANIFEST": str(manifest), "STORE_PATH": str(root / "store"),
+            "SECRET_KEY": "collecting-routes", "MAIL_SENDER_THREAD": False,
+            "BACKUP_DAILY": False,
+        })
         try:
-            application = create_app({
-                "MANIFEST": str(manifest), "STORE_PATH": str(root / "store"),
-                "SECRET_KEY": "collecting-routes",
-            })
-            routes = [(rule.rule, method, rule.endpoint)
-                      for rule, method in moderation_routes(application)]
-            application.extensions["tellmemore.store"].close()
+            return tuple((rule.rule, method, rule.endpoint)
+                         for rule, method in moderation_routes(application))
         finally:
-            if saved is None:
-                os.environ.pop("TELLMEMORE_INSTANCE_PATH", None)
-            else:
-                os.environ["TELLMEMORE_INSTANCE_PATH"] = saved
-    return routes
+            application.extensions["tellmemore.store"].close()
 
 
-ROUTES = _collected_routes()
+# The route-by-route tests below, each with the routes it is about.
+ROUTE_CASES: dict[str, Callable[[tuple[str, str, str]], bool]] = {
+    "test_every_moderation_route_refuses_strangers":
+        lambda route: route[2] != "moderation.auth.sign_in",
+    "test_every_moderation_change_needs_a_csrf_token":
+        lambda route: route[1] in STATE_CHANGING,
+}
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    """One case per /moderate route (and method) for the tests in ROUTE_CASES."""
+    wanted = ROUTE_CASES.get(metafunc.function.__name__)
+    if wanted is None:
+        return
+    routes = [route for route in collected_routes() if wanted(route)]
+    metafunc.parametrize(("pattern", "method", "endpoint"), routes,
+                         ids=[f"{method} {pattern}" for pattern, method, _ in routes])
 
 
 def route_url(app: Flask, endpoint: str, pattern: str) -> str:
@@ -576,18 +567,12 @@ def seeded(app, author) -> Flask:
 def test_the_route_list_includes_sign_in_and_sign_out(app):
     found = {(rule.rule, method) for rule, method in moderation_routes(app)}
     assert {(SIGN_IN, "GET"), (SIGN_IN, "POST"), (SIGN_OUT, "POST")} <= found
-    assert {(pattern, method) for pattern, method, _ in ROUTES} <= found
+    assert {(pattern, method) for pattern, method, _ in collected_routes()} <= found
 
 
-@pytest.mark.parametrize(
-    ("pattern", "method", "endpoint"),
-    [route for route in ROUTES if route[2] != "moderation.auth.sign_in"],
-    ids=[f"{method} {pattern}" for pattern, method, endpoint in ROUTES
-         if endpoint != "moderation.auth.sign_in"],
-)
-def test_every_moderation_route_refuses_strangers(seeded, pattern, method, endpoint):
+def test_every_moderation_route_refuses_strangers(seeded, pattern, method, endpoint, auth):
     app = seeded
-    client = app.test_client()
+    client = auth.client
     url = route_url(app, endpoint, pattern)
     before = store_snapshot(app)
     if method == "GET":
@@ -599,7 +584,7 @@ def test_every_moderation_route_refuses_strangers(seeded, pattern, method, endpo
     else:
         # Without a token CSRF refuses; with a valid one the sign-in check still must.
         assert client.open(url, method=method).status_code == 400
-        token = page_token(client)
+        token = auth.csrf_token()
         response = client.open(url, method=method, data={"csrf_token": token, "body": "Hi"})
         assert response.status_code in (302, 303, 401), response.status_code
         if response.status_code == 401:
@@ -613,15 +598,9 @@ def test_every_moderation_route_refuses_strangers(seeded, pattern, method, endpo
     assert store_snapshot(app) == before
 
 
-@pytest.mark.parametrize(
-    ("pattern", "method", "endpoint"),
-    [route for route in ROUTES if route[1] in STATE_CHANGING],
-    ids=[f"{method} {pattern}" for pattern, method, _ in ROUTES if method in STATE_CHANGING],
-)
-def test_every_moderation_change_needs_a_csrf_token(seeded, pattern, method, endpoint):
+def test_every_moderation_change_needs_a_csrf_token(seeded, pattern, method, endpoint, auth):
     app = seeded
-    client = app.test_client()
-    sign_in(client)
+    client = auth.login()
     before = store_snapshot(app)
     url = route_url(app, endpoint, pattern)
     form = client.open(url, method=method,
@@ -636,8 +615,8 @@ def test_every_moderation_change_needs_a_csrf_token(seeded, pattern, method, end
     assert signed_in_as(client) == "author-1"
 
 
-def test_an_anonymous_form_post_gets_the_sign_in_form_back(client, author):
-    token = page_token(client)
+def test_an_anonymous_form_post_gets_the_sign_in_form_back(client, author, auth):
+    token = auth.csrf_token()
     response = client.post(
         "/moderate/test-action", data={"csrf_token": token},
         headers={"Referer": "http://localhost/moderate/spam?page=2"},
@@ -648,16 +627,16 @@ def test_an_anonymous_form_post_gets_the_sign_in_form_back(client, author):
     assert page.find("input", {"name": "next"})["value"] == "/moderate/spam?page=2"
     assert "acted" not in response.get_data(as_text=True)
     # Signing in from there leads back to the page the form was on.
-    assert sign_in(client, next="/moderate/spam?page=2").headers["Location"] == (
+    assert auth.submit(next="/moderate/spam?page=2").headers["Location"] == (
         "/moderate/spam?page=2"
     )
-    token = page_token(client, "/moderate/test-token")
+    token = shown_token(client)
     assert client.post("/moderate/test-action", data={"csrf_token": token}).data == b"acted"
 
 
-def test_a_referrer_from_another_site_is_not_a_way_back(client, author):
+def test_a_referrer_from_another_site_is_not_a_way_back(client, author, auth):
     response = client.post(
-        "/moderate/test-action", data={"csrf_token": page_token(client)},
+        "/moderate/test-action", data={"csrf_token": auth.csrf_token()},
         headers={"Referer": "https://evil.test/moderate/spam"},
     )
     assert response.status_code == 401
@@ -668,7 +647,7 @@ def test_a_referrer_from_another_site_is_not_a_way_back(client, author):
 def test_login_required_guards_a_view_of_its_own(app, author):
     calls = []
 
-    @auth.login_required
+    @moderation_auth.login_required
     def action():
         calls.append(1)
         return "done"
@@ -698,4 +677,4 @@ def test_login_required_guards_a_view_of_its_own(app, author):
     ("/moderate/" + "a" * 3000, None),
 ])
 def test_safe_next(target, expected):
-    assert auth.safe_next(target) == expected
+    assert moderation_auth.safe_next(target) == expected

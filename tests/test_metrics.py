@@ -9,14 +9,13 @@ from datetime import UTC, date, datetime, timedelta
 
 import pytest
 from bs4 import BeautifulSoup
-from werkzeug.security import generate_password_hash
 
 from comments_service import create_app, metrics
 from comments_service.cli.stats import text_table
 from comments_service.comments import replying
 from comments_service.config import ConfigError
 from comments_service.manifest import parse_manifest
-from comments_service.models import Author, Comment, CommentState, utc_now
+from comments_service.models import Author, Comment, CommentState
 from comments_service.moderation.metrics import counts_chart, hours_chart
 from comments_service.store import open_store
 from tests.conftest import SERVICE_MANIFEST
@@ -25,7 +24,7 @@ NOW = datetime(2026, 10, 21, 12, 0, tzinfo=UTC)  # a Wednesday, ISO week 2026-W4
 ARTICLES = parse_manifest(json.dumps(SERVICE_MANIFEST), "test").articles
 READER_BODY = "alpha beta gamma delta"  # 4 words
 HOUR = 3600.0
-EMAIL, PASSWORD = "ada@blog.test", "correct horse battery"
+EMAIL = "ada@blog.test"
 
 
 def at(text: str) -> str:
@@ -366,24 +365,6 @@ def test_text_tables_align_columns():
 # --- the page and the queue --------------------------------------------------------------------
 
 
-@pytest.fixture
-def author(app) -> Author:
-    return app.extensions["tellmemore.store"].add_author(Author(
-        id="author-1", name="Ada", email=EMAIL, created=utc_now(),
-        password_hash=generate_password_hash(PASSWORD, method="pbkdf2:sha256:1000"),
-    ))
-
-
-@pytest.fixture
-def author_client(client, author):
-    page = BeautifulSoup(client.get("/moderate/sign-in").get_data(as_text=True), "html.parser")
-    token = page.find("input", {"name": "csrf_token"})["value"]
-    response = client.post("/moderate/sign-in",
-                           data={"csrf_token": token, "email": EMAIL, "password": PASSWORD})
-    assert response.status_code in (302, 303)
-    return client
-
-
 def ago(hours: float) -> str:
     return (datetime.now(UTC) - timedelta(hours=hours)).isoformat(timespec="microseconds")
 
@@ -457,19 +438,13 @@ def test_the_metrics_page_refuses_strangers(client):
     assert response.headers["Location"].startswith("/moderate/sign-in")
 
 
-def test_the_target_comes_from_the_settings(service_config):
+def test_the_target_comes_from_the_settings(service_config, auth):
     app = create_app({**service_config, "TARGET_REPLY_HOURS": 24, "TARGET_REPLY_RATE": 0.5})
     try:
-        app.extensions["tellmemore.store"].add_author(Author(
-            id="author-1", name="Ada", email=EMAIL, created=utc_now(),
-            password_hash=generate_password_hash(PASSWORD, method="pbkdf2:sha256:1000")))
+        ada = auth.for_app(app)
+        ada.add_author()
         add_recent(app)
-        client = app.test_client()
-        page = BeautifulSoup(client.get("/moderate/sign-in").get_data(as_text=True),
-                             "html.parser")
-        client.post("/moderate/sign-in", data={
-            "csrf_token": page.find("input", {"name": "csrf_token"})["value"],
-            "email": EMAIL, "password": PASSWORD})
+        client = ada.login()
         metrics_page = page_of(client.get("/moderate/metrics"))
         assert metrics_page.find("label", attrs={"for": "target-meter"}).get_text() == (
             "Answered within 24 h")

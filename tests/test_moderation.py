@@ -2,34 +2,13 @@
 
 from __future__ import annotations
 
-import pytest
 from bs4 import BeautifulSoup
-from werkzeug.security import generate_password_hash
 
-from comments_service.models import Author, CommentState, utc_now
-
-EMAIL, PASSWORD = "ada@blog.test", "correct horse battery"
-
-
-@pytest.fixture
-def author(app) -> Author:
-    return app.extensions["tellmemore.store"].add_author(Author(
-        id="author-1", name="Ada", email=EMAIL, created=utc_now(),
-        password_hash=generate_password_hash(PASSWORD, method="pbkdf2:sha256:1000"),
-    ))
+from comments_service.models import CommentState
 
 
 def token_of(page_html: str) -> str:
     return BeautifulSoup(page_html, "html.parser").find("input", {"name": "csrf_token"})["value"]
-
-
-@pytest.fixture
-def author_client(client, author):
-    token = token_of(client.get("/moderate/sign-in").get_data(as_text=True))
-    response = client.post("/moderate/sign-in",
-                           data={"csrf_token": token, "email": EMAIL, "password": PASSWORD})
-    assert response.status_code in (302, 303)
-    return client
 
 
 def csrf(client, path: str = "/moderate/") -> str:

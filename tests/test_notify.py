@@ -26,7 +26,6 @@ import pytest
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult
 from bs4 import BeautifulSoup
-from werkzeug.security import generate_password_hash
 
 from comments_service import create_app
 from comments_service.config import ConfigError
@@ -44,7 +43,7 @@ from comments_service.outbox.message import iso
 from comments_service.outbox.queue import SENDER_EXTENSION, retry_message
 from comments_service.outbox.sender import send_due
 
-AUTHOR_EMAIL, PASSWORD = "ada@blog.test", "correct horse battery"
+AUTHOR_EMAIL = "ada@blog.test"
 READER = "rosa@example.org"
 COMMENT = "The queue idea helped me a lot with my newsletter."
 REPLY = "Rosa, a newsletter is a great place for a queue: which issue drew the most replies?"
@@ -159,27 +158,9 @@ def outbox(app, *statuses):
 # --- the author, readers and replies ------------------------------------------------------------
 
 
-@pytest.fixture
-def author(app) -> Author:
-    return store(app).add_author(Author(
-        id="author-1", name="Ada", email=AUTHOR_EMAIL, created=utc_now(),
-        password_hash=generate_password_hash(PASSWORD, method="pbkdf2:sha256:1000"),
-    ))
-
-
 def token_of(response) -> str:
     page = BeautifulSoup(response.get_data(as_text=True), "html.parser")
     return page.find("input", {"name": "csrf_token"})["value"]
-
-
-@pytest.fixture
-def author_client(app, author):
-    client = app.test_client()
-    response = client.post("/moderate/sign-in", data={
-        "csrf_token": token_of(client.get("/moderate/sign-in")),
-        "email": AUTHOR_EMAIL, "password": PASSWORD})
-    assert response.status_code == 303
-    return client
 
 
 def post_reader(client, **fields) -> str:
@@ -462,15 +443,9 @@ def test_a_forged_or_damaged_link_does_nothing(app):
 # --- double opt-in ------------------------------------------------------------------------------
 
 
-def test_the_first_reply_waits_for_the_reader_to_confirm_the_address(mail_config, smtp):
+def test_the_first_reply_waits_for_the_reader_to_confirm_the_address(mail_config, smtp, auth):
     app = create_app({**mail_config, "MAIL_DOUBLE_OPT_IN": True})
-    store(app).add_author(Author(
-        id="author-1", name="Ada", email=AUTHOR_EMAIL, created=utc_now(),
-        password_hash=generate_password_hash(PASSWORD, method="pbkdf2:sha256:1000")))
-    client = app.test_client()
-    client.post("/moderate/sign-in", data={
-        "csrf_token": token_of(client.get("/moderate/sign-in")),
-        "email": AUTHOR_EMAIL, "password": PASSWORD})
+    client = auth.for_app(app).login()
     reply(client, post_reader(client))
     reply(client, post_reader(client, body="And my newsletter has a queue too now."),
           "Rosa, a queue in your newsletter: which reader answered first?")
@@ -684,21 +659,19 @@ def test_starttls_or_ssl_with_login(mail_config, certificate, security):
 # --- the outbox page ----------------------------------------------------------------------------
 
 
-def test_the_outbox_page_lists_retries_and_discards(mail_config, smtp):
+def test_the_outbox_page_lists_retries_and_discards(mail_config, smtp, auth):
     app = create_app({**mail_config, "MAIL_PER_ADDRESS_PER_DAY": 1})
-    store(app).add_author(Author(
-        id="author-1", name="Ada", email=AUTHOR_EMAIL, created=utc_now(),
-        password_hash=generate_password_hash(PASSWORD, method="pbkdf2:sha256:1000")))
+    ada = auth.for_app(app)
+    ada.add_author()
     waiting = queue(app, subject="Waiting one")
     failed = queue(app, subject="Over the limit")
-    client = app.test_client()
+    client = ada.client
     anonymous = client.get("/moderate/outbox/")
     assert anonymous.status_code == 302 and "/moderate/sign-in" in anonymous.headers["Location"]
-    token = token_of(client.get("/moderate/sign-in"))
+    token = ada.csrf_token()
     assert client.post(f"/moderate/outbox/{failed.id}/retry",
                        data={"csrf_token": token}).status_code == 401
-    client.post("/moderate/sign-in", data={"csrf_token": token, "email": AUTHOR_EMAIL,
-                                           "password": PASSWORD})
+    ada.login()
 
     page = BeautifulSoup(client.get("/moderate/outbox/").get_data(as_text=True), "html.parser")
     assert page.find("a", href="/moderate/outbox/", attrs={"aria-current": "page"})

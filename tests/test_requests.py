@@ -5,16 +5,13 @@ nothing here needs the sentence model (TALLY_EMBEDDER defaults to lexical)."""
 from __future__ import annotations
 
 import json
-import time
 
 import pytest
 from bs4 import BeautifulSoup
-from werkzeug.security import generate_password_hash
 
 from comments_service import create_app
 from comments_service.config import ConfigError
 from comments_service.models import (
-    Author,
     Comment,
     CommentState,
     RequestStatus,
@@ -28,7 +25,6 @@ from comments_service.tally import service as tally_service
 from comments_service.tally import state as tally_state
 from comments_service.tally import views as tally_views
 
-EMAIL, PASSWORD = "ada@blog.test", "correct horse battery"
 RSS_1 = "Could you add per-tag RSS feeds?"
 RSS_2 = "Please make separate RSS feeds for each tag."
 DARK_SITE = "Please add a dark mode for the whole site."
@@ -46,18 +42,6 @@ def service_config(service_config):
 @pytest.fixture
 def store(app):
     return app.extensions["tellmemore.store"]
-
-
-@pytest.fixture
-def author_client(client, store):
-    store.add_author(Author(
-        id="author-1", name="Ada", email=EMAIL, created=utc_now(),
-        password_hash=generate_password_hash(PASSWORD, method="pbkdf2:sha256:1000"),
-    ))
-    response = client.post("/moderate/sign-in", data={
-        "csrf_token": token(client, "/moderate/sign-in"), "email": EMAIL, "password": PASSWORD})
-    assert response.status_code in (302, 303)
-    return client
 
 
 def token(client, path: str = "/moderate/requests") -> str:
@@ -108,9 +92,7 @@ def test_empty_and_huge_comments(client, store):
     assert tally_service.assign_comment(store, empty) is None
     huge = "Could you write about burnout? " + "So much to say about it here. " * 330
     assert len(huge) > 9_900
-    started = time.perf_counter()
-    first = post(client, huge)
-    assert time.perf_counter() - started < 2
+    first = post(client, huge)  # its time is measured by bench/huge_comment_post.py
     assert group_of(store, first) is not None
     assert group_of(store, post(client, "x" * 10_000)) is None
     with store.request_tally() as tally:

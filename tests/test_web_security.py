@@ -27,12 +27,11 @@ from urllib.parse import urlsplit
 import pytest
 from bs4 import BeautifulSoup
 from flask import Flask, url_for
-from werkzeug.security import generate_password_hash
 
 from comments_service import create_app
 from comments_service.comments import replying
 from comments_service.mail.tokens import confirm_token, unsubscribe_token
-from comments_service.models import Author, utc_now
+from tests.conftest import AuthActions
 
 EMAIL, PASSWORD = "ada.author@blog.test", "correct horse battery"
 READER_EMAILS = ("rosa.secret@example.org", "form.secret@example.org", "spam.secret@example.org")
@@ -63,6 +62,7 @@ class Seeded:
     unsubscribe: str
     confirm: str
     edit_tokens: dict[str, str]  # comment id → its edit token
+    auth: AuthActions  # signs the author in (this file's EMAIL) on a browser of its own
 
 
 def store(app):
@@ -70,16 +70,14 @@ def store(app):
 
 
 @pytest.fixture
-def seeded(service_config) -> Iterator[Seeded]:
+def seeded(service_config, auth) -> Iterator[Seeded]:
     app = create_app({
         **service_config, "SPAM_CHECKS": "off", "PUBLISH_POLICY": "after_reply",
         "AUTHOR_NOTIFY": "immediately", "SMTP_FROM": "blog@blog.test",
         "PUBLIC_URL": f"http://{HOST}",
     })
-    author = store(app).add_author(Author(
-        id="author-1", name="Ada", email=EMAIL, created=utc_now(),
-        password_hash=generate_password_hash(PASSWORD, method="pbkdf2:sha256:1000"),
-    ))
+    author_auth = auth.for_app(app, email=EMAIL, password=PASSWORD)
+    author = author_auth.add_author()
     client = app.test_client()
     tokens = {}
     ids = []
@@ -98,20 +96,9 @@ def seeded(service_config) -> Iterator[Seeded]:
     yield Seeded(
         app, ids[0], ids[1], ids[2], answer.id, message.id,
         unsubscribe_token(app.config["SECRET_KEY"], READER_EMAILS[0]),
-        confirm_token(app.config["SECRET_KEY"], READER_EMAILS[0]), tokens,
+        confirm_token(app.config["SECRET_KEY"], READER_EMAILS[0]), tokens, author_auth,
     )
     store(app).close()
-
-
-def signed_in(app: Flask):
-    client = app.test_client()
-    page = client.get("/moderate/sign-in")
-    token = BeautifulSoup(page.get_data(as_text=True), "html.parser").find(
-        "input", {"name": "csrf_token"})["value"]
-    response = client.post("/moderate/sign-in",
-                           data={"csrf_token": token, "email": EMAIL, "password": PASSWORD})
-    assert response.status_code == 303
-    return client
 
 
 def snapshot(app) -> tuple:
@@ -123,7 +110,7 @@ def snapshot(app) -> tuple:
 def rendered_pages(seeded: Seeded) -> dict[str, tuple[object, str]]:
     """Every HTML page the service renders, as an author and as a stranger: URL → (the client
     that saw it, whose session its tokens belong to; the page)."""
-    author, stranger = signed_in(seeded.app), seeded.app.test_client()
+    author, stranger = seeded.auth.login(), seeded.app.test_client()
     pages = {}
     for url in ("/moderate/", "/moderate/?thread=hello&question=why", "/moderate/spam",
                 "/moderate/all", "/moderate/all?state=spam", "/moderate/metrics",
@@ -250,7 +237,7 @@ def assert_security_headers(response, url: str) -> None:
 
 
 def test_every_get_route_answers_with_the_security_headers(seeded):
-    author, stranger = signed_in(seeded.app), seeded.app.test_client()
+    author, stranger = seeded.auth.login(), seeded.app.test_client()
     urls = every_get_url(seeded)
     assert len(urls) >= 15, urls
     for url in urls:
@@ -289,10 +276,7 @@ def test_api_answers_and_errors_carry_the_headers_too(seeded, method, url, kwarg
 
 def test_the_session_cookie_is_httponly_lax_and_only_set_by_the_author_pages(seeded):
     app = seeded.app
-    client = app.test_client()
-    page = client.get("/moderate/sign-in")
-    token = BeautifulSoup(page.get_data(as_text=True), "html.parser").find(
-        "input", {"name": "csrf_token"})["value"]
+    client, token = seeded.auth.client, seeded.auth.csrf_token()
     for scheme in ("http", "https"):
         response = client.post("/moderate/sign-in", base_url=f"{scheme}://{HOST}", data={
             "csrf_token": token, "email": EMAIL, "password": PASSWORD})
@@ -382,10 +366,8 @@ def test_no_route_redirects_to_a_hostile_target(seeded):
     """Every route and method, signed in with a valid CSRF token, with every usual redirect
     parameter (query and form) and a hostile Referer: any Location stays here."""
     app = seeded.app
-    client = signed_in(app)
-    page = client.get("/moderate/")
-    token = BeautifulSoup(page.get_data(as_text=True), "html.parser").find(
-        "input", {"name": "csrf_token"})["value"]
+    client = seeded.auth.login()
+    token = seeded.auth.csrf_token("/moderate/")
     checked = 0
     for rule in app.url_map.iter_rules():
         for method in sorted((rule.methods or set()) - {"HEAD", "OPTIONS"}):

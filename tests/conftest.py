@@ -4,6 +4,7 @@ service (`app`, `client`, `runner`), the test author signing in (`auth`, `author
 
 from __future__ import annotations
 
+import logging
 import os
 import secrets
 import shutil
@@ -20,6 +21,7 @@ from flask.testing import FlaskClient, FlaskCliRunner
 from werkzeug.security import generate_password_hash
 from werkzeug.test import TestResponse
 
+from comments_service import signals
 from comments_service.models import Author, utc_now
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -42,6 +44,34 @@ def quiet_service_environment() -> Iterator[None]:
             if name not in os.environ:
                 patch.setenv(name, value)
         yield
+
+
+class ReceiverErrors(logging.Handler):
+    """Keeps every error logged while a signal receiver runs (signals.running_receiver)."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.ERROR)
+        self.found: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        receiver = signals.running_receiver()
+        if receiver is not None:
+            self.found.append(f"{receiver}: {record.getMessage()}")
+
+
+@pytest.fixture(autouse=True)
+def receivers_log_no_errors(request: pytest.FixtureRequest) -> Iterator[None]:
+    """Fail a test in which a receiver of comment_stored or reply_stored logged an error: the
+    comment is stored all the same, so without this a broken subscriber would pass the suite.
+    A test that breaks one on purpose says so with `receiver_errors_expected`."""
+    handler = ReceiverErrors()
+    logging.getLogger().addHandler(handler)
+    try:
+        yield
+    finally:
+        logging.getLogger().removeHandler(handler)
+    if handler.found and request.node.get_closest_marker("receiver_errors_expected") is None:
+        pytest.fail("A signal receiver logged an error:\n" + "\n".join(handler.found))
 
 
 def build_site(output: Path, *extra_settings: str, settings_file: str = "pelicanconf.py") -> Path:

@@ -158,6 +158,7 @@ def test_a_half_written_record_is_ignored_then_cut(store):
     assert all(json.loads(line) for line in log.read_text().splitlines())
 
 
+@pytest.mark.receiver_errors_expected
 def test_a_busy_or_broken_tally_never_fails_the_post(client, store, monkeypatch):
     monkeypatch.setitem(client.application.config, "TALLY_LOCK_TIMEOUT_SECONDS", 0.05)
     with store.request_tally():
@@ -183,6 +184,7 @@ def test_assigning_never_reads_the_whole_store(store, monkeypatch):
 
 
 @pytest.mark.tinydb_only("a damaged log file")
+@pytest.mark.receiver_errors_expected
 def test_a_damaged_tally_is_logged_and_regroup_recovers_it(app, client, store):
     first = post(client, RSS_1)
     log = store.path / "requests" / "log.jsonl"

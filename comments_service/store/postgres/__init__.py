@@ -1,6 +1,6 @@
 """The PostgreSQL store: the same Store interface as the TinyDB store, for several instances.
 
-Chosen by ``STORE_URL=postgresql://…`` (store.open_configured_store). Each table keeps the
+Chosen by ``STORE_URL=postgresql://…`` (store.factory.open_configured_store). Each table keeps the
 whole record as JSON, read back with ``from_record`` (the source of truth), and plain columns
 for what is looked up or sorted (migrations/0001_initial.sql). Every method is one short
 transaction on a connection of this process's pool; compare-and-set updates lock the row
@@ -36,21 +36,23 @@ from comments_service.models import (
     RequestGroup,
     StoredRecord,
 )
-from comments_service.store import (
+from comments_service.store.base import (
     EMPTY_THREAD_VERSION,
+    RequestTally,
+    Store,
+    check_thread_key,
+    is_thread_key,
+    message_day,
+)
+from comments_service.store.errors import (
     AuthorNotFound,
     CommentNotFound,
     DuplicateAuthor,
     DuplicateComment,
     DuplicateMessage,
     MessageNotFound,
-    RequestTally,
-    Store,
     StoreCorrupted,
     StoreUnavailable,
-    _check_thread_key,
-    is_thread_key,
-    message_day,
 )
 from comments_service.store.postgres.schema import (
     CONNECT_TIMEOUT,
@@ -271,7 +273,7 @@ class PostgresStore(Store):
             )
 
     def add_comment(self, comment: Comment) -> Comment:
-        _check_thread_key(comment.thread)
+        check_thread_key(comment.thread)
         with self._transaction() as cursor:
             cursor.execute(INSERT_COMMENT, _comment_row(comment))
             if cursor.rowcount == 0:
@@ -449,7 +451,7 @@ class PostgresStore(Store):
         id order, so two imports of overlapping batches cannot deadlock)."""
         by_id: dict[str, Comment] = {}
         for comment in comments:
-            _check_thread_key(comment.thread)  # all checked before anything is written
+            check_thread_key(comment.thread)  # all checked before anything is written
             by_id.setdefault(comment.id, comment)
         if not by_id:
             return 0

@@ -32,14 +32,16 @@ from comments_service.store import (
     DuplicateComment,
     Store,
     StoreCorrupted,
+    StoreDamaged,
     StoreUnavailable,
     TinyDBStore,
+    check_store_files,
     files,
     open_configured_store,
     open_store,
 )
 from comments_service.store.tinydb import comments as tinydb_comments
-from comments_service.store.tinydb import index_file
+from comments_service.store.tinydb import index_file as tinydb_index_file
 from comments_service.store.tinydb.index_file import CommentIndex
 from comments_service.store.tinydb.threads import ThreadFiles
 from tests.conftest import fresh_postgres_schema
@@ -905,7 +907,7 @@ def test_rebuild_index_keeps_the_lines_of_a_thread_being_written(
 def test_the_index_is_compacted_and_other_views_follow(
     store: TinyDBStore, store_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(index_file, "COMPACT_SLACK_LINES", 10)
+    monkeypatch.setattr(tinydb_index_file, "COMPACT_SLACK_LINES", 10)
     watcher = open_store(store_path)
     comments = [store.add_comment(make_comment()) for _ in range(5)]
     for round_number in range(6):
@@ -927,6 +929,78 @@ def test_a_missing_index_is_rebuilt_on_open(store: TinyDBStore, store_path: Path
     reopened = open_store(store_path)
     assert reopened.count_comments() == 3
     assert reopened.waiting_comments() == sorted(comments, key=lambda comment: comment.created)
+
+
+# -- thread files that lost comments the index lists (check_store_files) ----------------------
+
+
+def lost(store_path: Path, thread: str = "hello") -> list[str]:
+    """The problems the check reports for one thread file."""
+    return [problem for problem in check_store_files(store_path).problems
+            if problem.startswith(f"threads/{thread}.json:")]
+
+
+@pytest.mark.tinydb_only("a thread file emptied by hand")
+def test_a_thread_file_replaced_by_an_empty_one_is_damage(
+    store: TinyDBStore, store_path: Path
+) -> None:
+    """"{}" is a valid TinyDB file without comments: the index tells what it held."""
+    comments = [store.add_comment(make_comment()) for _ in range(3)]
+    store.add_comment(make_comment("other"))
+    store.close()
+    (store_path / "threads" / "hello.json").write_text("{}")
+    first = min(comment.id for comment in comments)
+    assert check_store_files(store_path).problems == [
+        f"threads/hello.json: lacks 3 comments the index lists in it (e.g. {first})"]
+    with pytest.raises(StoreDamaged) as damaged:
+        open_store(store_path, check=True)
+    assert damaged.value.problems == lost(store_path)
+
+
+@pytest.mark.tinydb_only("a thread file deleted by hand")
+def test_a_deleted_thread_file_is_damage(store: TinyDBStore, store_path: Path) -> None:
+    comments = [store.add_comment(make_comment()) for _ in range(2)]
+    store.close()
+    (store_path / "threads" / "hello.json").unlink()
+    first = min(comment.id for comment in comments)
+    assert check_store_files(store_path).problems == [
+        f"threads/hello.json: missing, but the index lists 2 comments in it (e.g. {first})"]
+    with pytest.raises(StoreDamaged, match=r"threads/hello\.json: missing"):
+        open_store(store_path, check=True)
+
+
+@pytest.mark.tinydb_only("a thread file deleted by hand")
+def test_a_lost_comment_changed_since_its_add_is_damage(
+    store: TinyDBStore, store_path: Path
+) -> None:
+    """One comment is enough when the index recorded a change of it: the store writes that
+    line only after reading the comment from its file."""
+    comment = store.add_comment(make_comment())
+    store.update_comment(comment.id, replied)
+    store.close()
+    (store_path / "threads" / "hello.json").unlink()
+    assert lost(store_path) == [
+        f"threads/hello.json: missing, but the index lists 1 comment in it (e.g. {comment.id})"]
+
+
+@pytest.mark.tinydb_only("index.jsonl")
+@pytest.mark.parametrize("thread", ["new", "hello"], ids=["first add", "later add"])
+def test_an_add_cut_short_before_its_thread_file_is_not_damage(
+    store: TinyDBStore, store_path: Path, thread: str
+) -> None:
+    """An add writes its index line first; a crash before the thread file is written leaves
+    one listed comment the file lacks (or no file at all, for a thread's first comment)."""
+    kept = store.add_comment(make_comment())
+    store.close()
+    append_index_line(store_path, {
+        "id": "in-flight", "thread": thread, "created": created_at(1),
+        "state": "awaiting_reply", "public": False, "question": None,
+    })
+    assert check_store_files(store_path).problems == []
+    reopened = open_store(store_path, check=True)
+    assert reopened.get_comment("in-flight") is None
+    assert reopened.thread_comments("hello") == [kept]
+    assert reopened.thread_comments("new") == []
 
 
 @pytest.mark.tinydb_only("the index file held open")

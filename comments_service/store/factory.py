@@ -27,8 +27,8 @@ def open_store(store_path: str | os.PathLike[str], *, check: bool = False) -> Ti
     """The embedded store in ``store_path``, creating the folder on first use.
 
     With ``check`` (the service's start) every file is read first (check_store_files):
-    StoreDamaged names the files that cannot be read, and comments the index lacks are
-    indexed again."""
+    StoreDamaged names the files that cannot be read or that lost comments, and comments the
+    index lacks are indexed again."""
     if check:
         found = check_store_files(store_path)
         if found.problems:

@@ -1,14 +1,17 @@
 """Checking the TinyDB store's files without changing them (start-up and `flask … check`).
 
 Every file is read as the store would read it; each one that cannot be read is one problem
-("file: reason"). Comments a thread file holds that the index lacks are only reported (a
-rebuild of the index puts them back; docs/FAULTS.md).
+("file: reason"). The index is also compared with the thread files: comments a thread file
+holds that the index lacks are only reported (a rebuild of the index puts them back), and a
+thread file that is missing, or lacks comments the index shows it once held, is a problem,
+since those comments are lost (docs/FAULTS.md).
 """
 
 from __future__ import annotations
 
 import dataclasses
 import os
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -59,10 +62,49 @@ def short_reason(error: StoreCorrupted) -> str:
     return str(error).partition("cannot be read: ")[2].split(". ", 1)[0] or str(error)
 
 
+@dataclass
+class IndexRead:
+    """What the index says: each comment's latest entry (None: gone), and how many lines
+    speak of it since it was last added (an add writes one; each later change one more)."""
+
+    entries: dict[str, IndexEntry | None] = dataclasses.field(default_factory=dict)
+    lines: Counter[str] = dataclasses.field(default_factory=Counter)
+
+    def apply(self, comment_id: str, entry: IndexEntry | None) -> None:
+        self.entries[comment_id] = entry
+        if entry is None:
+            self.lines.pop(comment_id, None)
+        else:
+            self.lines[comment_id] += 1
+
+
+def lost_comments(
+    index: IndexRead, stored: dict[str, set[str]], unreadable: set[str]
+) -> dict[str, list[str]]:
+    """Per thread, the comments the index lists that its file (``stored``: thread → ids,
+    for the files that could be read) does not hold, where the file must have held them.
+
+    An add writes its index line before the thread file (the file is the commit point), so a
+    crash in between leaves one listed comment its file lacks, with a single index line: that
+    is an add that never happened, harmless, and not reported. Two or more such comments in
+    one thread, or one whose index lines include a later change (which the store writes only
+    after reading the comment from the file), were in the file once: the file lost them.
+    Threads whose file is damaged are reported as such already and skipped here."""
+    missing: dict[str, list[str]] = {}
+    for comment_id, entry in index.entries.items():
+        if entry is None or entry.thread in unreadable:
+            continue
+        if comment_id not in stored.get(entry.thread, ()):
+            missing.setdefault(entry.thread, []).append(comment_id)
+    return {thread: sorted(comment_ids) for thread, comment_ids in missing.items()
+            if len(comment_ids) > 1 or index.lines[comment_ids[0]] > 1}
+
+
 def check_store_files(store_path: str | os.PathLike[str], *, full: bool = False) -> StoreCheck:
     """Read every file of the store without changing anything: thread files (each comment),
     the index (each complete line), authors, mail addresses and the outbox days still open;
-    with ``full`` every outbox day. Each file that cannot be read is one problem."""
+    with ``full`` every outbox day. Each file that cannot be read is one problem, and so is
+    each thread file that lost comments the index lists (see lost_comments)."""
     root = Path(store_path)
     check = StoreCheck()
 
@@ -80,19 +122,22 @@ def check_store_files(store_path: str | os.PathLike[str], *, full: bool = False)
             check.problems.append(f"{path.relative_to(root)}: {short_reason(error)}")
             return 0
 
-    stored: set[str] = set()
+    stored: dict[str, set[str]] = {}
+    unreadable: set[str] = set()
 
     def thread(path: Path, raw: bytes) -> int:
         comments = comments_of_bytes(path, raw)
-        stored.update(comment.id for comment in comments)
+        stored[path.stem] = {comment.id for comment in comments}
         return len(comments)
 
     for path in sorted((root / THREADS_FOLDER).glob("*.json")):
         if is_thread_key(path.stem):
             check.threads += 1
             check.comments += read(path, thread)
+            if path.stem not in stored:
+                unreadable.add(path.stem)
 
-    indexed: dict[str, IndexEntry | None] = {}
+    index_read = IndexRead()
 
     def index(path: Path, raw: bytes) -> int:
         for number, line in enumerate(raw[: raw.rfind(b"\n") + 1].splitlines(), start=1):
@@ -104,11 +149,19 @@ def check_store_files(store_path: str | os.PathLike[str], *, full: bool = False)
                         f"The index cannot be read: line {number} is not an index record "
                         f"({error}). Move it aside"
                     ) from error
-                indexed[comment_id] = entry
+                index_read.apply(comment_id, entry)
         return 1
 
     if read(root / INDEX_FILE, index):
-        check.unindexed = {comment_id for comment_id in stored if indexed.get(comment_id) is None}
+        check.unindexed = {comment_id for comment_ids in stored.values()
+                           for comment_id in comment_ids
+                           if index_read.entries.get(comment_id) is None}
+        for name, comment_ids in sorted(lost_comments(index_read, stored, unreadable).items()):
+            path = (root / THREADS_FOLDER / f"{name}.json").relative_to(root)
+            count = f"{len(comment_ids)} comment{'' if len(comment_ids) == 1 else 's'}"
+            what = (f"missing, but the index lists {count} in it" if name not in stored
+                    else f"lacks {count} the index lists in it")
+            check.problems.append(f"{path}: {what} (e.g. {comment_ids[0]})")
 
     def records(kind: type[TableFileStorage], of: Callable[[Any, Path], Any]) -> Callable:
         def parse(path: Path, raw: bytes) -> int:

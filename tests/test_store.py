@@ -26,18 +26,24 @@ from hypothesis.stateful import (
     run_state_machine_as_test,
 )
 
-from comments_service import store as store_module
 from comments_service.models import Comment, CommentState
 from comments_service.store import (
     CommentNotFound,
     DuplicateComment,
     Store,
     StoreCorrupted,
+    StoreDamaged,
     StoreUnavailable,
     TinyDBStore,
+    check_store_files,
+    files,
     open_configured_store,
     open_store,
 )
+from comments_service.store.tinydb import comments as tinydb_comments
+from comments_service.store.tinydb import index_file as tinydb_index_file
+from comments_service.store.tinydb.index_file import CommentIndex
+from comments_service.store.tinydb.threads import ThreadFiles
 from tests.conftest import fresh_postgres_schema
 
 pytestmark = pytest.mark.both_stores
@@ -269,9 +275,9 @@ def test_a_crash_between_the_two_writes_of_an_update_cannot_hide_a_waiting_comme
     a crash in between leaves at worst an extra index entry, which readers check and drop."""
     comment = store.add_comment(make_comment(state=start))
     writes: list[str] = []
-    original_append, original_write = TinyDBStore._append_index, store_module._write_file_atomically
+    original_append, original_write = CommentIndex.append, files.atomic_write
 
-    def append(self: TinyDBStore, payload: bytes) -> None:
+    def append(self: CommentIndex, payload: bytes) -> None:
         writes.append("index")
         original_append(self, payload)
 
@@ -279,8 +285,8 @@ def test_a_crash_between_the_two_writes_of_an_update_cannot_hide_a_waiting_comme
         writes.append("thread file")
         original_write(path, payload)
 
-    monkeypatch.setattr(TinyDBStore, "_append_index", append)
-    monkeypatch.setattr(store_module, "_write_file_atomically", write)
+    monkeypatch.setattr(CommentIndex, "append", append)
+    monkeypatch.setattr(files, "atomic_write", write)
     store.update_comment(comment.id, lambda latest: dataclasses.replace(latest, state=end))
     assert writes == order
 
@@ -473,7 +479,7 @@ def test_find_comments_reads_only_the_threads_that_can_match(
     store.add_comment(make_comment("other", body="nothing"))
     read: list[str] = []
     parsed: list[str] = []
-    original_read, original_parse = Path.read_bytes, store_module._comments_of_bytes
+    original_read, original_parse = Path.read_bytes, tinydb_comments.comments_of_bytes
 
     def reading(path: Path) -> bytes:
         read.append(path.stem)
@@ -484,7 +490,7 @@ def test_find_comments_reads_only_the_threads_that_can_match(
         return original_parse(path, raw)
 
     monkeypatch.setattr(Path, "read_bytes", reading)
-    monkeypatch.setattr(store_module, "_comments_of_bytes", parsing)
+    monkeypatch.setattr(tinydb_comments, "comments_of_bytes", parsing)
     assert store.find_comments(text="magic", state=CommentState.SPAM) == ([spam], 1)
     assert read == parsed == ["spammy"]
     read.clear()
@@ -570,13 +576,13 @@ def test_author_replies_read_a_thread_file_only_when_its_author_comments_changed
     replies = [store.add_comment(author_reply(f"t{number}")) for number in range(5)]
     assert store.author_replies() == replies[::-1]
     read: list[str] = []
-    original = TinyDBStore._read_thread
+    original = ThreadFiles.read
 
-    def reading(self: TinyDBStore, thread: str) -> list[Comment]:
+    def reading(self: ThreadFiles, thread: str) -> list[Comment]:
         read.append(thread)
         return original(self, thread)
 
-    monkeypatch.setattr(TinyDBStore, "_read_thread", reading)
+    monkeypatch.setattr(ThreadFiles, "read", reading)
     assert store.author_replies() == replies[::-1]
     assert read == []
     other = open_store(store.path)
@@ -652,13 +658,13 @@ def test_import_writes_each_thread_once(
     store: TinyDBStore, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     writes: list[str] = []
-    original = store_module._write_file_atomically
+    original = files.atomic_write
 
     def counting(path: Path, payload: bytes) -> None:
         writes.append(path.name)
         original(path, payload)
 
-    monkeypatch.setattr(store_module, "_write_file_atomically", counting)
+    monkeypatch.setattr(files, "atomic_write", counting)
     assert store.import_comments([make_comment(thread) for thread in "abab" * 5]) == 20
     assert sorted(writes) == ["a.json", "b.json"]
 
@@ -682,14 +688,14 @@ def fail_writes(
     monkeypatch: pytest.MonkeyPatch, code: int, only: Callable[[str], bool] = lambda path: True
 ) -> None:
     """Make the store's data writes fail with ``code`` where ``only(file path)`` holds."""
-    original = store_module._write_all
+    original = files.write_all
 
     def failing(fd: int, payload: bytes) -> None:
         if only(os.readlink(f"/proc/self/fd/{fd}")):
             raise OSError(code, os.strerror(code))
         original(fd, payload)
 
-    monkeypatch.setattr(store_module, "_write_all", failing)
+    monkeypatch.setattr(files, "write_all", failing)
 
 
 def snapshot(store: TinyDBStore) -> tuple[object, ...]:
@@ -889,7 +895,7 @@ def test_rebuild_index_keeps_the_lines_of_a_thread_being_written(
             "state": "awaiting_reply", "public": False, "question": None,
         })
     # Another writer holds b's lock: its index line may belong to an add not yet committed.
-    with store_module._exclusive_lock(store_path / "locks" / "b.lock"):
+    with files.exclusive_lock(store_path / "locks" / "b.lock"):
         assert store.rebuild_index() == 2
     assert store.get_comment("in-flight-a") is None
     assert {line["id"] for line in index_lines(store_path)} == {
@@ -901,7 +907,7 @@ def test_rebuild_index_keeps_the_lines_of_a_thread_being_written(
 def test_the_index_is_compacted_and_other_views_follow(
     store: TinyDBStore, store_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(store_module, "COMPACT_SLACK_LINES", 10)
+    monkeypatch.setattr(tinydb_index_file, "COMPACT_SLACK_LINES", 10)
     watcher = open_store(store_path)
     comments = [store.add_comment(make_comment()) for _ in range(5)]
     for round_number in range(6):
@@ -923,6 +929,78 @@ def test_a_missing_index_is_rebuilt_on_open(store: TinyDBStore, store_path: Path
     reopened = open_store(store_path)
     assert reopened.count_comments() == 3
     assert reopened.waiting_comments() == sorted(comments, key=lambda comment: comment.created)
+
+
+# -- thread files that lost comments the index lists (check_store_files) ----------------------
+
+
+def lost(store_path: Path, thread: str = "hello") -> list[str]:
+    """The problems the check reports for one thread file."""
+    return [problem for problem in check_store_files(store_path).problems
+            if problem.startswith(f"threads/{thread}.json:")]
+
+
+@pytest.mark.tinydb_only("a thread file emptied by hand")
+def test_a_thread_file_replaced_by_an_empty_one_is_damage(
+    store: TinyDBStore, store_path: Path
+) -> None:
+    """"{}" is a valid TinyDB file without comments: the index tells what it held."""
+    comments = [store.add_comment(make_comment()) for _ in range(3)]
+    store.add_comment(make_comment("other"))
+    store.close()
+    (store_path / "threads" / "hello.json").write_text("{}")
+    first = min(comment.id for comment in comments)
+    assert check_store_files(store_path).problems == [
+        f"threads/hello.json: lacks 3 comments the index lists in it (e.g. {first})"]
+    with pytest.raises(StoreDamaged) as damaged:
+        open_store(store_path, check=True)
+    assert damaged.value.problems == lost(store_path)
+
+
+@pytest.mark.tinydb_only("a thread file deleted by hand")
+def test_a_deleted_thread_file_is_damage(store: TinyDBStore, store_path: Path) -> None:
+    comments = [store.add_comment(make_comment()) for _ in range(2)]
+    store.close()
+    (store_path / "threads" / "hello.json").unlink()
+    first = min(comment.id for comment in comments)
+    assert check_store_files(store_path).problems == [
+        f"threads/hello.json: missing, but the index lists 2 comments in it (e.g. {first})"]
+    with pytest.raises(StoreDamaged, match=r"threads/hello\.json: missing"):
+        open_store(store_path, check=True)
+
+
+@pytest.mark.tinydb_only("a thread file deleted by hand")
+def test_a_lost_comment_changed_since_its_add_is_damage(
+    store: TinyDBStore, store_path: Path
+) -> None:
+    """One comment is enough when the index recorded a change of it: the store writes that
+    line only after reading the comment from its file."""
+    comment = store.add_comment(make_comment())
+    store.update_comment(comment.id, replied)
+    store.close()
+    (store_path / "threads" / "hello.json").unlink()
+    assert lost(store_path) == [
+        f"threads/hello.json: missing, but the index lists 1 comment in it (e.g. {comment.id})"]
+
+
+@pytest.mark.tinydb_only("index.jsonl")
+@pytest.mark.parametrize("thread", ["new", "hello"], ids=["first add", "later add"])
+def test_an_add_cut_short_before_its_thread_file_is_not_damage(
+    store: TinyDBStore, store_path: Path, thread: str
+) -> None:
+    """An add writes its index line first; a crash before the thread file is written leaves
+    one listed comment the file lacks (or no file at all, for a thread's first comment)."""
+    kept = store.add_comment(make_comment())
+    store.close()
+    append_index_line(store_path, {
+        "id": "in-flight", "thread": thread, "created": created_at(1),
+        "state": "awaiting_reply", "public": False, "question": None,
+    })
+    assert check_store_files(store_path).problems == []
+    reopened = open_store(store_path, check=True)
+    assert reopened.get_comment("in-flight") is None
+    assert reopened.thread_comments("hello") == [kept]
+    assert reopened.thread_comments("new") == []
 
 
 @pytest.mark.tinydb_only("the index file held open")

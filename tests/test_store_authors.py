@@ -13,7 +13,6 @@ from pathlib import Path
 
 import pytest
 
-from comments_service import store as store_module
 from comments_service.models import Author, Comment, CommentState
 from comments_service.store import (
     AuthorNotFound,
@@ -22,6 +21,7 @@ from comments_service.store import (
     StoreCorrupted,
     StoreUnavailable,
     TinyDBStore,
+    files,
 )
 
 pytestmark = pytest.mark.both_stores
@@ -264,7 +264,7 @@ def test_a_full_disk_on_add_leaves_the_authors_unchanged(
     def failing(fd: int, payload: bytes) -> None:
         raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
 
-    monkeypatch.setattr(store_module, "_write_all", failing)
+    monkeypatch.setattr(files, "write_all", failing)
     with pytest.raises(StoreUnavailable, match="No space left"):
         store.add_author(make_author())
     with pytest.raises(StoreUnavailable):

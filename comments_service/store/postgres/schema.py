@@ -20,7 +20,7 @@ from typing import Any
 import psycopg
 from psycopg.conninfo import conninfo_to_dict
 
-from comments_service.store import SchemaNotReady, SchemaTooNew, StoreError, StoreUnavailable
+from comments_service.store.errors import SchemaNotReady, SchemaTooNew, StoreError, StoreUnavailable
 
 MIGRATION_FILE = re.compile(r"(\d{4})_([a-z0-9_]+)\.sql")
 INIT_HINT = "run `flask --app comments_service init`"

@@ -18,7 +18,8 @@ from typing import Any
 import psycopg
 from psycopg.rows import TupleRow
 
-from comments_service.store import RequestTally, StoreCorrupted
+from comments_service.store.base import RequestTally
+from comments_service.store.errors import StoreCorrupted
 from comments_service.store.postgres.schema import json_text, unreachable
 
 # Per schema, so that stores in several schemas of one database (tests) do not share it.

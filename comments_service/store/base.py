@@ -1,0 +1,317 @@
+"""What the service may ask of storage, cut by concern into narrow protocols.
+
+Code asks for the protocol it uses (the mail sender an :class:`OutboxStore`, the sign-in an
+:class:`AuthorStore`…); :class:`Store` is all of them at once, what a backend implements and
+what ``open_configured_store`` returns. Both backends (``store.tinydb``, ``store.postgres``)
+subclass :class:`Store` explicitly, so a method a backend lacks fails at construction, and
+the protocols are ``runtime_checkable`` so tests can check any object against one.
+
+Also here, because both backends must agree on them: what a thread key is, the version token of
+a thread without comments, and the day an outbox message id names.
+
+Every method is safe across threads and processes. ``change`` callbacks of the compare-and-set
+methods run while the record is locked: they may raise to abort (nothing is written then) and
+must not call the store.
+"""
+
+from __future__ import annotations
+
+import re
+from abc import abstractmethod
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from contextlib import AbstractContextManager
+from typing import Any, Protocol, runtime_checkable
+
+from comments_service.models import (
+    Author,
+    Comment,
+    CommentState,
+    MailAddress,
+    OutboxMessage,
+    OutboxStatus,
+    RequestGroup,
+)
+
+THREAD_KEY = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,199}")
+# The thread_version of a thread that holds no comment, on every backend.
+EMPTY_THREAD_VERSION = "empty"
+# A message id starts with the UTC day it was made on (YYYYMMDD-…): the TinyDB store files a
+# message by it, and both stores list newest days first by it.
+MESSAGE_ID = re.compile(r"(\d{4})(\d{2})(\d{2})-[A-Za-z0-9_-]{1,64}")
+
+
+def is_thread_key(thread: str) -> bool:
+    """Whether ``thread`` is a valid thread key (and so a safe file name under threads/)."""
+    return isinstance(thread, str) and THREAD_KEY.fullmatch(thread) is not None
+
+
+def check_thread_key(thread: str) -> None:
+    """Refuse (ValueError) a thread key no store may hold."""
+    if not is_thread_key(thread):
+        raise ValueError(f"Invalid thread key {thread!r}")
+
+
+def message_day(message_id: str) -> str | None:
+    """The UTC day (YYYY-MM-DD) a message id was made on, or None for a malformed id."""
+    match = MESSAGE_ID.fullmatch(message_id) if isinstance(message_id, str) else None
+    return None if match is None else "-".join(match.groups())
+
+
+@runtime_checkable
+class CommentStore(Protocol):
+    """The comments: threads, the reply queue, counts, search, export and import."""
+
+    @abstractmethod
+    def add_comment(self, comment: Comment) -> Comment:
+        """Store a new comment durably; when this returns, a crash cannot lose it.
+        Raises DuplicateComment if the id exists, StoreUnavailable if it cannot be written."""
+
+    @abstractmethod
+    def get_comment(self, comment_id: str) -> Comment | None:
+        """The comment with that id, or None."""
+
+    @abstractmethod
+    def thread_comments(self, thread: str) -> list[Comment]:
+        """Every comment of a thread, any state, oldest first."""
+
+    @abstractmethod
+    def update_comment(self, comment_id: str, change: Callable[[Comment], Comment]) -> Comment:
+        """Apply ``change`` to the latest stored version under the write lock and store the
+        result (compare-and-set). ``change`` may raise to abort; nothing is written then.
+        Raises CommentNotFound. The id and thread of a comment never change."""
+
+    @abstractmethod
+    def waiting_comments(
+        self, *, thread: str | None = None, question: str | None = None,
+        limit: int = 50, offset: int = 0,
+    ) -> list[Comment]:
+        """Comments in state awaiting_reply, oldest first, optionally of one thread/question."""
+
+    @abstractmethod
+    def count_waiting(self, *, thread: str | None = None, question: str | None = None) -> int:
+        """How many comments wait for a reply (same filters as waiting_comments)."""
+
+    @abstractmethod
+    def public_counts(self, threads: Iterable[str]) -> dict[str, int]:
+        """Number of public comments per thread, for every thread asked (0 when none)."""
+
+    @abstractmethod
+    def thread_version(self, thread: str) -> str:
+        """A cheap token that changes whenever the thread's comments change (for ETags)."""
+
+    @abstractmethod
+    def all_comments(self) -> Iterator[Comment]:
+        """Every comment in the store (for export), threads in name order, oldest first."""
+
+    @abstractmethod
+    def import_comments(self, comments: Iterable[Comment]) -> int:
+        """Add the comments whose ids are not stored yet; returns how many were added.
+        Running it twice with the same comments adds nothing the second time."""
+
+    @abstractmethod
+    def count_comments(self) -> int:
+        """How many comments are stored, all states."""
+
+    @abstractmethod
+    def comments_in_state(
+        self, state: CommentState, *, thread: str | None = None, question: str | None = None,
+        limit: int = 50, offset: int = 0,
+    ) -> list[Comment]:
+        """Comments in one state, oldest first, optionally of one thread/question."""
+
+    @abstractmethod
+    def count_in_state(
+        self, state: CommentState, *, thread: str | None = None, question: str | None = None
+    ) -> int:
+        """How many comments are in that state (same filters as comments_in_state)."""
+
+    @abstractmethod
+    def state_counts(self) -> dict[CommentState, int]:
+        """Number of comments in each state (every state present, 0 when none)."""
+
+    @abstractmethod
+    def find_comments(
+        self, *, text: str | None = None, state: CommentState | None = None,
+        thread: str | None = None, limit: int = 50, offset: int = 0,
+    ) -> tuple[list[Comment], int]:
+        """Comments whose body or name contains ``text`` (case-insensitive), newest first,
+        optionally of one state/thread; returns (one page, total matching)."""
+
+    @abstractmethod
+    def author_replies(self, limit: int | None = None) -> list[Comment]:
+        """The author's own comments (is_author), newest first; cheap to call on every reply
+        (the nudge compares a new reply with these)."""
+
+
+@runtime_checkable
+class AuthorStore(Protocol):
+    """The authors who sign in to the moderation pages."""
+
+    @abstractmethod
+    def add_author(self, author: Author) -> Author:
+        """Store a new author; DuplicateAuthor when the email is taken."""
+
+    @abstractmethod
+    def get_author(self, author_id: str) -> Author | None:
+        """The author with that id, or None."""
+
+    @abstractmethod
+    def author_by_email(self, email: str) -> Author | None:
+        """The author with that email (case-insensitive), or None."""
+
+    @abstractmethod
+    def list_authors(self) -> list[Author]:
+        """Every author, oldest first."""
+
+    @abstractmethod
+    def update_author(self, author_id: str, change: Callable[[Author], Author]) -> Author:
+        """Compare-and-set as update_comment; AuthorNotFound; the id never changes."""
+
+
+@runtime_checkable
+class OutboxStore(Protocol):
+    """The outbox: every message (mail, webhook) stored before anyone tries to send it."""
+
+    @abstractmethod
+    def add_message(self, message: OutboxMessage) -> OutboxMessage:
+        """Store a new outbox message durably, before anyone tries to send it. When its
+        ``dedupe_key`` is taken already, nothing is added and the message holding that key is
+        returned instead (so the same notification queued twice is one message). Raises
+        DuplicateMessage if the id exists, StoreUnavailable if it cannot be written."""
+
+    @abstractmethod
+    def get_message(self, message_id: str) -> OutboxMessage | None:
+        """The message with that id, or None."""
+
+    @abstractmethod
+    def update_message(
+        self, message_id: str, change: Callable[[OutboxMessage], OutboxMessage]
+    ) -> OutboxMessage:
+        """Compare-and-set as update_comment: ``change`` sees the latest stored version under
+        the write lock and may raise to abort. MessageNotFound; the id never changes."""
+
+    @abstractmethod
+    def claim_messages(
+        self, claimer: str, now: str, lease_until: str, limit: int
+    ) -> list[OutboxMessage]:
+        """Atomically, across threads and processes, take up to ``limit`` messages that are due
+        (queued with next_attempt_at <= now, or sending with an expired claimed_until): each
+        becomes sending, claimed_by ``claimer`` until ``lease_until``, attempts + 1. A message
+        is never handed to two claimers while a lease on it runs. Oldest due first."""
+
+    @abstractmethod
+    def list_messages(
+        self, statuses: Iterable[OutboxStatus] | None = None, *, limit: int = 50,
+        offset: int = 0,
+    ) -> list[OutboxMessage]:
+        """Messages in those statuses (None: all), newest first."""
+
+    @abstractmethod
+    def messages_to(
+        self, address: str, *, since: str | None = None, open_only: bool = False
+    ) -> list[OutboxMessage]:
+        """Messages to ``address`` (casefolded) created at or after ``since``, or, with
+        ``open_only``, every held/queued/sending one; oldest first."""
+
+
+@runtime_checkable
+class AddressStore(Protocol):
+    """What each mail address has said about mail: confirmations and unsubscribes."""
+
+    @abstractmethod
+    def get_mail_address(self, address: str) -> MailAddress | None:
+        """What ``address`` (compared casefolded) has said about mail, or None."""
+
+    @abstractmethod
+    def update_mail_address(
+        self, address: str, change: Callable[[MailAddress], MailAddress]
+    ) -> MailAddress:
+        """Compare-and-set the address's record (a blank one when there is none yet)."""
+
+    @abstractmethod
+    def all_mail_addresses(self) -> list[MailAddress]:
+        """Every address record (for backups and copies of the store)."""
+
+
+@runtime_checkable
+class RequestTally(Protocol):
+    """The grouper's saved state, handed out while the tally lock is held (Store.request_tally):
+    a snapshot and the records appended after it. ``log_id`` names the pair ("" when nothing
+    was ever saved) and changes whenever :meth:`replace` starts a new pair; positions are
+    offsets valid for one ``log_id`` only."""
+
+    log_id: str = ""
+
+    @abstractmethod
+    def snapshot(self) -> dict[str, Any] | None:
+        """The state the log starts from, or None (start from an empty grouper)."""
+
+    @abstractmethod
+    def records(self, position: int | None = None) -> tuple[list[dict[str, Any]], int]:
+        """The records after ``position`` (None: every record) and the position after them."""
+
+    @abstractmethod
+    def append(self, record: dict[str, Any]) -> int:
+        """Append one record durably; returns the position after it."""
+
+    @abstractmethod
+    def replace(self, snapshot: dict[str, Any]) -> None:
+        """Make ``snapshot`` the new starting point with an empty log (new ``log_id``)."""
+
+
+@runtime_checkable
+class RequestStore(Protocol):
+    """Tallied reader requests: the grouper's saved state, the author's records of groups,
+    and which group each reader comment is in."""
+
+    @abstractmethod
+    def request_tally(
+        self, *, timeout: float | None = None
+    ) -> AbstractContextManager[RequestTally | None]:
+        """Hold the request tally's lock, across threads and processes, and yield its saved
+        state (a RequestTally) for one load-assign-save; with ``timeout`` (seconds), yield
+        None instead when the lock is not free within it."""
+
+    @abstractmethod
+    def request_groups(self) -> dict[str, RequestGroup]:
+        """Every request group record (the author's labels, statuses, links, merges) by id."""
+
+    @abstractmethod
+    def update_request_group(
+        self, group_id: str, change: Callable[[RequestGroup], RequestGroup]
+    ) -> RequestGroup:
+        """Compare-and-set a group's record (a blank one when there is none yet)."""
+
+    @abstractmethod
+    def replace_request_groups(self, groups: Iterable[RequestGroup]) -> None:
+        """Replace every group record at once (regroup)."""
+
+    @abstractmethod
+    def grouped_comments(self) -> Iterator[Comment]:
+        """Every comment whose ``request`` field is set, any state, in no set order (the
+        requests page)."""
+
+    @abstractmethod
+    def set_comment_requests(self, requests: Mapping[str, str | None]) -> int:
+        """Set the ``request`` field of many reader comments (id → group id or None); unknown
+        ids are skipped. Returns how many comments changed."""
+
+
+@runtime_checkable
+class Store(CommentStore, AuthorStore, OutboxStore, AddressStore, RequestStore, Protocol):
+    """Everything the service keeps: what each backend implements in full."""
+
+    def grouped_comments(self) -> Iterator[Comment]:
+        """Every comment whose ``request`` field is set, any state, in no set order (the
+        requests page). This default reads every comment; a store that indexes the field
+        answers from the index."""
+        return (comment for comment in self.all_comments() if comment.request)
+
+    def close(self) -> None:
+        """Release what the store holds open (most stores hold nothing open)."""
+
+
+# Every protocol a backend implements, for the contract tests and for readers.
+STORE_PROTOCOLS: tuple[type, ...] = (
+    CommentStore, AuthorStore, OutboxStore, AddressStore, RequestStore,
+)

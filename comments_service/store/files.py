@@ -1,0 +1,137 @@
+"""Crash-safe file writing and locking, for anything that keeps data in files.
+
+The rules every file the store (or a backup) writes follows, in one place:
+
+- :func:`atomic_write` replaces a file so that a crash at any instant leaves the old content
+  or the new, never a mix, and the new content survives a power cut once it returns.
+- :func:`exclusive_lock` holds a blocking ``fcntl.flock``, which excludes other processes and
+  other threads of this one alike, and is released by the kernel if the holder dies.
+- :func:`fsync_folder` makes a new or renamed name in a folder durable.
+- :func:`write_all` is the one place data bytes are written, so tests can make it fail the way
+  a full disk does.
+- :func:`remove_stale_temp_files` clears the temporary files a crash left behind.
+
+A write that fails because the disk cannot take it now (full, read-only, over quota) raises
+StoreUnavailable, which the service answers with 503; any other OSError propagates as is.
+"""
+
+from __future__ import annotations
+
+import errno
+import fcntl
+import os
+import tempfile
+import time
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager, suppress
+from pathlib import Path
+
+from comments_service.store.errors import StoreUnavailable
+
+# Write errors that mean "the disk cannot take this now", not "the code is wrong".
+UNAVAILABLE_ERRNOS = frozenset({errno.ENOSPC, errno.EFBIG, errno.EDQUOT, errno.EROFS})
+# Temporary files older than this are leftovers of a crash (a write takes milliseconds).
+STALE_TEMP_SECONDS = 3600
+# What atomic_write names its temporary files: ".<target name>.<random>.tmp".
+TEMP_PATTERN = ".*.tmp"
+
+
+def unavailable(error: OSError, path: Path) -> StoreUnavailable:
+    """The StoreUnavailable to raise when writing ``path`` failed with ``error``."""
+    reason = os.strerror(error.errno) if error.errno is not None else str(error)
+    return StoreUnavailable(
+        f"The comment store cannot write {path}: {reason}. Nothing was changed; "
+        "free space (or make the store writable) and try again."
+    )
+
+
+@contextmanager
+def full_disk_as_unavailable(path: Path) -> Iterator[None]:
+    """Turn an OSError that means "the disk cannot take this now" into StoreUnavailable
+    naming ``path``; other errors pass unchanged."""
+    try:
+        yield
+    except OSError as error:
+        if error.errno in UNAVAILABLE_ERRNOS:
+            raise unavailable(error, path) from error
+        raise
+
+
+def write_all(fd: int, payload: bytes) -> None:
+    """Write every byte of ``payload`` to ``fd`` (os.write may write fewer than asked)."""
+    view = memoryview(payload)
+    while view:
+        written = os.write(fd, view)
+        view = view[written:]
+
+
+def fsync_folder(folder: Path) -> None:
+    """Make a new or renamed entry in ``folder`` durable: the name lives in the folder."""
+    fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def atomic_write(path: Path, payload: bytes) -> None:
+    """Replace ``path`` by ``payload``: a crash at any instant leaves the old or the new file.
+
+    The new content goes to a temporary file in the same folder (a rename is atomic only
+    within one file system), is fsynced, renamed over the old one, and the folder is fsynced
+    so that the rename itself survives a power cut. The temporary file is created private
+    (mode 0600) and removed if anything fails. StoreUnavailable when the disk is full.
+    """
+    temp_name: str | None = None
+    try:
+        with full_disk_as_unavailable(path):
+            fd, temp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp",
+                                             dir=path.parent)
+            try:
+                write_all(fd, payload)
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+            os.replace(temp_name, path)
+            temp_name = None
+            fsync_folder(path.parent)
+    finally:
+        if temp_name is not None:
+            with suppress(OSError):
+                os.unlink(temp_name)
+
+
+@contextmanager
+def exclusive_lock(lock_path: Path, *, wait: bool = True) -> Iterator[bool]:
+    """Hold an exclusive ``flock`` on ``lock_path`` (created if missing); yields whether it
+    was acquired, which is always True unless ``wait`` is False and another holds it.
+
+    The lock file is opened afresh on every acquisition: flock locks belong to the open file
+    description, so a new one also excludes other threads of this process, not only other
+    processes. Closing the descriptor releases the lock, also when the process dies.
+    """
+    with full_disk_as_unavailable(lock_path):
+        fd = os.open(lock_path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX if wait else fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            yield False
+        else:
+            yield True
+    finally:
+        os.close(fd)
+
+
+def remove_stale_temp_files(
+    folders: Iterable[Path], pattern: str = TEMP_PATTERN,
+    older_than: float = STALE_TEMP_SECONDS,
+) -> None:
+    """Remove the files matching ``pattern`` in ``folders`` not modified for ``older_than``
+    seconds: temporary files of writes a crash cut short (a live write is far younger)."""
+    cutoff = time.time() - older_than
+    for folder in folders:
+        for temp_path in folder.glob(pattern):
+            with suppress(OSError):
+                if temp_path.stat().st_mtime < cutoff:
+                    temp_path.unlink()

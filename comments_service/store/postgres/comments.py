@@ -1,0 +1,242 @@
+"""The comments of the PostgreSQL store (CommentStore): one row per comment, one transaction
+per call, and a version token per thread replaced in the transaction of every write of it."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Iterator
+from typing import Any
+
+from psycopg import sql
+
+from comments_service.models import Comment, CommentState
+from comments_service.store.base import EMPTY_THREAD_VERSION, check_thread_key, is_thread_key
+from comments_service.store.errors import CommentNotFound, DuplicateComment
+from comments_service.store.postgres.connections import Connections
+from comments_service.store.postgres.rows import (
+    INSERT_COMMENT,
+    comment_row,
+    comments_of_rows,
+    folded,
+    locked_change,
+    record_of,
+    touch_threads,
+)
+
+# Rows read per query when walking every comment (all_comments).
+EXPORT_BATCH = 500
+
+
+def filters(
+    state: CommentState | None, thread: str | None, question: str | None
+) -> tuple[sql.Composable, dict[str, Any]]:
+    """A WHERE condition ("true" when nothing is asked) and its parameters."""
+    clauses: list[sql.Composable] = [sql.SQL("true")]
+    values: dict[str, Any] = {}
+    for column, value in (("state", None if state is None else str(state)), ("thread", thread),
+                          ("question", question)):
+        if value is not None:
+            clauses.append(sql.SQL("{} = {}").format(sql.Identifier(column),
+                                                     sql.Placeholder(column)))
+            values[column] = value
+    return sql.SQL(" AND ").join(clauses), values
+
+
+class PostgresComments:
+    """The comments table (and thread_versions) of one database."""
+
+    def __init__(self, connections: Connections) -> None:
+        self._connections = connections
+
+    def add_comment(self, comment: Comment) -> Comment:
+        check_thread_key(comment.thread)
+        with self._connections.transaction() as cursor:
+            cursor.execute(INSERT_COMMENT, comment_row(comment))
+            if cursor.rowcount == 0:
+                raise DuplicateComment(f"Comment {comment.id} is stored already")
+            touch_threads(cursor, [comment.thread])
+        return comment
+
+    def get_comment(self, comment_id: str) -> Comment | None:
+        with self._connections.transaction() as cursor:
+            rows = cursor.execute("SELECT id, record FROM comments WHERE id = %s",
+                                  (comment_id,)).fetchall()
+        return next(iter(comments_of_rows(rows)), None)
+
+    def thread_comments(self, thread: str) -> list[Comment]:
+        if not is_thread_key(thread):
+            return []
+        with self._connections.transaction() as cursor:
+            rows = cursor.execute("SELECT id, record FROM comments WHERE thread = %s"
+                                  " ORDER BY created, seq", (thread,)).fetchall()
+        return comments_of_rows(rows)
+
+    def update_comment(self, comment_id: str, change: Callable[[Comment], Comment]) -> Comment:
+        """Compare-and-set: ``change`` runs while the comment's row is locked, so it must not
+        call the store for that comment."""
+        with self._connections.transaction() as cursor:
+            old, new = locked_change(cursor, "comments", comment_id, Comment, change,
+                                     CommentNotFound(f"No comment {comment_id}"),
+                                     fixed=("id", "thread"))
+            if new != old:
+                cursor.execute(
+                    "UPDATE comments SET (state, public, question, is_author, created, request,"
+                    " body_folded, name_folded, record) = (%(state)s, %(public)s, %(question)s,"
+                    " %(is_author)s, %(created)s, %(request)s, %(body_folded)s,"
+                    " %(name_folded)s, %(record)s::json) WHERE id = %(id)s",
+                    comment_row(new),
+                )
+                touch_threads(cursor, [new.thread])
+        return new
+
+    def waiting_comments(
+        self, *, thread: str | None = None, question: str | None = None,
+        limit: int = 50, offset: int = 0,
+    ) -> list[Comment]:
+        return self.comments_in_state(CommentState.AWAITING_REPLY, thread=thread,
+                                      question=question, limit=limit, offset=offset)
+
+    def count_waiting(self, *, thread: str | None = None, question: str | None = None) -> int:
+        return self.count_in_state(CommentState.AWAITING_REPLY, thread=thread, question=question)
+
+    def comments_in_state(
+        self, state: CommentState, *, thread: str | None = None, question: str | None = None,
+        limit: int = 50, offset: int = 0,
+    ) -> list[Comment]:
+        if limit <= 0 or (thread is not None and not is_thread_key(thread)):
+            return []
+        where, values = filters(CommentState(state), thread, question)
+        with self._connections.transaction() as cursor:
+            rows = cursor.execute(
+                sql.SQL("SELECT id, record FROM comments WHERE {} ORDER BY created, id"
+                        " LIMIT %(limit)s OFFSET %(offset)s").format(where),
+                {**values, "limit": limit, "offset": max(offset, 0)},
+            ).fetchall()
+        return comments_of_rows(rows)
+
+    def count_in_state(
+        self, state: CommentState, *, thread: str | None = None, question: str | None = None
+    ) -> int:
+        where, values = filters(CommentState(state), thread, question)
+        with self._connections.transaction() as cursor:
+            row = cursor.execute(sql.SQL("SELECT count(*) FROM comments WHERE {}").format(where),
+                                 values).fetchone()
+        return int(row[0]) if row else 0
+
+    def state_counts(self) -> dict[CommentState, int]:
+        with self._connections.transaction() as cursor:
+            rows = cursor.execute("SELECT state, count(*) FROM comments GROUP BY state").fetchall()
+        counts = dict.fromkeys(CommentState, 0)
+        for state, count in rows:
+            counts[CommentState(state)] = int(count)
+        return counts
+
+    def find_comments(
+        self, *, text: str | None = None, state: CommentState | None = None,
+        thread: str | None = None, limit: int = 50, offset: int = 0,
+    ) -> tuple[list[Comment], int]:
+        """Casefolded substring of body or name (strpos over the folded columns: no pattern
+        characters to escape), newest first; every match is counted, so a store-wide text
+        search reads every comment row that passes the state and thread filters."""
+        if thread is not None and not is_thread_key(thread):
+            return [], 0
+        where, values = filters(None if state is None else CommentState(state), thread, None)
+        if text:
+            where = sql.SQL("{} AND (strpos(body_folded, %(needle)s) > 0"
+                            " OR strpos(name_folded, %(needle)s) > 0)").format(where)
+            values["needle"] = folded(text)
+        with self._connections.transaction() as cursor:
+            row = cursor.execute(sql.SQL("SELECT count(*) FROM comments WHERE {}").format(where),
+                                 values).fetchone()
+            total = int(row[0]) if row else 0
+            if limit <= 0 or total == 0:
+                return [], total
+            rows = cursor.execute(
+                sql.SQL("SELECT id, record FROM comments WHERE {} ORDER BY created DESC,"
+                        " id DESC LIMIT %(limit)s OFFSET %(offset)s").format(where),
+                {**values, "limit": limit, "offset": max(offset, 0)},
+            ).fetchall()
+        return comments_of_rows(rows), total
+
+    def author_replies(self, limit: int | None = None) -> list[Comment]:
+        if limit is not None and limit <= 0:
+            return []
+        with self._connections.transaction() as cursor:
+            rows = cursor.execute(
+                "SELECT id, record FROM comments WHERE is_author AND state <> 'withdrawn'"
+                " ORDER BY created DESC, id DESC LIMIT %s", (limit,),
+            ).fetchall()
+        return comments_of_rows(rows)
+
+    def public_counts(self, threads: Iterable[str]) -> dict[str, int]:
+        asked = list(threads)
+        counts = dict.fromkeys(asked, 0)
+        valid = [thread for thread in counts if is_thread_key(thread)]
+        if not valid:
+            return counts
+        with self._connections.transaction() as cursor:
+            rows = cursor.execute(
+                "SELECT thread, count(*) FROM comments WHERE public AND thread = ANY(%s)"
+                " GROUP BY thread", (valid,),
+            ).fetchall()
+        counts.update({thread: int(count) for thread, count in rows})
+        return counts
+
+    def thread_version(self, thread: str) -> str:
+        """A random token replaced in the transaction of every write of the thread."""
+        if not is_thread_key(thread):
+            return EMPTY_THREAD_VERSION
+        with self._connections.transaction() as cursor:
+            row = cursor.execute("SELECT version FROM thread_versions WHERE thread = %s",
+                                 (thread,)).fetchone()
+        return str(row[0]) if row else EMPTY_THREAD_VERSION
+
+    def all_comments(self) -> Iterator[Comment]:
+        """Threads in name order, oldest first: read in batches, each its own transaction, so
+        a long export holds no connection while its consumer works."""
+        after: tuple[str, str, int] | None = None
+        while True:
+            with self._connections.transaction() as cursor:
+                if after is None:
+                    rows = cursor.execute(
+                        "SELECT thread, created, seq, id, record FROM comments"
+                        " ORDER BY thread, created, seq LIMIT %s", (EXPORT_BATCH,),
+                    ).fetchall()
+                else:
+                    rows = cursor.execute(
+                        "SELECT thread, created, seq, id, record FROM comments"
+                        " WHERE (thread, created, seq) > (%s, %s, %s)"
+                        " ORDER BY thread, created, seq LIMIT %s", (*after, EXPORT_BATCH),
+                    ).fetchall()
+            for row in rows:
+                yield record_of(Comment, row[-1], f"comment {row[3]}")
+            if len(rows) < EXPORT_BATCH:
+                return
+            after = (rows[-1][0], rows[-1][1], rows[-1][2])
+
+    def import_comments(self, comments: Iterable[Comment]) -> int:
+        """Add the comments whose ids are not stored yet, all in one transaction (inserted in
+        id order, so two imports of overlapping batches cannot deadlock)."""
+        by_id: dict[str, Comment] = {}
+        for comment in comments:
+            check_thread_key(comment.thread)  # all checked before anything is written
+            by_id.setdefault(comment.id, comment)
+        if not by_id:
+            return 0
+        with self._connections.transaction() as cursor:
+            cursor.executemany(
+                INSERT_COMMENT + " RETURNING thread",
+                [comment_row(by_id[comment_id]) for comment_id in sorted(by_id)],
+                returning=True,
+            )
+            threads: list[str] = []
+            while True:
+                threads.extend(row[0] for row in cursor.fetchall())
+                if not cursor.nextset():
+                    break
+            touch_threads(cursor, threads)
+        return len(threads)
+
+    def count_comments(self) -> int:
+        with self._connections.transaction() as cursor:
+            row = cursor.execute("SELECT count(*) FROM comments").fetchone()
+        return int(row[0]) if row else 0

@@ -1,0 +1,338 @@
+"""The comments of the TinyDB store (CommentStore): adding, reading, the queue, search, import.
+
+Every write holds the thread's lock and writes the thread file (the commit point) and the
+index in the order that keeps the queue crash-safe; every listing picks candidates from the
+index and checks each in its thread file, settling any disagreement it meets (index_file.py).
+The author's replies, cached per process, are author_replies.py's.
+"""
+
+from __future__ import annotations
+
+import heapq
+import logging
+import re
+from collections.abc import Callable, Iterable, Iterator
+
+from tinydb.table import Document
+
+from comments_service.models import Comment, CommentState
+from comments_service.store.base import check_thread_key, is_thread_key
+from comments_service.store.errors import CommentNotFound, DuplicateComment, StoreUnavailable
+from comments_service.store.tinydb.index import IndexEntry, IndexView
+from comments_service.store.tinydb.index_file import CommentIndex
+from comments_service.store.tinydb.storage import next_doc_id
+from comments_service.store.tinydb.threads import ThreadFiles, comment_of, comments_of_bytes
+
+logger = logging.getLogger(__name__)
+
+# Characters json.dumps escapes (ensure_ascii=False): a search text holding one of them cannot
+# be looked for in a file's raw bytes.
+JSON_ESCAPED = re.compile(r'["\\\x00-\x1f]')
+
+
+def newest_first(comment: Comment) -> tuple[str, str]:
+    """Sort key of comments newest first (ties by id)."""
+    return comment.created, comment.id
+
+
+class TinyDBComments:
+    """The comments of one store, over its thread files and its index."""
+
+    def __init__(self, threads: ThreadFiles, index: CommentIndex) -> None:
+        self._threads, self._index = threads, index
+
+    def add_comment(self, comment: Comment) -> Comment:
+        """Store a new comment durably (index line first, then the thread file)."""
+        check_thread_key(comment.thread)
+        with self._threads.lock(comment.thread), self._threads.table(comment.thread) as table:
+            # Raw documents, not Comments: building 100 Comments would double the cost of an add.
+            documents = table.all()
+            if any(document.get("id") == comment.id for document in documents):
+                raise DuplicateComment(f"Comment {comment.id} is stored already")
+            # The index line goes first: a crash before the thread file is written leaves a
+            # line that readers check against the file and drop, never a comment the queue
+            # cannot see.
+            if self._index.set_entries(comment.thread, {comment.id: IndexEntry.of(comment)},
+                                       adding=True):
+                raise DuplicateComment(f"Comment {comment.id} is stored already in another thread")
+            try:
+                # An explicit document id spares TinyDB a second read of the file to find one.
+                table.insert(Document(comment.to_record(), doc_id=next_doc_id(documents)))
+            except BaseException:
+                self._index.take_back(comment.thread, {comment.id: None})
+                raise
+        return comment
+
+    def get_comment(self, comment_id: str) -> Comment | None:
+        """The comment with that id: found through the index, read from its thread file."""
+        entry = self._index.entry(comment_id)
+        if entry is None:
+            return None
+        comment = next(
+            (item for item in self._threads.read(entry.thread) if item.id == comment_id), None
+        )
+        if comment is None or not entry.agrees_with(comment):
+            comment = self._index.settle(entry.thread, [comment_id])[comment_id]
+        return comment
+
+    def thread_comments(self, thread: str) -> list[Comment]:
+        """Every comment of a thread, any state, oldest first (an unknown thread has none)."""
+        return self._threads.read(thread)
+
+    def update_comment(self, comment_id: str, change: Callable[[Comment], Comment]) -> Comment:
+        """Compare-and-set under the thread lock; see :meth:`Store.update_comment`.
+
+        ``change`` runs while the thread's lock is held, so it must not call the store."""
+        entry = self._index.entry(comment_id)
+        if entry is None:
+            raise CommentNotFound(f"No comment {comment_id}")
+        thread = entry.thread
+        with self._threads.lock(thread), self._threads.table(thread) as table:
+            found = next((document for document in table.all()
+                          if document.get("id") == comment_id), None)
+            if found is None:
+                # An index line whose add never reached the thread file: drop it.
+                self._index.take_back(thread, {comment_id: None})
+                raise CommentNotFound(f"No comment {comment_id}")
+            doc_id, old = found.doc_id, comment_of(found, self._threads.path(thread))
+            new = change(old)
+            if not isinstance(new, Comment):
+                raise TypeError(f"change() returned {type(new).__name__}, not a Comment")
+            if new.id != old.id or new.thread != old.thread:
+                raise ValueError("change() must not change a comment's id or thread")
+            new_entry = IndexEntry.of(new)
+            # Order the two writes so that a crash between them can only leave the index
+            # listing *more* waiting comments than there are (readers check and drop those),
+            # never fewer: a comment entering the queue is indexed first, one leaving it is
+            # written first.
+            index_first = new_entry.waiting
+            if index_first:
+                self._index.set_entries(thread, {comment_id: new_entry})
+            if new != old:
+                try:
+                    table.update(new.to_record(), doc_ids=[doc_id])
+                except BaseException:
+                    if index_first:
+                        self._index.take_back(thread, {comment_id: IndexEntry.of(old)})
+                    raise
+            if not index_first:
+                try:
+                    self._index.set_entries(thread, {comment_id: new_entry})
+                except StoreUnavailable as error:
+                    # The change is stored (the thread file is the commit point); the stale
+                    # line only lists a comment as waiting that readers then check and drop.
+                    logger.error("Updated %s but could not index the change: %s",
+                                 comment_id, error)
+        return new
+
+    def waiting_comments(
+        self, *, thread: str | None = None, question: str | None = None,
+        limit: int = 50, offset: int = 0,
+    ) -> list[Comment]:
+        """A page of the queue: chosen from the index, each comment checked in its thread file.
+
+        ``offset`` counts the index's candidates; they differ from the thread files only after
+        a crash, until the first listing that meets the difference settles it."""
+        return self.comments_in_state(CommentState.AWAITING_REPLY, thread=thread,
+                                      question=question, limit=limit, offset=offset)
+
+    def count_waiting(self, *, thread: str | None = None, question: str | None = None) -> int:
+        """How many comments the index lists as waiting (same filters as waiting_comments)."""
+        return self.count_in_state(CommentState.AWAITING_REPLY, thread=thread, question=question)
+
+    def _verified_page(
+        self, pick: Callable[[IndexView, int], list[tuple[str, IndexEntry]]],
+        accept: Callable[[Comment], bool], limit: int, offset: int,
+    ) -> list[Comment]:
+        """A page of the comments that ``pick(view, n)`` (called under the view lock) lists
+        first in the index, each checked in its thread file and kept if ``accept`` takes it."""
+        read: dict[str, dict[str, Comment]] = {}
+        # Take only as many candidates as the page needs, plus a few to replace any that the
+        # thread files reject; more only in the rare case that this was not enough.
+        window = offset + limit + 16
+        while True:
+            with self._index.viewing() as view:
+                candidates = pick(view, window)
+            page: list[Comment] = []
+            for comment_id, entry in candidates[offset:]:
+                if entry.thread not in read:
+                    read[entry.thread] = {
+                        item.id: item for item in self._threads.read(entry.thread)
+                    }
+                comment = read[entry.thread].get(comment_id)
+                if comment is None or not entry.agrees_with(comment):
+                    # The index and the file disagree (a crash between the two writes, or a
+                    # write in flight): settle it, then trust the file.
+                    comment = self._index.settle(entry.thread, [comment_id])[comment_id]
+                if comment is not None and accept(comment):
+                    page.append(comment)
+                    if len(page) == limit:
+                        return page
+            if len(candidates) < window:
+                return page
+            window *= 4
+
+    def comments_in_state(
+        self, state: CommentState, *, thread: str | None = None, question: str | None = None,
+        limit: int = 50, offset: int = 0,
+    ) -> list[Comment]:
+        """A page of the comments in ``state``, oldest first (ties by id): chosen from the
+        index, each checked in its thread file, as waiting_comments (which is this for
+        awaiting_reply). ``question=None`` means any question.
+
+        Only the queue is kept crash-safe by the write order: after a crash between the two
+        writes of an update, a comment may be missing from its new state's listing until a
+        listing of its old state (or rebuild_index) settles it."""
+        if limit <= 0 or (thread is not None and not is_thread_key(thread)):
+            return []
+        state = CommentState(state)
+        self._index.refresh()
+
+        def accept(comment: Comment) -> bool:
+            return comment.state is state and (question is None or comment.question == question)
+
+        return self._verified_page(
+            lambda view, stop: view.ids_in_state(state, thread, question, stop),
+            accept, limit, max(offset, 0),
+        )
+
+    def count_in_state(
+        self, state: CommentState, *, thread: str | None = None, question: str | None = None
+    ) -> int:
+        """How many comments the index lists in ``state`` (same filters as comments_in_state)."""
+        self._index.refresh()
+        with self._index.viewing() as view:
+            return view.count_in_state(str(state), thread, question)
+
+    def state_counts(self) -> dict[CommentState, int]:
+        """Comments per state, from the index; every state is a key."""
+        self._index.refresh()
+        with self._index.viewing() as view:
+            return {state: view.count_in_state(state, None, None) for state in CommentState}
+
+    def find_comments(
+        self, *, text: str | None = None, state: CommentState | None = None,
+        thread: str | None = None, limit: int = 50, offset: int = 0,
+    ) -> tuple[list[Comment], int]:
+        """Comments whose body or name contains ``text`` (casefolded substring), newest first
+        (ties by id), optionally of one state and/or thread; returns (page, total matching).
+
+        Cost: with ``thread``, one read of that thread file. With neither ``text`` nor
+        ``thread``, the page comes from the index like comments_in_state (each comment checked
+        in its file) and the total is the index's count. With ``text`` and no ``thread`` it
+        reads every thread file that can match: only threads the index lists with a comment in
+        ``state`` when a state is given, and a file whose raw text does not contain ``text``
+        (casefolded) is skipped without being parsed. So a store-wide text search reads
+        (nearly) every thread file and grows with the store: measured ~15 ms per 10,000 comments
+        when few threads hold the text, ~150 ms per 10,000 when most do (or when the text holds
+        a character JSON escapes, such as a quote, so the raw files cannot be searched first).
+        """
+        state = None if state is None else CommentState(state)
+        offset = max(offset, 0)
+        if thread is None and not text:
+            return self._find_in_index(state, limit, offset)
+        if thread is not None:
+            threads = [thread] if is_thread_key(thread) else []
+        else:
+            self._index.refresh()
+            with self._index.viewing() as view:
+                threads = view.threads_with(state)
+        needle = text.casefold() if text else None
+        # The raw file can be searched first when the text cannot have been escaped in it.
+        raw_search = needle is not None and JSON_ESCAPED.search(needle) is None
+        matching: list[Comment] = []
+        for name in sorted(threads):
+            try:
+                raw = self._threads.path(name).read_bytes()
+            except FileNotFoundError:
+                continue
+            if raw_search and b"\\u" not in raw:
+                try:
+                    if needle not in raw.decode("utf-8").casefold():
+                        continue
+                except UnicodeDecodeError:
+                    pass  # parsing reports the damaged file
+            for comment in comments_of_bytes(self._threads.path(name), raw):
+                if (state is None or comment.state is state) and (
+                    needle is None or needle in comment.body.casefold()
+                    or needle in comment.name.casefold()
+                ):
+                    matching.append(comment)
+        if limit <= 0:
+            return [], len(matching)
+        page = heapq.nlargest(offset + limit, matching, key=newest_first)[offset:]
+        return page, len(matching)
+
+    def _find_in_index(
+        self, state: CommentState | None, limit: int, offset: int
+    ) -> tuple[list[Comment], int]:
+        """find_comments without text or thread: newest first from the index."""
+        self._index.refresh()
+        with self._index.viewing() as view:
+            total = len(view.entries) if state is None else view.count_in_state(
+                state, None, None)
+        if limit <= 0:
+            return [], total
+        page = self._verified_page(
+            lambda view, stop: view.newest_ids(state, stop),
+            lambda comment: state is None or comment.state is state, limit, offset,
+        )
+        return page, total
+
+    def public_counts(self, threads: Iterable[str]) -> dict[str, int]:
+        """Public comments per thread, from the index."""
+        self._index.refresh()
+        with self._index.viewing() as view:
+            return {thread: view.public_by_thread.get(thread, 0) for thread in threads}
+
+    def thread_version(self, thread: str) -> str:
+        """A hash of the thread file's bytes, or "empty" when the thread has no file."""
+        return self._threads.version(thread)
+
+    def all_comments(self) -> Iterator[Comment]:
+        """Every comment, threads in name order, oldest first within each thread."""
+        for thread in self._threads.names():
+            yield from self._threads.read(thread)
+
+    def import_comments(self, comments: Iterable[Comment]) -> int:
+        """Add the comments whose ids are not stored yet, one write per thread."""
+        by_thread: dict[str, list[Comment]] = {}
+        seen: set[str] = set()
+        for comment in comments:
+            check_thread_key(comment.thread)  # all checked before anything is written
+            if comment.id not in seen:
+                seen.add(comment.id)
+                by_thread.setdefault(comment.thread, []).append(comment)
+        added = 0
+        for thread, candidates in sorted(by_thread.items()):
+            with self._threads.lock(thread), self._threads.table(thread) as table:
+                documents = table.all()
+                stored_ids = {document.get("id") for document in documents}
+                new = [comment for comment in candidates if comment.id not in stored_ids]
+                if not new:
+                    continue
+                refused = self._index.set_entries(
+                    thread, {comment.id: IndexEntry.of(comment) for comment in new}, adding=True
+                )
+                new = [comment for comment in new if comment.id not in refused]
+                if not new:
+                    continue
+                first_doc_id = next_doc_id(documents)
+                try:
+                    table.insert_multiple(
+                        Document(comment.to_record(), doc_id=first_doc_id + number)
+                        for number, comment in enumerate(new)
+                    )
+                except BaseException:
+                    self._index.take_back(
+                        thread, dict.fromkeys((comment.id for comment in new), None)
+                    )
+                    raise
+                added += len(new)
+        return added
+
+    def count_comments(self) -> int:
+        """How many comments the index lists, all states."""
+        self._index.refresh()
+        with self._index.viewing() as view:
+            return len(view.entries)

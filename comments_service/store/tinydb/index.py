@@ -1,0 +1,325 @@
+"""The comment index of the TinyDB store: its line format and this process's view of it.
+
+<store>/index.jsonl is an append-only log of every comment's queue fields (and, for the
+author's comments, a digest of all fields), derived from the thread files: one JSON line per
+change, the latest line of an id winning, ``{"id", "thread", "gone": true}`` when a comment is
+gone. :class:`IndexView` keeps it in memory, sorted and counted the ways the queue, the counts
+and the author's replies need, reading only what was appended since it last looked. Writing
+the file (appends, compaction, rebuilds) is ``index_file.CommentIndex``'s job.
+"""
+
+from __future__ import annotations
+
+import bisect
+import dataclasses
+import hashlib
+import heapq
+import itertools
+import json
+import os
+import weakref
+from collections import Counter
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from comments_service.models import Comment, CommentState
+from comments_service.store.base import is_thread_key
+from comments_service.store.errors import StoreCorrupted
+from comments_service.store.tinydb.storage import RESTORE_HINT
+
+# The "author" field of an index line written before the field existed: not known yet.
+UNKNOWN_AUTHOR = ""
+
+
+def author_digest(comment: Comment) -> str:
+    """A short hash of every field of an author's comment: it changes with any edit."""
+    record = json.dumps(comment.to_record(), ensure_ascii=False, sort_keys=True,
+                        separators=(",", ":")).encode("utf-8")
+    return hashlib.blake2b(record, digest_size=8).hexdigest()
+
+
+@dataclass(frozen=True, slots=True)
+class IndexEntry:
+    """The fields of one comment that the index keeps (what the queue and counts need).
+
+    ``author`` is None for a reader's comment and, for the author's own, a digest of all its
+    fields, so that an edit of an author comment appends an index line and a process can tell
+    from the index alone whether the copy of it that it keeps is current (author_replies).
+    Lines written before the field existed read as UNKNOWN_AUTHOR.
+    """
+
+    thread: str
+    created: str
+    state: str
+    public: bool
+    question: str | None
+    author: str | None = None
+
+    @classmethod
+    def of(cls, comment: Comment) -> IndexEntry:
+        return cls(comment.thread, comment.created, str(comment.state), comment.public,
+                   comment.question, author_digest(comment) if comment.is_author else None)
+
+    @property
+    def waiting(self) -> bool:
+        return self.state == CommentState.AWAITING_REPLY
+
+    @property
+    def is_author(self) -> bool:
+        return bool(self.author)
+
+    def agrees_with(self, comment: Comment) -> bool:
+        """Whether this entry indexes ``comment`` as stored (an entry from a line older than
+        the author field agrees whatever the comment's author field would be)."""
+        fresh = IndexEntry.of(comment)
+        if self.author == UNKNOWN_AUTHOR:
+            fresh = dataclasses.replace(fresh, author=UNKNOWN_AUTHOR)
+        return fresh == self
+
+
+def index_line(comment_id: str, thread: str, entry: IndexEntry | None) -> bytes:
+    """One line of index.jsonl: the comment's indexed fields, or that it is gone."""
+    if entry is None:
+        record: dict[str, Any] = {"id": comment_id, "thread": thread, "gone": True}
+    else:
+        record = {"id": comment_id, "thread": entry.thread, "created": entry.created,
+                  "state": entry.state, "public": entry.public, "question": entry.question}
+        if entry.author != UNKNOWN_AUTHOR:
+            record["author"] = entry.author
+    return json.dumps(record, ensure_ascii=False, separators=(",", ":")).encode("utf-8") + b"\n"
+
+
+def parse_index_line(raw: bytes) -> tuple[str, IndexEntry | None]:
+    """Read one index line; raises ValueError when it is not a record this module wrote."""
+    record = json.loads(raw)
+    if not isinstance(record, dict) or not isinstance(record.get("id"), str):
+        raise ValueError("no comment id")
+    if record.get("gone") is True:
+        return record["id"], None
+    entry = IndexEntry(record["thread"], record["created"], record["state"], record["public"],
+                        record.get("question"), record.get("author", UNKNOWN_AUTHOR))
+    if not (is_thread_key(entry.thread) and isinstance(entry.created, str)
+            and isinstance(entry.state, str) and isinstance(entry.public, bool)
+            and (entry.question is None or isinstance(entry.question, str))
+            and (entry.author is None or isinstance(entry.author, str))):
+        raise ValueError("a field has the wrong type")
+    return record["id"], entry
+
+
+def _step(counter: Counter[Any], key: Any, step: int) -> None:
+    """Add ``step`` to ``counter[key]``, forgetting keys that reach 0 (so keys mean "some")."""
+    counter[key] += step
+    if counter[key] == 0:
+        del counter[key]
+
+
+def _remove_sorted(ordered: list[tuple[str, str]], key: tuple[str, str]) -> None:
+    position = bisect.bisect_left(ordered, key)
+    if position < len(ordered) and ordered[position] == key:
+        del ordered[position]
+
+
+class IndexView:
+    """This process's in-memory picture of index.jsonl, kept current by reading only the bytes
+    appended since the last look. Not thread-safe by itself: the store guards it with a lock.
+
+    It holds the index file open: while it is open its inode cannot be reused, so a changed
+    inode number at the path reliably means a compaction or rebuild replaced the file.
+
+    Besides the entries it keeps, sorted by (created, id), the ids of each state, of each state
+    within each thread, and of the author's comments; and counts per state and question.
+    """
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._held: list[int] = []  # the open descriptor, in a list the finalizer can see
+        self._finalizer = weakref.finalize(self, close_descriptors, self._held)
+        self._clear()
+
+    def close(self) -> None:
+        self._finalizer()
+
+    def _clear(self) -> None:
+        self.offset = 0  # bytes of the file applied so far (always just after a newline)
+        self.lines = 0  # lines applied from the current file, for the compaction rule
+        self.entries: dict[str, IndexEntry] = {}
+        self._clear_sorted()
+        # (state, question) and (state, thread, question) → number of comments
+        self.by_question: Counter[tuple[str, str | None]] = Counter()
+        self.by_thread_question: Counter[tuple[str, str, str | None]] = Counter()
+        self.per_thread: Counter[str] = Counter()  # only threads with comments are keys
+        self.public_by_thread: Counter[str] = Counter()
+        self.unknown_authors = 0  # entries from lines written before the author field
+
+    def _clear_sorted(self) -> None:
+        # (created, id), sorted: per state; per state and thread; the author's comments
+        self.in_state: dict[str, list[tuple[str, str]]] = {}
+        self.in_thread: dict[str, dict[str, list[tuple[str, str]]]] = {}
+        self.authored: list[tuple[str, str]] = []
+
+    def _open_current(self) -> int | None:
+        """The descriptor of the file now at the path (reopened if it was replaced)."""
+        try:
+            inode = os.stat(self.path).st_ino
+        except FileNotFoundError:
+            return None
+        if self._held and os.fstat(self._held[0]).st_ino == inode:
+            return self._held[0]
+        try:
+            fd = os.open(self.path, os.O_RDONLY | os.O_CLOEXEC)
+        except FileNotFoundError:
+            return None
+        close_descriptors(self._held)
+        self._held.append(fd)
+        self._clear()
+        return fd
+
+    def refresh(self) -> bool:
+        """Apply what was appended since the last call; False when the index file is missing."""
+        fd = self._open_current()
+        if fd is None:
+            return False
+        size = os.fstat(fd).st_size
+        if size < self.offset:  # cut below what we applied: not by us, so start over
+            self._clear()
+        if size == self.offset:
+            return True
+        chunk = os.pread(fd, size - self.offset, self.offset)
+        # Bytes after the last newline are a line still being appended, or the remains of an
+        # append cut short by a crash: neither is a record yet.
+        complete = chunk[: chunk.rfind(b"\n") + 1]
+        bulk = complete.count(b"\n") > 1000
+        for raw in complete.splitlines(keepends=True):
+            if raw.strip():
+                try:
+                    comment_id, entry = parse_index_line(raw)
+                except (ValueError, KeyError, TypeError) as error:
+                    raise StoreCorrupted(
+                        f"The comment index {self.path} cannot be read: line {self.lines + 1} "
+                        f"is not an index record ({error}). The index is derived from the "
+                        "thread files: move it aside and the store rebuilds it when it next "
+                        f"opens. {RESTORE_HINT}"
+                    ) from error
+                self.apply(comment_id, entry, keep_sorted=not bulk)
+            self.lines += 1
+            self.offset += len(raw)
+        if bulk:
+            # Sorting once beats thousands of insertions into the middle of long lists.
+            self._clear_sorted()
+            for comment_id, entry in self.entries.items():
+                self._list(comment_id, entry, append=True)
+            for ordered in itertools.chain(
+                self.in_state.values(),
+                (ordered for threads in self.in_thread.values() for ordered in threads.values()),
+                [self.authored],
+            ):
+                ordered.sort()
+        return True
+
+    def apply(
+        self, comment_id: str, entry: IndexEntry | None, *, keep_sorted: bool = True
+    ) -> None:
+        """Make ``entry`` the comment's latest indexed state (None: the comment is gone)."""
+        old = self.entries.pop(comment_id, None)
+        if old is not None:
+            self._count(old, -1)
+            if keep_sorted:
+                self._unlist(comment_id, old)
+        if entry is not None:
+            self.entries[comment_id] = entry
+            self._count(entry, +1)
+            if keep_sorted:
+                self._list(comment_id, entry)
+
+    def _list(self, comment_id: str, entry: IndexEntry, *, append: bool = False) -> None:
+        """Put the comment in its sorted lists (``append``: at the end, to be sorted later)."""
+        key = (entry.created, comment_id)
+        add = list.append if append else bisect.insort
+        add(self.in_state.setdefault(entry.state, []), key)
+        add(self.in_thread.setdefault(entry.state, {}).setdefault(entry.thread, []), key)
+        if entry.is_author:
+            add(self.authored, key)
+
+    def _unlist(self, comment_id: str, entry: IndexEntry) -> None:
+        key = (entry.created, comment_id)
+        _remove_sorted(self.in_state.get(entry.state, []), key)
+        threads = self.in_thread.get(entry.state, {})
+        in_thread = threads.get(entry.thread, [])
+        _remove_sorted(in_thread, key)
+        if not in_thread:
+            threads.pop(entry.thread, None)
+        if entry.is_author:
+            _remove_sorted(self.authored, key)
+
+    def _count(self, entry: IndexEntry, step: int) -> None:
+        if entry.public:
+            self.public_by_thread[entry.thread] += step
+        _step(self.per_thread, entry.thread, step)
+        self.by_question[entry.state, entry.question] += step
+        self.by_thread_question[entry.state, entry.thread, entry.question] += step
+        if entry.author == UNKNOWN_AUTHOR:
+            self.unknown_authors += step
+
+    def count_in_state(self, state: str, thread: str | None, question: str | None) -> int:
+        if thread is None:
+            if question is None:
+                return len(self.in_state.get(state, ()))
+            return self.by_question[state, question]
+        if question is None:
+            return len(self.in_thread.get(state, {}).get(thread, ()))
+        return self.by_thread_question[state, thread, question]
+
+    def ids_in_state(
+        self, state: str, thread: str | None, question: str | None, stop: int
+    ) -> list[tuple[str, IndexEntry]]:
+        """(id, entry) of the first ``stop`` comments in ``state`` that pass the filters,
+        oldest first."""
+        if thread is None:
+            ordered = self.in_state.get(state, [])
+        else:
+            ordered = self.in_thread.get(state, {}).get(thread, [])
+        matching: list[tuple[str, IndexEntry]] = []
+        for _created, comment_id in ordered:
+            entry = self.entries[comment_id]
+            if question is None or entry.question == question:
+                matching.append((comment_id, entry))
+                if len(matching) == stop:
+                    break
+        return matching
+
+    def newest_ids(self, state: str | None, stop: int) -> list[tuple[str, IndexEntry]]:
+        """(id, entry) of the ``stop`` newest comments, of one state or of all."""
+        lists = [self.in_state.get(state, [])] if state is not None else self.in_state.values()
+        merged = heapq.merge(*(reversed(ordered) for ordered in lists), reverse=True)
+        return [(comment_id, self.entries[comment_id])
+                for _created, comment_id in itertools.islice(merged, stop)]
+
+    def threads_with(self, state: str | None) -> list[str]:
+        """The threads holding at least one comment (in ``state``, when given)."""
+        if state is None:
+            return list(self.per_thread)
+        return list(self.in_thread.get(state, {}))
+
+    def author_ids(self, stop: int | None) -> list[tuple[str, IndexEntry]]:
+        """(id, entry) of the first ``stop`` (None: all) of the author's comments, except
+        withdrawn ones, newest first."""
+        found: list[tuple[str, IndexEntry]] = []
+        for _created, comment_id in reversed(self.authored):
+            entry = self.entries[comment_id]
+            if entry.state != CommentState.WITHDRAWN:
+                found.append((comment_id, entry))
+                if len(found) == stop:
+                    break
+        return found
+
+    def adopt(self, fd: int) -> None:
+        """Hold ``fd``, a rewritten index whose lines are exactly the current entries."""
+        close_descriptors(self._held)
+        self._held.append(fd)
+        self.offset, self.lines = os.fstat(fd).st_size, len(self.entries)
+
+
+def close_descriptors(held: list[int]) -> None:
+    while held:
+        os.close(held.pop())

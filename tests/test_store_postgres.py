@@ -30,7 +30,6 @@ from comments_service.store import (
     open_configured_store,
 )
 from comments_service.store.postgres import PostgresStore, open_postgres_store
-from comments_service.store.postgres import connections as store_postgres_connections
 from comments_service.store.postgres import schema as store_postgres_schema
 from comments_service.store.postgres.schema import latest_version, migrate
 from tests.conftest import NO_PG_REASON, PG_DSN_VARIABLE, SERVICE_MANIFEST, fresh_postgres_schema
@@ -303,8 +302,8 @@ def test_a_database_that_cannot_be_reached_is_store_unavailable() -> None:
 def test_the_api_answers_503_while_the_database_is_down(
     service_config: dict[str, object], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(store_postgres_connections, "POOL_TIMEOUT", 1.0)
-    app = create_app({**service_config, "STORE_URL": DEAD_URL})  # starts, and says why not
+    app = create_app({**service_config, "STORE_URL": DEAD_URL,  # starts, and says why not
+                      "STORE_POOL_TIMEOUT_SECONDS": 1.0})
     try:
         client = app.test_client()
         posted = client.post("/api/threads/hello/comments",

@@ -15,8 +15,6 @@ import json
 import os
 import re
 import shutil
-import tempfile
-import time
 from contextlib import suppress
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -25,12 +23,13 @@ from typing import Any
 
 from comments_service.models import Author, Comment, MailAddress, OutboxMessage
 from comments_service.store import Store, check_store_files, open_store
+from comments_service.store.files import atomic_write, fsync_folder, remove_stale_temp_files
 from comments_service.store.inventory import InventoryRefused, dump_store, fill_store, parse_dump
 from comments_service.store.transfer import ImportRefused, export_document, read_export_document
 
+BACKUP_PREFIX = "tellmemore-backup-"
 BACKUP_NAME = re.compile(r"tellmemore-backup-(\d{8})T(\d{6})Z(-\d+)?\.json")
 BACKUP_LOCK = ".backup.lock"
-STALE_TEMP_SECONDS = 3600
 RECOVERY_HINT = (
     "`flask --app comments_service check` lists the damaged files; "
     "`flask --app comments_service restore BACKUP` rebuilds the store from a backup "
@@ -62,14 +61,6 @@ def backup_document(store: Store) -> dict[str, Any]:
     return document
 
 
-def _fsync_folder(folder: Path) -> None:
-    fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
 def list_backups(folder: Path) -> list[Path]:
     """The backups in ``folder``, oldest first."""
     if not folder.is_dir():
@@ -82,37 +73,18 @@ def write_backup(store: Store, folder: Path, keep: int, *, now: datetime | None 
     """Write a backup file into ``folder`` (private: it holds emails and password hashes),
     atomically, then remove the oldest backups beyond ``keep``. Returns the new file."""
     folder.mkdir(mode=0o700, parents=True, exist_ok=True)
-    _remove_stale_temp_files(folder)
+    remove_stale_temp_files([folder], f".{BACKUP_PREFIX}*.tmp")
     stamp = (now or datetime.now(UTC)).strftime("%Y%m%dT%H%M%SZ")
-    target, number = folder / f"tellmemore-backup-{stamp}.json", 1
+    target, number = folder / f"{BACKUP_PREFIX}{stamp}.json", 1
     while target.exists():
         number += 1
-        target = folder / f"tellmemore-backup-{stamp}-{number}.json"
+        target = folder / f"{BACKUP_PREFIX}{stamp}-{number}.json"
     payload = json.dumps(backup_document(store), ensure_ascii=False).encode("utf-8")
-    fd, temp_name = tempfile.mkstemp(prefix=".tellmemore-backup.", suffix=".tmp", dir=folder)
-    try:
-        with os.fdopen(fd, "wb") as temp:
-            temp.write(payload)
-            temp.flush()
-            os.fsync(temp.fileno())
-        os.replace(temp_name, target)
-    except BaseException:
-        with suppress(OSError):
-            os.unlink(temp_name)
-        raise
-    _fsync_folder(folder)
+    atomic_write(target, payload)
     for old in list_backups(folder)[: -max(keep, 1)]:
         with suppress(FileNotFoundError):
             old.unlink()
     return target
-
-
-def _remove_stale_temp_files(folder: Path) -> None:
-    cutoff = time.time() - STALE_TEMP_SECONDS
-    for temp in folder.glob(".tellmemore-backup.*.tmp"):
-        with suppress(OSError):
-            if temp.stat().st_mtime < cutoff:
-                temp.unlink()
 
 
 def write_daily_backup(store: Store, folder: Path, keep: int, today: str) -> Path | None:
@@ -203,5 +175,5 @@ def restore_store(store_path: Path, backup: Path, *, force: bool = False) -> tup
         aside = store_path.with_name(f"{store_path.name}.before-restore-{stamp}")
         store_path.rename(aside)
     fresh.rename(store_path)
-    _fsync_folder(store_path.parent)
+    fsync_folder(store_path.parent)
     return aside, snapshot

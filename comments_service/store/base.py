@@ -255,8 +255,9 @@ class RequestTally(Protocol):
         """Append one record durably; returns the position after it."""
 
     @abstractmethod
-    def replace(self, snapshot: dict[str, Any]) -> None:
-        """Make ``snapshot`` the new starting point with an empty log (new ``log_id``)."""
+    def replace(self, snapshot: dict[str, Any] | None) -> None:
+        """Make ``snapshot`` the new starting point with an empty log (new ``log_id``); None
+        starts from an empty grouper (a copy of a tally that was never folded)."""
 
 
 @runtime_checkable

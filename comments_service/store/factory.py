@@ -58,7 +58,8 @@ def open_configured_store(config: Mapping[str, Any], *, check: bool = False) -> 
         # Imported here so that psycopg loads only when a PostgreSQL store is used.
         from comments_service.store.postgres import open_postgres_store
 
-        return open_postgres_store(store_url)
+        return open_postgres_store(store_url, max_size=config.get("STORE_POOL_SIZE"),
+                                   timeout=config.get("STORE_POOL_TIMEOUT_SECONDS"))
     raise ConfigError(
         "STORE_URL must be empty (the embedded store in STORE_PATH) or a PostgreSQL URL "
         f"(postgresql://user@host/database), not {store_url.split('://')[0]!r}…"

@@ -292,8 +292,7 @@ class RequestTallyPart(Part):
             return
         with store.request_tally() as tally:
             assert tally is not None
-            if parsed["snapshot"] is not None or tally.log_id:
-                tally.replace(parsed["snapshot"])
+            tally.replace(parsed["snapshot"])
             for record in parsed["records"]:
                 tally.append(record)
 

@@ -22,10 +22,11 @@ from psycopg_pool import ConnectionPool
 from comments_service.store.postgres.rows import Cursor
 from comments_service.store.postgres.schema import CONNECT_TIMEOUT, check_schema, unreachable
 
-# Connections per process: a request uses one at a time, the tally holder one more.
+# Connections per process: a request uses one at a time, the tally holder one more. The service
+# passes STORE_POOL_SIZE; these hold for a store opened by URL alone (copy-store).
 POOL_MAX_SIZE = 10
 # Seconds a request waits for a connection (the database down, or every connection busy)
-# before it gets StoreUnavailable (HTTP 503).
+# before it gets StoreUnavailable (HTTP 503); the service passes STORE_POOL_TIMEOUT_SECONDS.
 POOL_TIMEOUT = 10.0
 # Pools a forked child inherited: their sockets are the parent's, so the child must neither
 # use nor close them (closing would end the parent's sessions); kept here so they are never

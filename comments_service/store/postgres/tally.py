@@ -118,7 +118,7 @@ class PostgresRequestTally(RequestTally):
         self.log_id = log_id
         return int(row[0]) if row else 0
 
-    def replace(self, snapshot: dict[str, Any]) -> None:
+    def replace(self, snapshot: dict[str, Any] | None) -> None:
         log_id = secrets.token_hex(8)
         with self._step():
             self._connection.execute(

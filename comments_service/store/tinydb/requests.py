@@ -175,17 +175,19 @@ class TinyDBRequestTally(RequestTally):
             os.fsync(file.fileno())
         return end + len(payload)
 
-    def replace(self, snapshot: dict[str, Any]) -> None:
+    def replace(self, snapshot: dict[str, Any] | None) -> None:
         log_id = secrets.token_hex(8)
-        payload = json.dumps(snapshot, ensure_ascii=False, separators=(",", ":")).encode()
-        files.atomic_write(self._snapshot_path(log_id), payload)
-        header = json.dumps({"log_id": log_id, "snapshot": True}) + "\n"
+        kept = self._snapshot_path(log_id).name if snapshot is not None else None
+        if snapshot is not None:
+            payload = json.dumps(snapshot, ensure_ascii=False, separators=(",", ":")).encode()
+            files.atomic_write(self._snapshot_path(log_id), payload)
+        header = json.dumps({"log_id": log_id, "snapshot": snapshot is not None}) + "\n"
         files.atomic_write(self._log, header.encode("utf-8"))  # the commit point
         for old in self._folder.glob("grouper-*.json"):
-            if old.name != self._snapshot_path(log_id).name:
+            if old.name != kept:
                 with suppress(OSError):
                     old.unlink()
-        self.log_id, self._has_snapshot = log_id, True
+        self.log_id, self._has_snapshot = log_id, snapshot is not None
 
 
 class TinyDBRequests:

@@ -214,9 +214,12 @@ def demo(c, site_port=CONFIG["site_port"], service_port=CONFIG["service_port"]):
 
 @task
 def lint(c):
-    """ruff over the whole project."""
+    """ruff over the whole project, then the import contracts (dependencies point downward)."""
     with c.cd(str(ROOT)):
         c.run(f"{shlex.quote(sys.executable)} -m ruff check .")
+        # The plugins are imported by the names Pelican gives them (pytest's pythonpath too).
+        c.run(f"{shlex.quote(str(Path(sys.executable).parent / 'lint-imports'))} --no-cache",
+              env={"PYTHONPATH": str(ROOT / "plugins")})
 
 
 # Where `invoke test` looks for servers that the PostgreSQL-store and shared-rate-limit tests

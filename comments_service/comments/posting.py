@@ -21,7 +21,7 @@ from comments_service.comments.spam import spam_reasons
 from comments_service.comments.validation import check_comment, check_edit
 from comments_service.manifest import ArticleEntry
 from comments_service.models import Comment, CommentState, new_comment_id, parse_time, utc_now
-from comments_service.store import Store
+from comments_service.store import CommentStore
 
 EDIT_TOKEN_SALT = "tellmemore.edit-token"
 # Said with the window's own length when EDIT_WINDOW_MINUTES is not 15 (the widget's
@@ -82,7 +82,7 @@ def check_edit_token(config: Mapping[str, Any], comment_id: str, token: str | No
 
 
 def post_reader_comment(
-    store: Store,
+    store: CommentStore,
     article: ArticleEntry,
     raw: Mapping[str, Any],
     config: Mapping[str, Any],
@@ -118,7 +118,7 @@ def post_reader_comment(
 
 
 def edit_reader_comment(
-    store: Store, comment_id: str, token: str | None, raw: Mapping[str, Any],
+    store: CommentStore, comment_id: str, token: str | None, raw: Mapping[str, Any],
     config: Mapping[str, Any],
 ) -> Comment:
     """Change the body of one's own comment within the edit window."""
@@ -134,7 +134,7 @@ def edit_reader_comment(
 
 
 def withdraw_reader_comment(
-    store: Store, comment_id: str, token: str | None, config: Mapping[str, Any]
+    store: CommentStore, comment_id: str, token: str | None, config: Mapping[str, Any]
 ) -> Comment:
     """Take one's own comment back within the edit window: kept, never public, not queued."""
     check_edit_token(config, comment_id, token)

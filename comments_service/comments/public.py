@@ -11,7 +11,7 @@ from typing import Any
 
 from comments_service.manifest import ArticleEntry, Manifest
 from comments_service.models import Comment, utc_now
-from comments_service.store import Store
+from comments_service.store import CommentStore
 
 PUBLIC_EXPORT_SCHEMA_VERSION = 1
 
@@ -97,7 +97,7 @@ def thread_payload(article: ArticleEntry, comments: list[Comment]) -> dict[str, 
     }
 
 
-def public_export_document(manifest: Manifest, store: Store) -> dict[str, Any]:
+def public_export_document(manifest: Manifest, store: CommentStore) -> dict[str, Any]:
     """Every article's public thread, keyed by thread, for baking into the built pages."""
     return {
         "schema_version": PUBLIC_EXPORT_SCHEMA_VERSION,

@@ -9,14 +9,14 @@ from comments_service import signals
 from comments_service.comments.render import render_comment
 from comments_service.comments.validation import check_edit
 from comments_service.models import Author, Comment, CommentState, new_comment_id, utc_now
-from comments_service.store import CommentNotFound, Store
+from comments_service.store import CommentNotFound, CommentStore
 
 
 class ActionRefused(Exception):
     """The action does not fit the comment's state (HTTP 409 with the reason)."""
 
 
-def _reader_comment(store: Store, comment_id: str) -> Comment:
+def _reader_comment(store: CommentStore, comment_id: str) -> Comment:
     comment = store.get_comment(comment_id)
     if comment is None:
         raise CommentNotFound(comment_id)
@@ -25,14 +25,14 @@ def _reader_comment(store: Store, comment_id: str) -> Comment:
     return comment
 
 
-def _author_reply(store: Store, reply_id: str) -> Comment:
+def _author_reply(store: CommentStore, reply_id: str) -> Comment:
     reply = store.get_comment(reply_id)
     if reply is None or not reply.is_author or reply.state is CommentState.WITHDRAWN:
         raise CommentNotFound(reply_id)
     return reply
 
 
-def live_author_replies(store: Store, comment: Comment) -> list[Comment]:
+def live_author_replies(store: CommentStore, comment: Comment) -> list[Comment]:
     """The author's replies that stand under ``comment`` (directly), oldest first."""
     return [
         other for other in store.thread_comments(comment.thread)
@@ -41,7 +41,7 @@ def live_author_replies(store: Store, comment: Comment) -> list[Comment]:
     ]
 
 
-def reply(store: Store, comment_id: str, author: Author, body: str) -> Comment:
+def reply(store: CommentStore, comment_id: str, author: Author, body: str) -> Comment:
     """Store the author's reply under a reader comment; the comment becomes replied and public.
 
     The reply is stored first: if the second write failed, the comment would still wait in the
@@ -68,7 +68,7 @@ def reply(store: Store, comment_id: str, author: Author, body: str) -> Comment:
     return answer
 
 
-def approve(store: Store, comment_id: str) -> Comment:
+def approve(store: CommentStore, comment_id: str) -> Comment:
     """Make a comment public without replying; it keeps waiting for a reply."""
     _reader_comment(store, comment_id)
 
@@ -80,7 +80,7 @@ def approve(store: Store, comment_id: str) -> Comment:
     return store.update_comment(comment_id, publish)
 
 
-def mark_spam(store: Store, comment_id: str) -> Comment:
+def mark_spam(store: CommentStore, comment_id: str) -> Comment:
     """Out of the queue and out of public view; kept, restorable."""
     _reader_comment(store, comment_id)
 
@@ -92,7 +92,7 @@ def mark_spam(store: Store, comment_id: str) -> Comment:
     return store.update_comment(comment_id, to_spam)
 
 
-def restore(store: Store, comment_id: str, publish_immediately: bool) -> Comment:
+def restore(store: CommentStore, comment_id: str, publish_immediately: bool) -> Comment:
     """Not spam after all: back to the queue (or to replied, if a reply already stands)."""
     comment = _reader_comment(store, comment_id)
     answered = bool(live_author_replies(store, comment))
@@ -108,7 +108,7 @@ def restore(store: Store, comment_id: str, publish_immediately: bool) -> Comment
     return store.update_comment(comment_id, from_spam)
 
 
-def edit_reply(store: Store, reply_id: str, body: str) -> Comment:
+def edit_reply(store: CommentStore, reply_id: str, body: str) -> Comment:
     """Change the text of one of the author's replies."""
     body = check_edit({"body": body})
     _author_reply(store, reply_id)
@@ -119,7 +119,7 @@ def edit_reply(store: Store, reply_id: str, body: str) -> Comment:
     return store.update_comment(reply_id, apply)
 
 
-def delete_reply(store: Store, reply_id: str) -> Comment | None:
+def delete_reply(store: CommentStore, reply_id: str) -> Comment | None:
     """Take back one of the author's replies; if it was the only one, the comment it answered
     goes back to the queue. Returns that comment when it did."""
     reply_comment = _author_reply(store, reply_id)

@@ -43,7 +43,7 @@ from comments_service.comments.render import is_safe_href, render_comment
 from comments_service.comments.validation import EMAIL_RE, MAX_BODY, MAX_NAME, MAX_WEBSITE
 from comments_service.manifest import Manifest
 from comments_service.models import Comment, CommentState
-from comments_service.store import Store
+from comments_service.store import CommentStore
 from comments_service.store.transfer import ImportRefused
 
 __all__ = [
@@ -398,7 +398,7 @@ def _iso(moment: datetime) -> str:
     return moment.astimezone(UTC).isoformat(timespec="microseconds")
 
 
-def plan_import(data: SourceData, manifest: Manifest, store: Store,
+def plan_import(data: SourceData, manifest: Manifest, store: CommentStore,
                 options: ImportOptions) -> ImportPlan:
     """Decide everything about the import without writing anything."""
     plan = ImportPlan(data)
@@ -483,7 +483,7 @@ def plan_import(data: SourceData, manifest: Manifest, store: Store,
     return plan
 
 
-def write_plan(store: Store, plan: ImportPlan,
+def write_plan(store: CommentStore, plan: ImportPlan,
                progress: Callable[[int], None] = lambda _count: None) -> int:
     """Store the plan's new comments, one write per thread; returns how many were added."""
     by_thread: dict[str, list[Comment]] = {}

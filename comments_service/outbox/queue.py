@@ -17,7 +17,7 @@ from flask import current_app, has_app_context
 
 from comments_service.models import OutboxMessage, OutboxStatus
 from comments_service.outbox.message import iso, utc_moment
-from comments_service.store import MessageNotFound, Store
+from comments_service.store import AddressStore, MessageNotFound, OutboxStore
 
 SENDER_EXTENSION = "tellmemore.mail_sender"
 # A held message waits this long for its address to be confirmed, then it is discarded
@@ -31,6 +31,10 @@ DISCARDABLE = (OutboxStatus.HELD, OutboxStatus.QUEUED, OutboxStatus.FAILED)
 UNSUBSCRIBED_ERROR = "Not sent: the address unsubscribed."
 DISCARDED_BY_AUTHOR = "Discarded on the outbox page."
 NEVER_CONFIRMED = f"Not sent: the address was not confirmed within {HELD_DAYS} days."
+
+
+class QueueStore(OutboxStore, AddressStore, Protocol):
+    """What the delivery queue uses of a store: the outbox, and each address's consent."""
 
 
 class OutboxActionRefused(Exception):
@@ -52,7 +56,7 @@ def wake_sender() -> None:
 
 
 def settle_message(
-    store: Store, message_id: str, from_statuses: tuple[OutboxStatus, ...],
+    store: QueueStore, message_id: str, from_statuses: tuple[OutboxStatus, ...],
     status: OutboxStatus, error: str | None, **changes: Any,
 ) -> bool:
     """Move a message to ``status`` if it is still in one of ``from_statuses``; False (and
@@ -71,14 +75,14 @@ def settle_message(
     return True
 
 
-def discard_open_messages_to(store: Store, address: str) -> None:
+def discard_open_messages_to(store: QueueStore, address: str) -> None:
     """Discard what still waits to go to an address that unsubscribed."""
     for message in store.messages_to(address, open_only=True):
         settle_message(store, message.id, (OutboxStatus.HELD, OutboxStatus.QUEUED),
                        OutboxStatus.DISCARDED, UNSUBSCRIBED_ERROR)
 
 
-def release_held_messages_to(store: Store, address: str, at: str) -> int:
+def release_held_messages_to(store: QueueStore, address: str, at: str) -> int:
     """Queue (due at ``at``) the held messages of an address that was confirmed; returns how
     many were released."""
     released = 0
@@ -89,7 +93,7 @@ def release_held_messages_to(store: Store, address: str, at: str) -> int:
     return released
 
 
-def expire_held(store: Store, now: datetime) -> int:
+def expire_held(store: QueueStore, now: datetime) -> int:
     """Discard the messages held longer than HELD_DAYS (their address was never confirmed);
     returns how many."""
     cutoff = iso(now - timedelta(days=HELD_DAYS))
@@ -102,7 +106,7 @@ def expire_held(store: Store, now: datetime) -> int:
     return expired
 
 
-def retry_message(store: Store, message_id: str) -> OutboxMessage:
+def retry_message(store: QueueStore, message_id: str) -> OutboxMessage:
     """Send a failed message again (or a waiting one now), with a fresh count of attempts.
     Refused for an address that unsubscribed. Discarded is final: by the author, because the
     address unsubscribed, or because it was never confirmed."""
@@ -127,7 +131,7 @@ def retry_message(store: Store, message_id: str) -> OutboxMessage:
     return retried
 
 
-def discard_message(store: Store, message_id: str) -> OutboxMessage:
+def discard_message(store: QueueStore, message_id: str) -> OutboxMessage:
     """Never send this message (it stays listed as discarded)."""
 
     def apply(current: OutboxMessage) -> OutboxMessage:

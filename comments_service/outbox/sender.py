@@ -31,11 +31,12 @@ from comments_service.outbox.message import iso, utc_moment
 from comments_service.outbox.queue import (
     SENDER_EXTENSION,
     UNSUBSCRIBED_ERROR,
+    QueueStore,
     expire_held,
     retry_delay,
 )
 from comments_service.outbox.transport import Transport
-from comments_service.store import MessageNotFound, Store
+from comments_service.store import MessageNotFound
 
 logger = logging.getLogger(__name__)
 
@@ -100,7 +101,7 @@ def _claimer() -> str:
 
 
 def send_due(
-    store: Store, config: Mapping[str, Any], *, now: Callable[[], datetime] = utc_moment,
+    store: QueueStore, config: Mapping[str, Any], *, now: Callable[[], datetime] = utc_moment,
     should_stop: Callable[[], bool] = lambda: False, limit: int | None = None,
 ) -> SendReport:
     """One pass: tell ``pass_starting`` (inside an app context: due digests are queued), let
@@ -140,7 +141,7 @@ def send_due(
     return report
 
 
-def _finish(store: Store, message: OutboxMessage, claimer: str,
+def _finish(store: QueueStore, message: OutboxMessage, claimer: str,
             change: Callable[[OutboxMessage], OutboxMessage]) -> OutboxMessage | None:
     """Apply ``change`` only if the message is still this sender's claim (compare-and-set)."""
 
@@ -156,13 +157,13 @@ def _finish(store: Store, message: OutboxMessage, claimer: str,
         return None
 
 
-def _release(store: Store, message: OutboxMessage, claimer: str) -> None:
+def _release(store: QueueStore, message: OutboxMessage, claimer: str) -> None:
     _finish(store, message, claimer, lambda current: replace(
         current, status=OutboxStatus.QUEUED, attempts=max(current.attempts - 1, 0)))
 
 
 def _deliver(
-    store: Store, config: Mapping[str, Any], transport: Transport, message: OutboxMessage,
+    store: QueueStore, config: Mapping[str, Any], transport: Transport, message: OutboxMessage,
     claimer: str, report: SendReport, now: Callable[[], datetime],
 ) -> None:
     """Send one claimed message through its transport and record the outcome."""

@@ -46,7 +46,7 @@ from comments_service.models import OutboxMessage
 from comments_service.outbox.message import iso, new_message_id, utc_moment
 from comments_service.outbox.queue import wake_sender
 from comments_service.outbox.transport import Failure
-from comments_service.store import Store
+from comments_service.store import OutboxStore
 
 KIND = "webhook"
 EVENT_HEADER = "X-Tellmemore-Event"
@@ -73,7 +73,7 @@ def public_payload(value: Any) -> Any:
     return value
 
 
-def queue_webhook(event: str, payload: Mapping[str, Any], *, store: Store | None = None,
+def queue_webhook(event: str, payload: Mapping[str, Any], *, store: OutboxStore | None = None,
                   dedupe_key: str | None = None) -> list[OutboxMessage]:
     """Queue ``event`` with ``payload`` for every WEBHOOK_URLS entry (inside an app context).
 

@@ -26,11 +26,11 @@ from comments_service.mail import notify, webhook_events
 from comments_service.mail.links import MailSetupError, site_name
 from comments_service.models import Comment, RequestGroup, RequestStatus, utc_now
 from comments_service.outbox import webhooks
-from comments_service.store import Store
 from comments_service.tally.groups import (
     GROUP_ID,
     MOVED_OUT,
     RequestActionError,
+    TallyStore,
     group_members,
     is_reader_request_candidate,
     resolve,
@@ -43,7 +43,7 @@ LABEL_LIMIT = 120
 LINK_LIMIT = 2000
 
 
-def _known_group(store: Store, group_id: str) -> str:
+def _known_group(store: TallyStore, group_id: str) -> str:
     if not isinstance(group_id, str) or not GROUP_ID.fullmatch(group_id):
         raise RequestActionError("No such request group.")
     groups = store.request_groups()
@@ -53,13 +53,13 @@ def _known_group(store: Store, group_id: str) -> str:
     raise RequestActionError("No such request group.")
 
 
-def _decide(store: Store, group_id: str) -> None:
+def _decide(store: TallyStore, group_id: str) -> None:
     """Give a group the author acted on a record (if it has none), so regroup keeps it."""
     store.update_request_group(group_id, lambda group: group if group.updated else replace(
         group, updated=utc_now()))
 
 
-def rename(store: Store, group_id: str, label: str | None) -> RequestGroup:
+def rename(store: TallyStore, group_id: str, label: str | None) -> RequestGroup:
     """Set the label the author sees (blank: back to the suggestion)."""
     group_id = _known_group(store, group_id)
     text = " ".join((label or "").split())
@@ -69,7 +69,7 @@ def rename(store: Store, group_id: str, label: str | None) -> RequestGroup:
         group_id, lambda group: replace(group, label=text or None, updated=utc_now()))
 
 
-def merge(store: Store, group_id: str, into: str) -> str:
+def merge(store: TallyStore, group_id: str, into: str) -> str:
     """Put every comment of ``group_id`` into ``into``; returns the group they are in now."""
     source = _known_group(store, group_id)
     target = _known_group(store, into)
@@ -84,7 +84,7 @@ def merge(store: Store, group_id: str, into: str) -> str:
     return target
 
 
-def move(store: Store, comment_id: str, to: str | None) -> str | None:
+def move(store: TallyStore, comment_id: str, to: str | None) -> str | None:
     """Move one comment to another group, or out of every group (``to`` empty)."""
     comment = store.get_comment(comment_id)
     if comment is None or not is_reader_request_candidate(comment):
@@ -115,7 +115,7 @@ class StatusChange:
     follow_ups: int  # messages queued (or found queued already) for the readers
 
 
-def set_status(store: Store, group_id: str, status: str, link: str | None) -> StatusChange:
+def set_status(store: TallyStore, group_id: str, status: str, link: str | None) -> StatusChange:
     """Mark a group open, planned or done (done needs the link to what answers it). Done
     queues the readers' follow-ups; any change queues a ``request.status_changed`` webhook.
     Call it inside an app context (mail and webhooks need the settings)."""
@@ -154,7 +154,7 @@ def set_status(store: Store, group_id: str, status: str, link: str | None) -> St
     return StatusChange(new, old.status, follow_ups)
 
 
-def queue_follow_ups(store: Store, view: RequestView, group: RequestGroup) -> list[Any]:
+def queue_follow_ups(store: TallyStore, view: RequestView, group: RequestGroup) -> list[Any]:
     """One mail per distinct opted-in address (notify and an email) among the group's
     comments, saying the request is done and where. Deduplicated per address and link: marking
     it done again queues nothing new."""

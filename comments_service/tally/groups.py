@@ -9,13 +9,18 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
+from typing import Protocol
 
 from comments_service.models import Comment, CommentState, RequestGroup
-from comments_service.store import Store
+from comments_service.store import CommentStore, RequestStore
 
 MOVED_OUT = "-"  # Comment.request of a comment the author took out of every group
 GROUP_ID = re.compile(r"[1-9][0-9]{0,8}-[0-9]{1,9}")
 LIVE_STATES = (CommentState.AWAITING_REPLY, CommentState.REPLIED)
+
+
+class TallyStore(CommentStore, RequestStore, Protocol):
+    """What the tally uses of a store: the comments, and the requests' own records."""
 
 
 class RequestActionError(ValueError):
@@ -36,7 +41,7 @@ def resolve(groups: Mapping[str, RequestGroup], group_id: str) -> str:
     return group_id
 
 
-def group_members(store: Store, groups: Mapping[str, RequestGroup] | None = None
+def group_members(store: RequestStore, groups: Mapping[str, RequestGroup] | None = None
                   ) -> dict[str, list[Comment]]:
     """Group id (merges followed) → its reader comments, oldest first."""
     groups = store.request_groups() if groups is None else groups

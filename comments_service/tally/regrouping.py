@@ -20,12 +20,13 @@ from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 
 from comments_service.models import Comment, RequestGroup, utc_now
-from comments_service.store import RequestTally, Store, StoreCorrupted
+from comments_service.store import RequestTally, StoreCorrupted
 from comments_service.tally.embedders import configured_embedder, embedder_named
 from comments_service.tally.grouper import RequestGrouper
 from comments_service.tally.groups import (
     GROUP_ID,
     MOVED_OUT,
+    TallyStore,
     is_reader_request_candidate,
     resolve,
 )
@@ -64,7 +65,7 @@ class _Plan:
     decided: dict[str, str]  # comment id -> the author's group it was kept with
 
 
-def _plan(store: Store, embedder: str | None, progress: Progress | None) -> _Plan:
+def _plan(store: TallyStore, embedder: str | None, progress: Progress | None) -> _Plan:
     grouper = RequestGrouper(embedder_named(embedder or configured_embedder()))
     old_groups = store.request_groups()
     comments = [comment for comment in store.all_comments() if _regroupable(comment)]
@@ -75,7 +76,7 @@ def _plan(store: Store, embedder: str | None, progress: Progress | None) -> _Pla
     return _Plan(old_groups, comments, grouper, groups, decided)
 
 
-def regroup(store: Store, embedder: str | None = None,
+def regroup(store: TallyStore, embedder: str | None = None,
             progress: Progress | None = None) -> RegroupResult:
     """Group every reader comment from scratch (see the module's docstring).
 
@@ -96,7 +97,7 @@ def regroup(store: Store, embedder: str | None = None,
         return _apply(store, tally, _plan(store, embedder, None))
 
 
-def _apply(store: Store, tally: RequestTally, plan: _Plan) -> RegroupResult:
+def _apply(store: TallyStore, tally: RequestTally, plan: _Plan) -> RegroupResult:
     """Write a plan, under the tally lock, with what changed since it was made."""
     grouper, old_groups = plan.grouper, plan.old_groups
     now = {comment.id: comment for comment in store.all_comments()

@@ -37,9 +37,8 @@ from flask import current_app, has_app_context
 from comments_service import signals
 from comments_service.config import DEFAULTS
 from comments_service.models import Comment, parse_time, utc_now
-from comments_service.store import Store
 from comments_service.tally.grouper import MAX_CHARS, request_topic
-from comments_service.tally.groups import is_reader_request_candidate, resolve
+from comments_service.tally.groups import TallyStore, is_reader_request_candidate, resolve
 from comments_service.tally.regrouping import regroup
 from comments_service.tally.state import ProcessGrouper, fold, in_step
 
@@ -56,7 +55,7 @@ def _setting(name: str) -> Any:
 # --- assignment on store ----------------------------------------------------------------------
 
 
-def assign_comment(store: Store, comment: Comment) -> str | None:
+def assign_comment(store: TallyStore, comment: Comment) -> str | None:
     """Put one stored comment in a group and record it on the comment; returns the group id,
     or None (it asks for nothing, does not count, has a group already, or the tally stayed
     locked longer than TALLY_LOCK_TIMEOUT_SECONDS)."""
@@ -147,7 +146,7 @@ class _Settler:
         return (self._thread is not None and self._pid == os.getpid()
                 and self._thread.is_alive())
 
-    def start(self, store: Store, policy: SettlePolicy) -> None:
+    def start(self, store: TallyStore, policy: SettlePolicy) -> None:
         with self._lock:
             if self.running:
                 return
@@ -162,7 +161,7 @@ class _Settler:
             thread.join(timeout)
 
     @staticmethod
-    def _run(store: Store, policy: SettlePolicy) -> None:
+    def _run(store: TallyStore, policy: SettlePolicy) -> None:
         try:
             with store.request_tally(timeout=policy.lock_timeout) as tally:
                 if tally is None:
@@ -182,7 +181,7 @@ class _Settler:
 settler = _Settler()
 
 
-def comment_stored(store: Store, comment: Comment) -> None:
+def comment_stored(store: TallyStore, comment: Comment) -> None:
     """Hook after a reader's comment is stored (posting.py): group it. Never raises."""
     try:
         assign_comment(store, comment)

@@ -1,11 +1,11 @@
 """This process's grouper, kept in step with the tally state in the store.
 
 The grouper's state lives in the store: a snapshot plus an append-only log of assignments
-(``Store.request_tally``). Each process keeps one grouper per store object and, while it holds
-the tally lock, replays the records other processes appended since it last looked (cheap: a few
-lines). The snapshot is re-read only when another process folded the log into a new one or a
-regroup replaced it. A snapshot also carries the generation (the first part of every group id)
-and when the last regroup ran, for the settle policy (service.py).
+(``RequestStore.request_tally``). Each process keeps one grouper per store object and, while
+it holds the tally lock, replays the records other processes appended since it last looked
+(cheap: a few lines). The snapshot is re-read only when another process folded the log into a
+new one or a regroup replaced it. A snapshot also carries the generation (the first part of
+every group id) and when the last regroup ran, for the settle policy (service.py).
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ import weakref
 from dataclasses import dataclass
 from typing import Any
 
-from comments_service.store import RequestTally, Store
+from comments_service.store import RequestStore, RequestTally
 from comments_service.tally.embedders import configured_embedder, embedder_named
 from comments_service.tally.grouper import RequestGrouper
 
@@ -38,10 +38,10 @@ class ProcessGrouper:
 
 # One per store object; only touched while the store's tally lock is held, which excludes the
 # other threads of this process too (the store takes a fresh flock each time).
-_groupers: weakref.WeakKeyDictionary[Store, ProcessGrouper] = weakref.WeakKeyDictionary()
+_groupers: weakref.WeakKeyDictionary[RequestStore, ProcessGrouper] = weakref.WeakKeyDictionary()
 
 
-def in_step(store: Store, tally: RequestTally) -> ProcessGrouper:
+def in_step(store: RequestStore, tally: RequestTally) -> ProcessGrouper:
     """This process's grouper with every record of the log applied."""
     current = _groupers.get(store)
     if current is None or current.log_id != tally.log_id:
@@ -81,7 +81,7 @@ def fold(tally: RequestTally, current: ProcessGrouper) -> None:
     current.log_id, current.position, current.unfolded = tally.log_id, None, 0
 
 
-def start_over(store: Store, tally: RequestTally, current: ProcessGrouper) -> None:
+def start_over(store: RequestStore, tally: RequestTally, current: ProcessGrouper) -> None:
     """Replace the store's whole tally by ``current`` (a regroup's new grouper), which becomes
     this process's grouper for ``store``."""
     tally.replace(snapshot_of(current))
@@ -89,7 +89,7 @@ def start_over(store: Store, tally: RequestTally, current: ProcessGrouper) -> No
     _groupers[store] = current
 
 
-def tally_snapshot(store: Store, tally: RequestTally | None = None) -> dict[str, Any] | None:
+def tally_snapshot(store: RequestStore, tally: RequestTally | None = None) -> dict[str, Any] | None:
     """The grouper's whole state in the form RequestTally.replace takes (as it reads back from
     JSON, so two snapshots compare equal exactly when the groupers are the same), or None when
     nothing was ever grouped. Takes the tally lock unless ``tally`` is one already held."""

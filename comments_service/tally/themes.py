@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 from comments_service.manifest import Manifest
 from comments_service.models import Comment
-from comments_service.store import Store
+from comments_service.store import CommentStore
 from comments_service.tally.grouper import MAX_CHARS, LexicalEmbedder, content_words
 from comments_service.tally.groups import is_reader_request_candidate
 from comments_service.tally.views import count_people
@@ -93,7 +93,7 @@ def _theme_label(answers: Sequence[Comment]) -> str:
     return words[:60] + ("…" if len(words) > 60 else "")
 
 
-def question_themes(store: Store, manifest: Manifest | None) -> list[QuestionThemes]:
+def question_themes(store: CommentStore, manifest: Manifest | None) -> list[QuestionThemes]:
     """For every question with answers: its answers grouped into themes."""
     answers: dict[tuple[str, str], list[Comment]] = {}
     for comment in store.all_comments():

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 
 from comments_service.manifest import Manifest
 from comments_service.models import Comment, RequestGroup
-from comments_service.store import Store
+from comments_service.store import RequestStore
 from comments_service.tally.grouper import request_topic
 from comments_service.tally.groups import group_members, resolve
 
@@ -108,7 +108,7 @@ def _sources(comments: Sequence[Comment], manifest: Manifest | None) -> list[Sou
     return sources
 
 
-def overview(store: Store, manifest: Manifest | None = None,
+def overview(store: RequestStore, manifest: Manifest | None = None,
              min_people: int = MIN_PEOPLE) -> list[RequestView]:
     """Groups asked for by ``min_people`` or more, most people first, then most recent."""
     groups = store.request_groups()
@@ -125,7 +125,7 @@ def overview(store: Store, manifest: Manifest | None = None,
     return views
 
 
-def request_view(store: Store, group_id: str, manifest: Manifest | None = None
+def request_view(store: RequestStore, group_id: str, manifest: Manifest | None = None
                  ) -> RequestView | None:
     """One group (merges followed), or None when it has no comments and no record."""
     groups = store.request_groups()

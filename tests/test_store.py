@@ -1272,3 +1272,22 @@ def test_grouped_comments_are_exactly_those_with_a_request(store: Store) -> None
     store.set_comment_requests({moved_on.id: None})
     assert [comment.id for comment in store.grouped_comments()] == [asking.id]
     assert list(store.grouped_comments()) == [store.get_comment(asking.id)]
+
+
+@pytest.mark.tinydb_only("index.jsonl")
+def test_adds_cut_short_by_several_crashes_in_one_thread_are_not_damage(
+    store: TinyDBStore, store_path: Path
+) -> None:
+    """Workers killed one after another during posts to one thread each leave an add that never
+    happened; the next workers must still start (FAULTS.md)."""
+    kept = store.add_comment(make_comment())
+    store.close()
+    for number in (1, 2, 3):
+        append_index_line(store_path, {
+            "id": f"in-flight-{number}", "thread": "hello", "created": created_at(number),
+            "state": "awaiting_reply", "public": False, "question": None,
+        })
+    assert check_store_files(store_path).problems == []
+    reopened = open_store(store_path, check=True)
+    assert reopened.thread_comments("hello") == [kept]
+

@@ -85,19 +85,28 @@ def lost_comments(
     for the files that could be read) does not hold, where the file must have held them.
 
     An add writes its index line before the thread file (the file is the commit point), so a
-    crash in between leaves one listed comment its file lacks, with a single index line: that
-    is an add that never happened, harmless, and not reported. Two or more such comments in
-    one thread, or one whose index lines include a later change (which the store writes only
-    after reading the comment from the file), were in the file once: the file lost them.
-    Threads whose file is damaged are reported as such already and skipped here."""
+    crash in between leaves a listed comment its file lacks, with a single index line: an add
+    that never happened, harmless, and not reported. Several workers killed one after another
+    leave several of those in one thread, so in a file that holds comments only a lacking
+    comment whose index lines include a later change (which the store writes only after
+    reading the comment from the file) shows a loss. A file that is missing or holds no
+    comment at all while the index lists two or more in it (or one changed since) lost them:
+    no crash empties a file. Threads whose file is damaged are reported as such already."""
     missing: dict[str, list[str]] = {}
     for comment_id, entry in index.entries.items():
         if entry is None or entry.thread in unreadable:
             continue
         if comment_id not in stored.get(entry.thread, ()):
             missing.setdefault(entry.thread, []).append(comment_id)
-    return {thread: sorted(comment_ids) for thread, comment_ids in missing.items()
-            if len(comment_ids) > 1 or index.lines[comment_ids[0]] > 1}
+    lost: dict[str, list[str]] = {}
+    for thread, comment_ids in missing.items():
+        changed = [comment_id for comment_id in comment_ids if index.lines[comment_id] > 1]
+        if stored.get(thread):
+            if changed:
+                lost[thread] = sorted(changed)
+        elif len(comment_ids) > 1 or changed:
+            lost[thread] = sorted(comment_ids)
+    return lost
 
 
 def check_store_files(store_path: str | os.PathLike[str], *, full: bool = False) -> StoreCheck:

@@ -194,6 +194,32 @@ def test_invalid_choices_are_refused_with_the_setting_named(name, value, instanc
         create_app({"MANIFEST": str(manifest_path), name: value})
 
 
+@pytest.mark.parametrize(("name", "value", "said"), [
+    ("BACKUP_KEEP", "0", "BACKUP_KEEP must be at least 1"),
+    ("MAIL_DOUBLE_OPT_IN", "maybe", "MAIL_DOUBLE_OPT_IN must be true or false"),
+    ("EDIT_WINDOW_MINUTES", "soon", "EDIT_WINDOW_MINUTES must be a number"),
+    ("STORE_POOL_SIZE", "2.5", "STORE_POOL_SIZE must be a finite whole number"),
+    ("TALLY_EMBEDDER", "magic", "TALLY_EMBEDDER must be one of"),
+])
+@pytest.mark.parametrize("entry", ["flask", "gunicorn"])
+def test_a_bad_setting_stops_the_start_in_one_line(name, value, said, entry, instance,
+                                                   manifest_path, tmp_path):
+    """From the environment, as an operator sets it: one line naming the setting, no
+    traceback, a failing exit; the server (gunicorn) stops instead of restarting workers."""
+    environment = {**os.environ, "TELLMEMORE_MANIFEST": str(manifest_path),
+                   f"TELLMEMORE_{name}": value}
+    command = ([sys.executable, "-m", "flask", "--app", "comments_service", "check"]
+               if entry == "flask" else
+               [sys.executable, "-m", "gunicorn", "-b", f"127.0.0.1:{free_port()}",
+                "comments_service.wsgi:app"])
+    done = subprocess.run(command, env=environment, cwd=tmp_path, capture_output=True,
+                          text=True, timeout=60)
+    assert done.returncode != 0
+    assert "Traceback" not in done.stderr + done.stdout
+    lines = [line for line in done.stderr.splitlines() if said in line]
+    assert len(lines) == 1, done.stderr
+
+
 # --- CLI ---------------------------------------------------------------------------------------
 
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 import logging
 import math
 import secrets
-from collections.abc import Callable, MutableMapping
+from collections.abc import Callable, Mapping, MutableMapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -293,6 +293,14 @@ SETTINGS: tuple[Setting, ...] = (
             "Tally log records after which the log is folded into a new snapshot."),
 )
 DEFAULTS: dict[str, Any] = {setting.name: setting.default for setting in SETTINGS}
+_BY_NAME = {setting.name: setting for setting in SETTINGS}
+
+
+def setting_value(config: Mapping[str, Any], name: str) -> Any:
+    """One setting from ``config`` (its default where absent), checked by its parser: for
+    code that may run on settings not checked at start (scripts, pure modules' tests)."""
+    setting = _BY_NAME[name]
+    return setting.parse(name, config.get(name, setting.default))
 
 
 def check_settings(config: MutableMapping[str, Any]) -> None:

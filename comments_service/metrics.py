@@ -35,12 +35,11 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
+from comments_service.config import DEFAULTS, ConfigError, setting_value
 from comments_service.manifest import ArticleEntry
 from comments_service.models import Comment, CommentState, parse_time
 
 READER_STATES = frozenset({CommentState.AWAITING_REPLY, CommentState.REPLIED})
-DEFAULT_REPLY_HOURS = 48.0
-DEFAULT_REPLY_RATE = 0.9
 DUE_SOON_SHARE = 0.75
 TARGET_WINDOW_DAYS = 30
 TREND_WEEKS = 12
@@ -49,16 +48,16 @@ URL_RE = re.compile(r"(?:https?://|mailto:|www\.)\S+", re.IGNORECASE)
 WORD_RE = re.compile(r"[^\W_]+(?:['\u2019][^\W_]+)*")
 
 
-class TargetSettingError(ValueError):
-    """TARGET_REPLY_HOURS or TARGET_REPLY_RATE has a value the figures cannot use."""
+# TARGET_REPLY_HOURS or TARGET_REPLY_RATE has a value the figures cannot use.
+TargetSettingError = ConfigError
 
 
 @dataclass(frozen=True)
 class Targets:
     """What the author aims for: ``reply_rate`` of comments answered within ``reply_hours``."""
 
-    reply_hours: float = DEFAULT_REPLY_HOURS
-    reply_rate: float = DEFAULT_REPLY_RATE
+    reply_hours: float = DEFAULTS["TARGET_REPLY_HOURS"]
+    reply_rate: float = DEFAULTS["TARGET_REPLY_RATE"]
     due_soon_share: float = DUE_SOON_SHARE
     window_days: int = TARGET_WINDOW_DAYS
 
@@ -76,29 +75,10 @@ class Targets:
 
 
 def targets_from_config(config: Mapping[str, Any]) -> Targets:
-    """The targets from the service settings; TargetSettingError names a bad one."""
-    hours = _number(config, "TARGET_REPLY_HOURS", DEFAULT_REPLY_HOURS)
-    rate = _number(config, "TARGET_REPLY_RATE", DEFAULT_REPLY_RATE)
-    if not hours > 0:
-        raise TargetSettingError(f"TARGET_REPLY_HOURS must be more than 0, not {hours!r}")
-    if not 0 < rate <= 1:
-        raise TargetSettingError(
-            f"TARGET_REPLY_RATE must be a share between 0 and 1 (0.9 = 90 %), not {rate!r}"
-        )
-    return Targets(reply_hours=hours, reply_rate=rate)
-
-
-def _number(config: Mapping[str, Any], name: str, default: float) -> float:
-    value = config.get(name, default)
-    if isinstance(value, bool):
-        raise TargetSettingError(f"{name} must be a number, not {value!r}")
-    try:
-        number = float(value)
-    except (TypeError, ValueError):
-        raise TargetSettingError(f"{name} must be a number, not {value!r}") from None
-    if not math.isfinite(number):
-        raise TargetSettingError(f"{name} must be a finite number, not {value!r}")
-    return number
+    """The targets from the service settings (the settings' defaults where ``config`` has
+    none), checked by the settings table's own rules; ConfigError names a bad one."""
+    return Targets(reply_hours=float(setting_value(config, "TARGET_REPLY_HOURS")),
+                   reply_rate=setting_value(config, "TARGET_REPLY_RATE"))
 
 
 # --- small pieces ----------------------------------------------------------------------------

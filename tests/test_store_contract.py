@@ -1,6 +1,7 @@
 """The store's contract: both backends implement every protocol of store.base, with the same
 parameters as the protocol declares; and the store's modules depend only downward (the
-backends on store.base, store.errors and store.files, never on each other or on Flask)."""
+backends on store.base, store.composed, store.errors and store.files, never on each other or
+on Flask)."""
 
 from __future__ import annotations
 
@@ -29,8 +30,8 @@ STORE_PACKAGE = Path(__file__).resolve().parent.parent / "comments_service" / "s
 CORE_MODULES = ["__init__.py", "base.py", "errors.py", "files.py", "factory.py"]
 BACKENDS = ["tinydb", "postgres"]
 # What every backend may import from the store besides its own package.
-SHARED = {"comments_service.store.base", "comments_service.store.errors",
-          "comments_service.store.files"}
+SHARED = {"comments_service.store.base", "comments_service.store.composed",
+          "comments_service.store.errors", "comments_service.store.files"}
 
 
 def members(protocol: type) -> set[str]:

@@ -4,8 +4,8 @@ Every message is written to the store's outbox before anyone tries to send it; s
 outbox's (outbox/sender.py: the sender thread and ``flask send-mail``, over outbox/smtp.py).
 
     queue_message(store, to=…, subject=…, text=…)   the public way to queue any message
-    reply_posted(store, comment, reply)            hook in replying.reply: tell the reader
-    comment_posted(store, comment)                 hook in posting: tell the author(s)
+    reply_posted(store, comment, reply)            on signals.reply_stored: tell the reader
+    comment_posted(store, comment)                 on signals.comment_stored: tell the author(s)
     queue_due_digests(store, now)                  the author's daily digest (each pass)
     unsubscribe_address / confirm_address          used by mail/pages.py
     (retry, discard and the other queue operations: outbox/queue.py)

@@ -1,5 +1,5 @@
 """Which events other systems hear about, and what they learn: a new comment, a new reply (and
-a request's status change, queued by tally/service.py). The payload is a comment's public
+a request's status change, queued by tally/actions.py). The payload is a comment's public
 fields and where it stands, with links into the site; outbox/webhooks.py stores one message
 per WEBHOOK_URLS entry, strips private keys once more, signs and POSTs it."""
 

@@ -4,13 +4,14 @@
     POST /moderate/sign-in     email + password → 303 to ``next`` (a local /moderate path only)
     POST /moderate/sign-out    forget the sign-in → 303 to the sign-in form
 
-    flask --app comments_service add-author [--name … --email … --password …]
+(`flask … add-author` is cli/authors.py; the ``auth`` blueprint is a child of the moderation
+blueprint, moderation/__init__.py.)
 
 What :func:`init_app` installs on an app:
 
-* the ``auth`` blueprint and the ``add-author`` command;
-* CSRFProtect for every POST/PUT/PATCH/DELETE except the public ``api`` blueprint, whose
-  failures answer 400 ``csrf_failed`` through errors.error_response;
+* CSRFProtect (extensions.csrf) for every POST/PUT/PATCH/DELETE except the blueprints that
+  exempt themselves (the public API, the mail pages); failures answer 400 ``csrf_failed``
+  through errors.error_response;
 * the session cookie ``tellmemore_session``: HttpOnly, SameSite=Lax, Secure whenever the
   request came over https (or SESSION_COOKIE_SECURE), lasting SESSION_LIFETIME_HOURS;
 * ``g.current_author`` (and ``current_author`` in templates), loaded from the store on each

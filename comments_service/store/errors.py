@@ -1,7 +1,7 @@
 """Every error a store raises, whatever the backend: callers catch these, never a backend's own.
 
 The HTTP layer maps them to answers (errors.py): StoreUnavailable is a 503 the client may retry,
-StoreCorrupted and SchemaMismatch stop the service at start-up (backup.refuse_damaged_store).
+StoreCorrupted and SchemaMismatch stop the service at start-up (damaged_store.refuse_to_serve_damaged).
 """
 
 from __future__ import annotations

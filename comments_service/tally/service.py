@@ -1,14 +1,14 @@
 """Grouping on store: each reader's comment goes to a request group as it is stored, and, with
 the model, a regroup runs by itself now and then to settle the groups.
 
-- **On store** (:func:`comment_stored`, called by posting.py after ``add_comment``): a reader's
+- **On store** (:func:`comment_stored`, a receiver of signals.comment_stored): a reader's
   comment (not spam, not the author's) goes to the nearest group or starts one; a comment that
   asks for nothing gets no group. The comment's ``request`` field names its group.
 - **One grouper per process, one lock for all** (state.py): each assignment takes the store's
   tally lock, brings this process's grouper in step with the log, assigns, appends one line and
-  lets go; every ``TALLY_FOLD_EVERY`` records the log is folded into a new snapshot. So the cost of
-  one assignment is the grouper's (centroids only, never stored comments) plus one appended
-  line: it does not grow with the store. A reader's POST waits at most
+  lets go; every ``TALLY_FOLD_EVERY`` records the log is folded into a new snapshot. So the
+  cost of one assignment is the grouper's (centroids only, never stored comments) plus one
+  appended line: it does not grow with the store. A reader's POST waits at most
   ``TALLY_LOCK_TIMEOUT_SECONDS`` for the lock; past that the comment is stored without a group
   until the next ``regroup``.
 - **Group ids** are ``<generation>-<n>``: ``n`` is the grouper's own group number and the

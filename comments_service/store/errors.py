@@ -1,7 +1,8 @@
 """Every error a store raises, whatever the backend: callers catch these, never a backend's own.
 
 The HTTP layer maps them to answers (errors.py): StoreUnavailable is a 503 the client may retry,
-StoreCorrupted and SchemaMismatch stop the service at start-up (damaged_store.refuse_to_serve_damaged).
+StoreCorrupted and SchemaMismatch stop the server at start-up
+(damaged_store.refuse_to_serve_damaged).
 """
 
 from __future__ import annotations

@@ -10,6 +10,7 @@ import pytest
 from bs4 import BeautifulSoup
 
 from comments_service import create_app
+from comments_service.comments import replying
 from comments_service.config import ConfigError
 from comments_service.models import (
     Comment,
@@ -391,3 +392,15 @@ def test_regroup_keeps_the_authors_merges_and_moves_into_groups(app, author_clie
     assert tally_views.request_view(store, dark).id == new_dark
     assert tally_views.request_view(store, code_group).id == new_dark
     assert tally_views.request_view(store, rss).id == group_of(store, ids[0])
+
+
+def test_a_request_page_shows_members_the_author_has_answered(app, author_client, store,
+                                                              author):
+    """The page of a request rendered its comment cards without the page's context, so it
+    answered 500 once one of its comments had a reply (the card shows the comment's state)."""
+    rss, _dark, ids = two_groups(author_client, store)
+    with app.test_request_context():
+        replying.reply(store, ids[0], author, "Kim, per-tag feeds are planned: thank you.")
+    page = author_client.get(f"/moderate/requests/{rss}")
+    assert page.status_code == 200
+    assert "replied" in page.get_data(as_text=True)

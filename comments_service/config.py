@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 import click
+import limits
 
 if TYPE_CHECKING:
     from flask import Flask
@@ -32,6 +33,7 @@ TRUE_WORDS = frozenset({"1", "true", "on", "yes"})
 FALSE_WORDS = frozenset({"0", "false", "off", "no", ""})
 POSTGRES_SCHEMES = ("postgresql://", "postgres://")
 TALLY_EMBEDDERS = ("lexical", "auto", "model")
+RATE_LIMIT_OFF = "off"
 
 Parser = Callable[[str, Any], Any]
 
@@ -149,6 +151,19 @@ def http_urls(name: str, value: Any) -> list[str]:
     return urls
 
 
+def rate_limit(name: str, value: Any) -> str:
+    """A Flask-Limiter limit ("5/minute", "10 per hour; 100 per day"), or off ("", "none")."""
+    text = str(value or "").strip()
+    if text.lower() in ("off", "", "none"):
+        return RATE_LIMIT_OFF
+    try:
+        limits.parse_many(text)
+    except ValueError as error:
+        raise ConfigError(f"{name} must be a limit such as 5/minute, or off; not {text!r}"
+                          ) from error
+    return text
+
+
 def store_url(name: str, value: Any) -> str:
     """Empty (the embedded store) or a PostgreSQL URL."""
     url = str(value or "").strip()
@@ -198,7 +213,7 @@ SETTINGS: tuple[Setting, ...] = (
             "Origins (scheme://host[:port]) of the site(s) whose pages may call the API."),
     Setting("PUBLISH_POLICY", "after_reply", choice("after_reply", "immediately"),
             "after_reply: public with the author's reply; immediately: public at once."),
-    Setting("RATE_LIMIT", "5/minute", text,
+    Setting("RATE_LIMIT", "5/minute", rate_limit,
             "Comments per client on the posting routes (Flask-Limiter syntax), or `off`."),
     Setting("RATE_LIMIT_STORAGE_URI", "memory://", text,
             "Where rate-limit counts live: per process by default; redis://… to share them."),

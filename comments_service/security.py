@@ -8,6 +8,8 @@ from flask_limiter import Limiter
 from flask_limiter.util import get_remote_address
 from werkzeug.middleware.proxy_fix import ProxyFix
 
+from comments_service.config import RATE_LIMIT_OFF
+
 CORS_METHODS = "GET, POST, PATCH, DELETE, OPTIONS"
 CORS_HEADERS = "Content-Type, X-Edit-Token, If-None-Match"
 CORS_EXPOSED = "ETag, Retry-After, Location"
@@ -19,13 +21,18 @@ PAGE_CSP = (
     "connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self' {origins}"
 )
 
+# Flask-Limiter reads the limit before it asks exempt_when; with RATE_LIMIT off it gets this
+# (never applied) instead of "off", which it would log as an error on every request.
+UNUSED_LIMIT = "1/second"
+
+
 def comment_rate_limit() -> str:
     """The configured limit on new comments per client (Flask-Limiter syntax)."""
-    return current_app.config["RATE_LIMIT"]
+    return UNUSED_LIMIT if rate_limit_is_off() else current_app.config["RATE_LIMIT"]
 
 
 def rate_limit_is_off() -> bool:
-    return str(current_app.config["RATE_LIMIT"]).strip().lower() in ("off", "", "none")
+    return current_app.config["RATE_LIMIT"] == RATE_LIMIT_OFF
 
 
 def allowed_origin() -> str | None:

@@ -200,6 +200,7 @@ def test_invalid_choices_are_refused_with_the_setting_named(name, value, instanc
     ("EDIT_WINDOW_MINUTES", "soon", "EDIT_WINDOW_MINUTES must be a number"),
     ("STORE_POOL_SIZE", "2.5", "STORE_POOL_SIZE must be a finite whole number"),
     ("TALLY_EMBEDDER", "magic", "TALLY_EMBEDDER must be one of"),
+    ("RATE_LIMIT", "lots", "RATE_LIMIT must be a limit such as 5/minute"),
 ])
 @pytest.mark.parametrize("entry", ["flask", "gunicorn"])
 def test_a_bad_setting_stops_the_start_in_one_line(name, value, said, entry, instance,

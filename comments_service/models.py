@@ -103,6 +103,9 @@ class Comment(StoredRecord):
     replied_at: str | None = None
     edited_at: str | None = None
     request: str | None = None
+    # True once the author filed the comment (under ``request``, or "-": not a request); until
+    # then ``request`` is only the machine's suggestion and is never counted.
+    request_filed: bool = False
     reader_key: str | None = None
     spam_reasons: tuple[str, ...] = field(default_factory=tuple)
     # Imported from another system ("isso:42"); None for comments written here.

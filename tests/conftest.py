@@ -23,6 +23,8 @@ from werkzeug.test import TestResponse
 
 from comments_service import signals
 from comments_service.models import Author, utc_now
+from comments_service.tally.filing import file_comment
+from comments_service.tally.groups import MOVED_OUT
 
 ROOT = Path(__file__).resolve().parent.parent
 CHROMIUM_PATHS = ("/usr/bin/chromium", "/usr/bin/chromium-browser")
@@ -451,3 +453,16 @@ def author(app: Flask, auth: AuthActions) -> Author:
 def author_client(client: FlaskClient, auth: AuthActions) -> FlaskClient:
     """`client`, signed in as the test author."""
     return auth.login()
+
+
+def file_as_suggested(store) -> int:
+    """The author files every reader comment under the request the machine put it in (what
+    answering each with its first suggestion does); returns how many were filed."""
+    filed = 0
+    for comment in list(store.all_comments()):
+        if (comment.request and comment.request != MOVED_OUT and not comment.request_filed
+                and not comment.is_author):
+            file_comment(store, comment.id, comment.request)
+            filed += 1
+    return filed
+

@@ -18,7 +18,7 @@ from comments_service.store.inventory import copy_store, count_differences
 from comments_service.tally import actions as tally_actions
 from comments_service.tally import state as tally_state
 from comments_service.tally import views as tally_views
-from tests.conftest import NO_PG_REASON, PG_DSN_VARIABLE, fresh_postgres_schema
+from tests.conftest import NO_PG_REASON, PG_DSN_VARIABLE, file_as_suggested, fresh_postgres_schema
 
 
 def everything(store: Store) -> dict[str, object]:
@@ -38,6 +38,7 @@ def source(app, store_backend) -> Store:
     """The demo's data plus a reply, a spam verdict, an unsubscribe and a renamed request."""
     result = app.test_cli_runner().invoke(args=["demo-data"])
     assert result.exit_code == 0, result.output
+    file_as_suggested(app.extensions["tellmemore.store"])
     store: Store = app.extensions["tellmemore.store"]
     author = store.list_authors()[0]
     with app.test_request_context():

@@ -32,7 +32,7 @@ from comments_service.store.inventory import (
 from comments_service.tally import actions as tally_actions
 from comments_service.tally import views as tally_views
 from comments_service.tally.service import assign_comment
-from tests.conftest import NO_PG_REASON, PG_DSN_VARIABLE, fresh_postgres_schema
+from tests.conftest import NO_PG_REASON, PG_DSN_VARIABLE, file_as_suggested, fresh_postgres_schema
 
 pytestmark = pytest.mark.both_stores
 
@@ -56,6 +56,7 @@ def full_store(app) -> Store:
     renamed, marked planned with a link, and merged."""
     result = app.test_cli_runner().invoke(args=["demo-data"])
     assert result.exit_code == 0, result.output
+    file_as_suggested(app.extensions["tellmemore.store"])
     store: Store = app.extensions["tellmemore.store"]
     author = store.list_authors()[0]
     with app.test_request_context():

@@ -3,9 +3,9 @@ closing the loop, the follow-up mail to the readers who asked once a group is do
 
 A group nobody touched has no ``RequestGroup`` record; any action gives it one, so a regroup
 keeps it together (regrouping.py). A merge records ``merged_into`` on the absorbed group (later
-assignments to it follow the link) and moves its comments; a moved comment just gets another
-``request``, or ``MOVED_OUT`` (no group, and regroup leaves it out). Centroids are not changed
-by merges or moves until the next regroup.
+assignments to it follow the link) and moves its comments; a moved comment is filed by the
+author (filing.py) under another ``request``, or ``MOVED_OUT`` (not a request). Centroids are
+not changed by merges or moves until the next regroup.
 
 Marking a group done with a link queues one mail per distinct opted-in address among its
 comments (``notify.queue_message``, deduplicated per address and link, so marking it again sends
@@ -28,6 +28,7 @@ from comments_service.models import Comment, RequestGroup, RequestStatus, utc_no
 from comments_service.outbox import webhooks
 from comments_service.tally.groups import (
     GROUP_ID,
+    LABEL_LIMIT,
     MOVED_OUT,
     RequestActionError,
     TallyStore,
@@ -39,7 +40,6 @@ from comments_service.tally.views import RequestView, count_people, request_view
 
 logger = logging.getLogger(__name__)
 
-LABEL_LIMIT = 120
 LINK_LIMIT = 2000
 
 
@@ -90,7 +90,8 @@ def move(store: TallyStore, comment_id: str, to: str | None) -> str | None:
     if comment is None or not is_reader_request_candidate(comment):
         raise RequestActionError("Only readers' comments can be moved between requests.")
     target = _known_group(store, to) if to else MOVED_OUT
-    store.update_comment(comment_id, lambda stored: replace(stored, request=target))
+    store.update_comment(comment_id, lambda stored: replace(stored, request=target,
+                                                            request_filed=True))
     if target != MOVED_OUT:
         _decide(store, target)
     return None if target == MOVED_OUT else target

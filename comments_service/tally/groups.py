@@ -14,9 +14,12 @@ from typing import Protocol
 from comments_service.models import Comment, CommentState, RequestGroup
 from comments_service.store import CommentStore, RequestStore
 
-MOVED_OUT = "-"  # Comment.request of a comment the author took out of every group
-GROUP_ID = re.compile(r"[1-9][0-9]{0,8}-[0-9]{1,9}")
+MOVED_OUT = "-"  # Comment.request of a comment the author filed as "not a request"
+# <generation>-<n>: the grouper's groups (generation 1, 2 … one per regroup); 0-<n>: requests
+# the author started while filing a comment (filing.py).
+GROUP_ID = re.compile(r"(?:0|[1-9][0-9]{0,8})-[0-9]{1,9}")
 LIVE_STATES = (CommentState.AWAITING_REPLY, CommentState.REPLIED)
+LABEL_LIMIT = 120  # characters of a request's label
 
 
 class TallyStore(CommentStore, RequestStore, Protocol):

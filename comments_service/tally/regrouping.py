@@ -124,9 +124,16 @@ def _apply(store: TallyStore, tally: RequestTally, plan: _Plan) -> RegroupResult
         else:
             group = grouper.assign(comment.body, comment.question)
             new_of[comment.id] = None if group is None else f"{generation}-{group}"
+    _keep_filings(now.values(), old_groups, kept_with, new_of)
     comments = [now[comment_id] for comment_id in new_of]
     carried = _carried_over(old_groups, comments, new_of)
     records = carried + _redirects(old_groups, comments, new_of)
+    placed = {record.id for record in records}
+    # A request the author filed comments under stays, with its record, even when the machine
+    # would place none of them (a bug report the author counts as a request, say).
+    records += [old_groups[request] for request in sorted({
+        value for comment_id, value in new_of.items() if now[comment_id].request_filed
+    } - placed) if request in old_groups]
     start_over(store, tally, ProcessGrouper(grouper, generation, "", settled=utc_now(),
                                             since_settled=0))
     store.replace_request_groups(records)
@@ -135,6 +142,16 @@ def _apply(store: TallyStore, tally: RequestTally, plan: _Plan) -> RegroupResult
         comments=len(comments), grouped=sum(1 for value in new_of.values() if value),
         groups=len(grouper.sizes), kept=len(carried), embedder=grouper.embedder.name,
     )
+
+
+def _keep_filings(comments: Iterable[Comment], old_groups: Mapping[str, RequestGroup],
+                  kept_with: Mapping[str, str], new_of: dict[str, str | None]) -> None:
+    """A filed comment stays in its request, under the request's new id: the machine never
+    takes it out (its grouper may find no request in the text the author filed)."""
+    for comment in comments:
+        if comment.request_filed and comment.request and comment.id in new_of:
+            old = resolve(old_groups, comment.request)
+            new_of[comment.id] = kept_with.get(old, old)
 
 
 def _stored_generation(tally: RequestTally) -> int:

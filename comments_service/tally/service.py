@@ -88,7 +88,9 @@ def assign_comment(store: TallyStore, comment: Comment) -> str | None:
     group_id = resolve(store.request_groups(), group_id)
 
     def apply(stored: Comment) -> Comment:
-        return replace(stored, request=group_id) if stored.request is None else stored
+        if stored.request is not None or stored.request_filed:
+            return stored  # placed already, or the author filed it meanwhile
+        return replace(stored, request=group_id)
 
     store.update_comment(comment.id, apply)
     if due:

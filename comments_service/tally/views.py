@@ -1,5 +1,7 @@
-"""What the requests pages show of a group: its comments, distinct people, a suggested label,
-where the comments came from; and the overview of every group, most people first.
+"""What the requests pages show of a request: the comments the author filed there and the
+distinct people behind them (the only count), the comments the machine thinks belong but the
+author has not filed ("maybe also", never counted), a suggested label, where the comments came
+from; and the overview of every request, most people first.
 
 Read-only: the author's changes are actions.py, the pages themselves moderation/requests.py.
 """
@@ -7,7 +9,7 @@ Read-only: the author's changes are actions.py, the pages themselves moderation/
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from comments_service.manifest import Manifest
@@ -62,10 +64,11 @@ class RequestView:
 
     id: str
     record: RequestGroup
-    comments: list[Comment]  # oldest first
+    comments: list[Comment]  # filed by the author, oldest first: the count
     people: int
     suggested: str
     sources: list[Source] = field(default_factory=list)
+    maybe: list[Comment] = field(default_factory=list)  # the machine's guesses, not counted
 
     @property
     def label(self) -> str:
@@ -73,11 +76,11 @@ class RequestView:
 
     @property
     def first_seen(self) -> str:
-        return self.comments[0].created
+        return (self.comments or self.maybe)[0].created
 
     @property
     def last_seen(self) -> str:
-        return self.comments[-1].created
+        return (self.comments or self.maybe)[-1].created
 
     @property
     def samples(self) -> list[Comment]:
@@ -108,34 +111,36 @@ def _sources(comments: Sequence[Comment], manifest: Manifest | None) -> list[Sou
     return sources
 
 
+def _view(group_id: str, groups: Mapping[str, RequestGroup], members: Sequence[Comment],
+          manifest: Manifest | None) -> RequestView:
+    filed = [comment for comment in members if comment.request_filed]
+    maybe = [comment for comment in members if not comment.request_filed]
+    return RequestView(
+        id=group_id, record=groups.get(group_id, RequestGroup(group_id)), comments=filed,
+        people=count_people(filed), suggested=suggested_label(filed or maybe),
+        sources=_sources(filed, manifest), maybe=maybe,
+    )
+
+
 def overview(store: RequestStore, manifest: Manifest | None = None,
              min_people: int = MIN_PEOPLE) -> list[RequestView]:
-    """Groups asked for by ``min_people`` or more, most people first, then most recent."""
+    """Requests the author filed ``min_people`` or more people under (at least one), most
+    people first, then most recent."""
     groups = store.request_groups()
-    views = []
-    for group_id, comments in group_members(store, groups).items():
-        people = count_people(comments)
-        if people >= min_people:
-            views.append(RequestView(
-                id=group_id, record=groups.get(group_id, RequestGroup(group_id)),
-                comments=comments, people=people, suggested=suggested_label(comments),
-                sources=_sources(comments, manifest),
-            ))
+    views = [_view(group_id, groups, members, manifest)
+             for group_id, members in group_members(store, groups).items()]
+    views = [view for view in views if view.people >= max(min_people, 1)]
     views.sort(key=lambda view: (view.people, view.last_seen), reverse=True)
     return views
 
 
 def request_view(store: RequestStore, group_id: str, manifest: Manifest | None = None
                  ) -> RequestView | None:
-    """One group (merges followed), or None when it has no comments and no record."""
+    """One request (merges followed), or None when it has no comments and no record."""
     groups = store.request_groups()
     group_id = resolve(groups, group_id)
-    comments = group_members(store, groups).get(group_id, [])
-    if not comments and group_id not in groups:
+    members = group_members(store, groups).get(group_id, [])
+    if not members and group_id not in groups:
         return None
-    return RequestView(
-        id=group_id, record=groups.get(group_id, RequestGroup(group_id)), comments=comments,
-        people=count_people(comments), suggested=suggested_label(comments),
-        sources=_sources(comments, manifest),
-    )
+    return _view(group_id, groups, members, manifest)
 

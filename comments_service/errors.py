@@ -45,6 +45,13 @@ def wants_html() -> bool:
     return best == "text/html" or request.mimetype == "application/x-www-form-urlencoded"
 
 
+def wants_json() -> bool:
+    """The client asked for JSON by name (Accept: application/json), whatever it sent: for
+    routes that answer a browser's form with a page and a script with JSON."""
+    best = request.accept_mimetypes.best_match(["text/html", "application/json"])
+    return best == "application/json"
+
+
 def error_response(
     status: int, code: str, message: str, fields: dict[str, str] | None = None
 ) -> tuple[Response, int]:

@@ -490,3 +490,39 @@ def test_the_live_preview_renders_markdown_without_sending(page, service: Servic
     page.keyboard.press("Backspace")
     preview.wait_for(state="hidden")
     assert page.locator("#reply-body").input_value() == ""
+
+
+# --- filing requests while replying (#18) -------------------------------------------------------
+
+
+def test_requests_are_filed_with_one_key_while_replying(page, service: Service) -> None:
+    """The author files the first comment as a new request, then the second under the
+    suggestion ranked first with the key 1; the requests page counts the two people."""
+    first = service.post_comment("Kim", "Could you add per-tag RSS feeds?")
+    second = service.post_comment("Lou", "Please make separate RSS feeds for each tag.")
+    sign_in(page, service)
+    page.goto(f"{service.url}/moderate/comments/{first}")
+    page.keyboard.press("n")  # a new request; its label is prefilled from the comment
+    assert active(page)["id"] == "filing-label"
+    page.keyboard.press("Control+a")
+    page.keyboard.type("Per-tag RSS feeds")
+    page.click("#reply-body")
+    page.keyboard.type("Kim, per-tag feeds are a fine idea: I will add them.")
+    page.keyboard.press("Control+Enter")  # reply & next, and file
+    page.wait_for_url(re.compile(rf".*/moderate/comments/{second}.*"))
+
+    suggestion = page.locator('#filing input[data-filing-key="1"]')
+    assert "Per-tag RSS feeds" in page.locator("#filing label").first.inner_text()
+    page.locator("body").click(position={"x": 5, "y": 5})
+    page.keyboard.press("1")
+    assert suggestion.is_checked()
+    type_reply(page, "Lou, noted: separate feeds per tag are on the way.")
+    page.keyboard.press("Control+Enter")
+    page.wait_for_url(re.compile(r".*/moderate/.*"))
+    assert service.stored(first)["request"] == service.stored(second)["request"]
+    assert service.stored(second)["request_filed"] is True
+
+    page.goto(f"{service.url}/moderate/requests")
+    card = page.locator("article[data-request-id]").first
+    assert "Per-tag RSS feeds" in card.inner_text() and "2" in card.inner_text()
+

@@ -42,10 +42,13 @@ from comments_service.comments import replying
 from comments_service.comments.nudge import NudgeWarning, check_reply
 from comments_service.comments.render import render_comment
 from comments_service.comments.validation import ValidationFailed
+from comments_service.errors import wants_json
 from comments_service.extensions import manifest, store
 from comments_service.manifest import ArticleEntry
 from comments_service.models import Comment, CommentState, parse_time
 from comments_service.moderation.auth import login_required
+from comments_service.moderation.filing import comment_json, filing_choices
+from comments_service.tally import filing as tally_filing
 
 bp = Blueprint("queue", __name__)
 
@@ -237,19 +240,26 @@ def render_comment_page(
     chosen = filters()
     previous, following = neighbours(comment, chosen)
     [view] = comment_views([comment])
+    posted = request.method == "POST"
+    filing = filing_choices(comment, request.form.get("choice") if posted else None,
+                            request.form.get("label") if posted else None)
     return render_template(
         "moderation/comment.html", view=view, draft=draft, warnings=warnings or [],
         draft_digest=draft_digest(draft),
         preview=preview, errors=errors or {}, chosen=chosen,
-        previous_id=previous, next_id=following,
+        previous_id=previous, next_id=following, filing=filing,
     ), status
 
 
 @bp.get("/comments/<comment_id>")
 @login_required
 def show_comment(comment_id: str):
-    """One comment with its context and the reply form."""
-    return render_comment_page(comment_or_404(comment_id))
+    """One comment with its context and the reply form (as JSON for scripts: its request
+    suggestions and filing, moderation/filing.py)."""
+    comment = comment_or_404(comment_id)
+    if wants_json():
+        return comment_json(comment)
+    return render_comment_page(comment)
 
 
 @bp.post("/comments/<comment_id>/reply")
@@ -269,6 +279,14 @@ def reply(comment_id: str):
             return render_comment_page(
                 comment, draft=draft, warnings=warnings, preview=render_comment(draft)
             )
+    # The reply form may file the comment under a request in the same submit (filing.py).
+    choice, label = request.form.get("choice", ""), request.form.get("label")
+    if choice:
+        try:
+            tally_filing.check_choice(store(), comment_id, choice, label)
+        except tally_filing.FilingRefused as refused:
+            return render_comment_page(comment, draft=draft, errors={refused.field: str(refused)},
+                                       status=refused.status)
     try:
         replying.reply(store(), comment_id, g.current_author, draft)
     except ValidationFailed as failure:
@@ -277,6 +295,11 @@ def reply(comment_id: str):
         flash(str(refused), "error")
         return redirect(url_for(".show_comment", comment_id=comment_id, **filters()), code=303)
     flash(f"Replied to {comment.name}.", "success")
+    if choice:
+        try:
+            tally_filing.file_comment(store(), comment_id, choice, label)
+        except tally_filing.FilingRefused as refused:  # changed since the check: say so
+            flash(f"Not filed: {refused}", "error")
     chosen = filters()
     if intent == "reply_next":
         following = neighbours(comment, chosen)[1] or first_waiting(chosen)

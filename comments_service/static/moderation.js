@@ -44,11 +44,36 @@
   var replyBox = document.getElementById("reply-body");
   var replyNext = document.getElementById("reply-next");
 
+  // Filing under a request (#18): 1-5, n, 0 pick a choice; with Alt also while typing.
+  function fileKey(key) {
+    var choice = document.querySelector('#filing input[data-filing-key="' + key + '"]');
+    if (!choice) { return false; }
+    choice.checked = true;
+    if (key === "n") {
+      var label = document.getElementById("filing-label");
+      if (label) { label.focus(); label.select(); }
+    }
+    return true;
+  }
+
   document.addEventListener("keydown", function (event) {
-    if ((event.ctrlKey || event.metaKey) && event.key === "Enter" && replyBox &&
-        document.activeElement === replyBox) {
+    var replyForm = document.getElementById("reply-form");
+    if ((event.ctrlKey || event.metaKey) && event.key === "Enter" && replyBox && replyForm &&
+        replyForm.contains(document.activeElement)) {
       event.preventDefault();
       if (replyNext) { replyNext.click(); }
+      return;
+    }
+    // Alt+digit arrives as a layout's own character on some systems: read the key's code.
+    if (event.altKey && !event.ctrlKey && !event.metaKey) {
+      var code = event.code || "";
+      var key = code.indexOf("Digit") === 0 ? code.slice(5) : (code === "KeyN" ? "n" : "");
+      if (key && fileKey(key)) { event.preventDefault(); }
+      return;
+    }
+    if (!event.ctrlKey && !event.metaKey && !typing(event.target) && !singleKeysOff() &&
+        /^[0-5n]$/.test(event.key) && fileKey(event.key)) {
+      event.preventDefault();
       return;
     }
     if (event.ctrlKey || event.metaKey || event.altKey || typing(event.target)) { return; }

@@ -94,6 +94,16 @@ def new_request(store: TallyStore, label: str) -> RequestGroup:
         request_id, lambda group: replace(group, label=label, updated=utc_now()))
 
 
+def check_choice(store: TallyStore, comment_id: str, choice: str, label: str | None) -> None:
+    """FilingRefused unless filing ``comment_id`` as ``choice`` can be done (changes nothing:
+    the reply form checks before it replies, so a bad choice sends no reply)."""
+    fileable(store, comment_id)
+    if choice == NEW:
+        clean_label(label)
+    elif choice != NONE:
+        known_request(store, choice)
+
+
 def file_comment(store: TallyStore, comment_id: str, choice: str,
                  label: str | None = None) -> Filing:
     """File a reader's comment (see the module docstring); FilingRefused says why not."""

@@ -1,0 +1,118 @@
+"""Filing a reader's comment under a request, from the moderation pages or a script.
+
+    GET  /moderate/comments/<id>          with Accept: application/json: the comment, its
+                                          ranked request suggestions, the preselected one, the
+                                          request it is filed under, and a CSRF token
+    POST /moderate/comments/<id>/request  choice = a request id, "new" (with label) or "none";
+                                          with Accept: application/json answers
+                                          {"request": {"id", "label", "people"} | null}
+
+The same ``choice``/``label`` fields work on the reply form (queue.py files the comment with
+the reply). The logic is tally/filing.py and tally/ranking.py; this module speaks HTTP. Errors
+are JSON or a page (errors.error_response): an unknown request id or an empty label for "new"
+is 422 naming the field, a spam or withdrawn comment 409.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from flask import Blueprint, flash, redirect, request, url_for
+from flask_wtf.csrf import generate_csrf
+
+from comments_service.errors import error_response, wants_json
+from comments_service.extensions import store
+from comments_service.models import Comment
+from comments_service.moderation.auth import login_required, safe_next
+from comments_service.tally import filing as tally_filing
+from comments_service.tally import ranking
+from comments_service.tally.groups import MOVED_OUT
+from comments_service.tally.views import request_view, suggested_label
+
+bp = Blueprint("filing", __name__)
+
+
+def filed_request(comment: Comment) -> dict[str, Any] | None:
+    """The request the author filed ``comment`` under, as {id, label, people}; None when it
+    is not filed, or filed as not a request."""
+    if not comment.request_filed or not comment.request or comment.request == MOVED_OUT:
+        return None
+    view = request_view(store(), comment.request)
+    if view is None:
+        return None
+    return {"id": view.id, "label": view.label, "people": view.people}
+
+
+def comment_json(comment: Comment) -> dict[str, Any]:
+    """The JSON view of one comment for the author: what to file it under."""
+    ranked = ranking.rank(store(), comment)
+    return {
+        "comment": {"id": comment.id, "thread": comment.thread, "name": comment.name,
+                    "body": comment.body, "state": comment.state.value,
+                    "question": comment.question, "created": comment.created,
+                    "request_filed": comment.request_filed},
+        "request_suggestions": [
+            {"id": suggestion.id, "label": suggestion.label, "people": suggestion.people,
+             "score": suggestion.score} for suggestion in ranked.suggestions],
+        "suggested_choice": ranked.preselected,
+        "request": filed_request(comment),
+        "csrf_token": generate_csrf(),
+    }
+
+
+@dataclass(frozen=True)
+class FilingChoices:
+    """What the reply form offers to file a comment under, and what is checked."""
+
+    suggestions: list[ranking.Suggestion]
+    checked: str  # a request id, "new", "none", or "" (decide later)
+    new_label: str
+    filed: dict[str, Any] | None
+
+
+def filing_choices(comment: Comment, chosen: str | None = None,
+                   label: str | None = None) -> FilingChoices | None:
+    """The filing part of a reader comment's page (None for the author's own comments)."""
+    if comment.is_author or comment.state.value not in ("awaiting_reply", "replied"):
+        return None
+    ranked = ranking.rank(store(), comment)
+    filed = filed_request(comment)
+    if chosen is None:
+        if comment.request_filed:
+            chosen = filed["id"] if filed else tally_filing.NONE
+        else:
+            chosen = ranked.preselected or ""
+    return FilingChoices(ranked.suggestions, chosen,
+                         label if label is not None else suggested_label([comment]), filed)
+
+
+def refusal(error: tally_filing.FilingRefused):
+    """The HTTP answer to a filing that cannot be done (JSON for a script, else a page)."""
+    code = {404: "not_found", 409: "conflict"}.get(error.status, "invalid_filing")
+    fields = {error.field: str(error)}
+    if wants_json():
+        return {"error": code, "message": str(error), "fields": fields}, error.status
+    return error_response(error.status, code, str(error), fields)
+
+
+@bp.post("/comments/<comment_id>/request")
+@login_required
+def file_comment(comment_id: str):
+    """File the comment under a request, a new one, or none (the form's ``choice``)."""
+    choice = request.form.get("choice", "")
+    try:
+        filed = tally_filing.file_comment(store(), comment_id, choice, request.form.get("label"))
+    except tally_filing.FilingRefused as error:
+        if not wants_json() and error.status == 422:
+            flash(str(error), "error")
+            return redirect(url_for("moderation.queue.show_comment", comment_id=comment_id),
+                            code=303)
+        return refusal(error)
+    answer = filed_request(filed.comment)
+    if wants_json():
+        return {"request": answer}
+    flash(f"Filed under “{answer['label']}”." if answer else "Filed as not a request.",
+          "success")
+    return redirect(safe_next(request.form.get("next")) or url_for(
+        "moderation.queue.show_comment", comment_id=comment_id), code=303)

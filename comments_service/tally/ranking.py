@@ -1,0 +1,202 @@
+"""Ranking the requests a reader's comment may belong to: the machine ranks, the author judges.
+
+A comment is compared with every request the author has filed comments under, through the
+members the author filed there (its nearest member: one close paraphrase is evidence enough,
+where a centroid would blur a request asked for in several ways). The five best come first,
+each with its label, the distinct people filed under it and the score.
+
+One suggestion is preselected only when its score passes this site's own threshold, fitted to
+the author's filings so far: each filed comment, in the order it came, is ranked against the
+requests filed before it, and the threshold is the lowest score above which the first
+suggestion was the author's choice at least TARGET_PRECISION of the time (filings as "not a
+request" count as wrong preselections). With fewer than MIN_EXAMPLES such comments nothing is
+preselected: no manual tuning, and no guessing on a new site.
+
+Vectors come from the configured embedder (embedders.py), cached per comment and text.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import threading
+from collections import OrderedDict
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from comments_service.models import Comment, RequestGroup
+from comments_service.tally.embedders import configured_embedder, embedder_named
+from comments_service.tally.grouper import request_topic
+from comments_service.tally.groups import MOVED_OUT, TallyStore, group_members, resolve
+from comments_service.tally.views import count_people, suggested_label
+
+MAX_SUGGESTIONS = 5
+TARGET_PRECISION = 0.95
+MIN_EXAMPLES = 8  # comments that joined an earlier request, before anything is preselected
+VECTOR_CACHE_SIZE = 20_000
+
+
+@dataclass(frozen=True)
+class Suggestion:
+    """A request a comment may belong to."""
+
+    id: str
+    label: str
+    people: int
+    score: float
+
+
+@dataclass(frozen=True)
+class Ranking:
+    """The best requests for one comment, and the one to preselect (None: choose yourself)."""
+
+    suggestions: list[Suggestion]
+    preselected: str | None
+    threshold: float | None
+
+
+class _Vectors:
+    """Each comment's vector, once per process, per embedder and text (an edit re-encodes)."""
+
+    def __init__(self, size: int) -> None:
+        self._size = size
+        self._cache: OrderedDict[tuple[str, str, str], Any] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def of(self, embedder: Any, comments: Sequence[Comment]) -> list[Any]:
+        keys = [(embedder.name, comment.id, _digest(_text(comment))) for comment in comments]
+        with self._lock:
+            missing = [index for index, key in enumerate(keys) if key not in self._cache]
+        encoded = embedder.encode([_text(comments[index]) for index in missing])
+        with self._lock:
+            for index, vector in zip(missing, encoded, strict=True):
+                self._cache[keys[index]] = vector
+            vectors = []
+            for key in keys:
+                self._cache.move_to_end(key)
+                vectors.append(self._cache[key])
+            while len(self._cache) > self._size:
+                self._cache.popitem(last=False)
+        return vectors
+
+
+_vectors = _Vectors(VECTOR_CACHE_SIZE)
+_thresholds: dict[tuple[str, str], float | None] = {}
+_thresholds_lock = threading.Lock()
+
+
+def _text(comment: Comment) -> str:
+    """What is compared: the part that asks for something (without the politeness), else all."""
+    return request_topic(comment.body, comment.question) or comment.body
+
+
+def _digest(text: str) -> str:
+    return hashlib.blake2b(text.encode(), digest_size=8).hexdigest()
+
+
+def similarity(first: Any, second: Any) -> float:
+    """Cosine of two unit vectors: sparse (lexical: dicts) or dense (the model: sequences)."""
+    if isinstance(first, dict):
+        if len(first) > len(second):
+            first, second = second, first
+        return sum(value * second.get(key, 0.0) for key, value in first.items())
+    return float(sum(a * b for a, b in zip(first, second, strict=True)))
+
+
+def filed_requests(store: TallyStore, groups: Mapping[str, RequestGroup] | None = None
+                   ) -> dict[str, list[Comment]]:
+    """Request id (merges followed) → the comments the author filed under it, oldest first."""
+    groups = store.request_groups() if groups is None else groups
+    return {request_id: filed
+            for request_id, members in group_members(store, groups).items()
+            if (filed := [comment for comment in members if comment.request_filed])}
+
+
+def _scores(embedder: Any, comment: Comment, requests: Mapping[str, Sequence[Comment]]
+            ) -> dict[str, float]:
+    """Request id → the similarity of ``comment`` to its nearest filed member."""
+    pairs = [(request_id, member) for request_id, filed in requests.items() for member in filed
+             if member.id != comment.id]
+    if not pairs:
+        return {}
+    vector, *vectors = _vectors.of(embedder, [comment, *(member for _id, member in pairs)])
+    scores: dict[str, float] = {}
+    for (request_id, _member), member_vector in zip(pairs, vectors, strict=True):
+        score = similarity(vector, member_vector)
+        scores[request_id] = max(score, scores.get(request_id, -1.0))
+    return scores
+
+
+def rank(store: TallyStore, comment: Comment, embedder: Any = None) -> Ranking:
+    """The requests ``comment`` may belong to, best first (at most MAX_SUGGESTIONS)."""
+    embedder = embedder or embedder_named(configured_embedder())
+    groups = store.request_groups()
+    requests = filed_requests(store, groups)
+    scores = _scores(embedder, comment, requests)
+    best = sorted(scores.items(), key=lambda item: (-item[1], item[0]))[:MAX_SUGGESTIONS]
+    suggestions = [
+        Suggestion(id=request_id,
+                   label=(groups[request_id].label if request_id in groups
+                          and groups[request_id].label else suggested_label(requests[request_id])),
+                   people=count_people(requests[request_id]), score=round(score, 4))
+        for request_id, score in best
+    ]
+    threshold = fitted_threshold(store, embedder, requests, groups)
+    preselected = (suggestions[0].id if suggestions and threshold is not None
+                   and suggestions[0].score >= threshold else None)
+    return Ranking(suggestions, preselected, threshold)
+
+
+def fitted_threshold(store: TallyStore, embedder: Any,
+                     requests: Mapping[str, list[Comment]] | None = None,
+                     groups: Mapping[str, RequestGroup] | None = None) -> float | None:
+    """This site's preselection threshold (see the module docstring), or None while the
+    author's filings are too few to tell. Cached until the filings change."""
+    groups = store.request_groups() if groups is None else groups
+    requests = filed_requests(store, groups) if requests is None else requests
+    filings = sorted(
+        [member for members in requests.values() for member in members]
+        + [comment for comment in store.all_comments()
+           if comment.request == MOVED_OUT and comment.request_filed],
+        key=lambda comment: (comment.created, comment.id))
+    key = (embedder.name, _digest(" ".join(f"{c.id}:{c.request}" for c in filings)))
+    with _thresholds_lock:
+        if key in _thresholds:
+            return _thresholds[key]
+    outcomes = _replay(embedder, filings, groups)
+    threshold = threshold_for(outcomes)
+    with _thresholds_lock:
+        _thresholds[key] = threshold
+    return threshold
+
+
+def _replay(embedder: Any, filings: Sequence[Comment], groups: Mapping[str, RequestGroup]
+            ) -> list[tuple[float, bool]]:
+    """(best score, was it the author's choice) for each filing that had requests before it."""
+    earlier: dict[str, list[Comment]] = {}
+    outcomes = []
+    for filing in filings:
+        chosen = (None if filing.request == MOVED_OUT
+                  else resolve(groups, filing.request or ""))
+        scores = _scores(embedder, filing, earlier)
+        if scores:
+            best_id, best = max(scores.items(), key=lambda item: (item[1], item[0]))
+            outcomes.append((best, best_id == chosen))
+        if chosen is not None:
+            earlier.setdefault(chosen, []).append(filing)
+    return outcomes
+
+
+def threshold_for(outcomes: Sequence[tuple[float, bool]],
+                  precision: float = TARGET_PRECISION,
+                  minimum: int = MIN_EXAMPLES) -> float | None:
+    """The lowest score above which (inclusive) the best suggestion was right at least
+    ``precision`` of the time, over at least ``minimum`` outcomes; None when no score does."""
+    ranked = sorted(outcomes, key=lambda outcome: -outcome[0])
+    right = 0
+    threshold = None
+    for count, (score, correct) in enumerate(ranked, start=1):
+        right += correct
+        if count >= minimum and right / count >= precision:
+            threshold = score
+    return threshold

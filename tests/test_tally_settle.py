@@ -5,12 +5,10 @@ from __future__ import annotations
 
 import math
 
-import pytest
+import numpy as np
 
 from comments_service.tally import grouper as tally
 from comments_service.tally.settle import MINILM, Calibration, settle
-
-np = pytest.importorskip("numpy")
 
 
 def at(*degrees: float) -> list[list[float]]:

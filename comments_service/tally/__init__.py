@@ -5,6 +5,7 @@ The core knows neither Flask nor the store (docs/TALLY.md):
 
 - ``grouper.py``: detect what a comment asks for and assign it to the nearest group centroid.
 - ``settle.py``: group a whole collection at once (average linkage over the model's vectors).
+- ``encoder.py``: the sentence model (all-MiniLM-L6-v2) run on numpy, without torch.
 
 The service around it, on the store:
 

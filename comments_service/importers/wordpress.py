@@ -16,7 +16,9 @@ from __future__ import annotations
 import re
 from xml.etree.ElementTree import Element
 
-from comments_service.importers.common import (
+from comments_service.importers.disqus import load_xml
+from comments_service.importers.markdown import html_to_markdown
+from comments_service.importers.source import (
     ImportRefused,
     SourceComment,
     SourceData,
@@ -24,10 +26,8 @@ from comments_service.importers.common import (
     clean_email,
     clean_name,
     clean_website,
-    html_to_markdown,
     parse_utc,
 )
-from comments_service.importers.disqus import load_xml
 
 WP_NAMESPACE = re.compile(r"\{http://wordpress\.org/export/[0-9]+\.[0-9]+/\}")
 APPROVED = {"1": "public", "approve": "public", "0": "pending", "hold": "pending",

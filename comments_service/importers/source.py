@@ -1,0 +1,99 @@
+"""What a reader module gives the plan: the source's threads and comments as it has them, and
+the small checks every reader applies to names, emails, websites and dates.
+
+A reader refuses a file (``ImportRefused``) only when the file itself is broken: not the
+format, not well formed, a date or status it cannot read. Everything else it hands on as it
+found it, and the plan (``common.plan_import``) decides what can be placed.
+"""
+
+from __future__ import annotations
+
+import html
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Literal
+from urllib.parse import urlsplit
+
+from comments_service.comments.validation import EMAIL_RE, MAX_NAME, MAX_WEBSITE
+from comments_service.store.transfer import ImportRefused
+
+__all__ = [
+    "ANONYMOUS",
+    "ImportRefused",
+    "SourceComment",
+    "SourceData",
+    "SourceThread",
+    "Status",
+    "clean_email",
+    "clean_name",
+    "clean_website",
+    "parse_utc",
+]
+
+Status = Literal["public", "pending", "deleted", "spam", "pingback"]
+ANONYMOUS = "Anonymous"
+
+
+@dataclass(frozen=True)
+class SourceThread:
+    """One page with comments, as the source knows it."""
+
+    key: str  # the source's own id for the thread (Isso's tid, Disqus's dsq:id, WP's post_id)
+    url: str  # a URL or a site-relative path
+    title: str = ""
+    slug: str | None = None  # WordPress's post_name
+
+
+@dataclass(frozen=True)
+class SourceComment:
+    """One comment as the source has it, already checked by the reader module."""
+
+    key: str  # the source's id of the comment
+    thread: str  # SourceThread.key
+    parent: str | None
+    name: str
+    email: str | None
+    website: str | None
+    created: datetime  # aware
+    body: str  # Markdown source (HTML sources are converted before this)
+    status: Status
+    edited: datetime | None = None
+
+
+@dataclass(frozen=True)
+class SourceData:
+    source: str  # "isso", "disqus", "wordpress": the id prefix
+    label: str  # "Isso", for messages
+    location: str  # the file read
+    threads: dict[str, SourceThread]
+    comments: list[SourceComment]
+
+
+def clean_name(value: str | None) -> str:
+    """The name as readers saw it (entities decoded, spaces folded), or ANONYMOUS."""
+    text = " ".join(html.unescape(value or "").split())
+    return text[:MAX_NAME] if text else ANONYMOUS
+
+
+def clean_email(value: str | None) -> str | None:
+    """The address when it is one, else None (exports carry junk and trailing newlines)."""
+    text = (value or "").strip()
+    return text if text and EMAIL_RE.match(text) else None
+
+
+def clean_website(value: str | None) -> str | None:
+    """An http(s) URL short enough to keep, else None."""
+    text = html.unescape((value or "").strip())
+    if not text or len(text) > MAX_WEBSITE or urlsplit(text).scheme not in ("http", "https"):
+        return None
+    return text
+
+
+def parse_utc(text: str, where: str, what: str = "date") -> datetime:
+    """An ISO 8601 time (a trailing Z allowed; without a zone: UTC) or ImportRefused."""
+    value = (text or "").strip()
+    try:
+        moment = datetime.fromisoformat(value.replace("Z", "+00:00").replace(" ", "T", 1))
+    except ValueError as error:
+        raise ImportRefused(f"{where}: {what} {value!r} is not a date and time") from error
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)

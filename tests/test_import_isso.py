@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from comments_service.models import CommentState
+from tests.test_import_common import table_row
 
 FIXTURES = Path(__file__).parent / "fixtures"
 ISSO_DB = FIXTURES / "isso-0.14.db"
@@ -38,8 +39,11 @@ def test_dry_run_prints_the_summary_and_writes_nothing(app):
     assert "9 comments in 3 threads (2 matched to articles)" in result.output
     assert "to import: 7 new (0 already present)" in result.output
     assert "entering the reply queue: 5" in result.output
-    assert "not imported: 1 deleted" in result.output
-    assert "/gone/ “A page that is not on the new site”: 1 comment" in result.output
+    assert table_row(result.output, "skipped: deleted at the source") == (1, "5")
+    assert table_row(result.output, "imported higher up: its parent is not imported") == (
+        1, "6")
+    assert "       1  /gone/ “A page that is not on the new site”\n" in result.output
+    assert "--map /gone/=ARTICLE --dry-run" in result.output
     assert "Dry run: nothing was written." in result.output
     assert app.extensions["tellmemore.store"].count_comments() == 0
 

@@ -1,29 +1,34 @@
-"""What every import shares: thread matching, the plan (ids, parents, states), the summary and
-the all-or-nothing write.
+"""What every import shares: the plan (where each comment goes, its id, parent and state), what
+was skipped and why, and the write.
 
 Rules (the same for Isso, Disqus and WordPress):
 
-* **Threads** are matched to the manifest's articles by URL path: compared without a trailing
-  slash or ``index.html``, with or without the origin (an old domain still matches by path; a
-  path that two origins share goes to the one with the site's own origin). When no path
-  matches, the last part of the path (or WordPress's ``post_name``) may name an article whose
-  thread key or last path part is the same, when exactly one article does. Threads that match
-  nothing are listed in the summary and their comments are not imported.
+* **Threads** go to the article ``matching.ThreadMatcher`` finds: by the author's map, by
+  address (path and the query that names a page), then by WordPress's ``post_name`` or the
+  last part of the path when exactly one article fits. A thread that matches no article, or
+  several, is listed with its comment count; its comments are not imported.
+* **Skipped, never refused**: a comment that cannot be placed (its thread has no link, is not
+  in the file, or matches no article; it has no id, or one seen before) is skipped and counted
+  by :class:`source.Skip`, with its source id. Deleted, trashed and spam comments, pingbacks
+  and trackbacks and empty comments are not imported either (counted the same way).
+* **Parents**: a reply whose parent is not imported (deleted, spam) hangs under the nearest
+  imported comment above it on the same article, or at the top of the thread; one whose parent
+  is not in the file, or on another page, goes to the top; a loop of parents is cut. Each is
+  counted.
 * **Ids** are ``<source>-`` and a hash of (source, thread URL, source id): the same comment
   gets the same id on every run, so importing twice adds nothing new (the store skips ids it
   has), and two different sources cannot collide.
-* **Bodies** become Markdown source (HTML sources are converted by :func:`html_to_markdown`)
-  and are rendered by ``render.render_comment``: imported HTML is never stored as it came.
-* **States**: deleted, trashed and spam comments are not imported (counted). The author's own
-  comments (``--author-email`` / ``--author-name``) are ``posted``. A reader's comment is
-  ``replied`` when a later comment by the author hangs below it (``replied_at`` = the first
-  such reply's time), else ``awaiting_reply``: public when the source showed it, not public
-  when it was pending there. ``--answered-before`` marks reader comments still unanswered and
-  written before that moment as ``replied`` with ``replied_at`` null and
-  ``marked_answered`` true: out of the queue without a made-up reply time (the metrics count a
-  replied comment without ``replied_at`` as answered in time, and add no reply time for it).
-* A reply whose parent is not imported (deleted, spam) hangs under the nearest imported
-  ancestor, or at the top of the thread.
+* **Bodies** become Markdown source (HTML sources are converted by ``markdown.py``) and are
+  rendered by ``render.render_comment``: imported HTML is never stored as it came.
+* **States**: the author's own comments (``--author-email`` / ``--author-name``) are
+  ``posted``. A reader's comment is ``replied`` when a later comment by the author hangs below
+  it (``replied_at`` = the first such reply's time), else ``awaiting_reply``: public when the
+  source showed it, not public when it was pending there. ``--answered-before`` marks reader
+  comments still unanswered and written before that moment as ``replied`` with ``replied_at``
+  null and ``marked_answered`` true: out of the queue without a made-up reply time (the metrics
+  count a replied comment without ``replied_at`` as answered in time, and add no reply time).
+* **The write** comes after everything is read, checked and planned: a broken file stops the
+  import before anything is stored.
 """
 
 from __future__ import annotations
@@ -36,9 +41,11 @@ from datetime import UTC, datetime
 
 from comments_service.comments.render import render_comment
 from comments_service.comments.validation import MAX_BODY
-from comments_service.importers.matching import ThreadMatcher
+from comments_service.importers.matching import Match, ThreadMatcher
 from comments_service.importers.source import (
+    STATUS_SKIPS,
     ImportRefused,
+    Skip,
     SourceComment,
     SourceData,
     SourceThread,
@@ -51,12 +58,10 @@ __all__ = [
     "ImportOptions",
     "ImportPlan",
     "ImportRefused",
+    "Unmatched",
     "plan_import",
     "write_plan",
 ]
-
-# Why a comment is not imported, by its status at the source.
-NOT_IMPORTED = {"deleted": "deleted", "spam": "spam", "pingback": "pingbacks or trackbacks"}
 
 
 @dataclass(frozen=True)
@@ -76,15 +81,25 @@ class ImportOptions:
 
 
 @dataclass
+class Unmatched:
+    """A thread whose comments are not imported because no single article fits its URL."""
+
+    thread: SourceThread
+    comments: int = 0
+    candidates: tuple[str, ...] = ()  # the articles that fit equally, when several do
+
+
+@dataclass
 class ImportPlan:
     """Everything an import would write, and what it would say about it."""
 
     data: SourceData
     comments: list[Comment] = field(default_factory=list)  # all of them, present or not
     new: list[Comment] = field(default_factory=list)  # those not stored yet
-    skipped: Counter[str] = field(default_factory=Counter)  # reason → count
-    unmatched: dict[str, tuple[SourceThread, int]] = field(default_factory=dict)
+    skipped: dict[Skip, list[str]] = field(default_factory=dict)  # why → source ids
+    unmatched: dict[str, Unmatched] = field(default_factory=dict)  # by source thread key
     matched_threads: dict[str, str] = field(default_factory=dict)  # source key → thread
+    matched_how: Counter[str] = field(default_factory=Counter)  # matching.BY_* → threads
     marked_replied: int = 0  # of the new: a later reply by the author below them
     marked_answered: int = 0  # of the new: --answered-before
 
@@ -92,32 +107,13 @@ class ImportPlan:
     def entering_queue(self) -> int:
         return sum(1 for comment in self.new if comment.state is CommentState.AWAITING_REPLY)
 
-    def summary(self, options: ImportOptions) -> list[str]:
-        data = self.data
-        new = self.new
-        lines = [
-            f"{data.label} {data.location}: {len(data.comments)} comments in "
-            f"{len(data.threads)} threads ({len(self.matched_threads)} matched to articles)",
-            f"  to import: {len(new)} new ({len(self.comments) - len(new)} already present)",
-            f"    public: {sum(1 for c in new if c.public)}, "
-            f"not public (pending at the source): {sum(1 for c in new if not c.public)}",
-            f"    the author's own: {sum(1 for c in new if c.is_author)}",
-            f"    marked replied (a later reply by the author below them): {self.marked_replied}",
-        ]
-        if options.answered_before is not None:
-            lines.append(f"    marked answered (written before "
-                         f"{options.answered_before.isoformat()}): {self.marked_answered}")
-        lines.append(f"    entering the reply queue: {self.entering_queue}")
-        if self.skipped:
-            lines.append("  not imported: " + ", ".join(
-                f"{count} {reason}" for reason, count in sorted(self.skipped.items())))
-        if self.unmatched:
-            lines.append(f"  threads not on this site ({len(self.unmatched)}; their comments "
-                         "are not imported):")
-            for thread, count in sorted(self.unmatched.values(), key=lambda item: item[0].url):
-                title = f" “{thread.title}”" if thread.title else ""
-                lines.append(f"    {thread.url}{title}: {count} comment{'s' * (count != 1)}")
-        return lines
+    @property
+    def threads_without_place(self) -> int:
+        """Threads of the file that no comment can reach: no link, no id, or a clash."""
+        return sum(1 for thread in self.data.threads.values() if thread.cannot_place)
+
+    def skip(self, why: Skip, source_id: str) -> None:
+        self.skipped.setdefault(why, []).append(source_id)
 
 
 # --- the plan -----------------------------------------------------------------------------------
@@ -132,46 +128,96 @@ def _iso(moment: datetime) -> str:
     return moment.astimezone(UTC).isoformat(timespec="microseconds")
 
 
-def plan_import(data: SourceData, manifest: Manifest, store: CommentStore,
-                options: ImportOptions) -> ImportPlan:
-    """Decide everything about the import without writing anything."""
-    plan = ImportPlan(data)
-    matcher = ThreadMatcher(manifest)
-    for key, thread in data.threads.items():
-        found = matcher.match(thread.url, thread.slug)
-        if found is not None:
-            plan.matched_threads[key] = found
-    by_key = {comment.key: comment for comment in data.comments}
+def _placeable(plan: ImportPlan, matches: dict[str, Match]) -> dict[str, SourceComment]:
+    """The comments that can be imported, by key; every other one is counted as skipped."""
+    data = plan.data
+    for why, source_id in data.skipped:
+        plan.skip(why, source_id)
     kept: dict[str, SourceComment] = {}
     for comment in data.comments:
-        thread_key = plan.matched_threads.get(comment.thread)
-        if comment.status in NOT_IMPORTED:
-            plan.skipped[NOT_IMPORTED[comment.status]] += 1
-        elif not comment.body.strip():
-            plan.skipped["empty"] += 1
-        elif thread_key is None:
-            thread = data.threads[comment.thread]
-            _thread, count = plan.unmatched.get(comment.thread, (thread, 0))
-            plan.unmatched[comment.thread] = (thread, count + 1)
+        thread = data.threads.get(comment.thread)
+        why = STATUS_SKIPS.get(comment.status)
+        if why is None and not comment.body.strip():
+            why = Skip.EMPTY
+        if why is None and thread is None:
+            why = Skip.NO_THREAD
+        if why is None and thread is not None:
+            why = thread.cannot_place
+        if why is None and comment.thread not in plan.matched_threads:
+            match = matches[comment.thread]
+            why = Skip.AMBIGUOUS if match.candidates else Skip.UNMATCHED
+            assert thread is not None
+            entry = plan.unmatched.setdefault(comment.thread,
+                                              Unmatched(thread, 0, match.candidates))
+            entry.comments += 1
+        if why is not None:
+            plan.skip(why, comment.key)
         else:
             kept[comment.key] = comment
+    return kept
+
+
+def _parents(plan: ImportPlan, kept: dict[str, SourceComment]) -> dict[str, str | None]:
+    """Each kept comment's imported parent (see the module docstring), the moves counted."""
+    by_key = {comment.key: comment for comment in plan.data.comments}
+    articles = plan.matched_threads
+    parents: dict[str, str | None] = {}
+    for key, comment in kept.items():
+        article = articles[comment.thread]
+        parent, why, moved = None, None, False
+        above, seen = comment.parent, {key}
+        while above is not None:
+            source_parent = by_key.get(above)
+            if above in seen:
+                why = Skip.PARENT_LOOP
+            elif source_parent is None:
+                why = Skip.PARENT_MISSING
+            elif articles.get(source_parent.thread) != article:
+                why = Skip.PARENT_ELSEWHERE
+            elif above in kept:
+                parent = above
+            else:  # deleted, spam, empty: look further up
+                seen.add(above)
+                above, moved = source_parent.parent, True
+                continue
+            break
+        if moved:  # the parent itself is in the file but not imported
+            why = Skip.PARENT_SKIPPED
+        parents[key] = parent
+        if why is not None:
+            plan.skip(why, key)
+    # Kept comments whose parents point at each other: the oldest of each loop goes on top.
+    for key in sorted(parents, key=lambda k: kept[k].created):
+        seen = {key}
+        above = parents[key]
+        while above is not None and above not in seen:
+            seen.add(above)
+            above = parents[above]
+        if above == key:
+            parents[key] = None
+            plan.skip(Skip.PARENT_LOOP, key)
+    return parents
+
+
+def plan_import(data: SourceData, manifest: Manifest, store: CommentStore,
+                options: ImportOptions, matcher: ThreadMatcher | None = None) -> ImportPlan:
+    """Decide everything about the import without writing anything."""
+    plan = ImportPlan(data)
+    matcher = matcher or ThreadMatcher(manifest)
+    matches: dict[str, Match] = {}
+    for key, thread in data.threads.items():
+        if thread.cannot_place is None:
+            matches[key] = match = matcher.match(thread.url, thread.slug)
+            if match.thread is not None:
+                plan.matched_threads[key] = match.thread
+                plan.matched_how[match.how] += 1
+    kept = _placeable(plan, matches)
+    parents = _parents(plan, kept)
 
     def is_author(comment: SourceComment) -> bool:
         return bool((comment.email and comment.email.casefold() in options.author_emails)
                     or comment.name.casefold() in options.author_names)
 
-    def imported_parent(comment: SourceComment) -> str | None:
-        seen: set[str] = set()
-        parent = comment.parent
-        while parent is not None and parent not in seen:
-            seen.add(parent)
-            if parent in kept and kept[parent].thread == comment.thread:
-                return parent
-            above = by_key.get(parent)
-            parent = above.parent if above is not None else None
-        return None
-
-    parents = {key: imported_parent(comment) for key, comment in kept.items()}
     authors = {key for key, comment in kept.items() if is_author(comment)}
     # The first later author comment below each comment (any depth).
     first_reply: dict[str, datetime] = {}
@@ -187,7 +233,6 @@ def plan_import(data: SourceData, manifest: Manifest, store: CommentStore,
     ids = {key: comment_id(data.source, data.threads[comment.thread].url, key)
            for key, comment in kept.items()}
     for key, comment in kept.items():
-        public = comment.status == "public"
         replied_at = None
         marked = False
         if key in authors:
@@ -203,7 +248,8 @@ def plan_import(data: SourceData, manifest: Manifest, store: CommentStore,
         plan.comments.append(Comment(
             id=ids[key], thread=plan.matched_threads[comment.thread], name=comment.name,
             body=body, html=render_comment(body), created=_iso(comment.created), state=state,
-            public=public, parent=ids[parent] if parent is not None else None,
+            public=comment.status == "public",
+            parent=ids[parent] if parent is not None else None,
             email=comment.email, website=comment.website, is_author=key in authors,
             replied_at=replied_at,
             edited_at=_iso(comment.edited) if comment.edited is not None else None,

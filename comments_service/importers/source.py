@@ -2,15 +2,20 @@
 the small checks every reader applies to names, emails, websites and dates.
 
 A reader refuses a file (``ImportRefused``) only when the file itself is broken: not the
-format, not well formed, a date or status it cannot read. Everything else it hands on as it
-found it, and the plan (``common.plan_import``) decides what can be placed.
+format, not well formed, a date or status it cannot read. What it cannot place it hands on as
+it found it: a thread without a link (``url`` empty) or whose id appears twice with different
+links (``problem``), a comment on a thread the file does not have, a parent that is missing.
+What it cannot even name (a comment without an id, a second comment with the same id) it
+lists in ``SourceData.skipped``. The plan (``common.plan_import``) decides the rest, and the
+summary says every :class:`Skip` with its count and first source ids.
 """
 
 from __future__ import annotations
 
 import html
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from enum import StrEnum
 from typing import Literal
 from urllib.parse import urlsplit
 
@@ -19,7 +24,9 @@ from comments_service.store.transfer import ImportRefused
 
 __all__ = [
     "ANONYMOUS",
+    "STATUS_SKIPS",
     "ImportRefused",
+    "Skip",
     "SourceComment",
     "SourceData",
     "SourceThread",
@@ -30,8 +37,36 @@ __all__ = [
     "parse_utc",
 ]
 
-Status = Literal["public", "pending", "deleted", "spam", "pingback"]
+# "other": a kind of comment that is not a reader's (WordPress's comment types beyond these).
+Status = Literal["public", "pending", "deleted", "spam", "pingback", "other"]
 ANONYMOUS = "Anonymous"
+
+
+class Skip(StrEnum):
+    """Why a comment is not imported, or not where the source had it; the summary's rows, in
+    this order."""
+
+    DELETED = "skipped: deleted at the source"
+    SPAM = "skipped: spam at the source"
+    PINGBACK = "skipped: a pingback or trackback"
+    OTHER_KIND = "skipped: not a reader's comment (its comment type)"
+    EMPTY = "skipped: empty"
+    NO_ID = "skipped: it has no id"
+    DUPLICATE = "skipped: its id appears earlier in the file"
+    NO_THREAD = "skipped: its thread is not in the file"
+    NO_LINK = "skipped: its thread has no link"
+    THREAD_TWICE = "skipped: its thread's id appears twice, with different links"
+    UNMATCHED = "skipped: its page matches no article (listed below)"
+    AMBIGUOUS = "skipped: its page matches several articles (listed below)"
+    PARENT_MISSING = "imported at the top: its parent is not in the file"
+    PARENT_ELSEWHERE = "imported at the top: its parent is on another page"
+    PARENT_SKIPPED = "imported higher up: its parent is not imported"
+    PARENT_LOOP = "imported at the top: its parents loop back to it"
+
+
+# The statuses that are never imported, and the row that counts them.
+STATUS_SKIPS = {"deleted": Skip.DELETED, "spam": Skip.SPAM, "pingback": Skip.PINGBACK,
+                "other": Skip.OTHER_KIND}
 
 
 @dataclass(frozen=True)
@@ -42,6 +77,11 @@ class SourceThread:
     url: str  # a URL or a site-relative path
     title: str = ""
     slug: str | None = None  # WordPress's post_name
+    problem: Skip | None = None  # why its comments cannot be placed (an empty url: NO_LINK)
+
+    @property
+    def cannot_place(self) -> Skip | None:
+        return self.problem or (None if self.url.strip() else Skip.NO_LINK)
 
 
 @dataclass(frozen=True)
@@ -66,7 +106,8 @@ class SourceData:
     label: str  # "Isso", for messages
     location: str  # the file read
     threads: dict[str, SourceThread]
-    comments: list[SourceComment]
+    comments: list[SourceComment]  # each key once (see ``skipped``)
+    skipped: list[tuple[Skip, str]] = field(default_factory=list)  # (why, source id)
 
 
 def clean_name(value: str | None) -> str:

@@ -1,5 +1,6 @@
 """What every `flask … import isso|disqus|wordpress` shares, on both stores: the dry run changes
-nothing, and a broken map refuses the whole run.
+nothing, a broken map refuses the whole run, a store that fails part way leaves whole threads
+and a run that completes them, and a progress bar on stderr above a thousand comments.
 
 `table_row` (the summary table's row for a reason) is used by the other test_import_* modules.
 """
@@ -10,6 +11,8 @@ import hashlib
 from pathlib import Path
 
 import pytest
+
+from comments_service.store import StoreUnavailable
 
 pytestmark = pytest.mark.both_stores
 
@@ -106,3 +109,65 @@ def test_a_map_entry_that_matches_nothing_is_named(app):
     assert result.exit_code == 0, result.output
     assert ("map entries that match no thread of this file (check them): "
             "--map '/?p=404=hello'") in result.output
+
+
+# --- a store that fails part way -------------------------------------------------------------
+
+
+def test_a_store_failure_leaves_whole_threads_and_the_same_command_completes(
+        app, monkeypatch):
+    store = app.extensions["tellmemore.store"]
+    real_import = store.import_comments
+    calls = []
+
+    def fail_on_the_second_thread(comments):
+        calls.append(comments)
+        if len(calls) == 2:
+            raise StoreUnavailable("No space left on device")
+        return real_import(comments)
+
+    monkeypatch.setattr(store, "import_comments", fail_on_the_second_thread)
+    result = run(app, "disqus", str(DISQUS))
+    assert result.exit_code == 1, result.output
+    assert ("the store failed after 3 of 5 new comments were written (No space left on "
+            "device). The 1 threads written are complete") in result.output
+    assert "run the same command again: it adds the rest and nothing twice" in result.output
+    assert {c.thread for c in store.all_comments()} == {"hello"}
+    assert store.count_comments() == 3
+    monkeypatch.setattr(store, "import_comments", real_import)
+    again = run(app, "disqus", str(DISQUS))
+    assert again.exit_code == 0, again.output
+    assert "Imported 2 comments (3 already present)" in again.output
+    assert store.count_comments() == 5
+
+
+# --- the progress bar --------------------------------------------------------------------------
+
+
+def many_comments(path: Path, count: int) -> Path:
+    """A WXR export with ``count`` comments on /hello/ (replies to one another in tens)."""
+    comments = "".join(
+        f"<wp:comment><wp:comment_id>{n}</wp:comment_id>"
+        f"<wp:comment_author>Reader {n}</wp:comment_author>"
+        f"<wp:comment_date_gmt>2019-01-01 {n // 3600 % 24:02}:{n // 60 % 60:02}:{n % 60:02}"
+        f"</wp:comment_date_gmt><wp:comment_content>Comment number {n}.</wp:comment_content>"
+        f"<wp:comment_approved>1</wp:comment_approved>"
+        f"<wp:comment_parent>{n - 1 if n % 10 else 0}</wp:comment_parent></wp:comment>"
+        for n in range(1, count + 1))
+    path.write_text(
+        "<rss version='2.0' xmlns:wp='http://wordpress.org/export/1.2/'><channel>"
+        "<item><title>Hello</title><link>http://blog.test/hello/</link>"
+        f"<wp:post_id>1</wp:post_id>{comments}</item></channel></rss>", encoding="utf-8")
+    return path
+
+
+@pytest.mark.tinydb_only("the bar is the command's, whatever the store")
+@pytest.mark.parametrize(("count", "bar"), [(1000, False), (1001, True)])
+def test_a_progress_bar_on_stderr_above_a_thousand_comments(app, tmp_path, count, bar):
+    path = many_comments(tmp_path / "export.xml", count)
+    result = run(app, "wordpress", str(path))
+    assert result.exit_code == 0, result.output
+    assert f"Imported {count} comments (0 already present)" in result.stdout
+    assert ("Importing" in result.stderr) is bar
+    assert "Importing" not in result.stdout
+    assert app.extensions["tellmemore.store"].count_comments() == count

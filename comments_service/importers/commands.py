@@ -11,11 +11,13 @@ nothing), ``--author-email``/``--author-name`` (repeatable: whose comments are t
 OLD=NEW`` (repeatable) and ``--map-file FILE`` (CSV: old URL or path, article) for pages whose
 URL changed. Everything is read, checked and planned before the first write: a broken file or
 map changes nothing. Both runs print what was skipped and why, the threads left to map and the
-command to run next (report.py).
+command to run next (report.py); an import of more than PROGRESS_ABOVE comments shows a progress
+bar on stderr.
 """
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -27,6 +29,7 @@ from flask.cli import with_appcontext
 
 from comments_service.importers.common import (
     ImportOptions,
+    WriteStopped,
     plan_import,
     write_plan,
 )
@@ -41,6 +44,7 @@ from comments_service.store.transfer import ImportRefused, import_comments, pars
 
 OWN_FORMAT = "tellmemore"
 DATE_FORMATS = ["%Y-%m-%d", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M:%S"]
+PROGRESS_ABOVE = 1000  # more new comments than this: a progress bar on stderr
 
 
 class ImportGroup(click.Group):
@@ -121,8 +125,19 @@ def _run(reader: Callable[[str], SourceData], run: SourceRun) -> None:
     if run.dry_run:
         click.echo("Dry run: nothing was written.")
         return
-    with click.progressbar(length=len(plan.new), label="Importing") as bar:
-        added = write_plan(store, plan, bar.update)
+    try:
+        if len(plan.new) > PROGRESS_ABOVE:
+            with click.progressbar(length=len(plan.new), label="Importing",
+                                   file=sys.stderr) as bar:
+                added = write_plan(store, plan, bar.update)
+        else:
+            added = write_plan(store, plan)
+    except WriteStopped as stopped:
+        raise click.ClickException(
+            f"the store failed after {stopped.added} of {len(plan.new)} new comments were "
+            f"written ({stopped.error}). The {len(stopped.threads_done)} threads written are "
+            "complete and no other comment was stored; once the store is fixed, run the same "
+            "command again: it adds the rest and nothing twice.") from stopped
     click.echo(f"Imported {added} comments ({len(plan.comments) - added} already present) "
                f"from {run.path}; {plan.entering_queue} entered the reply queue")
 

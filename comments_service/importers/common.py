@@ -28,7 +28,9 @@ Rules (the same for Isso, Disqus and WordPress):
   null and ``marked_answered`` true: out of the queue without a made-up reply time (the metrics
   count a replied comment without ``replied_at`` as answered in time, and add no reply time).
 * **The write** comes after everything is read, checked and planned: a broken file stops the
-  import before anything is stored.
+  import before anything is stored. Comments are written one thread at a time; when the store
+  fails part way, the threads written stay whole and running the same command again adds the
+  rest (``WriteStopped`` says which).
 """
 
 from __future__ import annotations
@@ -59,6 +61,7 @@ __all__ = [
     "ImportPlan",
     "ImportRefused",
     "Unmatched",
+    "WriteStopped",
     "plan_import",
     "write_plan",
 ]
@@ -114,6 +117,15 @@ class ImportPlan:
 
     def skip(self, why: Skip, source_id: str) -> None:
         self.skipped.setdefault(why, []).append(source_id)
+
+
+class WriteStopped(Exception):
+    """The store failed part way through the write; ``added`` comments (whole threads) were
+    stored before it did."""
+
+    def __init__(self, error: Exception, added: int, threads_done: list[str]) -> None:
+        super().__init__(str(error))
+        self.error, self.added, self.threads_done = error, added, threads_done
 
 
 # --- the plan -----------------------------------------------------------------------------------
@@ -265,12 +277,18 @@ def plan_import(data: SourceData, manifest: Manifest, store: CommentStore,
 
 def write_plan(store: CommentStore, plan: ImportPlan,
                progress: Callable[[int], None] = lambda _count: None) -> int:
-    """Store the plan's new comments, one write per thread; returns how many were added."""
+    """Store the plan's new comments, one write per thread; returns how many were added.
+    WriteStopped when the store fails part way (the threads written before stay whole)."""
     by_thread: dict[str, list[Comment]] = {}
     for comment in plan.new:
         by_thread.setdefault(comment.thread, []).append(comment)
     added = 0
-    for _thread, comments in sorted(by_thread.items()):
-        added += store.import_comments(comments)
+    done: list[str] = []
+    for thread, comments in sorted(by_thread.items()):
+        try:
+            added += store.import_comments(comments)
+        except Exception as error:
+            raise WriteStopped(error, added, done) from error
+        done.append(thread)
         progress(len(comments))
     return added

@@ -67,6 +67,33 @@ def test_the_dry_run_stores_nothing(app):
     assert all_records(app) == before
 
 
+# --- a second run ------------------------------------------------------------------------------
+
+
+def test_a_second_run_reads_each_article_once_not_each_comment(app, monkeypatch):
+    # One look-up per comment re-read a whole thread file each time: 20 000 comments took
+    # more than ten minutes. Comments their article has are found in one read per article.
+    assert run(app, "disqus", str(DISQUS)).exit_code == 0
+    store = app.extensions["tellmemore.store"]
+    looked_up = []
+    real_get = store.get_comment
+    monkeypatch.setattr(store, "get_comment", lambda i: looked_up.append(i) or real_get(i))
+    again = run(app, "disqus", str(DISQUS), "--dry-run")
+    assert "to import: 0 new (5 already present)" in again.output
+    assert looked_up == []
+
+
+def test_a_comment_stored_under_another_article_is_present_not_new(app):
+    first = run(app, "wordpress", str(PLAIN_PERMALINKS), "--map", "/?p=4=hello")
+    assert "Imported 4 comments (0 already present)" in first.output
+    moved = run(app, "wordpress", str(PLAIN_PERMALINKS), "--map", "/?p=4=second")
+    assert "to import: 0 new (4 already present)" in moved.output
+    assert ("already present under another article (an earlier run placed them; this run "
+            "moves nothing): 4, 4:2, 4:3, 4:5, 4:6"
+            ) in moved.output
+    assert {c.thread for c in app.extensions["tellmemore.store"].all_comments()} == {"hello"}
+
+
 # --- the map -----------------------------------------------------------------------------------
 
 
@@ -168,6 +195,6 @@ def test_a_progress_bar_on_stderr_above_a_thousand_comments(app, tmp_path, count
     result = run(app, "wordpress", str(path))
     assert result.exit_code == 0, result.output
     assert f"Imported {count} comments (0 already present)" in result.stdout
-    assert ("Importing" in result.stderr) is bar
-    assert "Importing" not in result.stdout
+    assert ("Preparing" in result.stderr) is bar and ("Importing" in result.stderr) is bar
+    assert "Preparing" not in result.stdout and "Importing" not in result.stdout
     assert app.extensions["tellmemore.store"].count_comments() == count

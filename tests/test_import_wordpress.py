@@ -108,6 +108,9 @@ def test_plain_permalinks_match_no_article_and_import_nothing(app):
             "ADA@blog.test --map 'http://old.example.net/?p=4=ARTICLE' --dry-run") in output
     assert (f"flask --app comments_service import wordpress {PLAIN} --author-email "
             "ADA@blog.test --map-file map.csv --dry-run") in output
+    assert "The articles, with their thread keys and URLs: " in output
+    assert output.split("The articles, with their thread keys and URLs: ")[1].startswith(
+        app.config["MANIFEST"])
     assert "Imported 0 comments" in output
     assert app.extensions["tellmemore.store"].count_comments() == 0
 

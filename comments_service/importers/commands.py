@@ -11,14 +11,15 @@ nothing), ``--author-email``/``--author-name`` (repeatable: whose comments are t
 OLD=NEW`` (repeatable) and ``--map-file FILE`` (CSV: old URL or path, article) for pages whose
 URL changed. Everything is read, checked and planned before the first write: a broken file or
 map changes nothing. Both runs print what was skipped and why, the threads left to map and the
-command to run next (report.py); an import of more than PROGRESS_ABOVE comments shows a progress
-bar on stderr.
+command to run next (report.py); an import of more than PROGRESS_ABOVE comments shows progress
+bars on stderr (rendering, then writing).
 """
 
 from __future__ import annotations
 
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -31,6 +32,7 @@ from comments_service.importers.common import (
     ImportOptions,
     WriteStopped,
     plan_import,
+    render_plan,
     write_plan,
 )
 from comments_service.importers.disqus import read_disqus
@@ -103,6 +105,16 @@ class SourceRun:
         return words
 
 
+@contextmanager
+def _progress(shown: bool, length: int, label: str) -> Iterator[Callable[[int], None]]:
+    """A progress bar on stderr (stdout keeps the summary) when ``shown``; else a no-op."""
+    if not shown:
+        yield lambda _count: None
+        return
+    with click.progressbar(length=length, label=label, file=sys.stderr) as bar:
+        yield bar.update
+
+
 def _run(reader: Callable[[str], SourceData], run: SourceRun) -> None:
     answered_before = run.answered_before
     options = ImportOptions.of(run.author_email, run.author_name,
@@ -120,26 +132,26 @@ def _run(reader: Callable[[str], SourceData], run: SourceRun) -> None:
         plan = plan_import(data, manifest, store, options, matcher)
     except ImportRefused as error:
         raise click.ClickException(f"{error}. Nothing was imported.") from error
-    for line in summary(plan, options, run.command(), thread_map.unused()):
+    for line in summary(plan, options, run.command(), thread_map.unused(), manifest.location):
         click.echo(line)
     if run.dry_run:
         click.echo("Dry run: nothing was written.")
         return
+    bars = len(plan.new) > PROGRESS_ABOVE
+    with _progress(bars, len(plan.new), "Preparing") as step:
+        render_plan(plan, step)
     try:
-        if len(plan.new) > PROGRESS_ABOVE:
-            with click.progressbar(length=len(plan.new), label="Importing",
-                                   file=sys.stderr) as bar:
-                added = write_plan(store, plan, bar.update)
-        else:
-            added = write_plan(store, plan)
+        with _progress(bars, len(plan.new), "Importing") as step:
+            added = write_plan(store, plan, step)
     except WriteStopped as stopped:
         raise click.ClickException(
             f"the store failed after {stopped.added} of {len(plan.new)} new comments were "
             f"written ({stopped.error}). The {len(stopped.threads_done)} threads written are "
             "complete and no other comment was stored; once the store is fixed, run the same "
             "command again: it adds the rest and nothing twice.") from stopped
-    click.echo(f"Imported {added} comments ({len(plan.comments) - added} already present) "
-               f"from {run.path}; {plan.entering_queue} entered the reply queue")
+    present = len(plan.new) + plan.present - added
+    click.echo(f"Imported {added} comments ({present} already present) from {run.path}; "
+               f"{plan.entering_queue} entered the reply queue")
 
 
 def _source_command(name: str, reader: Callable[[str], SourceData], what: str) -> None:

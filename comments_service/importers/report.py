@@ -45,7 +45,10 @@ def _header(plan: ImportPlan) -> list[str]:
 def _counts(plan: ImportPlan, options: ImportOptions) -> list[str]:
     new = plan.new
     lines = [
-        f"  to import: {len(new)} new ({len(plan.comments) - len(new)} already present)",
+        f"  to import: {len(new)} new ({plan.present} already present)",
+        *([f"    already present under another article (an earlier run placed them; this "
+           f"run moves nothing): {len(plan.present_elsewhere)}, "
+           f"{_first_ids(plan.present_elsewhere)}"] if plan.present_elsewhere else []),
         f"    public: {sum(1 for c in new if c.public)}, "
         f"not public (pending at the source): {sum(1 for c in new if not c.public)}",
         f"    the author's own: {sum(1 for c in new if c.is_author)}",
@@ -70,7 +73,7 @@ def _table(plan: ImportPlan) -> list[str]:
     return lines
 
 
-def _unmatched(plan: ImportPlan, rerun: Sequence[str]) -> list[str]:
+def _unmatched(plan: ImportPlan, rerun: Sequence[str], articles_at: str) -> list[str]:
     if not plan.unmatched:
         return []
     waiting = sum(entry.comments for entry in plan.unmatched.values())
@@ -92,15 +95,18 @@ def _unmatched(plan: ImportPlan, rerun: Sequence[str]) -> list[str]:
         "  or, for many pages, write one \"old URL,article\" line per page in a CSV file:",
         f"    {shlex.join([*rerun, '--map-file', 'map.csv', '--dry-run'])}",
     ]
+    if articles_at:
+        lines.append(f"  The articles, with their thread keys and URLs: {articles_at}")
     return lines
 
 
 def summary(plan: ImportPlan, options: ImportOptions, rerun: Sequence[str] = (),
-            unused_map: Sequence[str] = ()) -> list[str]:
+            unused_map: Sequence[str] = (), articles_at: str = "") -> list[str]:
     """Every line the import prints before it writes. ``rerun``: the command that ran, as
     words, for the example of what to run next; ``unused_map``: map entries that matched no
-    thread of the file."""
-    lines = [*_header(plan), *_counts(plan, options), *_table(plan), *_unmatched(plan, rerun)]
+    thread of the file; ``articles_at``: where the site's articles are listed (the manifest)."""
+    lines = [*_header(plan), *_counts(plan, options), *_table(plan),
+             *_unmatched(plan, rerun, articles_at)]
     if unused_map:
         lines.append("  map entries that match no thread of this file (check them): "
                      + "; ".join(unused_map))

@@ -145,31 +145,26 @@ def _iso(moment: datetime) -> str:
 
 
 def _placeable(plan: ImportPlan, matches: dict[str, Match]) -> dict[str, SourceComment]:
-    """The comments that can be imported, by key; every other one is counted as skipped."""
+    """The comments that can be imported, by key; every other one is counted as skipped.
+    What the source itself dropped (deleted, spam…) counts before where it would have gone."""
     data = plan.data
     for why, source_id in data.skipped:
         plan.skip(why, source_id)
     kept: dict[str, SourceComment] = {}
     for comment in data.comments:
         thread = data.threads.get(comment.thread)
-        why = STATUS_SKIPS.get(comment.status)
-        if why is None and not comment.body.strip():
-            why = Skip.EMPTY
-        if why is None and thread is None:
-            why = Skip.NO_THREAD
-        if why is None and thread is not None:
-            why = thread.cannot_place
-        if why is None and comment.thread not in plan.matched_threads:
+        why = STATUS_SKIPS.get(comment.status) or (None if comment.body.strip() else Skip.EMPTY)
+        if why is None:
+            why = Skip.NO_THREAD if thread is None else thread.cannot_place
+        if why is None and thread is not None and comment.thread not in plan.matched_threads:
             match = matches[comment.thread]
             why = Skip.AMBIGUOUS if match.candidates else Skip.UNMATCHED
-            assert thread is not None
-            entry = plan.unmatched.setdefault(comment.thread,
-                                              Unmatched(thread, 0, match.candidates))
-            entry.comments += 1
-        if why is not None:
-            plan.skip(why, comment.key)
-        else:
+            plan.unmatched.setdefault(comment.thread,
+                                      Unmatched(thread, 0, match.candidates)).comments += 1
+        if why is None:
             kept[comment.key] = comment
+        else:
+            plan.skip(why, comment.key)
     return kept
 
 

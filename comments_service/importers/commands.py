@@ -155,8 +155,9 @@ def _run(reader: Callable[[str], SourceData], run: SourceRun) -> None:
 
 
 def _source_command(name: str, reader: Callable[[str], SourceData], what: str) -> None:
-    @import_group.command(name, help=f"Import {what}. Checked whole first; importing twice "
-                                     "adds nothing new.")
+    @import_group.command(name, help=f"Import {what}. Start with --dry-run: it writes "
+                                     "nothing and says what would be skipped and which pages "
+                                     "need --map. Importing twice adds nothing new.")
     @click.argument("path", type=click.Path(exists=True, dir_okay=False))
     @click.option("--dry-run", is_flag=True, help="Print the summary; write nothing.")
     @click.option("--author-email", multiple=True, metavar="EMAIL",

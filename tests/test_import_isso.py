@@ -1,5 +1,6 @@
 """flask … import isso: a database written by a real Isso 0.14 (tests/fixtures/isso-0.14.db,
-made by tests/fixtures/make_isso_fixture.py), matched to the test manifest's articles."""
+made by tests/fixtures/make_isso_fixture.py), matched to the test manifest's articles; and one
+of an older schema (tests/fixtures/isso-schema-2.sql, built into a database by the test)."""
 
 from __future__ import annotations
 
@@ -11,9 +12,11 @@ from pathlib import Path
 import pytest
 
 from comments_service.models import CommentState
+from tests.test_import_common import table_row
 
 FIXTURES = Path(__file__).parent / "fixtures"
 ISSO_DB = FIXTURES / "isso-0.14.db"
+SCHEMA_2 = FIXTURES / "isso-schema-2.sql"
 AUTHOR = ["--author-email", "ada@blog.test"]
 
 
@@ -38,8 +41,11 @@ def test_dry_run_prints_the_summary_and_writes_nothing(app):
     assert "9 comments in 3 threads (2 matched to articles)" in result.output
     assert "to import: 7 new (0 already present)" in result.output
     assert "entering the reply queue: 5" in result.output
-    assert "not imported: 1 deleted" in result.output
-    assert "/gone/ “A page that is not on the new site”: 1 comment" in result.output
+    assert table_row(result.output, "skipped: deleted at the source") == (1, "5")
+    assert table_row(result.output, "imported higher up: its parent is not imported") == (
+        1, "6")
+    assert "       1  /gone/ “A page that is not on the new site”\n" in result.output
+    assert "--map /gone/=ARTICLE --dry-run" in result.output
     assert "Dry run: nothing was written." in result.output
     assert app.extensions["tellmemore.store"].count_comments() == 0
 
@@ -155,3 +161,56 @@ def test_our_own_import_still_answers_to_import_file(app, tmp_path):
     result = run(app, str(path))
     assert result.exit_code == 0, result.output
     assert "Imported 0 comments (0 already present)" in result.output
+
+
+# --- older schemas ---------------------------------------------------------------------------
+
+
+@pytest.fixture
+def schema_2_db(tmp_path):
+    def make(extra_sql: str = "") -> Path:
+        target = tmp_path / "comments.db"
+        connection = sqlite3.connect(target)
+        with connection:
+            connection.executescript(SCHEMA_2.read_text(encoding="utf-8") + extra_sql)
+        connection.close()
+        return target
+    return make
+
+
+def test_an_older_schema_keeps_deep_replies_and_names_what_it_skips(app, schema_2_db):
+    result = run(app, "isso", str(schema_2_db()), *AUTHOR)
+    assert result.exit_code == 0, result.output
+    output = result.output
+    assert "11 comments in 3 threads (2 matched to articles; 1 without a link" in output
+    assert table_row(output, "skipped: deleted at the source") == (1, "10")
+    assert table_row(output, "skipped: empty") == (1, "6")
+    assert table_row(output, "skipped: its thread is not in the file") == (1, "7")
+    assert table_row(output, "skipped: its thread has no link") == (1, "8")
+    assert table_row(output, "imported at the top: its parent is not in the file") == (1, "5")
+    assert table_row(output, "imported higher up: its parent is not imported") == (1, "11")
+    assert "Imported 7 comments (0 already present)" in output
+    comments = stored(app)
+    assert set(comments) == {f"isso:{n}" for n in (1, 2, 3, 4, 5, 9, 11)}
+    first, answer, follow_up, last = (comments[f"isso:{n}"] for n in (1, 2, 3, 4))
+    assert (answer.parent, follow_up.parent, last.parent) == (first.id, answer.id, follow_up.id)
+    assert first.name == "Zoë & co" and first.website == "https://zoe.example"
+    assert first.created == "2014-05-13T16:53:20.000000+00:00"  # an integer time
+    assert first.state is CommentState.REPLIED and follow_up.state is CommentState.REPLIED
+    assert last.is_author and last.edited_at == "2014-05-13T17:00:00.500000+00:00"
+    assert comments["isso:5"].parent is None and comments["isso:11"].parent is None
+    pending = comments["isso:9"]
+    assert pending.thread == "second" and not pending.public
+
+
+def test_a_database_without_the_optional_columns_still_imports(app, schema_2_db):
+    path = schema_2_db("ALTER TABLE comments DROP COLUMN website;"
+                       "ALTER TABLE comments DROP COLUMN email;"
+                       "ALTER TABLE comments DROP COLUMN modified;"
+                       "ALTER TABLE threads DROP COLUMN title;")
+    result = run(app, "isso", str(path), "--author-name", "Ada Lovelace")
+    assert result.exit_code == 0, result.output
+    assert "Imported 7 comments (0 already present)" in result.output
+    comments = stored(app)
+    assert comments["isso:1"].email is None and comments["isso:1"].website is None
+    assert comments["isso:4"].is_author and comments["isso:4"].edited_at is None

@@ -7,13 +7,20 @@
 
 The three foreign sources take the same options: ``--dry-run`` (print the summary, write
 nothing), ``--author-email``/``--author-name`` (repeatable: whose comments are the author's),
-``--answered-before DATE`` (older unanswered comments leave the queue as answered). Everything
-is read and checked before the first write; a bad file changes nothing.
+``--answered-before DATE`` (older unanswered comments leave the queue as answered), ``--map
+OLD=NEW`` (repeatable) and ``--map-file FILE`` (CSV: old URL or path, article) for pages whose
+URL changed. Everything is read, checked and planned before the first write: a broken file or
+map changes nothing. Both runs print what was skipped and why, the threads left to map and the
+command to run next (report.py); an import of more than PROGRESS_ABOVE comments shows progress
+bars on stderr (rendering, then writing).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -21,15 +28,25 @@ import click
 from flask import current_app
 from flask.cli import with_appcontext
 
-from comments_service.importers.common import ImportOptions, SourceData, plan_import, write_plan
+from comments_service.importers.common import (
+    ImportOptions,
+    WriteStopped,
+    plan_import,
+    render_plan,
+    write_plan,
+)
 from comments_service.importers.disqus import read_disqus
 from comments_service.importers.isso import read_isso
+from comments_service.importers.matching import ThreadMatcher, load_map
+from comments_service.importers.report import summary
+from comments_service.importers.source import SourceData
 from comments_service.importers.wordpress import read_wordpress
 from comments_service.manifest import ManifestError
 from comments_service.store.transfer import ImportRefused, import_comments, parse_export
 
 OWN_FORMAT = "tellmemore"
 DATE_FORMATS = ["%Y-%m-%d", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M:%S"]
+PROGRESS_ABOVE = 1000  # more new comments than this: a progress bar on stderr
 
 
 class ImportGroup(click.Group):
@@ -61,10 +78,46 @@ def import_own(path: str) -> None:
     click.echo(f"Imported {added} comments ({present} already present) from {path}")
 
 
-def _run(reader: Callable[[str], SourceData], path: str, dry_run: bool,
-         author_email: tuple[str, ...], author_name: tuple[str, ...],
-         answered_before: datetime | None) -> None:
-    options = ImportOptions.of(author_email, author_name,
+@dataclass(frozen=True)
+class SourceRun:
+    """One `import isso|disqus|wordpress` as the author typed it."""
+
+    name: str
+    path: str
+    dry_run: bool
+    author_email: tuple[str, ...]
+    author_name: tuple[str, ...]
+    answered_before: datetime | None
+    maps: tuple[str, ...]
+    map_files: tuple[str, ...]
+
+    def command(self) -> list[str]:
+        """The words of this command (without --dry-run), for "run this next"."""
+        words = ["flask", "--app", "comments_service", "import", self.name, self.path]
+        for option, values in (("--author-email", self.author_email),
+                                ("--author-name", self.author_name), ("--map", self.maps),
+                                ("--map-file", self.map_files)):
+            for value in values:
+                words += [option, value]
+        if self.answered_before is not None:
+            words += ["--answered-before", self.answered_before.isoformat(sep=" ")
+                      .removesuffix(" 00:00:00")]
+        return words
+
+
+@contextmanager
+def _progress(shown: bool, length: int, label: str) -> Iterator[Callable[[int], None]]:
+    """A progress bar on stderr (stdout keeps the summary) when ``shown``; else a no-op."""
+    if not shown:
+        yield lambda _count: None
+        return
+    with click.progressbar(length=length, label=label, file=sys.stderr) as bar:
+        yield bar.update
+
+
+def _run(reader: Callable[[str], SourceData], run: SourceRun) -> None:
+    answered_before = run.answered_before
+    options = ImportOptions.of(run.author_email, run.author_name,
                                answered_before.replace(tzinfo=UTC) if answered_before else None)
     try:
         manifest = current_app.extensions["tellmemore.manifest"].get()
@@ -73,24 +126,38 @@ def _run(reader: Callable[[str], SourceData], path: str, dry_run: bool,
                                    "articles; nothing was imported.") from error
     store = current_app.extensions["tellmemore.store"]
     try:
-        data = reader(path)
-        plan = plan_import(data, manifest, store, options)
+        matcher = ThreadMatcher(manifest)
+        thread_map = load_map(matcher, run.maps, run.map_files)
+        data = reader(run.path)
+        plan = plan_import(data, manifest, store, options, matcher)
     except ImportRefused as error:
         raise click.ClickException(f"{error}. Nothing was imported.") from error
-    for line in plan.summary(options):
+    for line in summary(plan, options, run.command(), thread_map.unused(), manifest.location):
         click.echo(line)
-    if dry_run:
+    if run.dry_run:
         click.echo("Dry run: nothing was written.")
         return
-    with click.progressbar(length=len(plan.new), label="Importing") as bar:
-        added = write_plan(store, plan, bar.update)
-    click.echo(f"Imported {added} comments ({len(plan.comments) - added} already present) "
-               f"from {path}; {plan.entering_queue} entered the reply queue")
+    bars = len(plan.new) > PROGRESS_ABOVE
+    with _progress(bars, len(plan.new), "Preparing") as step:
+        render_plan(plan, step)
+    try:
+        with _progress(bars, len(plan.new), "Importing") as step:
+            added = write_plan(store, plan, step)
+    except WriteStopped as stopped:
+        raise click.ClickException(
+            f"the store failed after {stopped.added} of {len(plan.new)} new comments were "
+            f"written ({stopped.error}). The {len(stopped.threads_done)} threads written are "
+            "complete and no other comment was stored; once the store is fixed, run the same "
+            "command again: it adds the rest and nothing twice.") from stopped
+    present = len(plan.new) + plan.present - added
+    click.echo(f"Imported {added} comments ({present} already present) from {run.path}; "
+               f"{plan.entering_queue} entered the reply queue")
 
 
 def _source_command(name: str, reader: Callable[[str], SourceData], what: str) -> None:
-    @import_group.command(name, help=f"Import {what}. Checked whole first; importing twice "
-                                     "adds nothing new.")
+    @import_group.command(name, help=f"Import {what}. Start with --dry-run: it writes "
+                                     "nothing and says what would be skipped and which pages "
+                                     "need --map. Importing twice adds nothing new.")
     @click.argument("path", type=click.Path(exists=True, dir_okay=False))
     @click.option("--dry-run", is_flag=True, help="Print the summary; write nothing.")
     @click.option("--author-email", multiple=True, metavar="EMAIL",
@@ -100,10 +167,18 @@ def _source_command(name: str, reader: Callable[[str], SourceData], what: str) -
     @click.option("--answered-before", type=click.DateTime(DATE_FORMATS), metavar="DATE",
                   help="Mark unanswered comments written before DATE (UTC) as answered, so "
                        "they do not fill the queue.")
+    @click.option("--map", "maps", multiple=True, metavar="OLD=NEW",
+                  help="Comments on the page OLD (a URL, or a path for any origin) go to the "
+                       "article NEW (its thread key, URL or path). Repeatable.")
+    @click.option("--map-file", "map_files", multiple=True, metavar="FILE",
+                  type=click.Path(exists=True, dir_okay=False),
+                  help="A CSV file of OLD,NEW lines, as --map (repeatable).")
     @with_appcontext
     def command(path: str, dry_run: bool, author_email: tuple[str, ...],
-                author_name: tuple[str, ...], answered_before: datetime | None) -> None:
-        _run(reader, path, dry_run, author_email, author_name, answered_before)
+                author_name: tuple[str, ...], answered_before: datetime | None,
+                maps: tuple[str, ...], map_files: tuple[str, ...]) -> None:
+        _run(reader, SourceRun(name, path, dry_run, author_email, author_name,
+                               answered_before, maps, map_files))
 
 
 _source_command("isso", read_isso, "an Isso database (comments.db)")

@@ -5,25 +5,35 @@ namespace, with ids in ``dsq:id`` attributes (``http://disqus.com/disqus-interna
 ``<thread dsq:id>`` carries ``<link>`` and ``<title>``; ``<post dsq:id>`` carries ``<message>``
 (HTML, usually in CDATA), ``<createdAt>`` (ISO 8601, UTC), ``<author>`` (``<name>``, ``<email>``,
 ``<isAnonymous>``), ``<thread dsq:id>``, an optional ``<parent dsq:id>``, ``<isDeleted>`` and
-``<isSpam>``. Messages are converted to Markdown (common.html_to_markdown) and rendered by our
-own renderer. Parsing uses defusedxml: no entity expansion, no external entities.
+``<isSpam>``. Messages are converted to Markdown (markdown.html_to_markdown) and rendered by
+our own renderer. Parsing uses defusedxml: no entity expansion, no external entities.
+
+Real exports carry what cannot be placed, and it is handed on, not refused (source.py): threads
+Disqus saw without a ``<link>`` (or without a ``dsq:id``), the same thread id twice (kept once
+when the links agree, unplaceable when they differ), posts on threads the file does not have,
+posts without a ``dsq:id`` or with one seen before, replies whose parent is missing. The file
+is refused whole only when it is not a Disqus export, not well formed, or has a post whose
+``<createdAt>``, ``<isDeleted>`` or ``<isSpam>`` cannot be read.
 """
 
 from __future__ import annotations
 
+from dataclasses import replace
 from xml.etree.ElementTree import Element, ParseError
 
 from defusedxml import DefusedXmlException
 from defusedxml.ElementTree import parse
 
-from comments_service.importers.common import (
+from comments_service.importers.markdown import html_to_markdown
+from comments_service.importers.matching import address_of
+from comments_service.importers.source import (
     ImportRefused,
+    Skip,
     SourceComment,
     SourceData,
     SourceThread,
     clean_email,
     clean_name,
-    html_to_markdown,
     parse_utc,
 )
 
@@ -57,38 +67,47 @@ def load_xml(path: str, label: str) -> Element:
         raise ImportRefused(f"{path}: cannot read it ({error})") from error
 
 
+def _threads(root: Element) -> dict[str, SourceThread]:
+    threads: dict[str, SourceThread] = {}
+    for number, element in enumerate(root.findall(NS + "thread"), start=1):
+        key = element.get(DSQ_ID)
+        if not key:  # no post can name it; kept so the summary counts it
+            threads[f"<thread> #{number}"] = SourceThread(f"<thread> #{number}", "",
+                                                          problem=Skip.NO_ID)
+            continue
+        thread = SourceThread(key, _text(element, "link"), _text(element, "title"))
+        earlier = threads.setdefault(key, thread)
+        if earlier.problem or not thread.url or earlier.url == thread.url:
+            continue
+        if not earlier.url:
+            threads[key] = thread
+        elif address_of(earlier.url) != address_of(thread.url):
+            # Which of the two pages its posts were on cannot be told.
+            threads[key] = replace(earlier, problem=Skip.THREAD_TWICE)
+    return threads
+
+
 def read_disqus(path: str) -> SourceData:
     root = load_xml(path, "Disqus")
     if root.tag != NS + "disqus":
         raise ImportRefused(f"{path}: the root element is <{root.tag}>, not a Disqus export's "
                             "<disqus xmlns=\"http://disqus.com\">")
-    threads: dict[str, SourceThread] = {}
-    for number, element in enumerate(root.findall(NS + "thread"), start=1):
-        key = element.get(DSQ_ID)
-        where = f"{path}: <thread> #{number}"
-        if not key:
-            raise ImportRefused(f"{where}: no dsq:id attribute")
-        where = f"{path}: <thread dsq:id=\"{key}\">"
-        link = _text(element, "link")
-        if not link:
-            raise ImportRefused(f"{where}: <link> is missing or empty")
-        threads[key] = SourceThread(key, link, _text(element, "title"))
+    threads = _threads(root)
     comments: list[SourceComment] = []
+    skipped: list[tuple[Skip, str]] = []
     seen: set[str] = set()
     for number, element in enumerate(root.findall(NS + "post"), start=1):
         key = element.get(DSQ_ID)
         if not key:
-            raise ImportRefused(f"{path}: <post> #{number}: no dsq:id attribute")
-        where = f"{path}: <post dsq:id=\"{key}\">"
+            skipped.append((Skip.NO_ID, f"<post> #{number}"))
+            continue
         if key in seen:
-            raise ImportRefused(f"{where}: the same dsq:id appears twice")
+            skipped.append((Skip.DUPLICATE, key))
+            continue
         seen.add(key)
+        where = f"{path}: <post dsq:id=\"{key}\">"
         thread = element.find(NS + "thread")
-        thread_key = thread.get(DSQ_ID) if thread is not None else None
-        if not thread_key:
-            raise ImportRefused(f"{where}: <thread dsq:id> is missing")
-        if thread_key not in threads:
-            raise ImportRefused(f"{where}: thread {thread_key} is not a <thread> of the file")
+        thread_key = (thread.get(DSQ_ID) or "") if thread is not None else ""
         created = _text(element, "createdAt")
         if not created:
             raise ImportRefused(f"{where}: <createdAt> is missing")
@@ -110,4 +129,4 @@ def read_disqus(path: str) -> SourceData:
             body=html_to_markdown(message.text or "") if message is not None else "",
             status="deleted" if deleted else "spam" if spam else "public",
         ))
-    return SourceData("disqus", "Disqus", path, threads, comments)
+    return SourceData("disqus", "Disqus", path, threads, comments, skipped)

@@ -1,11 +1,19 @@
-"""Read an Isso database (SQLite, the schema of Isso 0.12 to 0.14) into SourceData.
+"""Read an Isso database (SQLite, any schema version Isso has written) into SourceData.
 
 Isso keeps ``threads(id, uri, title)`` and ``comments(tid, id, parent, created, modified, mode,
-text, author, email, website, likes, …)``: times are Unix seconds (floats), ``mode`` is 1 for
-public, 2 for pending moderation and 4 for deleted (a comment deleted after someone replied
-to it stays, emptied), ``text`` is the Markdown the reader typed, and Isso stored ``author``
-HTML-escaped (``&amp;``), which is undone here. Likes are not kept (tellmemore has none).
-The file is opened read-only; nothing in it is changed.
+text, author, email, website, likes, …)``: times are Unix seconds (floats; older databases
+hold integers), ``mode`` is 1 for public, 2 for pending moderation and 4 for deleted (a comment
+deleted after someone replied to it stays, emptied), ``text`` is the Markdown the reader
+typed, and Isso stored ``author`` HTML-escaped (``&amp;``), which is undone here. Likes are not
+kept (tellmemore has none). The file is opened read-only; nothing in it is changed.
+
+Older schemas (``PRAGMA user_version`` below 3) differ in ways that matter here: no
+``notification`` column, and replies nested at any depth (Isso flattened them to one level
+when it moved to version 3); both are read as they are. Only the columns in
+``NEEDED_COLUMNS`` must exist; ``OPTIONAL_COLUMNS`` read as empty when a database lacks them.
+What cannot be placed is handed on (source.py): a thread with an empty ``uri``, a comment whose
+``tid`` is not in ``threads``, a reply whose parent row is gone. Refused whole: not SQLite, no
+such tables or columns, a ``mode`` or time it cannot read.
 """
 
 from __future__ import annotations
@@ -14,7 +22,7 @@ import sqlite3
 from datetime import UTC, datetime
 from pathlib import Path
 
-from comments_service.importers.common import (
+from comments_service.importers.source import (
     ImportRefused,
     SourceComment,
     SourceData,
@@ -25,10 +33,10 @@ from comments_service.importers.common import (
 )
 
 NEEDED_COLUMNS = {
-    "threads": {"id", "uri", "title"},
-    "comments": {"tid", "id", "parent", "created", "modified", "mode", "text", "author",
-                 "email", "website"},
+    "threads": {"id", "uri"},
+    "comments": {"tid", "id", "parent", "created", "mode", "text", "author"},
 }
+OPTIONAL_COLUMNS = {"threads": ("title",), "comments": ("modified", "email", "website")}
 MODES = {1: "public", 2: "pending", 4: "deleted"}
 
 
@@ -57,31 +65,34 @@ def read_isso(path: str) -> SourceData:
         connection.close()
 
 
+def _columns(connection: sqlite3.Connection, path: str, table: str) -> str:
+    """The SELECT list for ``table``: needed columns checked, missing optional ones NULL."""
+    present = {row[1] for row in connection.execute(f"PRAGMA table_info({table})")}
+    if not present:
+        raise ImportRefused(f"{path}: no table {table!r}; is this an Isso comments.db?")
+    missing = sorted(NEEDED_COLUMNS[table] - present)
+    if missing:
+        raise ImportRefused(f"{path}: table {table!r} has no column "
+                            f"{', '.join(map(repr, missing))}; is this an Isso database?")
+    return ", ".join(name if name in present else f"NULL AS {name}"
+                     for name in OPTIONAL_COLUMNS[table])
+
+
 def _read(connection: sqlite3.Connection, path: str) -> SourceData:
-    for table, needed in NEEDED_COLUMNS.items():
-        columns = {row[1] for row in connection.execute(f"PRAGMA table_info({table})")}
-        if not columns:
-            raise ImportRefused(f"{path}: no table {table!r}; is this an Isso comments.db?")
-        missing = sorted(needed - columns)
-        if missing:
-            raise ImportRefused(f"{path}: table {table!r} has no column "
-                                f"{', '.join(map(repr, missing))}; is this an Isso database?")
+    thread_columns = _columns(connection, path, "threads")
+    comment_columns = _columns(connection, path, "comments")
     threads: dict[str, SourceThread] = {}
     for thread_id, uri, title in connection.execute(
-            "SELECT id, uri, title FROM threads ORDER BY id"):
-        where = f"{path}: threads row id={thread_id}"
-        if not isinstance(uri, str) or not uri.strip():
-            raise ImportRefused(f"{where}: uri is missing")
-        threads[str(thread_id)] = SourceThread(str(thread_id), uri, title or "")
+            f"SELECT id, uri, {thread_columns} FROM threads ORDER BY id"):  # noqa: S608
+        uri = uri if isinstance(uri, str) else ""  # no uri: the thread cannot be placed
+        threads[str(thread_id)] = SourceThread(str(thread_id), uri.strip(), title or "")
     comments: list[SourceComment] = []
     rows = connection.execute(
-        "SELECT id, tid, parent, created, modified, mode, text, author, email, website "
-        "FROM comments ORDER BY id")
-    for (comment_id, tid, parent, created, modified, mode, text, author, email,
+        "SELECT id, tid, parent, created, mode, text, author, "  # noqa: S608
+        f"{comment_columns} FROM comments ORDER BY id")
+    for (comment_id, tid, parent, created, mode, text, author, modified, email,
          website) in rows:
         where = f"{path}: comments row id={comment_id}"
-        if str(tid) not in threads:
-            raise ImportRefused(f"{where}: thread {tid!r} is not in the threads table")
         if mode not in MODES:
             raise ImportRefused(f"{where}: mode {mode!r} is not 1, 2 or 4")
         if text is not None and not isinstance(text, str):

@@ -158,3 +158,32 @@ def test_after_enough_consistent_filings_the_right_request_is_preselected(author
     last = view(author_client, post(author_client, "Could you add RSS feeds per tag, please?"))
     assert last["request_suggestions"][0]["id"] == requests["RSS"]
     assert last["suggested_choice"] == requests["RSS"]
+
+
+def test_maybe_also_is_confirmed_or_rejected_from_the_request_page(author_client, store):
+    """The machine's guesses are listed apart on a request's page, uncounted, with one click
+    to file one there or to say it does not belong."""
+    first = post(author_client, RSS[0], email="kim@reader.test")
+    guessed = [post(author_client, text, email=f"r{n}@reader.test")
+               for n, text in enumerate(RSS[1:])]
+    machine = store.get_comment(first).request
+    assert machine and all(store.get_comment(c).request == machine for c in guessed)
+    request = file(author_client, first, machine).get_json()["request"]
+    page = author_client.get(f"/moderate/requests/{request['id']}").get_data(as_text=True)
+    assert "Maybe also: 3" in page and request["people"] == 1
+
+    token = view(author_client, first)["csrf_token"]
+    back = f"/moderate/requests/{request['id']}"
+    confirmed = author_client.post(f"/moderate/comments/{guessed[0]}/request", data={
+        "choice": request["id"], "csrf_token": token, "next": back})
+    assert confirmed.status_code == 303 and confirmed.headers["Location"].endswith(back)
+    rejected = author_client.post(f"/moderate/comments/{guessed[1]}/request", data={
+        "reject": request["id"], "csrf_token": token, "next": back})
+    assert rejected.status_code == 303
+    assert store.get_comment(guessed[1]).request is None
+    assert not store.get_comment(guessed[1]).request_filed
+    [counted] = overview(store, min_people=1)
+    assert counted.people == 2 and [c.id for c in counted.maybe] == [guessed[2]]
+    outside = author_client.post(f"/moderate/comments/{guessed[2]}/request", data={
+        "choice": request["id"], "csrf_token": token, "next": "https://evil.test/"})
+    assert outside.headers["Location"].endswith(f"/moderate/comments/{guessed[2]}")

@@ -5,7 +5,8 @@
                                           request it is filed under, and a CSRF token
     POST /moderate/comments/<id>/request  choice = a request id, "new" (with label) or "none";
                                           with Accept: application/json answers
-                                          {"request": {"id", "label", "people"} | null}
+                                          {"request": {"id", "label", "people"} | null};
+                                          reject = a request id: not that machine guess
 
 The same ``choice``/``label`` fields work on the reply form (queue.py files the comment with
 the reply). The logic is tally/filing.py and tally/ranking.py; this module speaks HTTP. Errors
@@ -96,11 +97,26 @@ def refusal(error: tally_filing.FilingRefused):
     return error_response(error.status, code, str(error), fields)
 
 
+def _reject(comment_id: str, request_id: str):
+    """The machine's guess ``request_id`` is wrong for this comment (the "maybe also" list)."""
+    try:
+        tally_filing.reject_suggestion(store(), comment_id, request_id)
+    except tally_filing.FilingRefused as error:
+        return refusal(error)
+    if wants_json():
+        return {"request": None}
+    flash("Taken out of the request's guesses.", "success")
+    return redirect(safe_next(request.form.get("next")) or url_for(
+        "moderation.queue.show_comment", comment_id=comment_id), code=303)
+
+
 @bp.post("/comments/<comment_id>/request")
 @login_required
 def file_comment(comment_id: str):
     """File the comment under a request, a new one, or none (the form's ``choice``)."""
     choice = request.form.get("choice", "")
+    if request.form.get("reject"):
+        return _reject(comment_id, request.form["reject"])
     try:
         filed = tally_filing.file_comment(store(), comment_id, choice, request.form.get("label"))
     except tally_filing.FilingRefused as error:

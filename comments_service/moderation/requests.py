@@ -108,6 +108,7 @@ def request_detail(group_id: str):
               if other.id != view.id]
     return render_template(
         "moderation/request.html", view=view, cards=comment_views(view.comments),
+        maybe_cards=comment_views(view.maybe),
         others=others, status_labels=STATUS_LABELS, statuses=list(RequestStatus),
         waited=waited,
     )

@@ -94,6 +94,20 @@ def new_request(store: TallyStore, label: str) -> RequestGroup:
         request_id, lambda group: replace(group, label=label, updated=utc_now()))
 
 
+def reject_suggestion(store: TallyStore, comment_id: str, request_id: str) -> Comment:
+    """The author says the machine's guess is wrong: the comment leaves that request, unfiled
+    (it may be suggested elsewhere, and still waits to be filed). A filed comment is left as
+    the author filed it."""
+    fileable(store, comment_id)
+
+    def reject(stored: Comment) -> Comment:
+        if stored.request_filed or stored.request != request_id:
+            return stored
+        return replace(stored, request=None)
+
+    return store.update_comment(comment_id, reject)
+
+
 def check_choice(store: TallyStore, comment_id: str, choice: str, label: str | None) -> None:
     """FilingRefused unless filing ``comment_id`` as ``choice`` can be done (changes nothing:
     the reply form checks before it replies, so a bad choice sends no reply)."""

@@ -41,6 +41,13 @@ SAMPLE_COMMENTS = (
      "Another vote from me: please write a post on keeping track of requests that readers "
      "repeat. Three of my readers asked for the same thing and I only noticed when the third "
      "one did."),
+    ("Noor", "noor@example.org", None,
+     "Thank you for this, it is exactly what I needed this week."),
+    ("Ravi", "ravi@example.org", None,
+     "Would love a post about tracking the requests your readers keep repeating. How do you "
+     "remember who asked?"),
+    ("Elif", "elif@example.org", None,
+     "Please write more on keeping a tally of repeated reader requests, with examples."),
 )
 
 

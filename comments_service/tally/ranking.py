@@ -12,7 +12,10 @@ suggestion was the author's choice at least TARGET_PRECISION of the time (filing
 request" count as wrong preselections). With fewer than MIN_EXAMPLES such comments nothing is
 preselected: no manual tuning, and no guessing on a new site.
 
-Vectors come from the configured embedder (embedders.py), cached per comment and text.
+Vectors come from the configured embedder (embedders.py), cached per comment and text. The
+replay behind the threshold is cached too, filing by filing: a filing's outcome depends only on
+it and the filings before it, so a new filing costs one more ranking, not a replay of them all
+(which made ranking the n-th comment O(n²), and a site's whole history O(n³)).
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ import threading
 from collections import OrderedDict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any
 
 from comments_service.models import Comment, RequestGroup
@@ -34,6 +38,7 @@ MAX_SUGGESTIONS = 5
 TARGET_PRECISION = 0.95
 MIN_EXAMPLES = 8  # comments that joined an earlier request, before anything is preselected
 VECTOR_CACHE_SIZE = 20_000
+REPLAY_CACHE_SIZE = 100_000  # filings' outcomes kept (a few hundred bytes each)
 
 
 @dataclass(frozen=True)
@@ -64,10 +69,12 @@ class _Vectors:
         self._lock = threading.Lock()
 
     def of(self, embedder: Any, comments: Sequence[Comment]) -> list[Any]:
-        keys = [(embedder.name, comment.id, _digest(_text(comment))) for comment in comments]
+        texts = [_compared(comment.body, comment.question) for comment in comments]
+        keys = [(embedder.name, comment.id, digest)
+                for comment, (_compared_text, digest) in zip(comments, texts, strict=True)]
         with self._lock:
             missing = [index for index, key in enumerate(keys) if key not in self._cache]
-        encoded = embedder.encode([_text(comments[index]) for index in missing])
+        encoded = embedder.encode([texts[index][0] for index in missing])
         with self._lock:
             for index, vector in zip(missing, encoded, strict=True):
                 self._cache[keys[index]] = vector
@@ -80,14 +87,44 @@ class _Vectors:
         return vectors
 
 
+Outcome = tuple[float, bool] | tuple[()]  # (best score, right?); () when nothing to rank
+
+
+class _Outcomes:
+    """The replay's outcome of each filing, by embedder and a digest of the filings up to it
+    (ids, the requests they were filed under, the compared texts); the least recently used
+    are dropped beyond ``size``."""
+
+    def __init__(self, size: int) -> None:
+        self._size = size
+        self._cache: OrderedDict[tuple[str, str], Outcome] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, key: tuple[str, str]) -> Outcome | None:
+        """The cached outcome, or None."""
+        with self._lock:
+            outcome = self._cache.get(key)
+            if outcome is not None:
+                self._cache.move_to_end(key)
+            return outcome
+
+    def put(self, key: tuple[str, str], outcome: Outcome) -> None:
+        with self._lock:
+            self._cache[key] = outcome
+            while len(self._cache) > self._size:
+                self._cache.popitem(last=False)
+
+
 _vectors = _Vectors(VECTOR_CACHE_SIZE)
-_thresholds: dict[tuple[str, str], float | None] = {}
-_thresholds_lock = threading.Lock()
+_outcomes = _Outcomes(REPLAY_CACHE_SIZE)
 
 
-def _text(comment: Comment) -> str:
-    """What is compared: the part that asks for something (without the politeness), else all."""
-    return request_topic(comment.body, comment.question) or comment.body
+@lru_cache(maxsize=VECTOR_CACHE_SIZE)
+def _compared(body: str, question: str | None) -> tuple[str, str]:
+    """What is compared of a comment: the part that asks for something (without the
+    politeness), else all of it; and its digest. Worked out once per text."""
+    text = request_topic(body, question) or body
+    return text, _digest(text)
 
 
 def _digest(text: str) -> str:
@@ -151,7 +188,7 @@ def fitted_threshold(store: TallyStore, embedder: Any,
                      requests: Mapping[str, list[Comment]] | None = None,
                      groups: Mapping[str, RequestGroup] | None = None) -> float | None:
     """This site's preselection threshold (see the module docstring), or None while the
-    author's filings are too few to tell. Cached until the filings change."""
+    author's filings are too few to tell. Each filing's outcome is cached (_replay)."""
     groups = store.request_groups() if groups is None else groups
     requests = filed_requests(store, groups) if requests is None else requests
     filings = sorted(
@@ -159,29 +196,34 @@ def fitted_threshold(store: TallyStore, embedder: Any,
         + [comment for comment in store.all_comments()
            if comment.request == MOVED_OUT and comment.request_filed],
         key=lambda comment: (comment.created, comment.id))
-    key = (embedder.name, _digest(" ".join(f"{c.id}:{c.request}" for c in filings)))
-    with _thresholds_lock:
-        if key in _thresholds:
-            return _thresholds[key]
-    outcomes = _replay(embedder, filings, groups)
-    threshold = threshold_for(outcomes)
-    with _thresholds_lock:
-        _thresholds[key] = threshold
-    return threshold
+    return threshold_for(_replay(embedder, filings, groups))
 
 
 def _replay(embedder: Any, filings: Sequence[Comment], groups: Mapping[str, RequestGroup]
             ) -> list[tuple[float, bool]]:
-    """(best score, was it the author's choice) for each filing that had requests before it."""
+    """(best score, was it the author's choice) for each filing that had requests before it.
+
+    A filing's outcome is looked up by a digest of it and every filing before it, so only the
+    filings after the first change (a new one, a refiling, an edit, a merge) are ranked again."""
     earlier: dict[str, list[Comment]] = {}
     outcomes = []
+    chain = ""
     for filing in filings:
         chosen = (None if filing.request == MOVED_OUT
                   else resolve(groups, filing.request or ""))
-        scores = _scores(embedder, filing, earlier)
-        if scores:
-            best_id, best = max(scores.items(), key=lambda item: (item[1], item[0]))
-            outcomes.append((best, best_id == chosen))
+        step = f"{chain} {filing.id}:{chosen}:{_compared(filing.body, filing.question)[1]}"
+        chain = _digest(step)
+        key = (embedder.name, chain)
+        outcome = _outcomes.get(key)
+        if outcome is None:
+            scores = _scores(embedder, filing, earlier)
+            outcome = ()
+            if scores:
+                best_id, best = max(scores.items(), key=lambda item: (item[1], item[0]))
+                outcome = (best, best_id == chosen)
+            _outcomes.put(key, outcome)
+        if outcome:
+            outcomes.append(outcome)
         if chosen is not None:
             earlier.setdefault(chosen, []).append(filing)
     return outcomes

@@ -1,6 +1,7 @@
 """The shape of comments_service/ that import-linter cannot see: no module reaches into
 another's private names, no module grows past 600 lines, every module says what it is for,
-and every `flask` command is registered in cli/ (docs/ARCHITECTURE.md)."""
+every `flask` command is registered in cli/, and the Pelican plugins never import the service
+(docs/ARCHITECTURE.md)."""
 
 from __future__ import annotations
 
@@ -35,6 +36,19 @@ def test_a_module_keeps_to_one_job(path: Path):
         if isinstance(node, ast.Call) and getattr(node.func, "attr", "") == "add_command":
             assert module_name(path) == "comments_service.cli", \
                 "commands are registered in cli/__init__.py only"
+
+
+PLUGINS = sorted((PACKAGE.parent / "plugins").rglob("*.py"))
+
+
+@pytest.mark.parametrize("path", PLUGINS, ids=lambda path: str(path.relative_to(PACKAGE.parent)))
+def test_a_pelican_plugin_never_imports_the_service(path: Path):
+    """The site builds without the service installed: plugins read its export, never its code
+    (every import statement counts, those inside functions too)."""
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        names = ([alias.name for alias in node.names] if isinstance(node, ast.Import)
+                 else [node.module or ""] if isinstance(node, ast.ImportFrom) else [])
+        assert not any(name.split(".")[0] == "comments_service" for name in names), path
 
 
 def test_every_command_is_one_of_the_cli_packages(app):

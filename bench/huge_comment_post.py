@@ -22,9 +22,9 @@ import json
 import os
 import statistics
 import tempfile
-import time
 from pathlib import Path
 
+from _post_timing import p95, post_ms
 from flask import Flask
 from flask.testing import FlaskClient
 
@@ -60,31 +60,17 @@ def service(folder: Path) -> Flask:
     })
 
 
-def post_ms(client: FlaskClient, body: str) -> float:
-    """Milliseconds one POST of ``body`` takes, answer included."""
-    started = time.perf_counter()
-    response = client.post("/api/threads/hello/comments", json={"name": "Rosa", "body": body})
-    elapsed = (time.perf_counter() - started) * 1000
-    assert response.status_code == 201, response.get_json()
-    return elapsed
-
-
-def p95(samples: list[float]) -> float:
-    ordered = sorted(samples)
-    return ordered[min(len(ordered) - 1, int(0.95 * len(ordered)))]
-
-
 def measure(client: FlaskClient, runs: int) -> dict[str, list[float]]:
     """``runs`` POSTs of each kind, taking turns, after one of each that is not counted (the
     first request of a process loads templates and the grouper)."""
     for body in KINDS.values():
-        post_ms(client, body)
+        post_ms(client, {"name": "Rosa", "body": body})
     names = list(KINDS)
     timings: dict[str, list[float]] = {name: [] for name in names}
     for round_number in range(runs):
         shift = round_number % len(names)
         for name in names[shift:] + names[:shift]:
-            timings[name].append(post_ms(client, KINDS[name]))
+            timings[name].append(post_ms(client, {"name": "Rosa", "body": KINDS[name]}))
     return timings
 
 

@@ -36,6 +36,7 @@ from comments_service.outbox.queue import SENDER_EXTENSION
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+from _post_timing import p95, post_ms
 from api_vs_isso import serving
 
 TARGET_RATIO = 1.5
@@ -83,31 +84,21 @@ def service(folder: Path, settings: dict[str, object] | None = None) -> Flask:
     })
 
 
-def post_ms(client: FlaskClient, number: int) -> float:
-    """Milliseconds one reader's POST takes, answer included."""
-    payload = {"name": "Rosa", "body": f"Comment number {number}.", "email": "rosa@example.org"}
-    started = time.perf_counter()
-    response = client.post("/api/threads/hello/comments", json=payload)
-    elapsed = (time.perf_counter() - started) * 1000
-    assert response.status_code == 201, response.get_json()
-    return elapsed
-
-
-def p95(samples: list[float]) -> float:
-    ordered = sorted(samples)
-    return ordered[min(len(ordered) - 1, int(0.95 * len(ordered)))]
+def reader_comment(number: int) -> dict[str, str]:
+    """One reader's comment, with an email (so it may be mailed about)."""
+    return {"name": "Rosa", "body": f"Comment number {number}.", "email": "rosa@example.org"}
 
 
 def measure(clients: dict[str, FlaskClient], runs: int) -> dict[str, list[float]]:
     """``runs`` POSTs on each app, taking turns (the first of each app is not counted)."""
     for client in clients.values():
         client.get("/healthz")  # the first request starts the sender thread
-        post_ms(client, 0)
+        post_ms(client, reader_comment(0))
     names = list(clients)
     timings: dict[str, list[float]] = {name: [] for name in names}
     for number in range(1, runs + 1):
         for name in names if number % 2 else names[::-1]:
-            timings[name].append(post_ms(clients[name], number))
+            timings[name].append(post_ms(clients[name], reader_comment(number)))
     return timings
 
 

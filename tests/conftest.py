@@ -22,6 +22,8 @@ from werkzeug.security import generate_password_hash
 from werkzeug.test import TestResponse
 
 from comments_service import signals
+from comments_service.comments import replying
+from comments_service.mail.notify import unsubscribe_address
 from comments_service.models import Author, utc_now
 from comments_service.tally.filing import file_comment
 from comments_service.tally.groups import MOVED_OUT
@@ -465,4 +467,20 @@ def file_as_suggested(store) -> int:
             file_comment(store, comment.id, comment.request)
             filed += 1
     return filed
+
+
+def demo_store_in_use(app: Flask):
+    """The app's store after `demo-data`, then some use: every reader comment filed where the
+    machine put it, a reply (and its notification), a spam verdict, an unsubscribed address."""
+    result = app.test_cli_runner().invoke(args=["demo-data"])
+    assert result.exit_code == 0, result.output
+    store = app.extensions["tellmemore.store"]
+    file_as_suggested(store)
+    author = store.list_authors()[0]
+    with app.test_request_context():
+        waiting = store.waiting_comments(limit=10)
+        replying.reply(store, waiting[0].id, author, f"{waiting[0].name}, thank you: yes.")
+        replying.mark_spam(store, waiting[1].id)
+        unsubscribe_address(store, "maya@example.org")
+    return store
 

@@ -10,7 +10,6 @@ from pathlib import Path
 import pytest
 
 from comments_service.comments import replying
-from comments_service.mail.notify import unsubscribe_address
 from comments_service.models import CommentState
 from comments_service.store import Store
 from comments_service.store.copy import open_store_at
@@ -18,7 +17,12 @@ from comments_service.store.inventory import copy_store, count_differences
 from comments_service.tally import actions as tally_actions
 from comments_service.tally import state as tally_state
 from comments_service.tally import views as tally_views
-from tests.conftest import NO_PG_REASON, PG_DSN_VARIABLE, file_as_suggested, fresh_postgres_schema
+from tests.conftest import (
+    NO_PG_REASON,
+    PG_DSN_VARIABLE,
+    demo_store_in_use,
+    fresh_postgres_schema,
+)
 
 
 def everything(store: Store) -> dict[str, object]:
@@ -36,16 +40,8 @@ def everything(store: Store) -> dict[str, object]:
 @pytest.fixture
 def source(app, store_backend) -> Store:
     """The demo's data plus a reply, a spam verdict, an unsubscribe and a renamed request."""
-    result = app.test_cli_runner().invoke(args=["demo-data"])
-    assert result.exit_code == 0, result.output
-    file_as_suggested(app.extensions["tellmemore.store"])
-    store: Store = app.extensions["tellmemore.store"]
-    author = store.list_authors()[0]
+    store = demo_store_in_use(app)
     with app.test_request_context():
-        waiting = store.waiting_comments(limit=10)
-        replying.reply(store, waiting[0].id, author, f"{waiting[0].name}, thank you: yes.")
-        replying.mark_spam(store, waiting[1].id)
-        unsubscribe_address(store, "maya@example.org")
         tallied = tally_views.overview(store, min_people=2)
         assert tallied, "the demo data holds one request asked by two readers"
         tally_actions.rename(store, tallied[0].id, "Tracking repeated requests")

@@ -14,8 +14,6 @@ from typing import Any
 
 import pytest
 
-from comments_service.comments import replying
-from comments_service.mail.notify import unsubscribe_address
 from comments_service.models import Comment, CommentState, RequestStatus, new_comment_id
 from comments_service.store import Store, open_store
 from comments_service.store.backup import read_backup, restore_store, write_backup
@@ -32,7 +30,12 @@ from comments_service.store.inventory import (
 from comments_service.tally import actions as tally_actions
 from comments_service.tally import views as tally_views
 from comments_service.tally.service import assign_comment
-from tests.conftest import NO_PG_REASON, PG_DSN_VARIABLE, file_as_suggested, fresh_postgres_schema
+from tests.conftest import (
+    NO_PG_REASON,
+    PG_DSN_VARIABLE,
+    demo_store_in_use,
+    fresh_postgres_schema,
+)
 
 pytestmark = pytest.mark.both_stores
 
@@ -54,16 +57,8 @@ def full_store(app) -> Store:
     """A store holding something in every part: the demo's comments and author, a reply and
     its notification, a spam verdict, an unsubscribed address, and requests the author
     renamed, marked planned with a link, and merged."""
-    result = app.test_cli_runner().invoke(args=["demo-data"])
-    assert result.exit_code == 0, result.output
-    file_as_suggested(app.extensions["tellmemore.store"])
-    store: Store = app.extensions["tellmemore.store"]
-    author = store.list_authors()[0]
+    store = demo_store_in_use(app)
     with app.test_request_context():
-        waiting = store.waiting_comments(limit=10)
-        replying.reply(store, waiting[0].id, author, f"{waiting[0].name}, thank you: yes.")
-        replying.mark_spam(store, waiting[1].id)
-        unsubscribe_address(store, "maya@example.org")
         groups = tally_views.overview(store, min_people=1)
         assert len(groups) >= 2, "the demo data asks for several things"
         tally_actions.rename(store, groups[0].id, "Tracking repeated requests")

@@ -33,12 +33,8 @@ bench/tally_data; nothing in ranking.py was tuned on either half):
 Targets (issue 18): first 5 >= 0.95, first 1 >= 0.75, <= 0.5 keystrokes per comment, wrong
 preselections <= 2 %; each is printed with the measured value's ratio to it.
 
-Under the table, "what if": the same comments and rankings, preselected by two rules ranking.py
-does not follow (yet): (1) "not a request" is preselected when nothing else is and the request
-detector (grouper.request_sentences) finds no request in the comment; (2) that, and the
-threshold fitted only on the filings the detector finds a request in (the others get "not a
-request" preselected, so their scores no longer hold the threshold up). Both replay the
-threshold the way ranking.py does, comment by comment, from the filings before it.
+"Not a request" is preselected as ranking.py does: when no request is and the request detector
+finds none in the comment, once the site's filings show the detector right >= 95 % of the time.
 """
 
 from __future__ import annotations
@@ -52,7 +48,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -66,7 +62,6 @@ from comments_service.tally import filing, ranking  # noqa: E402
 from comments_service.tally.grouper import (  # noqa: E402
     LexicalEmbedder,
     MiniLMEmbedder,
-    request_sentences,
 )
 from comments_service.tally.groups import LABEL_LIMIT  # noqa: E402
 
@@ -76,10 +71,6 @@ THREAD = "triage-bench"  # for comments whose data names no thread
 START = datetime(2025, 1, 1, tzinfo=UTC)
 EARLY_LATE = 50  # comments at each end of the stream whose ranking time is compared
 
-# The "what if" rules (module docstring): name → whether the threshold is fitted on the comments
-# the detector finds a request in only.
-WHAT_IF = {"1: none where no request is found": False,
-           "2: 1, threshold fitted on the rest": True}
 # name, how the measured value compares with the target, the target
 TARGETS = (
     ("first 5", ">=", 0.95),
@@ -114,9 +105,6 @@ class Outcome:
     keystrokes: int
     encode_ms: float
     rank_ms: float
-    first: str | None  # the first suggestion and its score, for the "what if" rules
-    first_score: float | None
-    detected: bool  # whether the request detector finds a request in it
 
 
 # --- data ------------------------------------------------------------------------------------
@@ -223,12 +211,9 @@ def replay(rows: Sequence[Row], embedder: Any, progress: bool = False) -> list[O
             if kind == "new":
                 assert filed.request is not None
                 requests[row.request] = filed.request.id  # type: ignore[index]
-            first = ranked.suggestions[0] if ranked.suggestions else None
             outcomes.append(Outcome(
                 row, kind, place, ranked.preselected, right,
-                keystrokes(right, ranked.preselected, place), sum(timed.calls_ms), rank_ms,
-                first and first.id, first and first.score,
-                request_sentences(row.text, row.question) is not None))
+                keystrokes(right, ranked.preselected, place), sum(timed.calls_ms), rank_ms))
             if progress and (position + 1) % 100 == 0:
                 print(f"  {embedder.name}: {position + 1} of {len(rows)} comments filed",
                       file=sys.stderr)
@@ -279,30 +264,6 @@ def timing(outcomes: Sequence[Outcome]) -> dict[str, float]:
             "rank s total": sum(times) / 1000}
 
 
-def what_if(outcomes: Sequence[Outcome], fit_on_detected: bool) -> list[Outcome]:
-    """The outcomes under the "what if" rules (see the module docstring): "not a request"
-    preselected for the comments the detector finds no request in, when nothing else is; with
-    ``fit_on_detected``, the request preselected by a threshold fitted only on the comments the
-    detector finds a request in, refitted before each comment from the ones before it as
-    rank() does (on the rounded scores the page shows)."""
-    changed = []
-    examples: list[tuple[float, bool]] = []
-    for outcome in outcomes:
-        preselected = outcome.preselected
-        if fit_on_detected:
-            threshold = ranking.threshold_for(examples)
-            preselected = None
-            if outcome.detected and outcome.first_score is not None:
-                if threshold is not None and outcome.first_score >= threshold:
-                    preselected = outcome.first
-                examples.append((outcome.first_score, outcome.first == outcome.right))
-        if preselected is None and not outcome.detected:
-            preselected = filing.NONE
-        changed.append(replace(outcome, preselected=preselected, keystrokes=keystrokes(
-            outcome.right, preselected, outcome.position)))
-    return changed
-
-
 def target_ratios(numbers: dict[str, Any]) -> dict[str, dict[str, Any]]:
     """Each target with the measured value, its ratio to the target and whether it is met."""
     out = {}
@@ -329,7 +290,6 @@ def report(name: str, outcomes: Sequence[Outcome]) -> dict[str, Any]:
     result: dict[str, Any] = {**halves(outcomes), **timing(outcomes)}
     result["targets"] = {half: target_ratios(result[half]) for half in ("all", "test")
                          if half in result}
-    result["what if"] = {rule: halves(what_if(outcomes, fit)) for rule, fit in WHAT_IF.items()}
     result["first preselection at comment"] = next(
         (number for number, o in enumerate(outcomes, start=1) if o.preselected is not None),
         None)
@@ -369,13 +329,6 @@ def print_report(result: dict[str, Any]) -> None:
               f"{numbers['new']} start one, {numbers['none']} ask for nothing); "
               f"{numbers['preselected']} preselected, {numbers['wrong preselections']} wrong; "
               f"keystrokes {by_kind['join']} + {by_kind['new']} + {by_kind['none']}")
-    print("  what if \"not a request\" were preselected when the detector finds no request "
-          "(keystrokes, wrong preselections per comment):")
-    for rule, numbers in result["what if"].items():
-        print(f"    {rule:<38}" + "".join(
-            f"  {half} {show(numbers[half]['keystrokes per comment'], 3)}, "
-            f"{show(numbers[half]['wrong preselections per comment'], 3)}"
-            for half in halves))
     print(f"  first preselection at comment {show(result['first preselection at comment'])}")
     print(f"  ranking one comment: median {result['rank ms median']:.1f} ms, "
           f"{result['rank ms first']:.1f} ms over the first {EARLY_LATE} and "

@@ -3,6 +3,8 @@ a comment, the filing endpoint and the reply form's filing fields, on both store
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from comments_service.models import CommentState
@@ -158,6 +160,46 @@ def test_after_enough_consistent_filings_the_right_request_is_preselected(author
     last = view(author_client, post(author_client, "Could you add RSS feeds per tag, please?"))
     assert last["request_suggestions"][0]["id"] == requests["RSS"]
     assert last["suggested_choice"] == requests["RSS"]
+
+
+THANKS = ["Thanks, this was a lovely read.", "I rode that road last spring, it was muddy.",
+          "Great photos, the light in the third one is perfect.", "This made my morning.",
+          "We did the same trip with our kids in 2019.", "Beautiful writing as always.",
+          "The bakery you mention closed last year, sadly.", "I agree with every word."]
+
+
+def test_not_a_request_is_preselected_once_the_site_shows_the_detector_is_right(author_client):
+    """Most comments ask for nothing: once this site's author has filed enough of the comments
+    the detector finds no request in as "not a request", the next such comment comes with
+    "none" preselected, and one that asks for something does not."""
+    for number, text in enumerate(THANKS):
+        comment_id = post(author_client, text, email=f"t{number}@reader.test")
+        assert view(author_client, comment_id)["suggested_choice"] is None  # too few yet
+        assert file(author_client, comment_id, "none").get_json() == {"request": None}
+    thanks = view(author_client, post(author_client, "What a wonderful story, thank you."))
+    assert thanks["suggested_choice"] == "none"
+    page = author_client.get(f"/moderate/comments/{thanks['comment']['id']}").get_data(
+        as_text=True)
+    assert re.search(r'value="none"[^>]*checked', page)
+    asking = view(author_client, post(author_client, "Could you write a post about the tent?"))
+    assert asking["suggested_choice"] is None
+
+
+def test_not_a_request_is_not_preselected_where_the_author_disagrees_with_the_detector(
+        author_client):
+    """On a site whose readers ask without the usual words, the author files many comments the
+    detector finds nothing in under requests: then "none" is never preselected."""
+    request_id = None
+    for number, text in enumerate(THANKS):
+        comment_id = post(author_client, text, email=f"t{number}@reader.test")
+        if number % 4 == 0:
+            choice = "new" if request_id is None else request_id
+            filed = file(author_client, comment_id, choice, label="More stories").get_json()
+            request_id = filed["request"]["id"]
+        else:
+            file(author_client, comment_id, "none")
+    last = view(author_client, post(author_client, "What a wonderful story, thank you."))
+    assert last["suggested_choice"] is None
 
 
 def test_maybe_also_is_confirmed_or_rejected_from_the_request_page(author_client, store):

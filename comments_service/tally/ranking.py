@@ -12,6 +12,13 @@ suggestion was the author's choice at least TARGET_PRECISION of the time (filing
 request" count as wrong preselections). With fewer than MIN_EXAMPLES such comments nothing is
 preselected: no manual tuning, and no guessing on a new site.
 
+When no request is preselected and the request detector (grouper.request_sentences) finds
+nothing asked for in the comment, "not a request" is preselected instead, once this site's
+filings show the detector can be trusted here: of at least MIN_EXAMPLES filed comments it found
+no request in, the author filed at least TARGET_PRECISION as not a request. Most comments ask
+for nothing (thanks, stories, answers to the article's questions), so this is where most of the
+author's keystrokes go (docs/TALLY.md, the triage benchmark).
+
 Vectors come from the configured embedder (embedders.py), cached per comment and text. The
 replay behind the threshold is cached too, filing by filing: a filing's outcome depends only on
 it and the filings before it, so a new filing costs one more ranking, not a replay of them all
@@ -34,6 +41,7 @@ from comments_service.tally.grouper import request_topic
 from comments_service.tally.groups import MOVED_OUT, TallyStore, group_members, resolve
 from comments_service.tally.views import count_people, suggested_label
 
+NOT_A_REQUEST = "none"  # the filing choice (filing.NONE), when it is preselected
 MAX_SUGGESTIONS = 5
 TARGET_PRECISION = 0.95
 MIN_EXAMPLES = 8  # comments that joined an earlier request, before anything is preselected
@@ -53,7 +61,8 @@ class Suggestion:
 
 @dataclass(frozen=True)
 class Ranking:
-    """The best requests for one comment, and the one to preselect (None: choose yourself)."""
+    """The best requests for one comment, and what to preselect: a request id, NOT_A_REQUEST,
+    or None (the author chooses)."""
 
     suggestions: list[Suggestion]
     preselected: str | None
@@ -71,7 +80,7 @@ class _Vectors:
     def of(self, embedder: Any, comments: Sequence[Comment]) -> list[Any]:
         texts = [_compared(comment.body, comment.question) for comment in comments]
         keys = [(embedder.name, comment.id, digest)
-                for comment, (_compared_text, digest) in zip(comments, texts, strict=True)]
+                for comment, (_text, digest, _asks) in zip(comments, texts, strict=True)]
         with self._lock:
             missing = [index for index, key in enumerate(keys) if key not in self._cache]
         encoded = embedder.encode([texts[index][0] for index in missing])
@@ -120,11 +129,13 @@ _outcomes = _Outcomes(REPLAY_CACHE_SIZE)
 
 
 @lru_cache(maxsize=VECTOR_CACHE_SIZE)
-def _compared(body: str, question: str | None) -> tuple[str, str]:
+def _compared(body: str, question: str | None) -> tuple[str, str, bool]:
     """What is compared of a comment: the part that asks for something (without the
-    politeness), else all of it; and its digest. Worked out once per text."""
-    text = request_topic(body, question) or body
-    return text, _digest(text)
+    politeness), else all of it; its digest; and whether the detector found a request in it.
+    Worked out once per text."""
+    topic = request_topic(body, question)
+    text = topic or body
+    return text, _digest(text), topic is not None
 
 
 def _digest(text: str) -> str:
@@ -178,10 +189,24 @@ def rank(store: TallyStore, comment: Comment, embedder: Any = None) -> Ranking:
                    people=count_people(requests[request_id]), score=round(score, 4))
         for request_id, score in best
     ]
-    threshold = fitted_threshold(store, embedder, requests, groups)
+    filings = site_filings(store, requests)
+    threshold = threshold_for(_replay(embedder, filings, groups))
     preselected = (suggestions[0].id if suggestions and threshold is not None
                    and suggestions[0].score >= threshold else None)
+    if (preselected is None and not asks_for_something(comment)
+            and detector_trusted(filings)):
+        preselected = NOT_A_REQUEST
     return Ranking(suggestions, preselected, threshold)
+
+
+def site_filings(store: TallyStore, requests: Mapping[str, list[Comment]]) -> list[Comment]:
+    """Every comment the author filed, under a request (``requests``) or as not a request,
+    oldest first: this site's labelled examples."""
+    return sorted(
+        [member for members in requests.values() for member in members]
+        + [comment for comment in store.all_comments()
+           if comment.request == MOVED_OUT and comment.request_filed],
+        key=lambda comment: (comment.created, comment.id))
 
 
 def fitted_threshold(store: TallyStore, embedder: Any,
@@ -191,12 +216,20 @@ def fitted_threshold(store: TallyStore, embedder: Any,
     author's filings are too few to tell. Each filing's outcome is cached (_replay)."""
     groups = store.request_groups() if groups is None else groups
     requests = filed_requests(store, groups) if requests is None else requests
-    filings = sorted(
-        [member for members in requests.values() for member in members]
-        + [comment for comment in store.all_comments()
-           if comment.request == MOVED_OUT and comment.request_filed],
-        key=lambda comment: (comment.created, comment.id))
-    return threshold_for(_replay(embedder, filings, groups))
+    return threshold_for(_replay(embedder, site_filings(store, requests), groups))
+
+
+def asks_for_something(comment: Comment) -> bool:
+    """Whether the request detector finds a request in the comment."""
+    return _compared(comment.body, comment.question)[2]
+
+
+def detector_trusted(filings: Sequence[Comment], precision: float = TARGET_PRECISION,
+                     minimum: int = MIN_EXAMPLES) -> bool:
+    """Whether, on this site's ``filings``, the comments the detector found no request in were
+    filed as not a request at least ``precision`` of the time, over at least ``minimum``."""
+    unasked = [filing.request == MOVED_OUT for filing in filings if not asks_for_something(filing)]
+    return len(unasked) >= minimum and sum(unasked) / len(unasked) >= precision
 
 
 def _replay(embedder: Any, filings: Sequence[Comment], groups: Mapping[str, RequestGroup]

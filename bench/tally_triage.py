@@ -157,6 +157,7 @@ class TimedEmbedder:
 
     def __init__(self, embedder: Any) -> None:
         self.embedder, self.name = embedder, embedder.name
+        self.vector_key = getattr(embedder, "vector_key", None)  # kept in the store if set
         self.calls_ms: list[float] = []
 
     def encode(self, texts: Sequence[str]) -> list[Any]:

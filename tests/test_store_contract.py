@@ -20,6 +20,7 @@ from comments_service.store import (
     RequestStore,
     RequestTally,
     Store,
+    VectorStore,
 )
 
 pytestmark = pytest.mark.both_stores
@@ -65,7 +66,7 @@ def test_the_protocols_cover_the_store() -> None:
     """Store is exactly its protocols joined, plus close; no method is in two protocols."""
     declared = [members(protocol) for protocol in STORE_PROTOCOLS]
     assert set(STORE_PROTOCOLS) == {CommentStore, AuthorStore, OutboxStore, AddressStore,
-                                    RequestStore}
+                                    RequestStore, VectorStore}
     assert sum(len(names) for names in declared) == len(set().union(*declared))
     assert members(Store) == set().union(*declared) | {"close"}
 

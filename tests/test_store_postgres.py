@@ -31,7 +31,7 @@ from comments_service.store import (
 )
 from comments_service.store.postgres import PostgresStore, open_postgres_store
 from comments_service.store.postgres import schema as store_postgres_schema
-from comments_service.store.postgres.schema import latest_version, migrate
+from comments_service.store.postgres.schema import known_migrations, latest_version, migrate
 from tests.conftest import NO_PG_REASON, PG_DSN_VARIABLE, SERVICE_MANIFEST, fresh_postgres_schema
 
 pytestmark = pytest.mark.skipif(not os.environ.get(PG_DSN_VARIABLE), reason=NO_PG_REASON)
@@ -108,7 +108,8 @@ def test_init_applies_the_migrations_once_and_check_reports_the_schema(
     assert f"schema version {latest_version()}, up to date" in second.stdout
     with psycopg.connect(empty_url) as connection:
         rows = connection.execute("SELECT version, name FROM schema_version").fetchall()
-    assert rows == [(1, "0001_initial")]
+    assert rows == [(migration.version, migration.name) for migration in known_migrations()]
+    assert rows[:2] == [(1, "0001_initial"), (2, "0002_text_vectors")]
     check = flask("check", store_url=empty_url, instance=tmp_path / "instance")
     assert check.returncode == 0, check.stderr
     assert f"schema version {latest_version()}, 0 comments in 0 threads" in check.stdout
@@ -117,7 +118,7 @@ def test_init_applies_the_migrations_once_and_check_reports_the_schema(
 def test_migrate_is_idempotent_and_safe_to_run_twice_at_once(empty_url: str) -> None:
     with multiprocessing.get_context("spawn").Pool(2) as pool:
         results = pool.map(migrate, [empty_url, empty_url])
-    assert sorted(results) == [[], ["0001_initial"]]
+    assert sorted(results) == [[], [migration.name for migration in known_migrations()]]
     assert migrate(empty_url) == []
 
 

@@ -298,8 +298,41 @@ class RequestStore(Protocol):
         ids are skipped. Returns how many comments changed."""
 
 
+# What a model's name may be, as a vector store keys it (a file name on the embedded store).
+VECTOR_MODEL = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
+# What a text's digest looks like (tally/vectors.py: blake2b, 16 bytes, in hex).
+VECTOR_DIGEST = re.compile(r"[0-9a-f]{32}")
+
+
+def check_vector_key(model: str, digest: str | None = None) -> None:
+    """Refuse (ValueError) a model name or text digest no vector store may hold."""
+    if not isinstance(model, str) or not VECTOR_MODEL.fullmatch(model):
+        raise ValueError(f"Invalid model name {model!r}")
+    if digest is not None and (not isinstance(digest, str)
+                               or not VECTOR_DIGEST.fullmatch(digest)):
+        raise ValueError(f"Invalid text digest {digest!r}")
+
+
 @runtime_checkable
-class Store(CommentStore, AuthorStore, OutboxStore, AddressStore, RequestStore, Protocol):
+class VectorStore(Protocol):
+    """Sentence vectors of texts, by model and text digest: each text is encoded once, and
+    every process and restart after that reads the vector back. Vectors are derived data
+    (the texts are in the comments), so backups and copies leave them out; a lost vector is
+    encoded again."""
+
+    @abstractmethod
+    def text_vectors(self, model: str, digests: Iterable[str]) -> dict[str, bytes]:
+        """The vectors kept for ``digests`` (digest → the vector's bytes); unknown digests
+        are left out."""
+
+    @abstractmethod
+    def add_text_vectors(self, model: str, vectors: Mapping[str, bytes]) -> None:
+        """Keep ``vectors`` (digest → bytes); a digest already kept keeps its first vector."""
+
+
+@runtime_checkable
+class Store(CommentStore, AuthorStore, OutboxStore, AddressStore, RequestStore, VectorStore,
+            Protocol):
     """Everything the service keeps: what each backend implements in full."""
 
     def grouped_comments(self) -> Iterator[Comment]:
@@ -314,5 +347,5 @@ class Store(CommentStore, AuthorStore, OutboxStore, AddressStore, RequestStore, 
 
 # Every protocol a backend implements, for the contract tests and for readers.
 STORE_PROTOCOLS: tuple[type, ...] = (
-    CommentStore, AuthorStore, OutboxStore, AddressStore, RequestStore,
+    CommentStore, AuthorStore, OutboxStore, AddressStore, RequestStore, VectorStore,
 )

@@ -2,8 +2,9 @@
 
 Both backends are built this way (tinydb/__init__.py, postgres/__init__.py): the parts differ,
 the way calls reach them does not, so the forwarding is written once, here. A backend sets
-``_comments``, ``_authors``, ``_outbox``, ``_addresses`` and ``_requests`` and adds what only
-it has (``author_replies``, ``close`` …); the protocols in store.base document every method.
+``_comments``, ``_authors``, ``_outbox``, ``_addresses``, ``_requests`` and ``_vectors`` and
+adds what only it has (``author_replies``, ``close`` …); the protocols in store.base document
+every method.
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ class ComposedStore(Store):
     _outbox: Any
     _addresses: Any
     _requests: Any
+    _vectors: Any
 
     # -- CommentStore -------------------------------------------------------------------------
 
@@ -174,3 +176,11 @@ class ComposedStore(Store):
 
     def set_comment_requests(self, requests: Mapping[str, str | None]) -> int:
         return self._requests.set_comment_requests(requests)
+
+    # -- VectorStore --------------------------------------------------------------------------
+
+    def text_vectors(self, model: str, digests: Iterable[str]) -> dict[str, bytes]:
+        return self._vectors.text_vectors(model, digests)
+
+    def add_text_vectors(self, model: str, vectors: Mapping[str, bytes]) -> None:
+        self._vectors.add_text_vectors(model, vectors)

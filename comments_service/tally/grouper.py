@@ -234,6 +234,8 @@ class MiniLMEmbedder:
     resident); then ~12 ms per comment on one core (bench/encode_speed.py). No torch."""
 
     name = "minilm"
+    # What its vectors are kept under (tally/vectors.py): the weights, not the setting's name.
+    vector_key = "all-MiniLM-L6-v2"
     settle_calibration: Calibration | None = MINILM
 
     # What encoder.py needs; the package's model files are checked too.

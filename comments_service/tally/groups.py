@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from typing import Protocol
 
 from comments_service.models import Comment, CommentState, RequestGroup
-from comments_service.store import CommentStore, RequestStore
+from comments_service.store import CommentStore, RequestStore, VectorStore
 
 MOVED_OUT = "-"  # Comment.request of a comment the author filed as "not a request"
 # <generation>-<n>: the grouper's groups (generation 1, 2 … one per regroup); 0-<n>: requests
@@ -22,8 +22,9 @@ LIVE_STATES = (CommentState.AWAITING_REPLY, CommentState.REPLIED)
 LABEL_LIMIT = 120  # characters of a request's label
 
 
-class TallyStore(CommentStore, RequestStore, Protocol):
-    """What the tally uses of a store: the comments, and the requests' own records."""
+class TallyStore(CommentStore, RequestStore, VectorStore, Protocol):
+    """What the tally uses of a store: the comments, the requests' own records, and the
+    comments' sentence vectors."""
 
 
 class RequestActionError(ValueError):

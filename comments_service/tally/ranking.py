@@ -19,10 +19,11 @@ no request in, the author filed at least TARGET_PRECISION as not a request. Most
 for nothing (thanks, stories, answers to the article's questions), so this is where most of the
 author's keystrokes go (docs/TALLY.md, the triage benchmark).
 
-Vectors come from the configured embedder (embedders.py), cached per comment and text. The
-replay behind the threshold is cached too, filing by filing: a filing's outcome depends only on
-it and the filings before it, so a new filing costs one more ranking, not a replay of them all
-(which made ranking the n-th comment O(n²), and a site's whole history O(n³)).
+Vectors come from the configured embedder (embedders.py), each text's encoded once and kept in
+the store (vectors.py). The replay behind the threshold is cached, filing by filing: a
+filing's outcome depends only on it and the filings before it, so a new filing costs one more
+ranking, not a replay of them all (which made ranking the n-th comment O(n²), and a site's
+whole history O(n³)).
 """
 
 from __future__ import annotations
@@ -35,17 +36,20 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
+import numpy as np
+
 from comments_service.models import Comment, RequestGroup
 from comments_service.tally.embedders import configured_embedder, embedder_named
 from comments_service.tally.grouper import request_topic
 from comments_service.tally.groups import MOVED_OUT, TallyStore, group_members, resolve
+from comments_service.tally.vectors import stored
 from comments_service.tally.views import count_people, suggested_label
 
 NOT_A_REQUEST = "none"  # the filing choice (filing.NONE), when it is preselected
 MAX_SUGGESTIONS = 5
 TARGET_PRECISION = 0.95
 MIN_EXAMPLES = 8  # comments that joined an earlier request, before anything is preselected
-VECTOR_CACHE_SIZE = 20_000
+TEXT_CACHE_SIZE = 20_000  # texts whose compared part and digest are kept
 REPLAY_CACHE_SIZE = 100_000  # filings' outcomes kept (a few hundred bytes each)
 
 
@@ -67,33 +71,6 @@ class Ranking:
     suggestions: list[Suggestion]
     preselected: str | None
     threshold: float | None
-
-
-class _Vectors:
-    """Each comment's vector, once per process, per embedder and text (an edit re-encodes)."""
-
-    def __init__(self, size: int) -> None:
-        self._size = size
-        self._cache: OrderedDict[tuple[str, str, str], Any] = OrderedDict()
-        self._lock = threading.Lock()
-
-    def of(self, embedder: Any, comments: Sequence[Comment]) -> list[Any]:
-        texts = [_compared(comment.body, comment.question) for comment in comments]
-        keys = [(embedder.name, comment.id, digest)
-                for comment, (_text, digest, _asks) in zip(comments, texts, strict=True)]
-        with self._lock:
-            missing = [index for index, key in enumerate(keys) if key not in self._cache]
-        encoded = embedder.encode([texts[index][0] for index in missing])
-        with self._lock:
-            for index, vector in zip(missing, encoded, strict=True):
-                self._cache[keys[index]] = vector
-            vectors = []
-            for key in keys:
-                self._cache.move_to_end(key)
-                vectors.append(self._cache[key])
-            while len(self._cache) > self._size:
-                self._cache.popitem(last=False)
-        return vectors
 
 
 Outcome = tuple[float, bool] | tuple[()]  # (best score, right?); () when nothing to rank
@@ -124,11 +101,10 @@ class _Outcomes:
                 self._cache.popitem(last=False)
 
 
-_vectors = _Vectors(VECTOR_CACHE_SIZE)
 _outcomes = _Outcomes(REPLAY_CACHE_SIZE)
 
 
-@lru_cache(maxsize=VECTOR_CACHE_SIZE)
+@lru_cache(maxsize=TEXT_CACHE_SIZE)
 def _compared(body: str, question: str | None) -> tuple[str, str, bool]:
     """What is compared of a comment: the part that asks for something (without the
     politeness), else all of it; its digest; and whether the detector found a request in it.
@@ -148,7 +124,15 @@ def similarity(first: Any, second: Any) -> float:
         if len(first) > len(second):
             first, second = second, first
         return sum(value * second.get(key, 0.0) for key, value in first.items())
-    return float(sum(a * b for a, b in zip(first, second, strict=True)))
+    return float(np.dot(np.asarray(first, dtype=np.float32),
+                        np.asarray(second, dtype=np.float32)))
+
+
+def _similarities(vector: Any, others: Sequence[Any]) -> list[float]:
+    """The cosine of ``vector`` with each of ``others``; dense ones in one matrix product."""
+    if isinstance(vector, dict):
+        return [similarity(vector, other) for other in others]
+    return (np.stack(others) @ np.asarray(vector, dtype=np.float32)).tolist()
 
 
 def filed_requests(store: TallyStore, groups: Mapping[str, RequestGroup] | None = None
@@ -167,17 +151,18 @@ def _scores(embedder: Any, comment: Comment, requests: Mapping[str, Sequence[Com
              if member.id != comment.id]
     if not pairs:
         return {}
-    vector, *vectors = _vectors.of(embedder, [comment, *(member for _id, member in pairs)])
+    texts = [_compared(one.body, one.question)[0]
+             for one in (comment, *(member for _id, member in pairs))]
+    vector, *vectors = embedder.encode(texts)
     scores: dict[str, float] = {}
-    for (request_id, _member), member_vector in zip(pairs, vectors, strict=True):
-        score = similarity(vector, member_vector)
+    for (request_id, _member), score in zip(pairs, _similarities(vector, vectors), strict=True):
         scores[request_id] = max(score, scores.get(request_id, -1.0))
     return scores
 
 
 def rank(store: TallyStore, comment: Comment, embedder: Any = None) -> Ranking:
     """The requests ``comment`` may belong to, best first (at most MAX_SUGGESTIONS)."""
-    embedder = embedder or embedder_named(configured_embedder())
+    embedder = stored(embedder or embedder_named(configured_embedder()), store)
     groups = store.request_groups()
     requests = filed_requests(store, groups)
     scores = _scores(embedder, comment, requests)
@@ -216,7 +201,7 @@ def fitted_threshold(store: TallyStore, embedder: Any,
     author's filings are too few to tell. Each filing's outcome is cached (_replay)."""
     groups = store.request_groups() if groups is None else groups
     requests = filed_requests(store, groups) if requests is None else requests
-    return threshold_for(_replay(embedder, site_filings(store, requests), groups))
+    return threshold_for(_replay(stored(embedder, store), site_filings(store, requests), groups))
 
 
 def asks_for_something(comment: Comment) -> bool:

@@ -31,6 +31,7 @@ from comments_service.tally.groups import (
     resolve,
 )
 from comments_service.tally.state import ProcessGrouper, start_over
+from comments_service.tally.vectors import stored
 
 logger = logging.getLogger(__name__)
 
@@ -66,7 +67,7 @@ class _Plan:
 
 
 def _plan(store: TallyStore, embedder: str | None, progress: Progress | None) -> _Plan:
-    grouper = RequestGrouper(embedder_named(embedder or configured_embedder()))
+    grouper = RequestGrouper(stored(embedder_named(embedder or configured_embedder()), store))
     old_groups = store.request_groups()
     comments = [comment for comment in store.all_comments() if _regroupable(comment)]
     decided = _decided_groups(old_groups, comments)

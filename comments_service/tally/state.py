@@ -19,6 +19,7 @@ from typing import Any
 from comments_service.store import RequestStore, RequestTally
 from comments_service.tally.embedders import configured_embedder, embedder_named
 from comments_service.tally.grouper import RequestGrouper
+from comments_service.tally.vectors import stored
 
 logger = logging.getLogger(__name__)
 
@@ -47,11 +48,12 @@ def in_step(store: RequestStore, tally: RequestTally) -> ProcessGrouper:
     if current is None or current.log_id != tally.log_id:
         snapshot = tally.snapshot()
         if snapshot is None:
-            grouper = RequestGrouper(embedder_named(configured_embedder()))
+            grouper = RequestGrouper(stored(embedder_named(configured_embedder()), store))
             generation = 1
         else:
             state = snapshot["state"]
-            grouper = RequestGrouper.from_state(state, embedder_named(state["embedder"]))
+            grouper = RequestGrouper.from_state(
+                state, stored(embedder_named(state["embedder"]), store))
             generation = int(snapshot["generation"])
         current = ProcessGrouper(grouper, generation, tally.log_id,
                                  settled=(snapshot or {}).get("settled"),

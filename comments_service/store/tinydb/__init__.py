@@ -6,14 +6,16 @@
 <store>/mail_addresses.json     what each mail address has said about mail
 <store>/outbox/                 the outbox, one file per day of creation
 <store>/requests/               the request tally's log and snapshot, the author's groups
+<store>/vectors/                sentence vectors of comment texts, one file per model (derived)
 <store>/locks/                  one flock file per thread and per other file
 
 Each part lives in its own module, as one object :class:`TinyDBStore` is built of: threads.py
 (thread files), index.py and index_file.py (the index), comments.py and author_replies.py
-(CommentStore), authors.py, outbox.py, addresses.py, requests.py; check.py reads every file
-without changing anything. Every write is atomic (temporary file and rename, files.py) and
-durable (fsync) before the method returns; every read-modify-write holds an flock. Each
-module's docstring says which locks it takes and in what order.
+(CommentStore), authors.py, outbox.py, addresses.py, requests.py, vectors.py; check.py reads
+every file without changing anything. Every write is atomic (temporary file and rename,
+files.py) and durable (fsync) before the method returns (the vectors, derived data, are only
+appended); every read-modify-write holds an flock. Each module's docstring says which locks it
+takes and in what order.
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ from comments_service.store.tinydb.outbox import TinyDBOutbox
 from comments_service.store.tinydb.requests import TinyDBRequests
 from comments_service.store.tinydb.storage import LOCKS_FOLDER
 from comments_service.store.tinydb.threads import THREADS_FOLDER, ThreadFiles
+from comments_service.store.tinydb.vectors import TinyDBVectors
 
 
 class TinyDBStore(ComposedStore):
@@ -55,6 +58,7 @@ class TinyDBStore(ComposedStore):
         self._outbox = TinyDBOutbox(self.path, locks)
         self._addresses = TinyDBAddresses(self.path, locks)
         self._requests = TinyDBRequests(self.path, locks, self._threads, self._index)
+        self._vectors = TinyDBVectors(self.path, locks)
         for folder in (self.path, self._threads.folder, locks):
             if not folder.is_dir():
                 folder.mkdir(parents=True, exist_ok=True)

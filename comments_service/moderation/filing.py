@@ -28,6 +28,7 @@ from comments_service.models import Comment
 from comments_service.moderation.auth import login_required, safe_next
 from comments_service.tally import filing as tally_filing
 from comments_service.tally import ranking
+from comments_service.tally.embedders import lexical_fallback
 from comments_service.tally.groups import MOVED_OUT
 from comments_service.tally.views import request_view, suggested_label
 
@@ -70,6 +71,7 @@ class FilingChoices:
     checked: str  # a request id, "new", "none", or "" (decide later)
     new_label: str
     filed: dict[str, Any] | None
+    lexical_fallback: str | None  # why suggestions compare words only, if they do
 
 
 def filing_choices(comment: Comment, chosen: str | None = None,
@@ -85,7 +87,8 @@ def filing_choices(comment: Comment, chosen: str | None = None,
         else:
             chosen = ranked.preselected or ""
     return FilingChoices(ranked.suggestions, chosen,
-                         label if label is not None else suggested_label([comment]), filed)
+                         label if label is not None else suggested_label([comment]), filed,
+                         lexical_fallback())
 
 
 def refusal(error: tally_filing.FilingRefused):

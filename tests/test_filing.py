@@ -282,3 +282,31 @@ def test_the_queue_files_each_comment_without_replying(author_client, store) -> 
     assert store.get_comment(second).request_filed
     assert store.get_comment(second).state == CommentState.AWAITING_REPLY
     assert view(author_client, first)["request"]["people"] == 2
+
+
+def test_the_json_view_and_the_filing_answers_are_as_the_openapi_document_says(
+        author_client) -> None:
+    import jsonschema
+
+    from comments_service.api.openapi import openapi_document
+
+    document = openapi_document()
+
+    def conforms(response, path: str, method: str) -> None:
+        operation = document["paths"][path][method]
+        assert str(response.status_code) in operation["responses"], response.status_code
+        content = operation["responses"][str(response.status_code)].get("content")
+        if content:
+            schema = {**content["application/json"]["schema"],
+                      "components": document["components"]}
+            jsonschema.validate(response.get_json(), schema,
+                                cls=jsonschema.Draft202012Validator)
+
+    comment_id = post(author_client, RSS[0])
+    conforms(author_client.get(f"/moderate/comments/{comment_id}", headers=JSON),
+             "/moderate/comments/{comment_id}", "get")
+    for choice, label in (("new", "Feeds"), ("none", ""), ("0-999", ""), ("new", "")):
+        conforms(file(author_client, comment_id, choice, label=label),
+                 "/moderate/comments/{comment_id}/request", "post")
+    conforms(author_client.get("/moderate/comments/nope", headers=JSON),
+             "/moderate/comments/{comment_id}", "get")

@@ -119,7 +119,9 @@ def assert_security_headers(response) -> None:
     assert "frame-ancestors 'none'" in csp, headers
 
 
-DOCUMENT_PATHS = openapi_document()["paths"]
+# The public API; the author routes (tagged "author") need a signed-in session.
+DOCUMENT_PATHS = {path: methods for path, methods in openapi_document()["paths"].items()
+                  if not path.startswith("/moderate/")}
 # Negative data (requests that break the schema) only exists where there is input to break.
 RUNS = sorted(
     (path, method.upper(), mode)

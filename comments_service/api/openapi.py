@@ -1,4 +1,6 @@
-"""The OpenAPI 3.1 document of the public API (served at /api/openapi.json).
+"""The OpenAPI 3.1 document of the public API (served at /api/openapi.json), and of the two
+author routes scripts use to file comments under requests (tagged "author": they need the
+author's session cookie and, to post, the CSRF token the JSON view hands out).
 
 Tests validate every response against these schemas, so the document cannot drift from what
 the service really sends.
@@ -180,6 +182,114 @@ SCHEMAS: dict[str, Any] = {
 }
 
 
+REQUEST_REF = {
+    "type": ["object", "null"],
+    "required": ["id", "label", "people"],
+    "properties": {
+        "id": {"type": "string"},
+        "label": {"type": "string"},
+        "people": {"type": "integer", "minimum": 1,
+                   "description": "Distinct people the author filed under it."},
+    },
+}
+AUTHOR_SCHEMAS: dict[str, Any] = {
+    "FilingView": {
+        "type": "object",
+        "required": ["comment", "request_suggestions", "suggested_choice", "request",
+                     "csrf_token"],
+        "properties": {
+            "comment": {
+                "type": "object",
+                "required": ["id", "thread", "name", "body", "state", "question", "created",
+                             "request_filed"],
+                "properties": {
+                    "id": {"type": "string"}, "thread": {"type": "string"},
+                    "name": NULLABLE_STRING, "body": {"type": "string"},
+                    "state": {"type": "string"}, "question": NULLABLE_STRING,
+                    "created": {"type": "string", "format": "date-time"},
+                    "request_filed": {"type": "boolean"},
+                },
+            },
+            "request_suggestions": {
+                "type": "array", "maxItems": 5,
+                "description": "The requests this comment may belong to, best first.",
+                "items": {
+                    "type": "object", "required": ["id", "label", "people", "score"],
+                    "properties": {"id": {"type": "string"}, "label": {"type": "string"},
+                                   "people": {"type": "integer"}, "score": {"type": "number"}},
+                },
+            },
+            "suggested_choice": {
+                **NULLABLE_STRING,
+                "description": "What the page preselects: a request id, \"none\" (not a "
+                               "request), or null (the author chooses).",
+            },
+            "request": {**REQUEST_REF, "description": "The request it is filed under."},
+            "csrf_token": {"type": "string", "description": "For the filing POST."},
+        },
+    },
+    "FilingAnswer": {
+        "type": "object", "required": ["request"],
+        "properties": {"request": {**REQUEST_REF, "description": "null: not a request."}},
+    },
+}
+AUTHOR_SECURITY = [{"authorSession": []}]
+
+
+def author_paths() -> dict[str, Any]:
+    """GET /moderate/comments/{comment_id} (JSON) and POST …/request: filing, for scripts."""
+    unknown = _error("No such comment.")
+    return {
+        "/moderate/comments/{comment_id}": {
+            "get": {
+                "operationId": "getCommentFiling", "tags": ["author"],
+                "summary": "A comment, its ranked request suggestions and the request it is "
+                           "filed under (send Accept: application/json).",
+                "security": AUTHOR_SECURITY,
+                "parameters": [COMMENT_ID_PARAMETER],
+                "responses": {
+                    "200": _json(_ref("FilingView"), "The comment and what to file it under."),
+                    "302": {"description": "Not signed in: to the sign-in page."},
+                    "404": unknown,
+                },
+            },
+        },
+        "/moderate/comments/{comment_id}/request": {
+            "post": {
+                "operationId": "fileComment", "tags": ["author"],
+                "summary": "File the comment under a request, a new one, or none.",
+                "security": AUTHOR_SECURITY,
+                "parameters": [COMMENT_ID_PARAMETER, {
+                    "name": "X-CSRFToken", "in": "header", "required": False,
+                    "schema": {"type": "string"},
+                    "description": "The csrf_token of the JSON view (or the form field)."}],
+                "requestBody": {"required": True, "content": {
+                    "application/x-www-form-urlencoded": {"schema": {
+                        "type": "object", "required": ["choice"],
+                        "properties": {
+                            "choice": {"type": "string",
+                                       "description": "A request id, \"new\" or \"none\"."},
+                            "label": {"type": "string", "maxLength": 120,
+                                      "description": "The new request's label."},
+                            "csrf_token": {"type": "string"},
+                        },
+                    }},
+                }},
+                "responses": {
+                    "200": _json(_ref("FilingAnswer"), "Filed (with Accept: "
+                                 "application/json; else 303 back to the page)."),
+                    "303": {"description": "Filed; back to the comment's page (or `next`)."},
+                    "400": _error("No valid CSRF token."),
+                    "401": _error("Not signed in."),
+                    "404": unknown,
+                    "409": _error("A spam or withdrawn comment is not filed."),
+                    "422": _error("An unknown request id, or an empty label for new."),
+                },
+            },
+        },
+    }
+
+
 @cache
 def openapi_document() -> dict[str, Any]:
     """The whole document; built once per process."""
@@ -327,6 +437,13 @@ def openapi_document() -> dict[str, Any]:
                     },
                 },
             },
+            **author_paths(),
         },
-        "components": {"schemas": SCHEMAS},
+        "components": {
+            "schemas": {**SCHEMAS, **AUTHOR_SCHEMAS},
+            "securitySchemes": {"authorSession": {
+                "type": "apiKey", "in": "cookie", "name": "tellmemore_session",
+                "description": "The author's session, from signing in at /moderate/sign-in.",
+            }},
+        },
     }

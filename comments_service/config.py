@@ -294,7 +294,7 @@ SETTINGS: tuple[Setting, ...] = (
             "A CSRF token lasts as long as its session (Flask-WTF's default, one hour, would "
             "throw away a reply written slowly)."),
     # Tallied requests
-    Setting("TALLY_EMBEDDER", "lexical", choice(*TALLY_EMBEDDERS),
+    Setting("TALLY_EMBEDDER", "auto", choice(*TALLY_EMBEDDERS),
             "How comments are compared: words, or the sentence model (`auto`: if installed)."),
     Setting("TALLY_SETTLE_AFTER", 10, number(0, whole=True),
             "With the model, regroup by itself after this many comments grouped one at a "

@@ -202,7 +202,9 @@ def test_two_instances_storing_repeated_requests_at_once_group_every_one(
 ):
     """The tally's lock spans processes: 24 readers ask for one of two things through two
     instances at once, and every request lands in its group, counted once."""
-    urls, stack = start_instances(tmp_path, store_url, 2, RATE_LIMIT="off")
+    # Lexical: the model's background regroup would fold the log this test reads back.
+    urls, stack = start_instances(tmp_path, store_url, 2, RATE_LIMIT="off",
+                                  TALLY_EMBEDDER="lexical")
     asks = ("Could you please write a post about sourdough starters for beginners?",
             "Please add a dark mode to the whole site, my eyes would thank you.")
 

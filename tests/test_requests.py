@@ -1,6 +1,6 @@
 """Repeated requests, tallied (tally/): grouping on store, distinct people, the author's
 actions, follow-ups, the pages and `regroup`. Every example is one the lexical grouper handles:
-nothing here needs the sentence model (TALLY_EMBEDDER defaults to lexical)."""
+nothing here needs the sentence model (these tests set TALLY_EMBEDDER to lexical)."""
 
 from __future__ import annotations
 
@@ -38,7 +38,10 @@ pytestmark = pytest.mark.both_stores
 
 @pytest.fixture
 def service_config(service_config):
-    return {**service_config, "SPAM_CHECKS": "off", "WEBHOOK_URLS": ["http://hooks.test/in"]}
+    # The lexical grouper, placing each comment as it comes (the model's background regroups
+    # would renumber the groups these tests follow).
+    return {**service_config, "SPAM_CHECKS": "off", "WEBHOOK_URLS": ["http://hooks.test/in"],
+            "TALLY_EMBEDDER": "lexical"}
 
 
 @pytest.fixture

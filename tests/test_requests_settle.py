@@ -98,7 +98,7 @@ def test_no_settle_when_turned_off_or_too_soon(app, store, settings):
 
 
 def test_the_lexical_grouper_never_settles_by_itself(app, store, client):
-    app.config["TALLY_SETTLE_INTERVAL"] = 0
+    app.config.update(TALLY_SETTLE_INTERVAL=0, TALLY_EMBEDDER="lexical")
     for body in ("Could you add per-tag RSS feeds?", "Please add RSS feeds per tag.",
                  "Please, RSS feeds per tag!", "RSS per tag, please."):
         assert client.post("/api/threads/hello/comments",

@@ -17,12 +17,13 @@ the model, a regroup runs by itself now and then to settle the groups.
   every ``TALLY_SETTLE_AFTER`` comments once ``TALLY_SETTLE_INTERVAL`` seconds have passed
   (:class:`_Settler`).
 
-The embedder: ``TALLY_EMBEDDER`` = ``lexical`` (the default), ``auto`` (the sentence model when
-it is installed, as ``make install`` does) or ``model``. Assignment runs in the web workers, and
-the model (run on numpy by encoder.py) costs ~0.5 s to load and ~150 MB in each worker that
-assigns, then ~12 ms per comment, so it is a choice to make, not a default. The stored state
-names its embedder and is always used with it: the setting decides when the state is first made
-and at each ``regroup``.
+The embedder: ``TALLY_EMBEDDER`` = ``auto`` (the default: the sentence model when it is
+installed, as ``make install`` does, else words), ``model`` or ``lexical``. Assignment runs in
+the web workers; the model (run on numpy by encoder.py) costs ~0.5 s to load and ~180 MB in each
+worker that assigns, then ~12 ms per new text (vectors are kept in the store, vectors.py): the
+price of suggestions that meet issue 18's targets (docs/TALLY.md), where words do not. The
+stored state names its embedder and is always used with it: the setting decides when the
+state is first made and at each ``regroup``.
 """
 
 from __future__ import annotations

@@ -34,7 +34,7 @@ def text_digest(text: str) -> str:
 
 
 class _Memory:
-    """The most recently used vectors of this process, by (model, digest)."""
+    """The most recently used vectors of one store object, by (model, digest)."""
 
     def __init__(self, size: int) -> None:
         self._size = size
@@ -57,7 +57,16 @@ class _Memory:
                 self._vectors.popitem(last=False)
 
 
-_memory = _Memory(MEMORY_SIZE)
+# Per store object: a vector in memory is one this store holds (or has just been given).
+_memories: weakref.WeakKeyDictionary[Any, _Memory] = weakref.WeakKeyDictionary()
+_memories_lock = threading.Lock()
+
+
+def _memory_of(store: Any) -> _Memory:
+    with _memories_lock:
+        if store not in _memories:
+            _memories[store] = _Memory(MEMORY_SIZE)
+        return _memories[store]
 
 
 class StoredEmbedder:
@@ -76,15 +85,16 @@ class StoredEmbedder:
     def encode(self, texts: Sequence[str]) -> list[Any]:
         """Each text's vector (numpy float32), encoding only those never encoded before."""
         keys = [(self.model, text_digest(text)) for text in texts]
-        found = _memory.get(keys)
         store = self._store()
+        memory = _memory_of(store) if store is not None else _Memory(len(keys) or 1)
+        found = memory.get(keys)
         missing = [key for key in dict.fromkeys(keys) if key not in found]
         if missing and store is not None:
             kept = store.text_vectors(self.model, [digest for _model, digest in missing])
             from_store = {(self.model, digest): np.frombuffer(vector, dtype=VECTOR_DTYPE)
                           for digest, vector in kept.items()}
             found.update(from_store)
-            _memory.put(from_store)
+            memory.put(from_store)
         unknown = [index for index, key in enumerate(keys) if key not in found]
         if unknown:
             encoded = self.embedder.encode([texts[index] for index in unknown])
@@ -94,7 +104,7 @@ class StoredEmbedder:
                 store.add_text_vectors(self.model, {digest: vector.tobytes()
                                                     for (_model, digest), vector in new.items()})
             found.update(new)
-            _memory.put(new)
+            memory.put(new)
         return [found[key] for key in keys]
 
 
@@ -107,5 +117,5 @@ def stored(embedder: Any, store: VectorStore) -> Any:
 
 def forget_in_memory() -> None:
     """Drop this process's vectors (as a restart would): tests and benches."""
-    global _memory
-    _memory = _Memory(MEMORY_SIZE)
+    with _memories_lock:
+        _memories.clear()

@@ -8,7 +8,7 @@ themes) reads groups through these few names, so they agree on what "in a group"
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import Protocol
 
 from comments_service.models import Comment, CommentState, RequestGroup
@@ -45,12 +45,13 @@ def resolve(groups: Mapping[str, RequestGroup], group_id: str) -> str:
     return group_id
 
 
-def group_members(store: RequestStore, groups: Mapping[str, RequestGroup] | None = None
-                  ) -> dict[str, list[Comment]]:
-    """Group id (merges followed) → its reader comments, oldest first."""
+def group_members(store: RequestStore, groups: Mapping[str, RequestGroup] | None = None,
+                  grouped: Iterable[Comment] | None = None) -> dict[str, list[Comment]]:
+    """Group id (merges followed) → its reader comments, oldest first (from ``grouped``, the
+    store's comments whose request is set, when the caller has read them already)."""
     groups = store.request_groups() if groups is None else groups
     members: dict[str, list[Comment]] = {}
-    for comment in store.grouped_comments():
+    for comment in store.grouped_comments() if grouped is None else grouped:
         if (comment.request and comment.request != MOVED_OUT
                 and is_reader_request_candidate(comment)):
             members.setdefault(resolve(groups, comment.request), []).append(comment)

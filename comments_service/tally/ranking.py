@@ -31,7 +31,7 @@ from __future__ import annotations
 import hashlib
 import threading
 from collections import OrderedDict
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
@@ -135,12 +135,13 @@ def _similarities(vector: Any, others: Sequence[Any]) -> list[float]:
     return (np.stack(others) @ np.asarray(vector, dtype=np.float32)).tolist()
 
 
-def filed_requests(store: TallyStore, groups: Mapping[str, RequestGroup] | None = None
-                   ) -> dict[str, list[Comment]]:
-    """Request id (merges followed) → the comments the author filed under it, oldest first."""
+def filed_requests(store: TallyStore, groups: Mapping[str, RequestGroup] | None = None,
+                   grouped: Iterable[Comment] | None = None) -> dict[str, list[Comment]]:
+    """Request id (merges followed) → the comments the author filed under it, oldest first
+    (``grouped``: the store's comments whose request is set, if read already)."""
     groups = store.request_groups() if groups is None else groups
     return {request_id: filed
-            for request_id, members in group_members(store, groups).items()
+            for request_id, members in group_members(store, groups, grouped).items()
             if (filed := [comment for comment in members if comment.request_filed])}
 
 
@@ -171,8 +172,9 @@ def rank_many(store: TallyStore, comments: Sequence[Comment], embedder: Any = No
     requests, filings and threshold) is worked out once."""
     embedder = stored(embedder or embedder_named(configured_embedder()), store)
     groups = store.request_groups()
-    requests = filed_requests(store, groups)
-    filings = site_filings(store, requests)
+    grouped = list(store.grouped_comments())
+    requests = filed_requests(store, groups, grouped)
+    filings = site_filings(grouped, requests)
     threshold = threshold_for(_replay(embedder, filings, groups))
     trusted = detector_trusted(filings)
     labels = {request_id: (groups[request_id].label if request_id in groups
@@ -194,12 +196,14 @@ def rank_many(store: TallyStore, comments: Sequence[Comment], embedder: Any = No
     return rankings
 
 
-def site_filings(store: TallyStore, requests: Mapping[str, list[Comment]]) -> list[Comment]:
-    """Every comment the author filed, under a request (``requests``) or as not a request,
-    oldest first: this site's labelled examples."""
+def site_filings(grouped: Iterable[Comment], requests: Mapping[str, list[Comment]]
+                 ) -> list[Comment]:
+    """Every comment the author filed, under a request (``requests``) or as not a request
+    (among ``grouped``, the store's comments whose request is set), oldest first: this site's
+    labelled examples."""
     return sorted(
         [member for members in requests.values() for member in members]
-        + [comment for comment in store.all_comments()
+        + [comment for comment in grouped
            if comment.request == MOVED_OUT and comment.request_filed],
         key=lambda comment: (comment.created, comment.id))
 
@@ -210,8 +214,10 @@ def fitted_threshold(store: TallyStore, embedder: Any,
     """This site's preselection threshold (see the module docstring), or None while the
     author's filings are too few to tell. Each filing's outcome is cached (_replay)."""
     groups = store.request_groups() if groups is None else groups
-    requests = filed_requests(store, groups) if requests is None else requests
-    return threshold_for(_replay(stored(embedder, store), site_filings(store, requests), groups))
+    grouped = list(store.grouped_comments())
+    requests = filed_requests(store, groups, grouped) if requests is None else requests
+    return threshold_for(_replay(stored(embedder, store), site_filings(grouped, requests),
+                                 groups))
 
 
 def asks_for_something(comment: Comment) -> bool:

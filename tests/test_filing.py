@@ -310,3 +310,29 @@ def test_the_json_view_and_the_filing_answers_are_as_the_openapi_document_says(
                  "/moderate/comments/{comment_id}/request", "post")
     conforms(author_client.get("/moderate/comments/nope", headers=JSON),
              "/moderate/comments/{comment_id}", "get")
+
+
+def test_a_filing_waits_for_a_regroup_writing_its_result(author_client, store) -> None:
+    """A regroup writes its result under the tally lock, from what it read under it; a filing
+    in the middle would be undone. So filing takes the lock too: it waits, then lands whole."""
+    import threading
+
+    comment_id = post(author_client, RSS[0], email="kim@reader.test")
+    token = view(author_client, comment_id)["csrf_token"]
+    answers: list[int] = []
+
+    def file_new() -> None:
+        answers.append(author_client.post(
+            f"/moderate/comments/{comment_id}/request", headers=JSON,
+            data={"choice": "new", "label": "Per-tag feeds", "csrf_token": token}).status_code)
+
+    with store.request_tally():  # a regroup writing its result
+        filing = threading.Thread(target=file_new)
+        filing.start()
+        filing.join(0.5)
+        assert filing.is_alive() and answers == []  # waiting for the lock
+        assert not store.get_comment(comment_id).request_filed
+    filing.join(10)
+    assert answers == [200]
+    filed = store.get_comment(comment_id)
+    assert filed.request_filed and store.request_groups()[filed.request].label == "Per-tag feeds"

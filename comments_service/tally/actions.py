@@ -35,6 +35,7 @@ from comments_service.tally.groups import (
     group_members,
     is_reader_request_candidate,
     resolve,
+    under_tally_lock,
 )
 from comments_service.tally.views import RequestView, count_people, request_view
 
@@ -59,6 +60,7 @@ def _decide(store: TallyStore, group_id: str) -> None:
         group, updated=utc_now()))
 
 
+@under_tally_lock
 def rename(store: TallyStore, group_id: str, label: str | None) -> RequestGroup:
     """Set the label the author sees (blank: back to the suggestion)."""
     group_id = _known_group(store, group_id)
@@ -69,6 +71,7 @@ def rename(store: TallyStore, group_id: str, label: str | None) -> RequestGroup:
         group_id, lambda group: replace(group, label=text or None, updated=utc_now()))
 
 
+@under_tally_lock
 def merge(store: TallyStore, group_id: str, into: str) -> str:
     """Put every comment of ``group_id`` into ``into``; returns the group they are in now."""
     source = _known_group(store, group_id)
@@ -84,6 +87,7 @@ def merge(store: TallyStore, group_id: str, into: str) -> str:
     return target
 
 
+@under_tally_lock
 def move(store: TallyStore, comment_id: str, to: str | None) -> str | None:
     """Move one comment to another group, or out of every group (``to`` empty)."""
     comment = store.get_comment(comment_id)
@@ -116,6 +120,7 @@ class StatusChange:
     follow_ups: int  # messages queued (or found queued already) for the readers
 
 
+@under_tally_lock
 def set_status(store: TallyStore, group_id: str, status: str, link: str | None) -> StatusChange:
     """Mark a group open, planned or done (done needs the link to what answers it). Done
     queues the readers' follow-ups; any change queues a ``request.status_changed`` webhook.

@@ -27,6 +27,7 @@ from comments_service.tally.groups import (
     TallyStore,
     group_members,
     resolve,
+    under_tally_lock,
 )
 
 NEW = "new"
@@ -94,6 +95,7 @@ def new_request(store: TallyStore, label: str) -> RequestGroup:
         request_id, lambda group: replace(group, label=label, updated=utc_now()))
 
 
+@under_tally_lock
 def reject_suggestion(store: TallyStore, comment_id: str, request_id: str) -> Comment:
     """The author says the machine's guess is wrong: the comment leaves that request, unfiled
     (it may be suggested elsewhere, and still waits to be filed). A filed comment is left as
@@ -118,6 +120,7 @@ def check_choice(store: TallyStore, comment_id: str, choice: str, label: str | N
         known_request(store, choice)
 
 
+@under_tally_lock
 def file_comment(store: TallyStore, comment_id: str, choice: str,
                  label: str | None = None) -> Filing:
     """File a reader's comment (see the module docstring); FilingRefused says why not."""

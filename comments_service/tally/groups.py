@@ -8,8 +8,9 @@ themes) reads groups through these few names, so they agree on what "in a group"
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Mapping
-from typing import Protocol
+from collections.abc import Callable, Iterable, Mapping
+from functools import wraps
+from typing import Concatenate, ParamSpec, Protocol, TypeVar
 
 from comments_service.models import Comment, CommentState, RequestGroup
 from comments_service.store import CommentStore, RequestStore, VectorStore
@@ -58,3 +59,23 @@ def group_members(store: RequestStore, groups: Mapping[str, RequestGroup] | None
     for comments in members.values():
         comments.sort(key=lambda comment: (comment.created, comment.id))
     return members
+
+
+P = ParamSpec("P")
+R = TypeVar("R")
+S = TypeVar("S", bound=RequestStore)
+
+
+def under_tally_lock(decision: Callable[Concatenate[S, P], R]) -> Callable[Concatenate[S, P], R]:
+    """Run an author's decision (filing, moving, merging, naming…) holding the request tally's
+    lock. A regroup writes its result under that lock, from what it read under it: a decision
+    written in the middle would be undone (a filed comment put back in a machine group, a new
+    request's label dropped). Decisions are quick, so the wait is short; they must not be
+    nested (the lock is not re-entrant)."""
+
+    @wraps(decision)
+    def locked(store: S, *args: P.args, **kwargs: P.kwargs) -> R:
+        with store.request_tally():
+            return decision(store, *args, **kwargs)
+
+    return locked

@@ -106,6 +106,9 @@ class Comment(StoredRecord):
     # True once the author filed the comment (under ``request``, or "-": not a request); until
     # then ``request`` is only the machine's suggestion and is never counted.
     request_filed: bool = False
+    # Requests the author said this comment does not belong to ("not this request"): never
+    # suggested for it again.
+    rejected_requests: tuple[str, ...] = field(default_factory=tuple)
     reader_key: str | None = None
     spam_reasons: tuple[str, ...] = field(default_factory=tuple)
     # Imported from another system ("isso:42"); None for comments written here.

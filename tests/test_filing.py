@@ -228,6 +228,10 @@ def test_maybe_also_is_confirmed_or_rejected_from_the_request_page(author_client
     assert rejected.status_code == 303
     assert store.get_comment(guessed[1]).request is None
     assert not store.get_comment(guessed[1]).request_filed
+    # Kept as a labelled example: that request is never suggested for this comment again.
+    assert store.get_comment(guessed[1]).rejected_requests == (request["id"],)
+    assert request["id"] not in [suggestion["id"] for suggestion in
+                                 view(author_client, guessed[1])["request_suggestions"]]
     [counted] = overview(store, min_people=1)
     assert counted.people == 2 and [c.id for c in counted.maybe] == [guessed[2]]
     outside = author_client.post(f"/moderate/comments/{guessed[2]}/request", data={

@@ -98,14 +98,15 @@ def new_request(store: TallyStore, label: str) -> RequestGroup:
 @under_tally_lock
 def reject_suggestion(store: TallyStore, comment_id: str, request_id: str) -> Comment:
     """The author says the machine's guess is wrong: the comment leaves that request, unfiled
-    (it may be suggested elsewhere, and still waits to be filed). A filed comment is left as
-    the author filed it."""
+    (it may be suggested elsewhere, and still waits to be filed), and the request is never
+    suggested for it again. A filed comment is left as the author filed it."""
     fileable(store, comment_id)
 
     def reject(stored: Comment) -> Comment:
+        rejected = tuple(dict.fromkeys((*stored.rejected_requests, request_id)))
         if stored.request_filed or stored.request != request_id:
-            return stored
-        return replace(stored, request=None)
+            return replace(stored, rejected_requests=rejected)
+        return replace(stored, request=None, rejected_requests=rejected)
 
     return store.update_comment(comment_id, reject)
 

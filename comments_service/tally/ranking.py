@@ -182,7 +182,10 @@ def rank_many(store: TallyStore, comments: Sequence[Comment], embedder: Any = No
               for request_id, members in requests.items()}
     rankings = []
     for comment in comments:
-        scores = _scores(embedder, comment, requests)
+        rejected = {resolve(groups, request_id) for request_id in comment.rejected_requests}
+        scores = {request_id: score
+                  for request_id, score in _scores(embedder, comment, requests).items()
+                  if request_id not in rejected}
         best = sorted(scores.items(), key=lambda item: (-item[1], item[0]))[:MAX_SUGGESTIONS]
         suggestions = [Suggestion(id=request_id, label=labels[request_id],
                                   people=count_people(requests[request_id]),

@@ -173,3 +173,31 @@ def test_an_english_build_carries_an_empty_catalogue(site_output: Path) -> None:
     assert json.loads(soup.find("script", id="tellmemore-strings").string) == {
         "lang": "en", "strings": {},
     }
+
+
+def test_literal_only_calls_are_translated_when_the_template_is_compiled() -> None:
+    """``_("…")`` with nothing but a literal becomes text at compile time (the build's cost per
+    page, issue 19); a call with fields stays a call; escapes in the literal are read as Jinja
+    reads them."""
+    from jinja2 import Environment
+
+    sys.path.insert(0, str(ROOT / "plugins"))
+    from strings.strings import FixedStrings, translator
+
+    catalogue = {"Send comment": "Envoyer le commentaire", "Say “hi”": "Dites « salut »",
+                 "{count} comments": "{count} commentaires"}
+    environment = Environment(extensions=[FixedStrings], autoescape=True)
+    environment.extensions[FixedStrings.identifier].catalogue = catalogue
+    calls: list[str] = []
+
+    def counting(text: str, /, **fields: object) -> str:
+        calls.append(text)
+        return translator(catalogue)(text, **fields)
+
+    environment.globals["_"] = counting
+    template = environment.from_string(
+        """<b>{{ _("Send comment") }}</b> {{ _( 'Say \\u201chi\\u201d' )|e }} """
+        """{{ _("{count} comments", count=3) }} {{ _("Missing & <here>") }}""")
+    assert template.render() == ("<b>Envoyer le commentaire</b> Dites « salut » "
+                                 "3 commentaires Missing &amp; &lt;here&gt;")
+    assert calls == ["{count} comments"]  # only the call with fields

@@ -8,16 +8,24 @@ catalogue, for the widget to read from the page.
 
 Settings: ``STRINGS_LANG`` (default: ``DEFAULT_LANG``), ``STRINGS_PATH`` (default: the theme's
 ``translations`` folder).
+
+A call with nothing but a literal, ``_("Send comment")``, is translated once, when the template
+is compiled (:class:`FixedStrings`): Jinja then writes the text as it writes the markup around
+it, where a call would cost a function call on every page built (issue 19: the theme's
+templates were the build's overhead over vanilla Pelican). Calls with fields stay calls.
 """
 
 from __future__ import annotations
 
+import ast
 import json
 import logging
+import re
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from jinja2.ext import Extension
 from pelican import signals
 
 logger = logging.getLogger(__name__)
@@ -61,6 +69,33 @@ def translator(catalogue: dict[str, str]) -> Callable[..., str]:
     return translate
 
 
+# _("…") or _('…') with nothing else inside the parentheses: a Jinja string literal.
+LITERAL_CALL = re.compile(r"""\b_\(\s*("(?:[^"\\]|\\.)*"|'(?:[^'\\]|\\.)*')\s*\)""")
+
+
+def jinja_literal(text: str) -> str:
+    """``text`` as a Jinja string literal (Jinja reads Python's escapes, \\uXXXX included)."""
+    return json.dumps(text, ensure_ascii=True)
+
+
+class FixedStrings(Extension):
+    """Translates literal-only ``_()`` calls when a template is compiled (module docstring).
+
+    The catalogue is this extension's ``catalogue`` (set by :func:`install` before any template
+    is loaded). A literal is read with Python's rules for string escapes, which are Jinja's."""
+
+    def __init__(self, environment: Any) -> None:
+        super().__init__(environment)
+        self.catalogue: dict[str, str] = {}
+
+    def preprocess(self, source: str, name: str | None, filename: str | None = None) -> str:
+        def fixed(match: re.Match[str]) -> str:
+            english = ast.literal_eval(match.group(1))
+            return jinja_literal(self.catalogue.get(english, english))
+
+        return LITERAL_CALL.sub(fixed, source)
+
+
 def install(generator: Any) -> None:
     """generator_init receiver: put ``_`` and the catalogue into the generator's templates."""
     settings = generator.settings
@@ -69,6 +104,9 @@ def install(generator: Any) -> None:
     catalogue = load_catalogue(folder, lang)
     generator.env.globals["_"] = translator(catalogue)
     generator.env.globals["strings_catalogue"] = {"lang": lang, "strings": catalogue}
+    if FixedStrings.identifier not in generator.env.extensions:
+        generator.env.add_extension(FixedStrings)
+    generator.env.extensions[FixedStrings.identifier].catalogue = catalogue
 
 
 def register() -> None:

@@ -109,7 +109,13 @@ def test_reply_and_next_moves_to_the_next_waiting_comment(author_client):
     first = post_reader(author_client)
     second = post_reader(author_client, name="Tom", body="Newsletter queues are new to me.")
     response = send_reply(author_client, first, SPECIFIC, intent="reply_next")
-    assert response.headers["Location"].endswith(f"/moderate/comments/{second}")
+    # The next comment opens to be answered: the reply box has the focus (#24).
+    assert response.headers["Location"].endswith(f"/moderate/comments/{second}?reply=1")
+    arrived = soup(author_client.get(response.headers["Location"]))
+    assert arrived.find("textarea", id="reply-body").has_attr("autofocus")
+    assert "Control+Enter sends it" in arrived.find(id="arrival")["data-text"]
+    assert not soup(author_client.get(f"/moderate/comments/{second}")).find(
+        "textarea", id="reply-body").has_attr("autofocus")  # visited, not answering
     last = send_reply(author_client, second,
                       "Tom, newsletters are where queues shine: try one this week?",
                       intent="reply_next")
@@ -182,6 +188,21 @@ def test_approve_publishes_but_keeps_the_comment_waiting(author_client, app, cli
     comment = store(app).get_comment(comment_id)
     assert comment.public and comment.state is CommentState.AWAITING_REPLY
     assert client.get("/api/threads/hello").get_json()["count"] == 1
+
+
+def test_spam_and_approve_with_next_open_the_next_comment_to_answer(author_client, app):
+    """Spam & next and approve & next land where reply & next does: the next waiting comment,
+    its reply box focused (#24); with nothing left, the queue."""
+    first = post_reader(author_client)
+    second = post_reader(author_client, name="Tom", body="Newsletter queues are new to me.")
+    third = post_reader(author_client, name="Lu", body="I answer on Sundays.")
+    spammed = action(author_client, first, "spam", return_to="next")
+    assert spammed.headers["Location"].endswith(f"/moderate/comments/{second}?reply=1")
+    approved = action(author_client, second, "approve", return_to="next")
+    assert approved.headers["Location"].endswith(f"/moderate/comments/{third}?reply=1")
+    assert store(app).get_comment(second).public
+    last = action(author_client, third, "approve", return_to="next")
+    assert last.headers["Location"].endswith(f"/moderate/comments/{second}?reply=1")
 
 
 def test_spam_and_restore(author_client, app):

@@ -192,12 +192,14 @@ def test_the_whole_queue_answered_with_the_keyboard_only(page, service: Service)
 
     page.keyboard.press("r")  # on the queue: open the oldest comment
     for index, (comment_id, (name, _, _, reply)) in enumerate(zip(ids, READERS, strict=True)):
-        page.wait_for_url(f"{service.url}/moderate/comments/{comment_id}")
+        # Each opens to be answered: the reply box already has the focus (#24).
+        page.wait_for_url(f"{service.url}/moderate/comments/{comment_id}?reply=1")
         assert page.locator("h1").inner_text().startswith(name)
         if index:
             flash = page.locator(".flash--success").inner_text()
             assert flash == f"Replied to {READERS[index - 1][0]}."
-        type_reply(page, reply)
+        assert active(page)["id"] == "reply-body"
+        page.keyboard.type(reply)
         page.keyboard.press("Control+Enter")  # Reply & next
 
     page.wait_for_url(f"{service.url}/moderate/")
@@ -242,11 +244,12 @@ def test_j_k_move_through_the_queue_and_a_approves(page, service: Service) -> No
     assert shortcuts.get_attribute("open") is not None
     assert shortcuts.locator("dl").is_visible()
 
-    page.keyboard.press("a")  # approve without replying: public, still waiting
-    page.locator(".flash--success").wait_for()
+    page.keyboard.press("a")  # approve without replying & next: public, still waiting
+    page.wait_for_url(f"{service.url}/moderate/comments/{second}?reply=1")
     assert "still waits for your reply" in page.locator(".flash--success").inner_text()
     assert service.thread()["count"] == 1
     assert service.stored(first)["state"] == "awaiting_reply"
+    page.goto(f"{service.url}/moderate/comments/{first}")
     assert page.locator("#approve-form").count() == 0
 
 
@@ -320,7 +323,7 @@ def test_spam_with_s_and_restore_with_not_spam(page, service: Service) -> None:
     sign_in(page, service)
     page.goto(f"{service.url}/moderate/comments/{spammy}")
     page.keyboard.press("s")
-    page.wait_for_url(f"{service.url}/moderate/comments/{other}")  # on to the next one
+    page.wait_for_url(f"{service.url}/moderate/comments/{other}?reply=1")  # on to the next
     assert page.locator(".flash--success").inner_text() == "Rosa's comment was moved to spam."
 
     page.goto(f"{service.url}/moderate/")

@@ -191,6 +191,12 @@ def first_waiting(chosen: dict[str, str]) -> str | None:
     return head[0].id if head else None
 
 
+def next_to_answer(comment_id: str, chosen: dict[str, str]) -> str:
+    """The page of the next comment to answer, opened with the reply box focused (``reply=1``):
+    one key a comment, the reply's text and Ctrl+Enter (#24)."""
+    return url_for(".show_comment", comment_id=comment_id, reply=1, **chosen)
+
+
 def draft_digest(draft: str) -> str:
     return hashlib.sha256(draft.strip().encode()).hexdigest()[:16]
 
@@ -244,11 +250,14 @@ def render_comment_page(
     posted = request.method == "POST"
     filing = filing_choices(comment, request.form.get("choice") if posted else None,
                             request.form.get("label") if posted else None)
+    # Arriving to answer it (reply & next, the queue's "start replying"): the reply box has the
+    # focus, with the browser's autofocus, so it works without the script too.
+    focus_reply = not posted and request.args.get("reply") == "1"
     return render_template(
         "moderation/comment.html", view=view, draft=draft, warnings=warnings or [],
         draft_digest=draft_digest(draft),
         preview=preview, errors=errors or {}, chosen=chosen,
-        previous_id=previous, next_id=following, filing=filing,
+        previous_id=previous, next_id=following, filing=filing, focus_reply=focus_reply,
     ), status
 
 
@@ -305,7 +314,7 @@ def reply(comment_id: str):
     if intent == "reply_next":
         following = neighbours(comment, chosen)[1] or first_waiting(chosen)
         if following:
-            return redirect(url_for(".show_comment", comment_id=following, **chosen), code=303)
+            return redirect(next_to_answer(following, chosen), code=303)
         flash("The queue is empty: every comment has its reply.", "success")
     return redirect(url_for(".index", **chosen), code=303)
 
@@ -320,6 +329,13 @@ def preview():
 def _after_action(comment_id: str, message: str):
     flash(message, "success")
     target = request.form.get("return_to")
+    if target == "next":
+        chosen = filters()
+        following = (neighbours(comment_or_404(comment_id), chosen)[1]
+                     or first_waiting(chosen))
+        if following and following != comment_id:
+            return redirect(next_to_answer(following, chosen), code=303)
+        return redirect(url_for(".index", **chosen), code=303)
     if target == "queue":
         return redirect(url_for(".index", **filters()), code=303)
     if target == "spam":
@@ -356,7 +372,7 @@ def mark_spam(comment_id: str):
         return _refused(comment_id, refused)
     flash(f"{comment.name}'s comment was moved to spam.", "success")
     if request.form.get("return_to") == "next" and following:
-        return redirect(url_for(".show_comment", comment_id=following, **chosen), code=303)
+        return redirect(next_to_answer(following, chosen), code=303)
     return redirect(url_for(".index", **chosen), code=303)
 
 

@@ -109,6 +109,24 @@
     }
   });
 
+  // Arriving to answer a comment (#24): the reply box has the focus (autofocus), the caret at
+  // the end of any draft, the comment and the box both in view, and a screen reader is told
+  // where the focus went and what Ctrl+Enter does.
+  if (replyBox && replyBox.hasAttribute("data-focus-on-arrival")) {
+    if (document.activeElement !== replyBox) { replyBox.focus({ preventScroll: true }); }
+    replyBox.setSelectionRange(replyBox.value.length, replyBox.value.length);
+    var card = document.querySelector("article.card");
+    var top = card ? card.getBoundingClientRect().top + window.scrollY - 8 : 0;
+    var bottom = replyBox.getBoundingClientRect().bottom + window.scrollY + 8;
+    // The comment's top, unless that would hide the reply box: then the box, at the bottom.
+    window.scrollTo(0, bottom - top <= window.innerHeight ? top : bottom - window.innerHeight);
+    var arrival = document.getElementById("arrival");
+    if (arrival) {
+      // Filled after load, so that the live region announces it.
+      window.setTimeout(function () { arrival.textContent = arrival.getAttribute("data-text"); }, 50);
+    }
+  }
+
   // Live preview: ask the service to render the draft exactly as it will be published.
   var form = document.getElementById("reply-form");
   var preview = document.getElementById("preview");

@@ -57,3 +57,29 @@ def test_a_short_reply_with_no_word_of_the_readers_is_flagged():
 
 def test_empty_reply_gives_no_warning():
     assert kinds("   ") == []
+
+
+def reply(text: str):
+    return comment(text, "Ada", "r9", author=True)
+
+
+def test_the_same_greeting_and_sign_off_are_a_habit_not_a_copy() -> None:
+    reader = comment("My starter died twice this winter; the kitchen is cold.", "Maya")
+    frame = ("Good morning Maya, thank you so much for writing again!\n{}\n"
+             "With all my best wishes and see you soon, Ada")
+    earlier = [reply(frame.format("The oven helps."))]
+    assert kinds(frame.format("Rye flour helps."), earlier, reader) == []
+    copied = kinds(frame.format("The oven helps!"), earlier, reader)
+    assert "repeated" in copied
+
+
+def test_a_reply_this_reader_was_sent_before_is_named_as_such_however_old() -> None:
+    reader = comment("Back again with another starter question, sorry!", "Maya")
+    old_reply = reply("Hi Maya,\n\nKeep it at room temperature and feed it twice a day "
+                           "for a week before you bake.\n\nBest, Ada")
+    again = ("Hello Maya!\n\nKeep it at room temperature and feed it twice a day for a week "
+             "before you bake.\n\nCheers, Ada")
+    # Not among the recent replies (older than the 2000 compared), but sent to this reader.
+    [warning] = [w for w in check_reply(again, reader, [], [old_reply]) if w.kind == "repeated"]
+    assert warning.message.startswith("This reply is nearly the same as one you sent Maya")
+    assert warning.matches == (old_reply,)

@@ -4,6 +4,8 @@ it and opens the next comment, its reply box focused again, the comment and the 
 
 from __future__ import annotations
 
+import json
+import urllib.request
 from urllib.parse import urlsplit
 
 import pytest
@@ -73,3 +75,31 @@ def test_comments_are_answered_with_one_key_each_beyond_the_text(
     assert "every comment has its reply" in page.content()
     for comment_id in ids:
         assert service.stored(comment_id)["state"] == "replied"
+
+
+def post_as(running: Service, body: str, email: str, thread: str = "hello") -> str:
+    request = urllib.request.Request(
+        f"{running.url}/api/threads/{thread}/comments",
+        data=json.dumps({"name": "Maya", "body": body, "email": email}).encode(),
+        headers={"Content-Type": "application/json"}, method="POST")
+    with urllib.request.urlopen(request, timeout=10) as response:
+        return json.load(response)["comment"]["id"]
+
+
+def test_the_reader_is_beside_the_reply_box(page, service: Service) -> None:  # noqa: F811
+    """A returning reader with three earlier comments: the panel beside the reply box lists
+    them, newest first, and says since when they write."""
+    earlier = ["Could you write about sourdough starters?", "The cold kitchen killed mine.",
+               "Rye flour saved it!"]
+    for body in earlier:
+        post_as(service, body, "maya@reader.test")
+    current = post_as(service, "Now the bread is too sour.", "maya@reader.test")
+    sign_in(page, service)
+    page.goto(f"{service.url}/moderate/comments/{current}")
+    panel = page.locator("section.reader")
+    assert "Maya and you" in panel.inner_text() and "4 comments" in panel.inner_text()
+    assert panel.locator(".reader__text").all_inner_texts() == list(reversed(earlier))
+    reply_box = page.locator("#reply-body").bounding_box()
+    beside = panel.bounding_box()
+    assert beside["x"] >= reply_box["x"] + reply_box["width"]  # beside it, on a wide screen
+    assert "maya@reader.test" not in page.content()

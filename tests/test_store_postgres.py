@@ -354,3 +354,49 @@ def test_thread_keys_are_checked_before_the_database_sees_them(
     assert pg_store.thread_comments(thread) == []
     assert pg_store.public_counts([thread]) == {thread: 0}
     assert pg_store.find_comments(thread=thread) == ([], 0)
+
+
+def test_migration_3_fills_the_reader_columns_of_existing_comments(empty_url: str) -> None:
+    """A database at version 2 with comments (one holding NUL, which json cannot turn into
+    text) is upgraded by `init`; the reader's history then finds them and the reply."""
+    import json as json_module
+
+    from comments_service.models import Comment, CommentState
+
+    with psycopg.connect(empty_url, autocommit=True) as connection:
+        connection.execute(
+            "CREATE TABLE schema_version (version integer PRIMARY KEY, name text NOT NULL,"
+            " applied_at timestamptz NOT NULL DEFAULT now())")
+        for migration in known_migrations()[:2]:
+            connection.execute(migration.sql)
+            connection.execute("INSERT INTO schema_version (version, name) VALUES (%s, %s)",
+                               (migration.version, migration.name))
+        comments = [
+            Comment(id="r1", thread="hello", name="Nul\x00Rosa", body="first \"reader_key\": \"x\"",
+                    html="<p>1</p>", created="2026-01-01T00:00:00.000000+00:00",
+                    state=CommentState.REPLIED, public=True, reader_key="k1"),
+            Comment(id="r2", thread="hello", name="Rosa", body="second", html="<p>2</p>",
+                    created="2026-01-02T00:00:00.000000+00:00", public=True, reader_key="k1",
+                    state=CommentState.AWAITING_REPLY),
+            Comment(id="a1", thread="hello", name="Ada", body="reply", html="<p>3</p>",
+                    created="2026-01-03T00:00:00.000000+00:00", state=CommentState.POSTED,
+                    public=True, is_author=True, parent="r1"),
+        ]
+        for comment in comments:
+            connection.execute(
+                "INSERT INTO comments (id, thread, state, public, question, is_author, created,"
+                " request, body_folded, name_folded, record) VALUES (%s, %s, %s, %s, NULL, %s,"
+                " %s, NULL, '', '', %s::json)",
+                (comment.id, comment.thread, str(comment.state), comment.public,
+                 comment.is_author, comment.created,
+                 json_module.dumps(comment.to_record(), ensure_ascii=True)))
+    assert migrate(empty_url) == [migration.name for migration in known_migrations()[2:]]
+    store = open_postgres_store(empty_url)
+    try:
+        history = store.reader_history("k1")
+        assert [comment.id for comment in history.comments] == ["r2", "r1"]
+        assert history.comments[1].name == "Nul\x00Rosa"
+        assert [reply.id for reply in history.replies["r1"]] == ["a1"]
+        assert store.reader_history("x").total == 0  # the body's text is not a key
+    finally:
+        store.close()

@@ -3,7 +3,9 @@
 Three signals, each with the evidence shown to the author:
 
 * **repeated**: the reply is the same as, or nearly the same as, one the author sent before
-  (names and punctuation aside), so it could sit under anyone's comment;
+  (names and punctuation aside, and a first or last line the two share: the same greeting and
+  sign-off every time is a habit, not a copy), so it could sit under anyone's comment; replies
+  sent to this same reader are compared whatever their age, and named as such;
 * **generic**: it is short and made only of stock words ("Thanks!", "Great point, glad you
   liked it");
 * **no reference**: it is short and shares no word of substance with the reader's comment, so
@@ -16,7 +18,7 @@ import re
 import unicodedata
 from dataclasses import dataclass, field
 
-from rapidfuzz import fuzz, process
+from rapidfuzz import fuzz
 
 from comments_service.comments.render import plain_text
 from comments_service.models import Comment
@@ -75,33 +77,58 @@ def _reply_text(reply: Comment) -> str:
     return plain_text(reply.html) if reply.html else reply.body
 
 
+def normalised_lines(text: str, names: tuple[str, ...]) -> list[str]:
+    """Each line of ``text`` normalised (:func:`normalise`), empty ones left out."""
+    return [line for line in (normalise(raw, names) for raw in text.splitlines()) if line]
+
+
+def without_shared_frame(new: list[str], old: list[str]) -> tuple[str, str]:
+    """Two replies' words without the first line and the last line they share (a greeting, a
+    sign-off), when each has more than that; what is left is what the nudge compares."""
+    if len(new) > 1 and len(old) > 1 and new[0] == old[0]:
+        new, old = new[1:], old[1:]
+    if len(new) > 1 and len(old) > 1 and new[-1] == old[-1]:
+        new, old = new[:-1], old[:-1]
+    return " ".join(new), " ".join(old)
+
+
 def check_reply(
-    body: str, reader_comment: Comment, earlier_replies: list[Comment]
+    body: str, reader_comment: Comment, earlier_replies: list[Comment],
+    earlier_to_reader: list[Comment] | tuple[Comment, ...] = (),
 ) -> list[NudgeWarning]:
     """Warnings for a reply about to be sent to ``reader_comment``; empty when it looks
-    written for this reader."""
+    written for this reader. ``earlier_to_reader``: the author's replies to this reader's
+    earlier comments (moderation/readers.py), compared however old they are."""
     warnings: list[NudgeWarning] = []
     reader_names = (reader_comment.name,)
     reply_words = normalise(body, reader_names)
     if not reply_words:
         return warnings
 
-    choices = {
-        earlier.id: normalise(_reply_text(earlier), (earlier.name,)) for earlier in earlier_replies
-    }
-    by_id = {earlier.id: earlier for earlier in earlier_replies}
-    found = process.extract(
-        reply_words, choices, scorer=fuzz.ratio, score_cutoff=NEAR_IDENTICAL_SCORE,
-        limit=MAX_MATCHES,
-    )
+    to_reader = {earlier.id for earlier in earlier_to_reader}
+    by_id = {earlier.id: earlier for earlier in [*earlier_replies, *earlier_to_reader]}
+    scored = []
+    for earlier in by_id.values():
+        # Names aside on both sides: this reader's, and the author's (the earlier reply's).
+        names = (*reader_names, earlier.name)
+        new, old = without_shared_frame(normalised_lines(body, names),
+                                        normalised_lines(_reply_text(earlier), names))
+        score = fuzz.ratio(new, old, score_cutoff=NEAR_IDENTICAL_SCORE)
+        if score:
+            scored.append((score, earlier.id))
+    found = sorted(scored, key=lambda item: (-item[0], item[1]))[:MAX_MATCHES]
     if found:
-        same = any(score == 100 for _, score, _ in found)
+        same = any(score == 100 for score, _ in found)
+        again = any(key in to_reader for _, key in found)
         warnings.append(NudgeWarning(
             "repeated",
-            ("You have sent exactly this reply before." if same else
-             "This reply is nearly the same as one you have sent before.")
+            (f"You have sent {reader_comment.name} this same reply before." if again and same
+             else f"This reply is nearly the same as one you sent {reader_comment.name} "
+                  "before." if again
+             else "You have sent exactly this reply before." if same
+             else "This reply is nearly the same as one you have sent before.")
             + " Could you say something only this reader could receive?",
-            tuple(by_id[key] for _, _, key in found),
+            tuple(by_id[key] for _, key in found),
         ))
 
     words = reply_words.split()

@@ -4,6 +4,7 @@
                             app-wide hook installed by auth.init_app)
     moderation.queue.*      the reply queue, a comment and its reply form, spam, all comments
     moderation.filing.*     filing a comment under a request (and its JSON view)
+    moderation.readers.*    the reader beside the reply box; every comment of one reader
     moderation.requests.*   the tallied requests and the answers' themes
     moderation.metrics.*    the listening figures
     moderation.outbox.*     mail and webhooks waiting, sent or failed
@@ -16,9 +17,17 @@ from __future__ import annotations
 
 from flask import Blueprint
 
-from comments_service.moderation import auth, filing, metrics, outbox, queue, requests
+from comments_service.moderation import (
+    auth,
+    filing,
+    metrics,
+    outbox,
+    queue,
+    readers,
+    requests,
+)
 
 bp = Blueprint("moderation", __name__, url_prefix="/moderate")
 bp.context_processor(queue.moderation_context)
-for child in (auth.bp, queue.bp, filing.bp, requests.bp, metrics.bp, outbox.bp):
+for child in (auth.bp, queue.bp, filing.bp, readers.bp, requests.bp, metrics.bp, outbox.bp):
     bp.register_blueprint(child)

@@ -48,6 +48,7 @@ from comments_service.manifest import ArticleEntry
 from comments_service.models import Comment, CommentState, parse_time
 from comments_service.moderation.auth import login_required
 from comments_service.moderation.filing import comment_json, filing_choices, queue_filings
+from comments_service.moderation.readers import reader_panel
 from comments_service.tally import filing as tally_filing
 
 bp = Blueprint("queue", __name__)
@@ -258,6 +259,7 @@ def render_comment_page(
         draft_digest=draft_digest(draft),
         preview=preview, errors=errors or {}, chosen=chosen,
         previous_id=previous, next_id=following, filing=filing, focus_reply=focus_reply,
+        reader=reader_panel(comment),
     ), status
 
 
@@ -284,7 +286,9 @@ def reply(comment_id: str):
     # The nudge is skipped only for the very text it warned about: an edited draft is checked
     # again.
     if request.form.get("nudged") != draft_digest(draft):
-        warnings = check_reply(draft, comment, store().author_replies(limit=2000))
+        panel = reader_panel(comment)
+        warnings = check_reply(draft, comment, store().author_replies(limit=2000),
+                               panel.earlier_replies if panel else [])
         if warnings:
             return render_comment_page(
                 comment, draft=draft, warnings=warnings, preview=render_comment(draft)

@@ -20,6 +20,7 @@ import re
 from abc import abstractmethod
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import AbstractContextManager
+from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
 
 from comments_service.models import (
@@ -55,6 +56,18 @@ def message_day(message_id: str) -> str | None:
     """The UTC day (YYYY-MM-DD) a message id was made on, or None for a malformed id."""
     match = MESSAGE_ID.fullmatch(message_id) if isinstance(message_id, str) else None
     return None if match is None else "-".join(match.groups())
+
+
+@dataclass(frozen=True)
+class ReaderHistory:
+    """What one reader (a reader_key) wrote before: CommentStore.reader_history."""
+
+    comments: list[Comment] = field(default_factory=list)  # newest first, at most the limit
+    # The author's replies to any of the reader's comments (not only those listed), by the
+    # comment they answer, oldest first: the panel shows some, the nudge compares with all.
+    replies: dict[str, list[Comment]] = field(default_factory=dict)
+    total: int = 0  # every comment the reader wrote
+    first: str | None = None  # when the first of them was written (UTC ISO)
 
 
 @runtime_checkable
@@ -98,6 +111,13 @@ class CommentStore(Protocol):
     @abstractmethod
     def thread_version(self, thread: str) -> str:
         """A cheap token that changes whenever the thread's comments change (for ETags)."""
+
+    @abstractmethod
+    def reader_history(self, reader_key: str, *, limit: int = 5) -> ReaderHistory:
+        """A reader's own comments (any state, not the author's), newest first, at most
+        ``limit``; the author's replies (not withdrawn, oldest first) to each comment the
+        reader ever wrote; how many the reader wrote in all and when the first. Indexed: its
+        cost does not grow with the store."""
 
     @abstractmethod
     def all_comments(self) -> Iterator[Comment]:

@@ -22,7 +22,7 @@ from comments_service.models import (
     OutboxStatus,
     RequestGroup,
 )
-from comments_service.store.base import RequestTally, Store
+from comments_service.store.base import ReaderHistory, RequestTally, Store
 
 
 class ComposedStore(Store):
@@ -68,6 +68,9 @@ class ComposedStore(Store):
 
     def all_comments(self) -> Iterator[Comment]:
         return self._comments.all_comments()
+
+    def reader_history(self, reader_key: str, *, limit: int = 5) -> ReaderHistory:
+        return self._comments.reader_history(reader_key, limit=limit)
 
     def import_comments(self, comments: Iterable[Comment]) -> int:
         return self._comments.import_comments(comments)

@@ -9,7 +9,12 @@ from typing import Any
 from psycopg import sql
 
 from comments_service.models import Comment, CommentState
-from comments_service.store.base import EMPTY_THREAD_VERSION, check_thread_key, is_thread_key
+from comments_service.store.base import (
+    EMPTY_THREAD_VERSION,
+    ReaderHistory,
+    check_thread_key,
+    is_thread_key,
+)
 from comments_service.store.errors import CommentNotFound, DuplicateComment
 from comments_service.store.postgres.connections import Connections
 from comments_service.store.postgres.rows import (
@@ -80,9 +85,10 @@ class PostgresComments:
             if new != old:
                 cursor.execute(
                     "UPDATE comments SET (state, public, question, is_author, created, request,"
-                    " body_folded, name_folded, record) = (%(state)s, %(public)s, %(question)s,"
-                    " %(is_author)s, %(created)s, %(request)s, %(body_folded)s,"
-                    " %(name_folded)s, %(record)s::json) WHERE id = %(id)s",
+                    " body_folded, name_folded, reader_key, parent, record) = (%(state)s,"
+                    " %(public)s, %(question)s, %(is_author)s, %(created)s, %(request)s,"
+                    " %(body_folded)s, %(name_folded)s, %(reader_key)s, %(parent)s,"
+                    " %(record)s::json) WHERE id = %(id)s",
                     comment_row(new),
                 )
                 touch_threads(cursor, [new.thread])
@@ -156,6 +162,29 @@ class PostgresComments:
                 {**values, "limit": limit, "offset": max(offset, 0)},
             ).fetchall()
         return comments_of_rows(rows), total
+
+    def reader_history(self, reader_key: str, *, limit: int = 5) -> ReaderHistory:
+        """Through the reader_key and parent columns and their indexes (migration 0003)."""
+        with self._connections.transaction() as cursor:
+            total, first = cursor.execute(
+                "SELECT count(*), min(created) FROM comments"
+                " WHERE reader_key = %s AND NOT is_author", (reader_key,),
+            ).fetchone()
+            rows = cursor.execute(
+                "SELECT id, record FROM comments WHERE reader_key = %s"
+                " AND NOT is_author ORDER BY created DESC, seq DESC LIMIT %s",
+                (reader_key, max(limit, 0)),
+            ).fetchall()
+            comments = comments_of_rows(rows)
+            answer_rows = cursor.execute(
+                "SELECT id, record FROM comments WHERE is_author AND state <> 'withdrawn'"
+                " AND parent IN (SELECT id FROM comments WHERE reader_key = %s"
+                " AND NOT is_author) ORDER BY created, seq", (reader_key,),
+            ).fetchall() if total else []
+        replies: dict[str, list[Comment]] = {}
+        for answer in comments_of_rows(answer_rows):
+            replies.setdefault(answer.parent or "", []).append(answer)
+        return ReaderHistory(comments=comments, replies=replies, total=total, first=first)
 
     def author_replies(self, limit: int | None = None) -> list[Comment]:
         if limit is not None and limit <= 0:

@@ -21,10 +21,12 @@ takes and in what order.
 from __future__ import annotations
 
 import os
+from dataclasses import replace
 from pathlib import Path
 
 from comments_service.models import Comment
 from comments_service.store import files
+from comments_service.store.base import ReaderHistory
 from comments_service.store.composed import ComposedStore
 from comments_service.store.tinydb.addresses import TinyDBAddresses
 from comments_service.store.tinydb.author_replies import AuthorReplies
@@ -80,3 +82,13 @@ class TinyDBStore(ComposedStore):
 
     def author_replies(self, limit: int | None = None) -> list[Comment]:
         return self._author_replies.newest(limit)
+
+    def reader_history(self, reader_key: str, *, limit: int = 5) -> ReaderHistory:
+        """The reader's newest comments read from their threads; the author's replies to all
+        of the reader's comments found in the index and taken from the author's replies this
+        process keeps (author_replies.py), so an older reply costs no thread read."""
+        history = self._comments.reader_history(reader_key, limit=limit)
+        replies: dict[str, list[Comment]] = {}
+        for answer in self._author_replies.these(self._comments.replies_to_reader(reader_key)):
+            replies.setdefault(answer.parent or "", []).append(answer)
+        return replace(history, replies=replies)

@@ -80,6 +80,21 @@ class AuthorReplies:
         self._forget_unlisted()
         return replies
 
+    def these(self, listed: list[tuple[str, IndexEntry]]) -> list[Comment]:
+        """The author's comments listed (id, index entry), in that order: from this process's
+        cache, reading each thread of those not cached (or changed) once."""
+        found: list[Comment] = []
+        read: set[str] = set()
+        for comment_id, entry in listed:
+            comment = self._cached(comment_id, entry)
+            if comment is None and entry.thread not in read:
+                read.add(entry.thread)
+                self._remember(self._threads.read(entry.thread))
+                comment = self._cached(comment_id, entry)
+            if comment is not None:
+                found.append(comment)
+        return found
+
     def _cached(self, comment_id: str, entry: IndexEntry) -> Comment | None:
         with self._cache_lock:
             cached = self._cache.get(comment_id)

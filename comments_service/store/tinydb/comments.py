@@ -16,7 +16,7 @@ from collections.abc import Callable, Iterable, Iterator
 from tinydb.table import Document
 
 from comments_service.models import Comment, CommentState
-from comments_service.store.base import check_thread_key, is_thread_key
+from comments_service.store.base import ReaderHistory, check_thread_key, is_thread_key
 from comments_service.store.errors import CommentNotFound, DuplicateComment, StoreUnavailable
 from comments_service.store.tinydb.index import IndexEntry, IndexView
 from comments_service.store.tinydb.index_file import CommentIndex
@@ -78,6 +78,37 @@ class TinyDBComments:
     def thread_comments(self, thread: str) -> list[Comment]:
         """Every comment of a thread, any state, oldest first (an unknown thread has none)."""
         return self._threads.read(thread)
+
+    def reader_history(self, reader_key: str, *, limit: int = 5) -> ReaderHistory:
+        """The index lists each reader's comments; only the threads of the ``limit`` newest
+        are read, each once. The replies are left to the store (tinydb/__init__.py), which
+        takes them from the author's replies it keeps. An index with lines from before the
+        reader field is rebuilt first (once)."""
+        self._index.refresh()
+        with self._index.viewing() as view:
+            unknown = view.unknown_readers
+        if unknown:
+            logger.info("Rebuilding %s: %d lines predate the reader field",
+                        self._index.path, unknown)
+            self._index.rebuild()
+        with self._index.viewing() as view:
+            listed = view.reader_ids(reader_key)
+        wanted = {comment_id: entry.thread for comment_id, entry in listed[:max(limit, 0)]}
+        found: dict[str, Comment] = {}
+        for thread in dict.fromkeys(wanted.values()):
+            for comment in self._threads.read(thread):
+                if comment.id in wanted and comment.reader_key == reader_key:
+                    found[comment.id] = comment
+        return ReaderHistory(
+            comments=[found[comment_id] for comment_id in wanted if comment_id in found],
+            total=len(listed), first=listed[-1][1].created if listed else None)
+
+    def replies_to_reader(self, reader_key: str) -> list[tuple[str, IndexEntry]]:
+        """(id, entry) of the author's replies to every comment ``reader_key`` wrote, from
+        the index alone."""
+        self._index.refresh()
+        with self._index.viewing() as view:
+            return view.reply_ids([comment_id for comment_id, _ in view.reader_ids(reader_key)])
 
     def update_comment(self, comment_id: str, change: Callable[[Comment], Comment]) -> Comment:
         """Compare-and-set under the thread lock; see :meth:`Store.update_comment`.

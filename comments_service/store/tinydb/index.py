@@ -30,6 +30,8 @@ from comments_service.store.tinydb.storage import RESTORE_HINT
 
 # The "author" field of an index line written before the field existed: not known yet.
 UNKNOWN_AUTHOR = ""
+# The "reader" field (the reader_key) of a line written before it existed: not known yet.
+UNKNOWN_READER = ""
 
 
 def author_digest(comment: Comment) -> str:
@@ -47,6 +49,11 @@ class IndexEntry:
     fields, so that an edit of an author comment appends an index line and a process can tell
     from the index alone whether the copy of it that it keeps is current (author_replies).
     Lines written before the field existed read as UNKNOWN_AUTHOR.
+
+    ``reader`` is a reader's comment's reader_key (who wrote it, for the reader's history
+    beside the reply box), None for the author's comments and readers without a key; lines
+    written before the field existed read as UNKNOWN_READER. ``parent`` is kept for the
+    author's comments only (the replies to a reader's comments, found without a thread read).
     """
 
     thread: str
@@ -55,11 +62,16 @@ class IndexEntry:
     public: bool
     question: str | None
     author: str | None = None
+    reader: str | None = None
+    parent: str | None = None
 
     @classmethod
     def of(cls, comment: Comment) -> IndexEntry:
+        if comment.is_author:
+            return cls(comment.thread, comment.created, str(comment.state), comment.public,
+                       comment.question, author_digest(comment), None, comment.parent)
         return cls(comment.thread, comment.created, str(comment.state), comment.public,
-                   comment.question, author_digest(comment) if comment.is_author else None)
+                   comment.question, None, comment.reader_key)
 
     @property
     def waiting(self) -> bool:
@@ -75,6 +87,8 @@ class IndexEntry:
         fresh = IndexEntry.of(comment)
         if self.author == UNKNOWN_AUTHOR:
             fresh = dataclasses.replace(fresh, author=UNKNOWN_AUTHOR)
+        if self.reader == UNKNOWN_READER:
+            fresh = dataclasses.replace(fresh, reader=UNKNOWN_READER, parent=self.parent)
         return fresh == self
 
 
@@ -87,6 +101,10 @@ def index_line(comment_id: str, thread: str, entry: IndexEntry | None) -> bytes:
                   "state": entry.state, "public": entry.public, "question": entry.question}
         if entry.author != UNKNOWN_AUTHOR:
             record["author"] = entry.author
+        if entry.reader != UNKNOWN_READER:
+            record["reader"] = entry.reader
+        if entry.parent is not None:
+            record["parent"] = entry.parent
     return json.dumps(record, ensure_ascii=False, separators=(",", ":")).encode("utf-8") + b"\n"
 
 
@@ -98,11 +116,14 @@ def parse_index_line(raw: bytes) -> tuple[str, IndexEntry | None]:
     if record.get("gone") is True:
         return record["id"], None
     entry = IndexEntry(record["thread"], record["created"], record["state"], record["public"],
-                        record.get("question"), record.get("author", UNKNOWN_AUTHOR))
+                        record.get("question"), record.get("author", UNKNOWN_AUTHOR),
+                        record.get("reader", UNKNOWN_READER), record.get("parent"))
     if not (is_thread_key(entry.thread) and isinstance(entry.created, str)
             and isinstance(entry.state, str) and isinstance(entry.public, bool)
             and (entry.question is None or isinstance(entry.question, str))
-            and (entry.author is None or isinstance(entry.author, str))):
+            and (entry.author is None or isinstance(entry.author, str))
+            and (entry.reader is None or isinstance(entry.reader, str))
+            and (entry.parent is None or isinstance(entry.parent, str))):
         raise ValueError("a field has the wrong type")
     return record["id"], entry
 
@@ -151,12 +172,15 @@ class IndexView:
         self.per_thread: Counter[str] = Counter()  # only threads with comments are keys
         self.public_by_thread: Counter[str] = Counter()
         self.unknown_authors = 0  # entries from lines written before the author field
+        self.unknown_readers = 0  # entries from lines written before the reader field
 
     def _clear_sorted(self) -> None:
         # (created, id), sorted: per state; per state and thread; the author's comments
         self.in_state: dict[str, list[tuple[str, str]]] = {}
         self.in_thread: dict[str, dict[str, list[tuple[str, str]]]] = {}
         self.authored: list[tuple[str, str]] = []
+        self.by_reader: dict[str, list[tuple[str, str]]] = {}  # each reader's comments
+        self.replies_to: dict[str, list[tuple[str, str]]] = {}  # the author's, by parent
 
     def _open_current(self) -> int | None:
         """The descriptor of the file now at the path (reopened if it was replaced)."""
@@ -212,7 +236,7 @@ class IndexView:
             for ordered in itertools.chain(
                 self.in_state.values(),
                 (ordered for threads in self.in_thread.values() for ordered in threads.values()),
-                [self.authored],
+                [self.authored], self.by_reader.values(), self.replies_to.values(),
             ):
                 ordered.sort()
         return True
@@ -240,6 +264,10 @@ class IndexView:
         add(self.in_thread.setdefault(entry.state, {}).setdefault(entry.thread, []), key)
         if entry.is_author:
             add(self.authored, key)
+        if entry.reader:
+            add(self.by_reader.setdefault(entry.reader, []), key)
+        if entry.is_author and entry.parent:
+            add(self.replies_to.setdefault(entry.parent, []), key)
 
     def _unlist(self, comment_id: str, entry: IndexEntry) -> None:
         key = (entry.created, comment_id)
@@ -251,6 +279,16 @@ class IndexView:
             threads.pop(entry.thread, None)
         if entry.is_author:
             _remove_sorted(self.authored, key)
+        if entry.reader:
+            written = self.by_reader.get(entry.reader, [])
+            _remove_sorted(written, key)
+            if not written:
+                self.by_reader.pop(entry.reader, None)
+        if entry.is_author and entry.parent:
+            answers = self.replies_to.get(entry.parent, [])
+            _remove_sorted(answers, key)
+            if not answers:
+                self.replies_to.pop(entry.parent, None)
 
     def _count(self, entry: IndexEntry, step: int) -> None:
         if entry.public:
@@ -260,6 +298,8 @@ class IndexView:
         self.by_thread_question[entry.state, entry.thread, entry.question] += step
         if entry.author == UNKNOWN_AUTHOR:
             self.unknown_authors += step
+        if entry.reader == UNKNOWN_READER:
+            self.unknown_readers += step
 
     def count_in_state(self, state: str, thread: str | None, question: str | None) -> int:
         if thread is None:
@@ -312,6 +352,18 @@ class IndexView:
                 if len(found) == stop:
                     break
         return found
+
+    def reader_ids(self, reader: str) -> list[tuple[str, IndexEntry]]:
+        """(id, entry) of every comment ``reader`` (a reader_key) wrote, newest first."""
+        return [(comment_id, self.entries[comment_id])
+                for _created, comment_id in reversed(self.by_reader.get(reader, []))]
+
+    def reply_ids(self, parents: list[str]) -> list[tuple[str, IndexEntry]]:
+        """(id, entry) of the author's comments answering any of ``parents``, except withdrawn
+        ones, oldest first within each parent."""
+        return [(comment_id, self.entries[comment_id]) for parent in parents
+                for _created, comment_id in self.replies_to.get(parent, [])
+                if self.entries[comment_id].state != CommentState.WITHDRAWN]
 
     def adopt(self, fd: int) -> None:
         """Hold ``fd``, a rewritten index whose lines are exactly the current entries."""

@@ -287,6 +287,8 @@ def openapi_document() -> dict[str, Any]:
                         "413": common_errors["413"],
                         "403": _error("No valid edit token, or the 15 minutes have passed."),
                         "404": _error("No such comment."),
+                        "409": _error("The author has replied to or published the comment: "
+                                      "it can no longer be changed."),
                         "422": _error("The new body was refused."),
                         "503": common_errors["503"],
                     },
@@ -299,6 +301,8 @@ def openapi_document() -> dict[str, Any]:
                         "200": _json(_ref("CommentResult"), "Withdrawn."),
                         "403": _error("No valid edit token, or the 15 minutes have passed."),
                         "404": _error("No such comment."),
+                        "409": _error("The author has replied to or published the comment: "
+                                      "it can no longer be withdrawn."),
                         "503": common_errors["503"],
                     },
                 },

@@ -127,6 +127,12 @@ class Author(StoredRecord):
     email: str  # unique, compared case-insensitively
     password_hash: str  # werkzeug.security hash, never the password
     created: str
+    # Every session carries the version it was opened under; raising it ("sign out
+    # everywhere", a password change) ends every session at its next request.
+    session_version: int = 0
+    # Sessions signed out before their lifetime ran out ("<signed in at>:<nonce digest>"), so
+    # that a copy of a signed-out cookie stays signed out; pruned once past the lifetime.
+    ended_sessions: tuple[str, ...] = field(default_factory=tuple)
 
 
 # --- email follow-up (notify.py): the outbox and the addresses mail goes to -----------------

@@ -2,6 +2,7 @@
 
     moderation.auth.*       sign-in and sign-out (auth.py; the guard of the whole area is an
                             app-wide hook installed by auth.init_app)
+    moderation.account.*    sign out everywhere, change the password
     moderation.queue.*      the reply queue, a comment and its reply form, spam, all comments
     moderation.filing.*     filing a comment under a request (and its JSON view)
     moderation.requests.*   the tallied requests and the answers' themes
@@ -16,9 +17,9 @@ from __future__ import annotations
 
 from flask import Blueprint
 
-from comments_service.moderation import auth, filing, metrics, outbox, queue, requests
+from comments_service.moderation import account, auth, filing, metrics, outbox, queue, requests
 
 bp = Blueprint("moderation", __name__, url_prefix="/moderate")
 bp.context_processor(queue.moderation_context)
-for child in (auth.bp, queue.bp, filing.bp, requests.bp, metrics.bp, outbox.bp):
+for child in (auth.bp, account.bp, queue.bp, filing.bp, requests.bp, metrics.bp, outbox.bp):
     bp.register_blueprint(child)

@@ -2,7 +2,7 @@
 
     GET  /moderate/sign-in     the sign-in form (a signed-in author is sent on to ``next``)
     POST /moderate/sign-in     email + password → 303 to ``next`` (a local /moderate path only)
-    POST /moderate/sign-out    forget the sign-in → 303 to the sign-in form
+    POST /moderate/sign-out    end this session, every copy of its cookie → 303 to sign-in
 
 (`flask … add-author` is cli/authors.py; the ``auth`` blueprint is a child of the moderation
 blueprint, moderation/__init__.py.)
@@ -16,7 +16,8 @@ What :func:`init_app` installs on an app:
   request came over https (or SESSION_COOKIE_SECURE), lasting SESSION_LIFETIME_HOURS;
 * ``g.current_author`` (and ``current_author`` in templates), loaded from the store on each
   request under /moderate: an author removed from the store, or whose password changed, or
-  whose sign-in is older than SESSION_LIFETIME_HOURS, is signed out;
+  whose sign-in is older than SESSION_LIFETIME_HOURS, or whose session was signed out (this
+  one: ``ended_sessions``; all: ``session_version``, account.py), is signed out;
 * a guard that refuses anonymous requests to every /moderate route but the sign-in form and
   sign-out, as :func:`login_required` does (a second line behind the decorator);
 * failed sign-ins counted by the app's Flask-Limiter, per client address and per email tried
@@ -33,6 +34,7 @@ import secrets
 import threading
 import time
 from collections.abc import Callable
+from dataclasses import replace
 from datetime import timedelta
 from functools import wraps
 from typing import Any, TypeVar
@@ -80,6 +82,10 @@ AUTHOR_ID = "author_id"
 SESSION_NONCE = "session_nonce"  # random per sign-in: no two sign-ins share a session value
 SIGNED_IN_AT = "signed_in_at"  # seconds since the epoch; sign-ins older than the lifetime end
 PASSWORD_CHECK = "password_check"  # ties the session to the password it was opened with
+SESSION_VERSION = "session_version"  # the author's session_version when it was opened
+# Past this many signed-out sessions still within their lifetime, the next sign-out ends every
+# session instead (the list stays small; ending more than asked is the safe side).
+MAX_ENDED_SESSIONS = 100
 
 WRONG_CREDENTIALS = "Email or password is wrong."
 MISSING_CREDENTIALS = "Enter your email and password."
@@ -135,6 +141,8 @@ def _load_author() -> Author | None:
         or not isinstance(signed_in_at, int | float)
         or time.time() - signed_in_at > lifetime
         or not hmac.compare_digest(str(session.get(PASSWORD_CHECK, "")), _password_check(author))
+        or session.get(SESSION_VERSION, 0) != author.session_version
+        or _session_mark(signed_in_at, str(session.get(SESSION_NONCE))) in author.ended_sessions
     ):
         session.clear()
         flash("Your sign-in has ended. Please sign in again.", "info")
@@ -142,7 +150,7 @@ def _load_author() -> Author | None:
     return author
 
 
-def _start_session(author: Author) -> None:
+def start_session(author: Author) -> None:
     """Sign in: a brand-new session (no value from before survives, CSRF token included)."""
     session.clear()
     session.permanent = True
@@ -150,7 +158,40 @@ def _start_session(author: Author) -> None:
     session[SESSION_NONCE] = secrets.token_urlsafe(16)
     session[SIGNED_IN_AT] = int(time.time())
     session[PASSWORD_CHECK] = _password_check(author)
+    session[SESSION_VERSION] = author.session_version
     g.current_author = author
+
+
+def _session_mark(signed_in_at: Any, nonce: str) -> str:
+    """How a signed-out session is remembered on its author: its start (to prune by) and a
+    digest of its nonce (the store never holds a session value itself)."""
+    digest = hashlib.sha256(nonce.encode("utf-8", "replace")).hexdigest()[:24]
+    return f"{int(signed_in_at)}:{digest}"
+
+
+def end_every_session(author: Author) -> Author:
+    """``author`` with every session ended (for update_author): sign out everywhere, a new
+    password."""
+    return replace(author, session_version=author.session_version + 1, ended_sessions=())
+
+
+def _end_this_session() -> None:
+    """Remember on the author that this session is over, so that every copy of its cookie is
+    signed out too (the cookie is signed, not stored: clearing this browser's copy alone would
+    leave a copied one working until it expires)."""
+    author_id, signed_in_at = session.get(AUTHOR_ID), session.get(SIGNED_IN_AT)
+    if current_author() is None or not isinstance(signed_in_at, int | float):
+        return
+    mark = _session_mark(signed_in_at, str(session.get(SESSION_NONCE)))
+    oldest = time.time() - current_app.permanent_session_lifetime.total_seconds()
+
+    def end(author: Author) -> Author:
+        live = [kept for kept in author.ended_sessions if int(kept.split(":")[0]) >= oldest]
+        if len(live) >= MAX_ENDED_SESSIONS:
+            return end_every_session(author)
+        return replace(author, ended_sessions=(*live, mark))
+
+    store().update_author(str(author_id), end)
 
 
 def in_author_area() -> bool:
@@ -368,7 +409,7 @@ def _attempt_sign_in():
         return _sign_in_page(WRONG_CREDENTIALS, 401, email, next_path, invalid=True)
     assert author is not None
     failures.forget(email_key())
-    _start_session(author)
+    start_session(author)
     return redirect(next_path or _home(), code=303)
 
 
@@ -411,6 +452,7 @@ def sign_in():
 
 @bp.post("/sign-out")
 def sign_out():
+    _end_this_session()
     session.clear()
     g.current_author = None
     flash("You are signed out.", "info")
@@ -461,11 +503,16 @@ def author_problems(name: str, email: str, password: str) -> list[str]:
         problems.append(f"The name must be one line of at most {MAX_NAME_LENGTH} characters.")
     if len(email.strip()) > MAX_EMAIL_LENGTH or not EMAIL_PATTERN.fullmatch(email.strip()):
         problems.append(f"{email.strip()!r} is not an email address.")
+    return problems + password_problems(password)
+
+
+def password_problems(password: str) -> list[str]:
+    """What is wrong with a new password (empty when nothing)."""
     if len(password) < MIN_PASSWORD_LENGTH:
-        problems.append(f"The password must have at least {MIN_PASSWORD_LENGTH} characters.")
-    elif len(password) > MAX_PASSWORD_LENGTH:
-        problems.append(f"The password must have at most {MAX_PASSWORD_LENGTH} characters.")
-    return problems
+        return [f"The password must have at least {MIN_PASSWORD_LENGTH} characters."]
+    if len(password) > MAX_PASSWORD_LENGTH:
+        return [f"The password must have at most {MAX_PASSWORD_LENGTH} characters."]
+    return []
 
 
 def new_author(name: str, email: str, password: str) -> Author:

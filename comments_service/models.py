@@ -133,6 +133,9 @@ class Author(StoredRecord):
     # Sessions signed out before their lifetime ran out ("<signed in at>:<nonce digest>"), so
     # that a copy of a signed-out cookie stays signed out; pruned once past the lifetime.
     ended_sessions: tuple[str, ...] = field(default_factory=tuple)
+    # Keyed digests of the last few client addresses the author signed in from: attacks on
+    # the account from elsewhere never slow sign-ins from these (moderation/sign_in_guard.py).
+    usual_addresses: tuple[str, ...] = field(default_factory=tuple)
 
 
 # --- email follow-up (notify.py): the outbox and the addresses mail goes to -----------------

@@ -20,15 +20,16 @@ What :func:`init_app` installs on an app:
   one: ``ended_sessions``; all: ``session_version``, account.py), is signed out;
 * a guard that refuses anonymous requests to every /moderate route but the sign-in form and
   sign-out, as :func:`login_required` does (a second line behind the decorator);
-* failed sign-ins counted by the app's Flask-Limiter, per client address and per email tried
-  (429 with Retry-After past SIGN_IN_LIMIT_PER_ADDRESS / SIGN_IN_LIMIT_PER_EMAIL), and each
-  attempt slowed by SIGN_IN_DELAY_SECONDS for every recent failure of its address or email.
+* failed sign-ins answered with growing waits per client address and per account, never a
+  flat lock of the account, and the author's usual addresses exempt from the account's wait
+  (sign_in_guard.py); an address past SIGN_IN_LIMIT_PER_ADDRESS failures gets 429.
 """
 
 from __future__ import annotations
 
 import hashlib
 import hmac
+import math
 import re
 import secrets
 import threading
@@ -55,8 +56,6 @@ from flask import (
     url_for,
 )
 from flask.sessions import SecureCookieSessionInterface
-from flask_limiter.errors import RateLimitExceeded
-from flask_limiter.util import get_remote_address
 from flask_wtf.csrf import CSRFError
 from werkzeug.routing import BuildError
 from werkzeug.security import check_password_hash, generate_password_hash
@@ -64,6 +63,7 @@ from werkzeug.security import check_password_hash, generate_password_hash
 from comments_service.errors import error_response, wants_html
 from comments_service.extensions import csrf, store
 from comments_service.models import Author, utc_now
+from comments_service.moderation import sign_in_guard as guard
 from comments_service.security import rate_limit_key_prefix
 
 bp = Blueprint("auth", __name__)
@@ -72,7 +72,6 @@ AUTHOR_AREA = "/moderate"
 SIGN_IN_TEMPLATE = "moderation/sign_in.html"
 LIMITER_EXTENSION = "tellmemore.limiter"
 FAILURES_EXTENSION = "tellmemore.sign_in_failures"
-SIGN_IN_VIEW_EXTENSION = "tellmemore.sign_in_view"
 
 FLASK_DEFAULT_COOKIE_NAME = "session"
 SESSION_COOKIE_NAME = "tellmemore_session"
@@ -90,6 +89,7 @@ MAX_ENDED_SESSIONS = 100
 WRONG_CREDENTIALS = "Email or password is wrong."
 MISSING_CREDENTIALS = "Enter your email and password."
 TOO_MANY_FAILURES = "Too many failed sign-ins. Wait a few minutes, then try again."
+TOO_SOON = "Too many failed sign-ins just now. Wait {seconds} seconds, then try again."
 SIGN_IN_REQUIRED = "Sign in first (your sign-in may have ended), then try that again."
 CSRF_FAILED = (
     "This form has expired or was not sent from this site's own page ({reason}). "
@@ -101,11 +101,7 @@ MAX_PASSWORD_LENGTH = 1024
 MAX_NAME_LENGTH = 100
 MAX_EMAIL_LENGTH = 254
 EMAIL_PATTERN = re.compile(r"[^@\s]+@[^@\s.]+(\.[^@\s.]+)+")
-FAILURE_WINDOW_SECONDS = 15 * 60
-# Kept apart from Flask-Limiter's own keys in the same storage.
-FAILURES_KEY = "sign-in-failures"
 
-_install_lock = threading.Lock()
 _dummy_hash_lock = threading.Lock()
 _dummy_hash: str | None = None
 
@@ -294,61 +290,7 @@ def _home() -> str:
         return AUTHOR_AREA + "/"
 
 
-# --- slowing and refusing repeated failures -----------------------------------------------------
-
-
-class FailureLog:
-    """Recent failed sign-ins per key, counted in the app's rate-limit storage: in this process
-    by default, shared by every service instance when RATE_LIMIT_STORAGE_URI names a Redis
-    (so an attacker gains nothing by spreading guesses over instances). A count lasts
-    FAILURE_WINDOW_SECONDS from the first failure it holds; the storage expires it."""
-
-    def __init__(self, storage: Callable[[], Any], key_prefix: str,
-                 window: float = FAILURE_WINDOW_SECONDS) -> None:
-        self._storage, self._window = storage, window
-        self._prefix = f"{key_prefix}/{FAILURES_KEY}/"
-
-    def count(self, key: str) -> int:
-        return int(self._storage().get(self._prefix + key) or 0)
-
-    def add(self, key: str) -> None:
-        self._storage().incr(self._prefix + key, self._window)
-
-    def forget(self, key: str) -> None:
-        self._storage().clear(self._prefix + key)
-
-
-def _email_tried() -> str:
-    return request.form.get("email", "").strip().lower()
-
-
-def address_key() -> str:
-    return "sign-in-address:" + (get_remote_address() or "unknown")
-
-
-def email_key() -> str:
-    # Hashed: the counters (memory or Redis) keep neither addresses nor unbounded strings.
-    digest = hashlib.sha256(_email_tried().encode("utf-8", "replace")).hexdigest()[:32]
-    return "sign-in-email:" + digest
-
-
-def _failed(_response: Response) -> bool:
-    """deduct_when: only a failed attempt counts against the sign-in limits."""
-    return bool(g.get("sign_in_failed"))
-
-
-def _wait_for_failures(failures: FailureLog) -> None:
-    step = float(current_app.config["SIGN_IN_DELAY_SECONDS"])
-    if step <= 0:
-        return
-    recent = max(failures.count(address_key()), failures.count(email_key()))
-    delay = min(step * recent, float(current_app.config["SIGN_IN_MAX_DELAY_SECONDS"]))
-    if delay > 0:
-        _pause(delay)
-
-
-def _pause(seconds: float) -> None:
-    time.sleep(seconds)
+# --- the password check ---------------------------------------------------------------------
 
 
 def _dummy_password_hash() -> str:
@@ -389,7 +331,7 @@ def _requested_next() -> str | None:
 
 
 def _attempt_sign_in():
-    """The sign-in form and its POST. Wrapped by the app's rate limits (see _sign_in_view)."""
+    """The sign-in form and its POST, behind the waits and limits of sign_in_guard.py."""
     next_path = _requested_next()
     if request.method != "POST":
         if current_author() is not None:
@@ -399,55 +341,40 @@ def _attempt_sign_in():
     password = request.form.get("password", "")
     if not email or not password:
         return _sign_in_page(MISSING_CREDENTIALS, 400, email, next_path, invalid=True)
-    failures: FailureLog = current_app.extensions[FAILURES_EXTENSION]
-    _wait_for_failures(failures)
+    failures: guard.FailureLog = current_app.extensions[FAILURES_EXTENSION]
+    locked = guard.address_lock_left(failures)
+    if locked > 0:
+        return _too_soon(locked, TOO_MANY_FAILURES, email, next_path)
     author = store().author_by_email(email) if len(email) <= MAX_EMAIL_LENGTH else None
+    wait = guard.wait_before_checking(failures, email, author)
+    if wait > 0:
+        return _too_soon(wait, TOO_SOON, email, next_path)
     if not _password_matches(author, password):
-        g.sign_in_failed = True
-        failures.add(address_key())
-        failures.add(email_key())
+        guard.record_failure(failures, email)
         return _sign_in_page(WRONG_CREDENTIALS, 401, email, next_path, invalid=True)
     assert author is not None
-    failures.forget(email_key())
-    start_session(author)
+    guard.record_success(failures, email)
+    start_session(store().update_author(author.id, guard.remember_address))
     return redirect(next_path or _home(), code=303)
 
 
-def _sign_in_view(app: Flask) -> Callable[[], Any]:
-    """_attempt_sign_in behind the app's Flask-Limiter, built on first use: auth.init_app may
-    run before security.init_app has made the limiter."""
-    view = app.extensions.get(SIGN_IN_VIEW_EXTENSION)
-    if view is not None:
-        return view
-    with _install_lock:
-        view = app.extensions.get(SIGN_IN_VIEW_EXTENSION)
-        if view is None:
-            limiter = app.extensions.get(LIMITER_EXTENSION)
-            if limiter is None:
-                raise RuntimeError("security.init_app must install the limiter before sign-in")
-            per_email = limiter.limit(
-                lambda: current_app.config["SIGN_IN_LIMIT_PER_EMAIL"], key_func=email_key,
-                methods=["POST"], deduct_when=_failed, error_message=TOO_MANY_FAILURES,
-            )
-            per_address = limiter.limit(
-                lambda: current_app.config["SIGN_IN_LIMIT_PER_ADDRESS"], key_func=address_key,
-                methods=["POST"], deduct_when=_failed, error_message=TOO_MANY_FAILURES,
-            )
-            view = per_address(per_email(_attempt_sign_in))
-            app.extensions[SIGN_IN_VIEW_EXTENSION] = view
-    return view
+def _too_soon(wait: float, message: str, email: str, next_path: str | None):
+    """429 with Retry-After: recent failures of this address (or of this account, from an
+    address its author does not usually sign in from) ask for a pause first."""
+    seconds = max(1, math.ceil(wait))
+    message = message.format(seconds=seconds)
+    if wants_html():
+        response = current_app.make_response(_sign_in_page(message, 429, email, next_path))
+    else:
+        response, _status = error_response(429, "too_many_requests", message)
+        response.status_code = 429
+    response.headers["Retry-After"] = str(seconds)
+    return response
 
 
 @bp.route("/sign-in", methods=["GET", "POST"])
 def sign_in():
-    try:
-        return _sign_in_view(current_app._get_current_object())()  # type: ignore[attr-defined]
-    except RateLimitExceeded as refused:
-        if not wants_html():
-            raise  # errors.py answers; the limiter adds Retry-After to either answer
-        return _sign_in_page(
-            refused.description, 429, request.form.get("email", "").strip(), _requested_next()
-        )
+    return _attempt_sign_in()
 
 
 @bp.post("/sign-out")
@@ -532,7 +459,7 @@ def new_author(name: str, email: str, password: str) -> Author:
 def init_app(app: Flask) -> None:
     """Install sign-in on ``app``; see the module docstring. Call once per app."""
     _configure_sessions(app)
-    app.extensions[FAILURES_EXTENSION] = FailureLog(
+    app.extensions[FAILURES_EXTENSION] = guard.FailureLog(
         lambda: app.extensions[LIMITER_EXTENSION].storage, rate_limit_key_prefix(app)
     )
     csrf.init_app(app)

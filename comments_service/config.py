@@ -226,8 +226,10 @@ SETTINGS: tuple[Setting, ...] = (
             "after_reply: public with the author's reply; immediately: public at once."),
     Setting("RATE_LIMIT", "5/minute", rate_limit,
             "Comments per client on the posting routes (Flask-Limiter syntax), or `off`."),
-    Setting("RATE_LIMIT_STORAGE_URI", "memory://", text,
-            "Where rate-limit counts live: per process by default; redis://… to share them."),
+    Setting("RATE_LIMIT_STORAGE_URI", "", text,
+            "Where rate-limit and sign-in counts live. Empty: a file in the instance folder "
+            "that every worker on this machine shares; redis://… to share them between "
+            "machines; memory:// counts per process."),
     Setting("RATE_LIMIT_KEY_PREFIX", "tellmemore", text,
             "Prefix of this site's keys in a shared rate-limit storage."),
     Setting("TRUSTED_PROXIES", 0, proxies,

@@ -186,8 +186,9 @@ def test_rate_limits_are_shared_through_redis(tmp_path):
 
 
 def test_without_redis_each_instance_counts_alone(tmp_path):
-    """The default (memory://) is per process: documented in docs/DEPLOY.md as the reason a
-    site with several instances sets RATE_LIMIT_STORAGE_URI."""
+    """The default counts in the instance folder, shared by that instance's workers only:
+    documented in docs/DEPLOY.md as the reason instances on several machines set
+    RATE_LIMIT_STORAGE_URI."""
     urls, stack = start_instances(tmp_path, "", 2, RATE_LIMIT="1/minute")
     with stack:
         first, second = urls

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 import threading
 from collections import OrderedDict
 from functools import lru_cache
@@ -42,6 +43,7 @@ bp = Blueprint("api", __name__)
 csrf.exempt(bp)
 
 MAX_COUNT_THREADS = 100
+LONE_SURROGATE = re.compile("[\ud800-\udfff]")
 RECEIVED_ANCHOR = "comment-received"
 
 
@@ -65,9 +67,34 @@ def json_object() -> dict[str, Any]:
         data = json.loads(text)
     except ValueError as error:
         raise ApiError(400, "malformed_json", f"The request body is not JSON ({error}).") from error
+    except RecursionError as error:
+        # json.loads recurses per level: ~1000 nested arrays exhaust the stack (was a 500).
+        raise ApiError(400, "malformed_json", "The request body is nested too deeply."
+                       ) from error
     if not isinstance(data, dict):
         raise ApiError(400, "malformed_json", "The request body must be a JSON object.")
+    if _holds_lone_surrogate(data):
+        raise ApiError(400, "invalid_text", "The request body holds a lone surrogate "
+                       "(\\ud800-\\udfff escaped alone), which is not text.")
     return data
+
+
+def _holds_lone_surrogate(data: Any) -> bool:
+    """Whether any key or string in ``data`` holds a lone surrogate: JSON's \\ud800 escapes
+    decode to one, and no UTF-8 file or database can store it (it was a 500 at the write).
+    A loop, not recursion: the data may be nested as deep as json.loads allowed."""
+    pending = [data]
+    while pending:
+        item = pending.pop()
+        if isinstance(item, str):
+            if LONE_SURROGATE.search(item):
+                return True
+        elif isinstance(item, dict):
+            pending.extend(item.keys())
+            pending.extend(item.values())
+        elif isinstance(item, list):
+            pending.extend(item)
+    return False
 
 
 def form_fields() -> dict[str, str]:

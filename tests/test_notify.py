@@ -742,17 +742,6 @@ def test_send_mail_command_goes_through_the_queue_once(app, smtp):
     assert len(smtp.mailbox.messages) == 1
 
 
-def test_without_public_url_mail_outside_a_request_is_refused_clearly(mail_config):
-    app = create_app({**mail_config, "PUBLIC_URL": ""})
-    with app.app_context(), pytest.raises(notify.MailSetupError, match="PUBLIC_URL"):
-        notify.queue_message(store(app), to=READER, subject="x", text="x")
-    with app.test_request_context(base_url="https://comments.example.org"):
-        message = notify.queue_message(store(app), to=READER, subject="x", text="x")
-    assert message.headers["List-Unsubscribe"].startswith(
-        "<https://comments.example.org/unsubscribe/")
-    app.extensions["tellmemore.store"].close()
-
-
 @pytest.mark.parametrize(("name", "value"), [
     ("SMTP_SECURITY", "tls"), ("AUTHOR_NOTIFY", "sometimes"), ("MAIL_DOUBLE_OPT_IN", "maybe"),
     ("SMTP_MAX_ATTEMPTS", "0"), ("PUBLIC_URL", "comments.example.org"),

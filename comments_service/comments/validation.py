@@ -23,7 +23,9 @@ MAX_WEBSITE = 200
 # Deliberately simple: one @, no spaces, a dot in the domain. Deliverability is the mail
 # server's business; this only catches what is plainly not an address.
 EMAIL_RE = re.compile(r"^[^@\s<>()\[\],;:\"]{1,64}@[^@\s<>()\[\],;:\"]+\.[^@\s<>()\[\],;:\".]{2,}$")
-CONTROL_CHARS_RE = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+# Controls, and the two code points XML 1.0 forbids besides them (U+FFFE, U+FFFF): a feed or
+# a page carrying one would not be well-formed (lone surrogates are refused as a 400 earlier).
+CONTROL_CHARS_RE = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ufffe\uffff]")
 
 
 class ValidationFailed(Exception):

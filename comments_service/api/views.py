@@ -231,15 +231,25 @@ def create_comment_from_form(thread: str):
 # --- one's own comment ------------------------------------------------------------------------
 
 
-def edit_token() -> str | None:
-    return request.headers.get("X-Edit-Token") or request.args.get("token")
+def edit_token(body: dict[str, Any] | None) -> str | None:
+    """The edit token from the X-Edit-Token header or the JSON body's ``edit_token``; never
+    from the URL, which ends up in access logs and browser histories (a 400 says so)."""
+    if any(name in request.args for name in ("token", "edit_token")):
+        raise ApiError(400, "token_in_url", "Send the edit token in the X-Edit-Token header "
+                       "or the JSON body, never in the URL (URLs end up in logs).")
+    header = request.headers.get("X-Edit-Token")
+    if header:
+        return header
+    token = (body or {}).get("edit_token")
+    return token if isinstance(token, str) else None
 
 
 @bp.patch("/api/comments/<comment_id>")
 def edit_comment(comment_id: str):
     """Change the body of one's own comment within the edit window (EDIT_WINDOW_MINUTES)."""
+    body = json_object()
     updated = edit_reader_comment(
-        store(), comment_id, edit_token(), json_object(), current_app.config
+        store(), comment_id, edit_token(body), body, current_app.config
     )
     return jsonify(comment=own_comment(updated))
 
@@ -247,7 +257,8 @@ def edit_comment(comment_id: str):
 @bp.delete("/api/comments/<comment_id>")
 def withdraw_comment(comment_id: str):
     """Withdraw one's own comment within the edit window (EDIT_WINDOW_MINUTES)."""
-    updated = withdraw_reader_comment(store(), comment_id, edit_token(), current_app.config)
+    body = json_object() if request.content_length else None
+    updated = withdraw_reader_comment(store(), comment_id, edit_token(body), current_app.config)
     return jsonify(comment=own_comment(updated))
 
 

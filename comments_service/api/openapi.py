@@ -299,6 +299,9 @@ def openapi_document() -> dict[str, Any]:
                     "operationId": "withdrawComment",
                     "summary": "Withdraw one's own comment within 15 minutes.",
                     "parameters": [COMMENT_ID_PARAMETER, EDIT_TOKEN_PARAMETER],
+                    "requestBody": {"required": False, "content": {"application/json": {
+                        "schema": {"type": "object", "properties": {
+                            "edit_token": {"type": "string"}}}}}},
                     "responses": {
                         "200": _json(_ref("CommentResult"), "Withdrawn."),
                         "400": common_errors["400"],

@@ -80,6 +80,8 @@ def test_the_counters_file_counts_across_processes_and_expires(tmp_path):
     assert second.get("short") == 0 and second.incr("short", 60) == 1
     second.clear("k")
     assert first.get("k") == 0 and first.check()
+    # The keys name client addresses: the file is the service's alone.
+    assert (tmp_path / "rate-limits.sqlite3").stat().st_mode & 0o077 == 0
 
 
 def test_the_form_and_the_api_draw_on_one_budget_in_one_process(service_config):

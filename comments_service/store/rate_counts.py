@@ -60,6 +60,9 @@ class SqliteCounters(Storage):
         if connection is not None and self._local.pid == os.getpid():
             return connection
         self._path.parent.mkdir(parents=True, exist_ok=True)
+        # The keys name client addresses: private to the service's user, as the store is
+        # (SQLite gives its -wal and -shm files the database file's mode).
+        os.close(os.open(self._path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600))
         connection = sqlite3.connect(self._path, timeout=BUSY_TIMEOUT_SECONDS,
                                      isolation_level=None, check_same_thread=False)
         connection.execute("PRAGMA journal_mode=WAL")

@@ -164,6 +164,17 @@ def rate_limit(name: str, value: Any) -> str:
     return text
 
 
+def one_limit(name: str, value: Any) -> str:
+    """One limit such as "10 per 15 minutes"."""
+    text = str(value or "").strip()
+    try:
+        limits.parse(text)
+    except ValueError as error:
+        raise ConfigError(f"{name} must be a limit such as 10 per 15 minutes, not {text!r}"
+                          ) from error
+    return text
+
+
 def store_url(name: str, value: Any) -> str:
     """Empty (the embedded store) or a PostgreSQL URL."""
     url = str(value or "").strip()
@@ -215,8 +226,10 @@ SETTINGS: tuple[Setting, ...] = (
             "after_reply: public with the author's reply; immediately: public at once."),
     Setting("RATE_LIMIT", "5/minute", rate_limit,
             "Comments per client on the posting routes (Flask-Limiter syntax), or `off`."),
-    Setting("RATE_LIMIT_STORAGE_URI", "memory://", text,
-            "Where rate-limit counts live: per process by default; redis://… to share them."),
+    Setting("RATE_LIMIT_STORAGE_URI", "", text,
+            "Where rate-limit and sign-in counts live. Empty: a file in the instance folder "
+            "that every worker on this machine shares; redis://… to share them between "
+            "machines; memory:// counts per process."),
     Setting("RATE_LIMIT_KEY_PREFIX", "tellmemore", text,
             "Prefix of this site's keys in a shared rate-limit storage."),
     Setting("TRUSTED_PROXIES", 0, proxies,
@@ -283,13 +296,14 @@ SETTINGS: tuple[Setting, ...] = (
     # The author's sign-in
     Setting("SESSION_LIFETIME_HOURS", 24 * 14, number(above=0),
             "How long a sign-in lasts, from the moment of signing in."),
-    Setting("SIGN_IN_LIMIT_PER_ADDRESS", "10 per 15 minutes", text,
-            "Failed sign-ins allowed per client address per window before 429."),
-    Setting("SIGN_IN_LIMIT_PER_EMAIL", "5 per 15 minutes", text,
-            "Failed sign-ins allowed per email per window before 429."),
-    Setting("SIGN_IN_DELAY_SECONDS", 0.25, number(0),
-            "Each attempt waits this long for every recent failure of its address or email…"),
-    Setting("SIGN_IN_MAX_DELAY_SECONDS", 2.0, number(0), "…but never longer than this."),
+    Setting("SIGN_IN_LIMIT_PER_ADDRESS", "10 per 15 minutes", one_limit,
+            "Failed sign-ins allowed per client address per window before 429 (an address, "
+            "never an account, is locked out)."),
+    Setting("SIGN_IN_DELAY_SECONDS", 1.0, number(0),
+            "After a failed sign-in the next attempt from that address, or for that account "
+            "from an address its author does not usually use, waits this long, doubled for "
+            "each further recent failure (429 with Retry-After meanwhile)…"),
+    Setting("SIGN_IN_MAX_DELAY_SECONDS", 300.0, number(0), "…but never longer than this."),
     Setting("WTF_CSRF_TIME_LIMIT", None, optional,
             "A CSRF token lasts as long as its session (Flask-WTF's default, one hour, would "
             "throw away a reply written slowly)."),

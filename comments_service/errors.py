@@ -11,7 +11,7 @@ from typing import Any
 from flask import Flask, Response, current_app, jsonify, render_template, request
 from werkzeug.exceptions import HTTPException
 
-from comments_service.comments.posting import EditRefused
+from comments_service.comments.posting import EditLocked, EditRefused
 from comments_service.comments.validation import ValidationFailed
 from comments_service.manifest import ManifestError
 from comments_service.store import CommentNotFound, SchemaMismatch, StoreCorrupted, StoreUnavailable
@@ -112,6 +112,7 @@ def init_app(app: Flask) -> None:
         HTTPException: _from_http_error,
         ValidationFailed: _from_validation,
         EditRefused: lambda error: error_response(403, "edit_refused", str(error)),
+        EditLocked: lambda error: error_response(409, "edit_locked", str(error)),
         CommentNotFound: lambda error: error_response(404, "not_found", "No such comment."),
         StoreUnavailable: _from_store_unavailable,
         StoreCorrupted: _from_store_corrupted,

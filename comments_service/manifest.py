@@ -51,6 +51,9 @@ class Manifest:
     site_url: str
     articles: dict[str, ArticleEntry]
     location: str
+    # The comment service's own address as the site build knows it (COMMENTS_SERVICE_URL):
+    # links in mail may be derived from it when PUBLIC_URL is not set (mail/links.py).
+    service_url: str = ""
 
     def article(self, thread: str) -> ArticleEntry | None:
         return self.articles.get(thread)
@@ -114,8 +117,11 @@ def parse_manifest(text: str | bytes, location: str) -> Manifest:
         article = _parse_article(raw, location, index)
         _require(article.thread not in articles, location, f"thread {article.thread!r} repeats")
         articles[article.thread] = article
+    service_url = data.get("service_url", "")
+    _require(isinstance(service_url, str), location, "service_url is not text")
     return Manifest(
-        str(data.get("site_name", "")), str(data.get("site_url", "")), articles, location
+        str(data.get("site_name", "")), str(data.get("site_url", "")), articles, location,
+        service_url,
     )
 
 

@@ -7,7 +7,8 @@ from dataclasses import asdict, dataclass, field, fields
 from datetime import UTC, datetime
 from enum import Enum, StrEnum
 from functools import cache
-from typing import Any, Self, get_origin, get_type_hints
+from types import UnionType
+from typing import Any, Self, Union, get_args, get_origin, get_type_hints
 
 
 class StoredRecord:
@@ -16,6 +17,9 @@ class StoredRecord:
     Enums are stored as their values, tuples as lists; on the way back, unknown keys are
     ignored and a missing, null or empty enum takes the field's default (or, for a field
     without one, fails as a missing argument, which the store reports as a damaged file).
+    A value of the wrong type (a number for a date, text for a flag) is a TypeError naming
+    the field, so a damaged record is refused where it is read, never served to a page that
+    would fail on it.
     """
 
     def to_record(self) -> dict[str, Any]:
@@ -41,12 +45,39 @@ class StoredRecord:
                 if value in (None, ""):
                     continue
                 value = kind(value)
+            elif not _conforms(value, kind):
+                raise TypeError(f"{item.name} is a {type(value).__name__}, not {kind}")
             elif get_origin(kind) is tuple:
                 value = tuple(value or ())
             elif get_origin(kind) is dict:
                 value = dict(value or {})
             values[item.name] = value
         return cls(**values)
+
+
+def _conforms(value: Any, kind: Any) -> bool:
+    """Whether a JSON value fits a field's type (tuples arrive as lists, None as null)."""
+    origin, arguments = get_origin(kind), get_args(kind)
+    if origin in (Union, UnionType):
+        return any(_conforms(value, argument) for argument in arguments)
+    if kind is type(None):
+        return value is None
+    if origin is tuple:
+        return value is None or (isinstance(value, list | tuple)
+                                 and all(_conforms(item, arguments[0]) for item in value))
+    if origin is dict:
+        return value is None or (isinstance(value, dict) and all(
+            _conforms(key, arguments[0]) and _conforms(item, arguments[1])
+            for key, item in value.items()))
+    if kind is bool:
+        return isinstance(value, bool)
+    if kind is int:
+        return isinstance(value, int) and not isinstance(value, bool)
+    if kind is float:
+        return isinstance(value, int | float) and not isinstance(value, bool)
+    if kind is str:
+        return isinstance(value, str)
+    return True  # a type these records do not use: nothing to check
 
 
 @cache
@@ -130,6 +161,15 @@ class Author(StoredRecord):
     email: str  # unique, compared case-insensitively
     password_hash: str  # werkzeug.security hash, never the password
     created: str
+    # Every session carries the version it was opened under; raising it ("sign out
+    # everywhere", a password change) ends every session at its next request.
+    session_version: int = 0
+    # Sessions signed out before their lifetime ran out ("<signed in at>:<nonce digest>"), so
+    # that a copy of a signed-out cookie stays signed out; pruned once past the lifetime.
+    ended_sessions: tuple[str, ...] = field(default_factory=tuple)
+    # Keyed digests of the last few client addresses the author signed in from: attacks on
+    # the account from elsewhere never slow sign-ins from these (moderation/sign_in_guard.py).
+    usual_addresses: tuple[str, ...] = field(default_factory=tuple)
 
 
 # --- email follow-up (notify.py): the outbox and the addresses mail goes to -----------------

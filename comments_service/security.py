@@ -10,10 +10,14 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 
 from comments_service.config import RATE_LIMIT_OFF
 
+# Imported for its side effect as well: it registers the tellmemore-sqlite:// storage scheme.
+from comments_service.store.rate_counts import counts_uri
+
 CORS_METHODS = "GET, POST, PATCH, DELETE, OPTIONS"
 CORS_HEADERS = "Content-Type, X-Edit-Token, If-None-Match"
 CORS_EXPOSED = "ETag, Retry-After, Location"
 CORS_MAX_AGE = "600"
+NEW_COMMENTS_SCOPE = "new-comments"
 
 API_CSP = "default-src 'none'; frame-ancestors 'none'; base-uri 'none'"
 PAGE_CSP = (
@@ -74,6 +78,13 @@ def add_headers(response: Response) -> Response:
     return response
 
 
+def rate_limit_storage_uri(app: Flask) -> str:
+    """RATE_LIMIT_STORAGE_URI, or by default the counters file in the instance folder, which
+    every worker (and every instance sharing that folder) counts in: one budget per client
+    on the machine, not one per process (store/rate_counts.py)."""
+    return app.config["RATE_LIMIT_STORAGE_URI"] or counts_uri(app.instance_path)
+
+
 def rate_limit_key_prefix(app: Flask) -> str:
     """The prefix of every key this app keeps in its rate-limit storage."""
     return app.config["RATE_LIMIT_KEY_PREFIX"]
@@ -102,11 +113,14 @@ def init_app(app: Flask, limited_endpoints: list[str]) -> None:
         app=app,
         default_limits=[],
         headers_enabled=True,
-        storage_uri=app.config["RATE_LIMIT_STORAGE_URI"],
+        storage_uri=rate_limit_storage_uri(app),
         # Sites that share one Redis keep apart by giving each its own prefix.
         key_prefix=rate_limit_key_prefix(app),
     )
-    limit = limiter.limit(comment_rate_limit, exempt_when=rate_limit_is_off, methods=["POST"])
+    # One budget per client for every posting route: a shared scope, so that switching
+    # between the JSON API and the plain form gains nothing.
+    limit = limiter.shared_limit(comment_rate_limit, scope=NEW_COMMENTS_SCOPE,
+                                 exempt_when=rate_limit_is_off, methods=["POST"])
     for endpoint in limited_endpoints:
         app.view_functions[endpoint] = limit(app.view_functions[endpoint])
     app.extensions["tellmemore.limiter"] = limiter

@@ -156,6 +156,8 @@ SERVICE_MANIFEST = {
     "schema_version": 1,
     "site_name": "Test blog",
     "site_url": "http://blog.test",
+    # Where links in mail point when a test sets no PUBLIC_URL (mail/links.public_url).
+    "service_url": "http://comments.blog.test",
     "articles": [
         {
             "thread": "hello",

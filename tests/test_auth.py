@@ -408,24 +408,6 @@ def test_the_public_api_needs_no_csrf_token(client, app):
 # --- throttling failed sign-ins -----------------------------------------------------------------
 
 
-def test_repeated_failures_for_one_email_are_refused_with_retry_after(client, app, author, auth):
-    for _ in range(5):
-        assert auth.submit(EMAIL, "wrong password!").status_code == 401
-    limited = auth.submit(EMAIL, "wrong password!")
-    assert limited.status_code == 429
-    assert 0 < int(limited.headers["Retry-After"]) <= 15 * 60
-    assert "Too many failed sign-ins" in limited.get_data(as_text=True)
-    # Even the right password is refused while the email is limited …
-    right = auth.submit()
-    assert right.status_code == 429
-    assert int(right.headers["Retry-After"]) > 0
-    assert signed_in_as(client) is None
-    # … from another address too; other emails from this address are still checked.
-    elsewhere = auth.for_app(app)
-    assert elsewhere.submit(environ={"REMOTE_ADDR": "192.0.2.9"}).status_code == 429
-    assert auth.submit("other@blog.test", "wrong password!").status_code == 401
-
-
 def test_repeated_failures_from_one_address_are_refused(client, app, author, auth):
     for other in ("bea@blog.test", "cy@blog.test"):
         store(app).add_author(Author(
@@ -441,8 +423,9 @@ def test_repeated_failures_from_one_address_are_refused(client, app, author, aut
 
 
 def test_a_refusal_answers_json_to_json_clients(client, author, auth, service_config):
-    for _ in range(5):
-        auth.submit(EMAIL, "wrong password!")
+    for other in ("bea@blog.test", "cy@blog.test"):
+        for _ in range(5):
+            auth.submit(other, "wrong password!")
     token = auth.csrf_token()
     response = client.post(
         SIGN_IN, data={"csrf_token": token, "email": EMAIL, "password": PASSWORD},
@@ -456,31 +439,6 @@ def test_a_refusal_answers_json_to_json_clients(client, author, auth, service_co
 def test_successful_sign_ins_are_not_counted(app, author, auth):
     for _ in range(12):
         assert auth.for_app(app).submit().status_code == 303
-
-
-def sign_ins_with_sleeps(monkeypatch, service_config, auth,
-                         passwords: list[str]) -> list[float]:
-    app = create_app({
-        **service_config, "SIGN_IN_DELAY_SECONDS": 0.25, "SIGN_IN_MAX_DELAY_SECONDS": 2,
-        "SIGN_IN_LIMIT_PER_EMAIL": "100 per 15 minutes",
-        "SIGN_IN_LIMIT_PER_ADDRESS": "100 per 15 minutes",
-    })
-    auth.for_app(app).add_author()
-    sleeps: list[float] = []
-    monkeypatch.setattr(moderation_auth, "_pause", sleeps.append)
-    for password in passwords:
-        auth.for_app(app).submit(EMAIL, password)
-    return sleeps
-
-
-def test_failures_slow_the_next_attempts_up_to_a_cap(monkeypatch, service_config, auth):
-    sleeps = sign_ins_with_sleeps(
-        monkeypatch, service_config, auth, ["wrong password!"] * 10 + [PASSWORD, PASSWORD]
-    )
-    # No wait before the first attempt; then 0.25 s more per failure, never above 2 s; the
-    # right password waits as long as a wrong one would, and a success clears the email's count
-    # (the address keeps its failures).
-    assert sleeps == [0.25, 0.5, 0.75, 1.0, 1.25, 1.5, 1.75, 2.0, 2.0, 2.0, 2.0]
 
 
 def test_unknown_emails_cost_a_password_check_too(monkeypatch, client, auth):

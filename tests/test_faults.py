@@ -296,11 +296,35 @@ def damage(store_path: Path, how: str) -> str:
         day = next((store_path / "outbox" / "open").iterdir()).name
         (store_path / "outbox" / f"{day}.json").write_text('{"messages": {"1": {}}}')
         return f"outbox/{day}.json"
+    if how == "thread emptied":
+        hello.write_text("{}")
+        return "threads/hello.json"
+    if how == "thread missing":
+        hello.unlink()
+        return "threads/hello.json"
+    if how.endswith("wrong-typed field"):
+        # Issue 20: a number for a date, text for a flag, read as if fine and a 500 later.
+        path, table, field, value = {
+            "thread wrong-typed field": (hello, "comments", "created", 5),
+            "thread text for a flag wrong-typed field": (hello, "comments", "public", "yes"),
+            "authors wrong-typed field": (store_path / "authors.json", "authors", "created", 1),
+            "outbox wrong-typed field": (None, "messages", "attempts", "two"),
+        }[how]
+        if path is None:
+            day = next((store_path / "outbox" / "open").iterdir()).name
+            path = store_path / "outbox" / f"{day}.json"
+        data = json.loads(path.read_text())
+        next(iter(data[table].values()))[field] = value
+        path.write_text(json.dumps(data))
+        return str(path.relative_to(store_path))
     raise AssertionError(how)
 
 
 DAMAGES = ["thread truncated", "thread garbage", "thread not comments", "thread unreadable",
-           "index garbage", "authors garbage", "addresses garbage", "open outbox day garbage"]
+           "index garbage", "authors garbage", "addresses garbage", "open outbox day garbage",
+           "thread emptied", "thread missing", "thread wrong-typed field",
+           "thread text for a flag wrong-typed field", "authors wrong-typed field",
+           "outbox wrong-typed field"]
 
 
 @pytest.mark.parametrize("how", DAMAGES)

@@ -82,3 +82,43 @@ def test_article_pages_link_the_thread_feed(site_output):
                                                      type="application/atom+xml")}
     assert "http://127.0.0.1:5000/feeds/threads/reply-to-every-comment.atom" in links
     assert "http://127.0.0.1:5000/feeds/replies.atom" in links
+
+
+# --- characters XML forbids (issue 20, item 7) --------------------------------------------------
+
+FORBIDDEN = "\ufffe\uffff\x01\x0b"
+
+
+def strictly_parsed(response):
+    """The feed through expat, which refuses any character XML 1.0 forbids."""
+    import xml.etree.ElementTree as ET
+
+    return ET.fromstring(response.data)  # noqa: S314 - our own feed, in a test
+
+
+def test_forbidden_characters_are_dropped_when_a_comment_comes_in(app, client):
+    comment_id = post(client, name=f"Ro{FORBIDDEN}sa", body=f"Hel{FORBIDDEN}lo",
+                      website="https://example.org/")
+    stored = app.extensions["tellmemore.store"].get_comment(comment_id)
+    assert stored.name == "Rosa" and stored.body == "Hello"
+
+
+def test_feeds_stay_well_formed_whatever_text_was_stored(app, client):
+    """Text stored before input dropped them (or imported) is cleaned on the way out."""
+    from dataclasses import replace
+
+    store = app.extensions["tellmemore.store"]
+    comment_id = post(client)
+    store.update_comment(comment_id, lambda c: replace(
+        c, name=f"Ro{FORBIDDEN}sa", html=f"<p>Hel{FORBIDDEN}lo</p>", public=True))
+    author_reply(app, comment_id, body="Thanks")
+    reply = next(c for c in store.all_comments() if c.is_author)
+    store.update_comment(reply.id, lambda c: replace(c, name=f"A{FORBIDDEN}da"))
+    for path in ("/feeds/threads/hello.atom", "/feeds/replies.atom"):
+        response = client.get(path)
+        assert response.status_code == 200
+        root = strictly_parsed(response)
+        text = "".join(root.itertext())
+        assert not any(char in text for char in FORBIDDEN), path
+        parsed(response)
+    assert "Rosa" in "".join(strictly_parsed(client.get("/feeds/threads/hello.atom")).itertext())

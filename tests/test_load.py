@@ -31,6 +31,7 @@ MANIFEST = {
     "schema_version": 1,
     "site_name": "Load",
     "site_url": "http://blog.test",
+    "service_url": "http://127.0.0.1:5000",  # the address for links in mail
     "articles": [
         {"thread": thread, "title": thread, "url": f"http://blog.test/{thread}/",
          "date": "2026-10-01T00:00:00+00:00", "lang": "en",

@@ -23,6 +23,7 @@ GOOD_MANIFEST = {
     "schema_version": 1,
     "site_name": "Test",
     "site_url": "http://127.0.0.1:8000",
+    "service_url": "http://127.0.0.1:5000",  # the address for links in mail
     "articles": [
         {
             "thread": "hello",

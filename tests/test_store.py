@@ -115,6 +115,42 @@ def test_opening_removes_temporary_files_left_by_a_crash(store_path: Path) -> No
     assert not left_over.exists() and in_progress.exists()
 
 
+def test_temporary_files_of_a_killed_writer_are_removed_at_the_next_start(
+    store_path: Path,
+) -> None:
+    """Issue 20, item 8: a worker SIGKILLed mid-write leaves a fresh temporary file; the next
+    start removes it at once, in every folder of the store, and leaves a live writer's."""
+    import signal
+    import subprocess
+    import sys
+
+    open_store(store_path)
+    folders = [store_path / "threads", store_path / "outbox", store_path / "requests"]
+    for folder in folders:
+        folder.mkdir(exist_ok=True)
+    # A real process makes its temporary files as atomic_write names them, then is killed.
+    script = (
+        "import os, signal, sys, tempfile\n"
+        "from pathlib import Path\n"
+        "from comments_service.store.files import temp_prefix\n"
+        "for folder in sys.argv[1:]:\n"
+        "    tempfile.mkstemp(prefix=temp_prefix(Path(folder) / 'x.json'), suffix='.tmp',"
+        " dir=folder)\n"
+        "os.kill(os.getpid(), signal.SIGKILL)\n"
+    )
+    killed = subprocess.run([sys.executable, "-c", script, *map(str, folders)], check=False)
+    assert killed.returncode == -signal.SIGKILL
+    orphans = [path for folder in folders for path in folder.glob(".*.tmp")]
+    assert len(orphans) == 3
+    from comments_service.store.files import temp_prefix
+
+    live = store_path / "threads" / (temp_prefix(store_path / "threads" / "y.json") + "a.tmp")
+    live.write_text("{}")
+    open_store(store_path)
+    assert [path for path in orphans if path.exists()] == []
+    assert live.exists(), "this process is alive: its write may be in progress"
+
+
 def test_a_second_store_on_the_same_data_sees_the_same_comments(open_test_store) -> None:
     first = open_test_store()
     comment = first.add_comment(make_comment())

@@ -543,6 +543,32 @@ def test_edit_and_withdraw_own_comment_inside_the_window(page, stack: Stack):
     assert late_card.get_by_role("button").count() == 0
 
 
+def test_after_the_authors_reply_edit_and_withdraw_give_way_to_the_reason(page, stack: Stack):
+    """Issue 20, item 1: the service refuses changes once the author acted (409); the widget
+    shows why instead of buttons that would fail."""
+    from comments_service.comments.replying import approve
+
+    page.set_viewport_size(DESKTOP)
+    open_article(page, stack.article_url(POSTING))
+    send(page, "Ines", "A first question, before any answer.")
+    page.locator("#comment-form-notice").wait_for()
+    approved = posted_id(page, "A first question, before any answer.")
+    send(page, "Ines", "A second question, answered soon.")
+    page.wait_for_function("() => document.querySelectorAll('.comment--waiting').length >= 2")
+    answered = posted_id(page, "A second question, answered soon.")
+    assert own(li(page, answered)).get_by_role("button", name="Edit").count() == 1
+
+    approve(stack.store, approved)
+    reply(stack.store, answered, AUTHOR, "Answered.")
+    page.reload()
+    page.wait_for_selector("#comments[data-state='live']", state="attached")
+    for comment_id, reason in ((answered, "replied"), (approved, "published")):
+        card = own(li(page, comment_id))
+        assert card.get_by_role("button", name="Edit").count() == 0
+        assert card.get_by_role("button", name="Withdraw").count() == 0
+        assert f"The author has {reason}" in card.locator(".comment__locked").inner_text()
+
+
 # --- 9. follow-up email and "Remember me" ------------------------------------------------------
 
 

@@ -13,6 +13,7 @@ the current copy. Article pages link the thread's feed with ``<link rel="alterna
 from __future__ import annotations
 
 import hashlib
+import re
 import xml.etree.ElementTree as ET
 from datetime import UTC, datetime
 from urllib.parse import urljoin, urlsplit
@@ -32,6 +33,7 @@ ATOM_TYPE = "application/atom+xml; charset=utf-8"
 THREAD_FEED_LIMIT = 100
 REPLIES_FEED_LIMIT = 50
 EPOCH = "1970-01-01T00:00:00+00:00"
+XML_FORBIDDEN = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
 
 
 def _article_url(manifest: Manifest, article: ArticleEntry) -> str:
@@ -49,10 +51,17 @@ def _rfc3339(value: str) -> str:
         "+00:00", "Z")
 
 
+def xml_text(value: str) -> str:
+    """``value`` without the characters XML 1.0 forbids: ElementTree writes them as they are,
+    and one stored before input dropped them (or imported) would break the whole feed."""
+    return XML_FORBIDDEN.sub("", value)
+
+
 def _add(parent: ET.Element, tag: str, text: str | None = None, **attributes: str) -> ET.Element:
-    element = ET.SubElement(parent, f"{{{ATOM_NS}}}{tag}", attributes)
+    element = ET.SubElement(parent, f"{{{ATOM_NS}}}{tag}",
+                            {name: xml_text(value) for name, value in attributes.items()})
     if text is not None:
-        element.text = text
+        element.text = xml_text(text)
     return element
 
 

@@ -36,8 +36,9 @@ COMMENT_ID_PARAMETER = {
     "name": "comment_id", "in": "path", "required": True, "schema": {"type": "string"},
 }
 EDIT_TOKEN_PARAMETER = {
-    "name": "X-Edit-Token", "in": "header", "required": True, "schema": {"type": "string"},
-    "description": "The edit_token returned when the comment was created (valid 15 minutes).",
+    "name": "X-Edit-Token", "in": "header", "required": False, "schema": {"type": "string"},
+    "description": "The edit_token returned when the comment was created (valid 15 minutes); "
+                   "or send it as edit_token in the JSON body. Never in the URL (400).",
 }
 
 SCHEMAS: dict[str, Any] = {
@@ -390,13 +391,16 @@ def openapi_document() -> dict[str, Any]:
                     "parameters": [COMMENT_ID_PARAMETER, EDIT_TOKEN_PARAMETER],
                     "requestBody": {"required": True, "content": {"application/json": {
                         "schema": {"type": "object", "required": ["body"], "properties": {
-                            "body": {"type": "string", "maxLength": MAX_BODY}}}}}},
+                            "body": {"type": "string", "maxLength": MAX_BODY},
+                            "edit_token": {"type": "string"}}}}}},
                     "responses": {
                         "200": _json(_ref("CommentResult"), "Edited."),
                         "400": common_errors["400"],
                         "413": common_errors["413"],
                         "403": _error("No valid edit token, or the 15 minutes have passed."),
                         "404": _error("No such comment."),
+                        "409": _error("The author has replied to or published the comment: "
+                                      "it can no longer be changed."),
                         "422": _error("The new body was refused."),
                         "503": common_errors["503"],
                     },
@@ -405,10 +409,17 @@ def openapi_document() -> dict[str, Any]:
                     "operationId": "withdrawComment",
                     "summary": "Withdraw one's own comment within 15 minutes.",
                     "parameters": [COMMENT_ID_PARAMETER, EDIT_TOKEN_PARAMETER],
+                    "requestBody": {"required": False, "content": {"application/json": {
+                        "schema": {"type": "object", "properties": {
+                            "edit_token": {"type": "string"}}}}}},
                     "responses": {
                         "200": _json(_ref("CommentResult"), "Withdrawn."),
+                        "400": common_errors["400"],
+                        "413": common_errors["413"],
                         "403": _error("No valid edit token, or the 15 minutes have passed."),
                         "404": _error("No such comment."),
+                        "409": _error("The author has replied to or published the comment: "
+                                      "it can no longer be withdrawn."),
                         "503": common_errors["503"],
                     },
                 },

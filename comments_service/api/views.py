@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 import threading
 from collections import OrderedDict
 from functools import lru_cache
@@ -42,6 +43,7 @@ bp = Blueprint("api", __name__)
 csrf.exempt(bp)
 
 MAX_COUNT_THREADS = 100
+LONE_SURROGATE = re.compile("[\ud800-\udfff]")
 RECEIVED_ANCHOR = "comment-received"
 
 
@@ -65,9 +67,34 @@ def json_object() -> dict[str, Any]:
         data = json.loads(text)
     except ValueError as error:
         raise ApiError(400, "malformed_json", f"The request body is not JSON ({error}).") from error
+    except RecursionError as error:
+        # json.loads recurses per level: ~1000 nested arrays exhaust the stack (was a 500).
+        raise ApiError(400, "malformed_json", "The request body is nested too deeply."
+                       ) from error
     if not isinstance(data, dict):
         raise ApiError(400, "malformed_json", "The request body must be a JSON object.")
+    if _holds_lone_surrogate(data):
+        raise ApiError(400, "invalid_text", "The request body holds a lone surrogate "
+                       "(\\ud800-\\udfff escaped alone), which is not text.")
     return data
+
+
+def _holds_lone_surrogate(data: Any) -> bool:
+    """Whether any key or string in ``data`` holds a lone surrogate: JSON's \\ud800 escapes
+    decode to one, and no UTF-8 file or database can store it (it was a 500 at the write).
+    A loop, not recursion: the data may be nested as deep as json.loads allowed."""
+    pending = [data]
+    while pending:
+        item = pending.pop()
+        if isinstance(item, str):
+            if LONE_SURROGATE.search(item):
+                return True
+        elif isinstance(item, dict):
+            pending.extend(item.keys())
+            pending.extend(item.values())
+        elif isinstance(item, list):
+            pending.extend(item)
+    return False
 
 
 def form_fields() -> dict[str, str]:
@@ -204,15 +231,25 @@ def create_comment_from_form(thread: str):
 # --- one's own comment ------------------------------------------------------------------------
 
 
-def edit_token() -> str | None:
-    return request.headers.get("X-Edit-Token") or request.args.get("token")
+def edit_token(body: dict[str, Any] | None) -> str | None:
+    """The edit token from the X-Edit-Token header or the JSON body's ``edit_token``; never
+    from the URL, which ends up in access logs and browser histories (a 400 says so)."""
+    if any(name in request.args for name in ("token", "edit_token")):
+        raise ApiError(400, "token_in_url", "Send the edit token in the X-Edit-Token header "
+                       "or the JSON body, never in the URL (URLs end up in logs).")
+    header = request.headers.get("X-Edit-Token")
+    if header:
+        return header
+    token = (body or {}).get("edit_token")
+    return token if isinstance(token, str) else None
 
 
 @bp.patch("/api/comments/<comment_id>")
 def edit_comment(comment_id: str):
     """Change the body of one's own comment within the edit window (EDIT_WINDOW_MINUTES)."""
+    body = json_object()
     updated = edit_reader_comment(
-        store(), comment_id, edit_token(), json_object(), current_app.config
+        store(), comment_id, edit_token(body), body, current_app.config
     )
     return jsonify(comment=own_comment(updated))
 
@@ -220,7 +257,8 @@ def edit_comment(comment_id: str):
 @bp.delete("/api/comments/<comment_id>")
 def withdraw_comment(comment_id: str):
     """Withdraw one's own comment within the edit window (EDIT_WINDOW_MINUTES)."""
-    updated = withdraw_reader_comment(store(), comment_id, edit_token(), current_app.config)
+    body = json_object() if request.content_length else None
+    updated = withdraw_reader_comment(store(), comment_id, edit_token(body), current_app.config)
     return jsonify(comment=own_comment(updated))
 
 

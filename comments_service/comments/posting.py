@@ -29,8 +29,39 @@ EDIT_TOKEN_SALT = "tellmemore.edit-token"
 EDIT_WINDOW_PASSED = "The 15 minutes to edit or withdraw this comment have passed."
 
 
+# Said by the API (409) and shown by the widget, which translates them.
+LOCKED_BY_REPLY = "The author has replied to this comment, so it can no longer be changed."
+LOCKED_BY_APPROVAL = "The author has published this comment, so it can no longer be changed."
+
+
 class EditRefused(Exception):
     """The edit token is wrong or its window has passed (HTTP 403)."""
+
+
+class EditLocked(Exception):
+    """The author has answered or published the comment: its writer may no longer change or
+    withdraw it (HTTP 409), so no reply ever stands under words it did not answer."""
+
+
+def lock_reason(comment: Comment, config: Mapping[str, Any]) -> str | None:
+    """Why the writer may no longer change ``comment``; None while they may.
+
+    Replied (or marked answered by an import), or published by the author's approval while
+    PUBLISH_POLICY waits for a reply: under "immediately" every comment is public at once, so
+    there public means nothing about the author.
+    """
+    if comment.state is CommentState.REPLIED or comment.replied_at or comment.marked_answered:
+        return LOCKED_BY_REPLY
+    if (comment.public and comment.state is CommentState.AWAITING_REPLY
+            and config["PUBLISH_POLICY"] != "immediately"):
+        return LOCKED_BY_APPROVAL
+    return None
+
+
+def _refuse_if_locked(comment: Comment, config: Mapping[str, Any]) -> None:
+    reason = lock_reason(comment, config)
+    if reason:
+        raise EditLocked(reason)
 
 
 @dataclass(frozen=True)
@@ -121,14 +152,24 @@ def edit_reader_comment(
     store: CommentStore, comment_id: str, token: str | None, raw: Mapping[str, Any],
     config: Mapping[str, Any],
 ) -> Comment:
-    """Change the body of one's own comment within the edit window."""
+    """Change the body of one's own comment within the edit window, until the author answers
+    or publishes it. The new text goes through every spam check a new comment does (a link
+    count swapped in after posting would otherwise pass): any reason turns it into spam,
+    out of public view."""
     check_edit_token(config, comment_id, token)
     body = check_edit(raw)
+    reasons = (spam_reasons(raw, body, config["SECRET_KEY"], config["SPAM_MIN_SECONDS"])
+               if config["SPAM_CHECKS"] == "on" else ())
 
     def apply(current: Comment) -> Comment:
         if current.state is CommentState.WITHDRAWN:
             raise EditRefused("This comment was withdrawn.")
-        return replace(current, body=body, html=render_comment(body), edited_at=utc_now())
+        _refuse_if_locked(current, config)
+        edited = replace(current, body=body, html=render_comment(body), edited_at=utc_now())
+        if reasons:
+            merged = tuple(dict.fromkeys((*current.spam_reasons, *reasons)))
+            return replace(edited, state=CommentState.SPAM, public=False, spam_reasons=merged)
+        return edited
 
     return store.update_comment(comment_id, apply)
 
@@ -136,10 +177,12 @@ def edit_reader_comment(
 def withdraw_reader_comment(
     store: CommentStore, comment_id: str, token: str | None, config: Mapping[str, Any]
 ) -> Comment:
-    """Take one's own comment back within the edit window: kept, never public, not queued."""
+    """Take one's own comment back within the edit window, until the author answers or
+    publishes it: kept, never public, not queued."""
     check_edit_token(config, comment_id, token)
 
     def apply(current: Comment) -> Comment:
+        _refuse_if_locked(current, config)
         return replace(current, state=CommentState.WITHDRAWN, public=False)
 
     return store.update_comment(comment_id, apply)

@@ -7,6 +7,7 @@ whichever door it came through. Nothing is stored unless every field passes.
 from __future__ import annotations
 
 import re
+import unicodedata
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -23,7 +24,14 @@ MAX_WEBSITE = 200
 # Deliberately simple: one @, no spaces, a dot in the domain. Deliverability is the mail
 # server's business; this only catches what is plainly not an address.
 EMAIL_RE = re.compile(r"^[^@\s<>()\[\],;:\"]{1,64}@[^@\s<>()\[\],;:\"]+\.[^@\s<>()\[\],;:\".]{2,}$")
-CONTROL_CHARS_RE = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+# Controls, and the two code points XML 1.0 forbids besides them (U+FFFE, U+FFFF): a feed or
+# a page carrying one would not be well-formed (lone surrogates are refused as a 400 earlier).
+CONTROL_CHARS_RE = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ufffe\uffff]")
+
+
+# U+200B-U+200F (zero-width space, joiners, marks), U+202A-U+202E (embeddings, overrides),
+# U+2060-U+2064 (word joiner, invisible operators), U+2066-U+2069 (isolates), U+FEFF (BOM).
+INVISIBLE_IN_NAMES_RE = re.compile("[\u200b-\u200f\u202a-\u202e\u2060-\u2064\u2066-\u2069\ufeff]")
 
 
 class ValidationFailed(Exception):
@@ -65,6 +73,13 @@ def _boolean(value: Any) -> bool | None:
     return parse_switch(value)
 
 
+def clean_name(value: str) -> str:
+    """A name as shown: controls dropped, and so are bidi embeddings, overrides and isolates
+    and zero-width characters, which would let a name reorder the text around it ("Ada" shown
+    as someone else's, a reply seeming to say the opposite) or hide itself; NFC, stripped."""
+    return unicodedata.normalize("NFC", INVISIBLE_IN_NAMES_RE.sub("", clean_text(value))).strip()
+
+
 def clean_text(value: str) -> str:
     """Normalise line ends and drop control characters that have no business in a comment."""
     return CONTROL_CHARS_RE.sub("", value.replace("\r\n", "\n").replace("\r", "\n"))
@@ -88,7 +103,7 @@ def check_comment(
             errors[name] = "must be a string"
             values[name] = None
 
-    name = clean_text(values["name"] or "").strip()
+    name = clean_name(values["name"] or "")
     if "name" not in errors:
         if not name:
             errors["name"] = "Please give a name (any name you like)."

@@ -17,7 +17,9 @@ Rules (the same for Isso, Disqus and WordPress):
   counted.
 * **Ids** are ``<source>-`` and a hash of (source, thread URL, source id): the same comment
   gets the same id on every run, so importing twice adds nothing new (the store skips ids it
-  has), and two different sources cannot collide.
+  has), and two different sources cannot collide. A second database of the same source whose
+  row ids overlap an earlier import's (the stored comment there has another time) gets ids
+  that also hash the comment's time, so it is imported rather than taken for "present".
 * **Bodies** become Markdown source (HTML sources are converted by ``markdown.py``) and are
   rendered by ``render.render_comment``: imported HTML is never stored as it came.
 * **States**: the author's own comments (``--author-email`` / ``--author-name``) are
@@ -210,6 +212,26 @@ def _parents(plan: ImportPlan, kept: dict[str, SourceComment]) -> dict[str, str 
     return parents
 
 
+def _avoid_collisions(store: CommentStore, data: SourceData, kept: dict[str, SourceComment],
+                      ids: dict[str, str], articles: dict[str, str]) -> None:
+    """Give a comment whose id an earlier import already used for a *different* comment
+    (another database of the same source whose row ids overlap: Isso counts from 1 in each)
+    an id of its own, made from its time as well; the same comment imported again keeps its
+    id (same source row, same time), so a second run still adds nothing. Done before parents
+    take their children's ids, so replies follow their parent's new id."""
+    stored_by_id: dict[str, Comment] = {}
+    for article in set(articles.values()):
+        stored_by_id.update((comment.id, comment) for comment in store.thread_comments(article))
+    for key, comment in kept.items():
+        stored = stored_by_id.get(ids[key]) or store.get_comment(ids[key])
+        if stored is None:
+            continue
+        if stored.source == f"{data.source}:{key}" and stored.created == _iso(comment.created):
+            continue  # this very comment, imported before
+        url = data.threads[comment.thread].url
+        ids[key] = comment_id(data.source, url, f"{key}\n{_iso(comment.created)}")
+
+
 def _sort_stored(plan: ImportPlan, store: CommentStore, placed: list[Comment]) -> None:
     """Split the placed comments into new ones and those stored already (by id), noting
     those an earlier run stored under another article. One read per article, not one look-up
@@ -262,6 +284,7 @@ def plan_import(data: SourceData, manifest: Manifest, store: CommentStore,
             above = parents[above]
     ids = {key: comment_id(data.source, data.threads[comment.thread].url, key)
            for key, comment in kept.items()}
+    _avoid_collisions(store, data, kept, ids, plan.matched_threads)
     placed: list[Comment] = []  # html empty: render_plan fills it for the new ones
     for key, comment in kept.items():
         replied_at = None

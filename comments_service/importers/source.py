@@ -19,6 +19,7 @@ from enum import StrEnum
 from typing import Literal
 from urllib.parse import urlsplit
 
+from comments_service.comments import validation
 from comments_service.comments.validation import EMAIL_RE, MAX_NAME, MAX_WEBSITE
 from comments_service.store.transfer import ImportRefused
 
@@ -111,8 +112,9 @@ class SourceData:
 
 
 def clean_name(value: str | None) -> str:
-    """The name as readers saw it (entities decoded, spaces folded), or ANONYMOUS."""
-    text = " ".join(html.unescape(value or "").split())
+    """The name as readers saw it (entities decoded, spaces folded; bidi controls and
+    zero-width characters dropped as for a posted name), or ANONYMOUS."""
+    text = " ".join(validation.clean_name(html.unescape(value or "")).split())
     return text[:MAX_NAME] if text else ANONYMOUS
 
 

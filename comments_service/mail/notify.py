@@ -40,7 +40,14 @@ from comments_service.mail.links import (
     thread_link,
 )
 from comments_service.mail.tokens import CONFIRM_LINK_DAYS, confirm_link, unsubscribe_link
-from comments_service.models import Comment, CommentState, MailAddress, OutboxMessage, OutboxStatus
+from comments_service.models import (
+    Author,
+    Comment,
+    CommentState,
+    MailAddress,
+    OutboxMessage,
+    OutboxStatus,
+)
 from comments_service.outbox import sender
 from comments_service.outbox.message import (
     header_text,
@@ -61,6 +68,7 @@ logger = logging.getLogger(__name__)
 
 CONFIRM_RESEND_DAYS = 7  # a new confirmation mail only when the last one is this old
 DIGEST_PAGE = 100
+NEW_COMMENT_KEY = "new_comment"  # dedupe keys of the author's notices: new_comment:<id>:<author>
 
 DAILY_LIMIT_ERROR = (
     "Not sent: {limit} messages were queued for this address in the last 24 hours "
@@ -74,6 +82,7 @@ DAILY_LIMIT_ERROR = (
 def queue_message(
     store: Store, *, to: str, subject: str, text: str, html: str | None = None,
     kind: str = "message", dedupe_key: str | None = None, confirm_first: bool = False,
+    postpone_over_limit: bool = False, exempt_from_limit: bool = False,
 ) -> OutboxMessage | None:
     """Queue one email to one address; call it inside an app context (a request or a command).
 
@@ -85,7 +94,9 @@ def queue_message(
     until the address is confirmed, and a confirmation mail is queued (once a week at most).
 
     Returns the stored message (queued, held, or failed when the address is over its daily
-    limit) or None when nothing was queued: the address is not one, or it unsubscribed.
+    limit) or None when nothing was queued: the address is not one, or it unsubscribed, or it
+    is over its daily limit and ``postpone_over_limit`` says the next digest carries it (the
+    author's own notices). ``exempt_from_limit``: the digest itself, once a day by its key.
     Raises MailSetupError without PUBLIC_URL outside a request; the store's errors pass.
     """
     config = current_app.config
@@ -108,7 +119,11 @@ def queue_message(
     limit = config["MAIL_PER_ADDRESS_PER_DAY"]
     recent = [message for message in store.messages_to(address, since=iso(now - timedelta(days=1)))
               if message.status not in (OutboxStatus.FAILED, OutboxStatus.DISCARDED)]
-    if len(recent) >= limit:
+    if len(recent) >= limit and not exempt_from_limit:
+        if postpone_over_limit:
+            logger.info("Postponing a %s message to %s into the next digest: over %s a day",
+                        kind, mask_address(address), limit)
+            return None
         status, error = OutboxStatus.FAILED, DAILY_LIMIT_ERROR.format(limit=limit)
     unsubscribe_url = unsubscribe_link(base, config["SECRET_KEY"], address)
     one_line_subject = header_text(subject)
@@ -220,16 +235,18 @@ def reply_posted(store: Store, comment: Comment, reply: Comment) -> OutboxMessag
 
 
 def _queue_to_authors(
-    store: Store, kind: str, subject: str, context: dict[str, Any], *, dedupe: str
+    store: Store, kind: str, subject: str, context: dict[str, Any], *, dedupe: str,
+    authors: list[Author] | None = None, **options: bool,
 ) -> list[OutboxMessage]:
-    """One message of ``kind`` (templates notify/email/<kind>.txt/.html) to every author."""
+    """One message of ``kind`` (templates notify/email/<kind>.txt/.html) to every author (or
+    to ``authors``); ``options`` go to queue_message."""
     queued = []
-    for author in store.list_authors():
+    for author in store.list_authors() if authors is None else authors:
         message = queue_message(
             store, to=author.email, kind=kind, subject=subject,
             text=render_template(f"notify/email/{kind}.txt", **context),
             html=render_template(f"notify/email/{kind}.html", **context),
-            dedupe_key=f"{dedupe}:{author.id}",
+            dedupe_key=f"{dedupe}:{author.id}", **options,
         )
         if message is not None:
             queued.append(message)
@@ -256,9 +273,10 @@ def comment_posted(store: Store, comment: Comment) -> list[OutboxMessage]:
             "reply_url": service_link(base, "moderation.queue.show_comment", comment_id=comment.id),
             "link": thread_link(manifest, comment.thread, comment.id),
         }
+        # Over the author's daily limit the notice waits for the next digest (never failed).
         queued += _queue_to_authors(
             store, "new_comment", f"New comment from {comment.name} on “{context['title']}”",
-            context, dedupe=f"new_comment:{comment.id}",
+            context, dedupe=f"{NEW_COMMENT_KEY}:{comment.id}", postpone_over_limit=True,
         )
     except MailSetupError as error:
         logger.error("No notification of comment %s: %s", comment.id, error)
@@ -281,15 +299,44 @@ def digest_window(now: datetime, hour: int) -> tuple[datetime, datetime]:
 
 
 def queue_due_digests(store: Store, now: datetime | None = None) -> list[OutboxMessage]:
-    """With AUTHOR_NOTIFY = digest: once the digest hour has passed, queue each author a mail
-    listing the reader comments of the 24 hours before it (nothing when there were none).
-    The dedupe key (author, window) makes it once per window across processes."""
+    """Once the digest hour has passed, queue each author a mail listing reader comments of
+    the 24 hours before it (nothing when there were none): with AUTHOR_NOTIFY = digest all of
+    them; with immediately only those whose own notice the daily limit postponed. The dedupe
+    key (author, window) makes it once per window across processes; a digest is exempt from
+    the daily limit (one a day), so nothing postponed into it is ever lost."""
     config = current_app.config
-    if config["AUTHOR_NOTIFY"] != "digest":
+    if config["AUTHOR_NOTIFY"] == "off":
         return []
     start, end = digest_window(now or utc_moment(), config["AUTHOR_DIGEST_HOUR"])
     if _digests_done.get(store) == iso(end):
         return []
+    comments = _comments_between(store, start, end)
+    kept = [comment for comment in comments if comment.state is not CommentState.SPAM]
+    queued: list[OutboxMessage] = []
+    if kept:
+        try:
+            base = public_url(config)
+        except MailSetupError as error:
+            logger.error("No digest for %s: %s", iso(end), error)
+            _digests_done[store] = iso(end)
+            return []
+        if config["AUTHOR_NOTIFY"] == "digest":
+            queued += _queue_digest(store, base, kept, len(comments) - len(kept), start, end,
+                                    store.list_authors())
+        else:
+            for author in store.list_authors():
+                told = {message.dedupe_key for message in
+                        store.messages_to(author.email, since=iso(start))}
+                postponed = [comment for comment in kept
+                             if f"{NEW_COMMENT_KEY}:{comment.id}:{author.id}" not in told]
+                if postponed:
+                    queued += _queue_digest(store, base, postponed, 0, start, end, [author])
+    _digests_done[store] = iso(end)
+    return queued
+
+
+def _comments_between(store: Store, start: datetime, end: datetime) -> list[Comment]:
+    """Reader comments created in [start, end), oldest first."""
     comments: list[Comment] = []
     offset = 0
     while True:
@@ -300,38 +347,32 @@ def queue_due_digests(store: Store, now: datetime | None = None) -> list[OutboxM
             break
         offset += DIGEST_PAGE
     comments.sort(key=lambda comment: comment.created)
-    kept = [comment for comment in comments if comment.state is not CommentState.SPAM]
-    queued: list[OutboxMessage] = []
-    if kept:
-        try:
-            base = public_url(config)
-        except MailSetupError as error:
-            logger.error("No digest for %s: %s", iso(end), error)
-            _digests_done[store] = iso(end)
-            return []
-        manifest = manifest_or_none()
-        items = []
-        for comment in kept:
-            article = manifest.article(comment.thread) if manifest is not None else None
-            items.append({
-                "comment": comment,
-                "title": article.title if article is not None else comment.thread,
-                "reply_url": service_link(base, "moderation.queue.show_comment",
-                                          comment_id=comment.id),
-            })
-        context = {
-            "site_name": site_name(manifest), "items": items, "start": start, "end": end,
-            "spam": len(comments) - len(kept), "waiting": store.count_waiting(),
-            "queue_url": service_link(base, "moderation.queue.index"),
-        }
-        count = len(kept)
-        queued += _queue_to_authors(
-            store, "digest",
-            f"{count} new comment{'s' if count != 1 else ''} on {context['site_name']}",
-            context, dedupe=f"digest:{iso(end)}",
-        )
-    _digests_done[store] = iso(end)
-    return queued
+    return comments
+
+
+def _queue_digest(store: Store, base: str, kept: list[Comment], spam: int, start: datetime,
+                  end: datetime, authors: list[Author]) -> list[OutboxMessage]:
+    manifest = manifest_or_none()
+    items = []
+    for comment in kept:
+        article = manifest.article(comment.thread) if manifest is not None else None
+        items.append({
+            "comment": comment,
+            "title": article.title if article is not None else comment.thread,
+            "reply_url": service_link(base, "moderation.queue.show_comment",
+                                      comment_id=comment.id),
+        })
+    context = {
+        "site_name": site_name(manifest), "items": items, "start": start, "end": end,
+        "spam": spam, "waiting": store.count_waiting(),
+        "queue_url": service_link(base, "moderation.queue.index"),
+    }
+    count = len(kept)
+    return _queue_to_authors(
+        store, "digest",
+        f"{count} new comment{'s' if count != 1 else ''} on {context['site_name']}",
+        context, dedupe=f"digest:{iso(end)}", authors=authors, exempt_from_limit=True,
+    )
 
 
 def queue_digests_when_a_pass_starts(store: Store, *, now: datetime) -> None:

@@ -2,6 +2,7 @@
 
     moderation.auth.*       sign-in and sign-out (auth.py; the guard of the whole area is an
                             app-wide hook installed by auth.init_app)
+    moderation.account.*    sign out everywhere, change the password
     moderation.queue.*      the reply queue, a comment and its reply form, spam, all comments
     moderation.filing.*     filing a comment under a request (and its JSON view)
     moderation.readers.*    the reader beside the reply box; every comment of one reader
@@ -18,6 +19,7 @@ from __future__ import annotations
 from flask import Blueprint
 
 from comments_service.moderation import (
+    account,
     auth,
     filing,
     metrics,
@@ -29,5 +31,6 @@ from comments_service.moderation import (
 
 bp = Blueprint("moderation", __name__, url_prefix="/moderate")
 bp.context_processor(queue.moderation_context)
-for child in (auth.bp, queue.bp, filing.bp, readers.bp, requests.bp, metrics.bp, outbox.bp):
+for child in (auth.bp, account.bp, queue.bp, filing.bp, readers.bp, requests.bp, metrics.bp,
+              outbox.bp):
     bp.register_blueprint(child)

@@ -2,7 +2,7 @@
 
     GET  /moderate/sign-in     the sign-in form (a signed-in author is sent on to ``next``)
     POST /moderate/sign-in     email + password → 303 to ``next`` (a local /moderate path only)
-    POST /moderate/sign-out    forget the sign-in → 303 to the sign-in form
+    POST /moderate/sign-out    end this session, every copy of its cookie → 303 to sign-in
 
 (`flask … add-author` is cli/authors.py; the ``auth`` blueprint is a child of the moderation
 blueprint, moderation/__init__.py.)
@@ -16,23 +16,26 @@ What :func:`init_app` installs on an app:
   request came over https (or SESSION_COOKIE_SECURE), lasting SESSION_LIFETIME_HOURS;
 * ``g.current_author`` (and ``current_author`` in templates), loaded from the store on each
   request under /moderate: an author removed from the store, or whose password changed, or
-  whose sign-in is older than SESSION_LIFETIME_HOURS, is signed out;
+  whose sign-in is older than SESSION_LIFETIME_HOURS, or whose session was signed out (this
+  one: ``ended_sessions``; all: ``session_version``, account.py), is signed out;
 * a guard that refuses anonymous requests to every /moderate route but the sign-in form and
   sign-out, as :func:`login_required` does (a second line behind the decorator);
-* failed sign-ins counted by the app's Flask-Limiter, per client address and per email tried
-  (429 with Retry-After past SIGN_IN_LIMIT_PER_ADDRESS / SIGN_IN_LIMIT_PER_EMAIL), and each
-  attempt slowed by SIGN_IN_DELAY_SECONDS for every recent failure of its address or email.
+* failed sign-ins answered with growing waits per client address and per account, never a
+  flat lock of the account, and the author's usual addresses exempt from the account's wait
+  (sign_in_guard.py); an address past SIGN_IN_LIMIT_PER_ADDRESS failures gets 429.
 """
 
 from __future__ import annotations
 
 import hashlib
 import hmac
+import math
 import re
 import secrets
 import threading
 import time
 from collections.abc import Callable
+from dataclasses import replace
 from datetime import timedelta
 from functools import wraps
 from typing import Any, TypeVar
@@ -53,8 +56,6 @@ from flask import (
     url_for,
 )
 from flask.sessions import SecureCookieSessionInterface
-from flask_limiter.errors import RateLimitExceeded
-from flask_limiter.util import get_remote_address
 from flask_wtf.csrf import CSRFError
 from werkzeug.routing import BuildError
 from werkzeug.security import check_password_hash, generate_password_hash
@@ -62,6 +63,7 @@ from werkzeug.security import check_password_hash, generate_password_hash
 from comments_service.errors import error_response, wants_html
 from comments_service.extensions import csrf, store
 from comments_service.models import Author, utc_now
+from comments_service.moderation import sign_in_guard as guard
 from comments_service.security import rate_limit_key_prefix
 
 bp = Blueprint("auth", __name__)
@@ -70,7 +72,6 @@ AUTHOR_AREA = "/moderate"
 SIGN_IN_TEMPLATE = "moderation/sign_in.html"
 LIMITER_EXTENSION = "tellmemore.limiter"
 FAILURES_EXTENSION = "tellmemore.sign_in_failures"
-SIGN_IN_VIEW_EXTENSION = "tellmemore.sign_in_view"
 
 FLASK_DEFAULT_COOKIE_NAME = "session"
 SESSION_COOKIE_NAME = "tellmemore_session"
@@ -80,10 +81,15 @@ AUTHOR_ID = "author_id"
 SESSION_NONCE = "session_nonce"  # random per sign-in: no two sign-ins share a session value
 SIGNED_IN_AT = "signed_in_at"  # seconds since the epoch; sign-ins older than the lifetime end
 PASSWORD_CHECK = "password_check"  # ties the session to the password it was opened with
+SESSION_VERSION = "session_version"  # the author's session_version when it was opened
+# Past this many signed-out sessions still within their lifetime, the next sign-out ends every
+# session instead (the list stays small; ending more than asked is the safe side).
+MAX_ENDED_SESSIONS = 100
 
 WRONG_CREDENTIALS = "Email or password is wrong."
 MISSING_CREDENTIALS = "Enter your email and password."
 TOO_MANY_FAILURES = "Too many failed sign-ins. Wait a few minutes, then try again."
+TOO_SOON = "Too many failed sign-ins just now. Wait {seconds} seconds, then try again."
 SIGN_IN_REQUIRED = "Sign in first (your sign-in may have ended), then try that again."
 CSRF_FAILED = (
     "This form has expired or was not sent from this site's own page ({reason}). "
@@ -95,11 +101,7 @@ MAX_PASSWORD_LENGTH = 1024
 MAX_NAME_LENGTH = 100
 MAX_EMAIL_LENGTH = 254
 EMAIL_PATTERN = re.compile(r"[^@\s]+@[^@\s.]+(\.[^@\s.]+)+")
-FAILURE_WINDOW_SECONDS = 15 * 60
-# Kept apart from Flask-Limiter's own keys in the same storage.
-FAILURES_KEY = "sign-in-failures"
 
-_install_lock = threading.Lock()
 _dummy_hash_lock = threading.Lock()
 _dummy_hash: str | None = None
 
@@ -135,6 +137,8 @@ def _load_author() -> Author | None:
         or not isinstance(signed_in_at, int | float)
         or time.time() - signed_in_at > lifetime
         or not hmac.compare_digest(str(session.get(PASSWORD_CHECK, "")), _password_check(author))
+        or session.get(SESSION_VERSION, 0) != author.session_version
+        or _session_mark(signed_in_at, str(session.get(SESSION_NONCE))) in author.ended_sessions
     ):
         session.clear()
         flash("Your sign-in has ended. Please sign in again.", "info")
@@ -142,7 +146,7 @@ def _load_author() -> Author | None:
     return author
 
 
-def _start_session(author: Author) -> None:
+def start_session(author: Author) -> None:
     """Sign in: a brand-new session (no value from before survives, CSRF token included)."""
     session.clear()
     session.permanent = True
@@ -150,7 +154,40 @@ def _start_session(author: Author) -> None:
     session[SESSION_NONCE] = secrets.token_urlsafe(16)
     session[SIGNED_IN_AT] = int(time.time())
     session[PASSWORD_CHECK] = _password_check(author)
+    session[SESSION_VERSION] = author.session_version
     g.current_author = author
+
+
+def _session_mark(signed_in_at: Any, nonce: str) -> str:
+    """How a signed-out session is remembered on its author: its start (to prune by) and a
+    digest of its nonce (the store never holds a session value itself)."""
+    digest = hashlib.sha256(nonce.encode("utf-8", "replace")).hexdigest()[:24]
+    return f"{int(signed_in_at)}:{digest}"
+
+
+def end_every_session(author: Author) -> Author:
+    """``author`` with every session ended (for update_author): sign out everywhere, a new
+    password."""
+    return replace(author, session_version=author.session_version + 1, ended_sessions=())
+
+
+def _end_this_session() -> None:
+    """Remember on the author that this session is over, so that every copy of its cookie is
+    signed out too (the cookie is signed, not stored: clearing this browser's copy alone would
+    leave a copied one working until it expires)."""
+    author_id, signed_in_at = session.get(AUTHOR_ID), session.get(SIGNED_IN_AT)
+    if current_author() is None or not isinstance(signed_in_at, int | float):
+        return
+    mark = _session_mark(signed_in_at, str(session.get(SESSION_NONCE)))
+    oldest = time.time() - current_app.permanent_session_lifetime.total_seconds()
+
+    def end(author: Author) -> Author:
+        live = [kept for kept in author.ended_sessions if int(kept.split(":")[0]) >= oldest]
+        if len(live) >= MAX_ENDED_SESSIONS:
+            return end_every_session(author)
+        return replace(author, ended_sessions=(*live, mark))
+
+    store().update_author(str(author_id), end)
 
 
 def in_author_area() -> bool:
@@ -253,61 +290,7 @@ def _home() -> str:
         return AUTHOR_AREA + "/"
 
 
-# --- slowing and refusing repeated failures -----------------------------------------------------
-
-
-class FailureLog:
-    """Recent failed sign-ins per key, counted in the app's rate-limit storage: in this process
-    by default, shared by every service instance when RATE_LIMIT_STORAGE_URI names a Redis
-    (so an attacker gains nothing by spreading guesses over instances). A count lasts
-    FAILURE_WINDOW_SECONDS from the first failure it holds; the storage expires it."""
-
-    def __init__(self, storage: Callable[[], Any], key_prefix: str,
-                 window: float = FAILURE_WINDOW_SECONDS) -> None:
-        self._storage, self._window = storage, window
-        self._prefix = f"{key_prefix}/{FAILURES_KEY}/"
-
-    def count(self, key: str) -> int:
-        return int(self._storage().get(self._prefix + key) or 0)
-
-    def add(self, key: str) -> None:
-        self._storage().incr(self._prefix + key, self._window)
-
-    def forget(self, key: str) -> None:
-        self._storage().clear(self._prefix + key)
-
-
-def _email_tried() -> str:
-    return request.form.get("email", "").strip().lower()
-
-
-def address_key() -> str:
-    return "sign-in-address:" + (get_remote_address() or "unknown")
-
-
-def email_key() -> str:
-    # Hashed: the counters (memory or Redis) keep neither addresses nor unbounded strings.
-    digest = hashlib.sha256(_email_tried().encode("utf-8", "replace")).hexdigest()[:32]
-    return "sign-in-email:" + digest
-
-
-def _failed(_response: Response) -> bool:
-    """deduct_when: only a failed attempt counts against the sign-in limits."""
-    return bool(g.get("sign_in_failed"))
-
-
-def _wait_for_failures(failures: FailureLog) -> None:
-    step = float(current_app.config["SIGN_IN_DELAY_SECONDS"])
-    if step <= 0:
-        return
-    recent = max(failures.count(address_key()), failures.count(email_key()))
-    delay = min(step * recent, float(current_app.config["SIGN_IN_MAX_DELAY_SECONDS"]))
-    if delay > 0:
-        _pause(delay)
-
-
-def _pause(seconds: float) -> None:
-    time.sleep(seconds)
+# --- the password check ---------------------------------------------------------------------
 
 
 def _dummy_password_hash() -> str:
@@ -348,7 +331,7 @@ def _requested_next() -> str | None:
 
 
 def _attempt_sign_in():
-    """The sign-in form and its POST. Wrapped by the app's rate limits (see _sign_in_view)."""
+    """The sign-in form and its POST, behind the waits and limits of sign_in_guard.py."""
     next_path = _requested_next()
     if request.method != "POST":
         if current_author() is not None:
@@ -358,59 +341,45 @@ def _attempt_sign_in():
     password = request.form.get("password", "")
     if not email or not password:
         return _sign_in_page(MISSING_CREDENTIALS, 400, email, next_path, invalid=True)
-    failures: FailureLog = current_app.extensions[FAILURES_EXTENSION]
-    _wait_for_failures(failures)
+    failures: guard.FailureLog = current_app.extensions[FAILURES_EXTENSION]
+    locked = guard.address_lock_left(failures)
+    if locked > 0:
+        return _too_soon(locked, TOO_MANY_FAILURES, email, next_path)
     author = store().author_by_email(email) if len(email) <= MAX_EMAIL_LENGTH else None
+    wait = guard.wait_before_checking(failures, email, author)
+    if wait > 0:
+        return _too_soon(wait, TOO_SOON, email, next_path)
     if not _password_matches(author, password):
-        g.sign_in_failed = True
-        failures.add(address_key())
-        failures.add(email_key())
+        guard.record_failure(failures, email)
         return _sign_in_page(WRONG_CREDENTIALS, 401, email, next_path, invalid=True)
     assert author is not None
-    failures.forget(email_key())
-    _start_session(author)
+    guard.record_success(failures, email)
+    start_session(store().update_author(author.id, guard.remember_address))
     return redirect(next_path or _home(), code=303)
 
 
-def _sign_in_view(app: Flask) -> Callable[[], Any]:
-    """_attempt_sign_in behind the app's Flask-Limiter, built on first use: auth.init_app may
-    run before security.init_app has made the limiter."""
-    view = app.extensions.get(SIGN_IN_VIEW_EXTENSION)
-    if view is not None:
-        return view
-    with _install_lock:
-        view = app.extensions.get(SIGN_IN_VIEW_EXTENSION)
-        if view is None:
-            limiter = app.extensions.get(LIMITER_EXTENSION)
-            if limiter is None:
-                raise RuntimeError("security.init_app must install the limiter before sign-in")
-            per_email = limiter.limit(
-                lambda: current_app.config["SIGN_IN_LIMIT_PER_EMAIL"], key_func=email_key,
-                methods=["POST"], deduct_when=_failed, error_message=TOO_MANY_FAILURES,
-            )
-            per_address = limiter.limit(
-                lambda: current_app.config["SIGN_IN_LIMIT_PER_ADDRESS"], key_func=address_key,
-                methods=["POST"], deduct_when=_failed, error_message=TOO_MANY_FAILURES,
-            )
-            view = per_address(per_email(_attempt_sign_in))
-            app.extensions[SIGN_IN_VIEW_EXTENSION] = view
-    return view
+def _too_soon(wait: float, message: str, email: str, next_path: str | None):
+    """429 with Retry-After: recent failures of this address (or of this account, from an
+    address its author does not usually sign in from) ask for a pause first."""
+    seconds = max(1, math.ceil(wait))
+    message = message.format(seconds=seconds)
+    if wants_html():
+        response = current_app.make_response(_sign_in_page(message, 429, email, next_path))
+    else:
+        response, _status = error_response(429, "too_many_requests", message)
+        response.status_code = 429
+    response.headers["Retry-After"] = str(seconds)
+    return response
 
 
 @bp.route("/sign-in", methods=["GET", "POST"])
 def sign_in():
-    try:
-        return _sign_in_view(current_app._get_current_object())()  # type: ignore[attr-defined]
-    except RateLimitExceeded as refused:
-        if not wants_html():
-            raise  # errors.py answers; the limiter adds Retry-After to either answer
-        return _sign_in_page(
-            refused.description, 429, request.form.get("email", "").strip(), _requested_next()
-        )
+    return _attempt_sign_in()
 
 
 @bp.post("/sign-out")
 def sign_out():
+    _end_this_session()
     session.clear()
     g.current_author = None
     flash("You are signed out.", "info")
@@ -461,11 +430,16 @@ def author_problems(name: str, email: str, password: str) -> list[str]:
         problems.append(f"The name must be one line of at most {MAX_NAME_LENGTH} characters.")
     if len(email.strip()) > MAX_EMAIL_LENGTH or not EMAIL_PATTERN.fullmatch(email.strip()):
         problems.append(f"{email.strip()!r} is not an email address.")
+    return problems + password_problems(password)
+
+
+def password_problems(password: str) -> list[str]:
+    """What is wrong with a new password (empty when nothing)."""
     if len(password) < MIN_PASSWORD_LENGTH:
-        problems.append(f"The password must have at least {MIN_PASSWORD_LENGTH} characters.")
-    elif len(password) > MAX_PASSWORD_LENGTH:
-        problems.append(f"The password must have at most {MAX_PASSWORD_LENGTH} characters.")
-    return problems
+        return [f"The password must have at least {MIN_PASSWORD_LENGTH} characters."]
+    if len(password) > MAX_PASSWORD_LENGTH:
+        return [f"The password must have at most {MAX_PASSWORD_LENGTH} characters."]
+    return []
 
 
 def new_author(name: str, email: str, password: str) -> Author:
@@ -485,7 +459,7 @@ def new_author(name: str, email: str, password: str) -> Author:
 def init_app(app: Flask) -> None:
     """Install sign-in on ``app``; see the module docstring. Call once per app."""
     _configure_sessions(app)
-    app.extensions[FAILURES_EXTENSION] = FailureLog(
+    app.extensions[FAILURES_EXTENSION] = guard.FailureLog(
         lambda: app.extensions[LIMITER_EXTENSION].storage, rate_limit_key_prefix(app)
     )
     csrf.init_app(app)

@@ -157,11 +157,16 @@ def filters() -> dict[str, str]:
     return chosen
 
 
+# Far past any real page, and small enough for every slice the store takes (10^20 was a 500).
+MAX_PAGE = 1_000_000
+
+
 def page_number() -> int:
-    try:
-        return max(1, int(request.args.get("page", "1")))
-    except ValueError:
-        abort(400, "page must be a number")
+    """The ?page= of a list: a whole number from 1 to MAX_PAGE, else 400."""
+    value = request.args.get("page", "1").strip()
+    if not value.isascii() or not value.isdigit() or not 1 <= int(value) <= MAX_PAGE:
+        abort(400, f"page must be a whole number from 1 to {MAX_PAGE:,}")
+    return int(value)
 
 
 def neighbours(comment: Comment, chosen: dict[str, str]) -> tuple[str | None, str | None]:

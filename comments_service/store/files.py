@@ -19,7 +19,9 @@ from __future__ import annotations
 
 import errno
 import fcntl
+import hashlib
 import os
+import socket
 import tempfile
 import time
 from collections.abc import Iterable, Iterator
@@ -32,8 +34,36 @@ from comments_service.store.errors import StoreUnavailable
 UNAVAILABLE_ERRNOS = frozenset({errno.ENOSPC, errno.EFBIG, errno.EDQUOT, errno.EROFS})
 # Temporary files older than this are leftovers of a crash (a write takes milliseconds).
 STALE_TEMP_SECONDS = 3600
-# What atomic_write names its temporary files: ".<target name>.<random>.tmp".
+# What atomic_write names its temporary files: ".<target name>.<writer>.<random>.tmp", where
+# <writer> is "<host digest>-<pid>", so that a file left by a process that died (a worker
+# SIGKILLed mid-write) is known for one at the next start, however young it is.
 TEMP_PATTERN = ".*.tmp"
+
+
+def _host_digest() -> str:
+    return hashlib.sha256(socket.gethostname().encode()).hexdigest()[:8]
+
+
+def temp_prefix(path: Path) -> str:
+    """The start of the name of a temporary file standing in for ``path`` in this process."""
+    return f".{path.name}.{_host_digest()}-{os.getpid()}."
+
+
+def _writer_is_gone(temp_path: Path) -> bool:
+    """Whether the temporary file was made by a process of this machine that has ended."""
+    parts = temp_path.name[: -len(".tmp")].rsplit(".", 2)
+    if len(parts) != 3 or "-" not in parts[1]:
+        return False  # an older name without the writer: only its age tells
+    host, _, pid = parts[1].partition("-")
+    if host != _host_digest() or not pid.isdigit():
+        return False
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return True
+    except OSError:
+        return False  # alive, someone else's
+    return False
 
 
 def unavailable(error: OSError, path: Path) -> StoreUnavailable:
@@ -85,7 +115,7 @@ def atomic_write(path: Path, payload: bytes) -> None:
     temp_name: str | None = None
     try:
         with full_disk_as_unavailable(path):
-            fd, temp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp",
+            fd, temp_name = tempfile.mkstemp(prefix=temp_prefix(path), suffix=".tmp",
                                              dir=path.parent)
             try:
                 write_all(fd, payload)
@@ -127,11 +157,13 @@ def remove_stale_temp_files(
     folders: Iterable[Path], pattern: str = TEMP_PATTERN,
     older_than: float = STALE_TEMP_SECONDS,
 ) -> None:
-    """Remove the files matching ``pattern`` in ``folders`` not modified for ``older_than``
-    seconds: temporary files of writes a crash cut short (a live write is far younger)."""
+    """Remove the files matching ``pattern`` in ``folders`` whose writer has ended (a process
+    of this machine that no longer runs), or not modified for ``older_than`` seconds:
+    temporary files of writes a crash cut short (a live write is far younger, and its
+    process alive)."""
     cutoff = time.time() - older_than
     for folder in folders:
         for temp_path in folder.glob(pattern):
             with suppress(OSError):
-                if temp_path.stat().st_mtime < cutoff:
+                if _writer_is_gone(temp_path) or temp_path.stat().st_mtime < cutoff:
                     temp_path.unlink()

@@ -92,6 +92,8 @@ def build_manifest(articles: list[Any], settings: dict[str, Any]) -> dict[str, A
         "schema_version": MANIFEST_SCHEMA_VERSION,
         "site_name": settings.get("SITENAME", ""),
         "site_url": site_url,
+        # The service derives the address of links in mail from this when PUBLIC_URL is unset.
+        "service_url": str(settings.get("COMMENTS_SERVICE_URL") or "").rstrip("/"),
         "articles": list(entries.values()),
     }
 

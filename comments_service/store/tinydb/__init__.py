@@ -66,7 +66,9 @@ class TinyDBStore(ComposedStore):
                 folder.mkdir(parents=True, exist_ok=True)
                 # A folder made just now must survive a power cut with the files put in it.
                 files.fsync_folder(folder.parent)
-        files.remove_stale_temp_files([self.path, self._threads.folder])
+        # Every folder of the store: outbox days, dedupe keys and the tally write files too.
+        files.remove_stale_temp_files(
+            [self.path, *(entry for entry in self.path.rglob("*") if entry.is_dir())])
         self._index.refresh()
 
     def rebuild_index(self) -> int:

@@ -96,7 +96,10 @@
       if (live) {
         const actions = h('span', { class: 'comment__actions' });
         if (!waiting) actions.append(button(t('Reply'), () => openReply(c.id), t('Reply to {name}', { name: c.name })));
-        if (editable(c.id)) actions.append(button(t('Edit'), () => edit(c.id, li)), button(t('Withdraw'), () => withdraw(c.id, actions)));
+        // Replied or published by the author: the service refuses changes (409); say why.
+        const r = (c.replies || []).some((x) => x.is_author), m = mine[c.id];
+        if (editable(c.id) && (r || (!m.c.public && c !== m.c))) actions.append(h('span', { class: 'comment__locked', text: r ? t('The author has replied to this comment, so it can no longer be changed.') : t('The author has published this comment, so it can no longer be changed.') }));
+        else if (editable(c.id)) actions.append(button(t('Edit'), () => edit(c.id, li)), button(t('Withdraw'), () => withdraw(c.id, actions)));
         foot.append(actions);
       }
     }

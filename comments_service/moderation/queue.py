@@ -271,14 +271,13 @@ def reply(comment_id: str):
     intent = request.form.get("intent", "reply")
     if intent == "preview":
         return render_comment_page(comment, draft=draft, preview=render_comment(draft))
-    # The nudge is skipped only for the very text it warned about: an edited draft is checked
-    # again.
-    if request.form.get("nudged") != draft_digest(draft):
-        warnings = check_reply(draft, comment, store().author_replies(limit=2000))
-        if warnings:
-            return render_comment_page(
-                comment, draft=draft, warnings=warnings, preview=render_comment(draft)
-            )
+    # The nudge lets through only the very text it warned about: an edited draft is checked
+    # again. It runs on "send anyway" too, so the reply keeps what it was warned about.
+    warnings = check_reply(draft, comment, store().author_replies(limit=2000))
+    if warnings and request.form.get("nudged") != draft_digest(draft):
+        return render_comment_page(
+            comment, draft=draft, warnings=warnings, preview=render_comment(draft)
+        )
     # The reply form may file the comment under a request in the same submit (filing.py).
     choice, label = request.form.get("choice", ""), request.form.get("label")
     if choice:
@@ -288,7 +287,8 @@ def reply(comment_id: str):
             return render_comment_page(comment, draft=draft, errors={refused.field: str(refused)},
                                        status=refused.status)
     try:
-        replying.reply(store(), comment_id, g.current_author, draft)
+        replying.reply(store(), comment_id, g.current_author, draft,
+                       tuple(warning.kind for warning in warnings))
     except ValidationFailed as failure:
         return render_comment_page(comment, draft=draft, errors=failure.fields, status=422)
     except replying.ActionRefused as refused:

@@ -7,6 +7,7 @@
     moderation.requests.*   the tallied requests and the answers' themes
     moderation.metrics.*    the listening figures
     moderation.outbox.*     mail and webhooks waiting, sent or failed
+    moderation.mailbox.*    the demo's mailbox (only with DEMO_MAILBOX)
 
 Every page of the area gets the header counts, state labels and shortcuts (one context
 processor on the parent).
@@ -16,9 +17,17 @@ from __future__ import annotations
 
 from flask import Blueprint
 
-from comments_service.moderation import auth, filing, metrics, outbox, queue, requests
+from comments_service.moderation import (
+    auth,
+    filing,
+    mailbox,
+    metrics,
+    outbox,
+    queue,
+    requests,
+)
 
 bp = Blueprint("moderation", __name__, url_prefix="/moderate")
 bp.context_processor(queue.moderation_context)
-for child in (auth.bp, queue.bp, filing.bp, requests.bp, metrics.bp, outbox.bp):
+for child in (auth.bp, queue.bp, filing.bp, requests.bp, metrics.bp, outbox.bp, mailbox.bp):
     bp.register_blueprint(child)

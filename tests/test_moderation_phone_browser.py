@@ -224,3 +224,42 @@ def test_chart_labels_stay_readable_on_a_phone(browser, site: Site) -> None:
             assert min(sizes) >= 10.5, (path, min(sizes))
     finally:
         context.close()
+
+
+def test_the_admin_pages_tell_the_truth_in_chromium(browser, site: Site) -> None:
+    """Issue 21, item 6, as the author sees it (the unit tests: tests/test_admin_truth.py)."""
+    context = browser.new_context(viewport={"width": 1280, "height": 900})
+    page = context.new_page()
+    try:
+        sign_in(page, site)
+        page.goto(f"{site.url}/moderate/all")
+        maya = page.locator("ol.queue article.card").filter(has=page.locator(
+            ".card__title", has_text="Maya"))
+        assert maya.count() == 1
+        assert "waiting" not in maya.locator(".card__meta").inner_text()
+        assert page.locator("main").inner_text().count("a post on requests is coming") == 1
+        assert maya.locator(".replies").inner_text().count("a post on requests is coming") == 1
+        waiting = page.locator("ol.queue article.card").filter(has=page.locator(
+            ".card__title", has_text="Sam"))
+        assert "waiting" in waiting.locator(".card__meta").inner_text()
+
+        page.goto(f"{site.url}/moderate/requests?all=1")
+        page.locator("details.manage > summary").first.click()
+        merge = page.locator("select[name=into]").first
+        assert merge.input_value() == ""
+        assert merge.locator("option").first.inner_text() == "Choose a request"
+
+        page.goto(f"{site.url}/moderate/requests/themes")
+        labels = page.locator("table.data tbody th").all_inner_texts()
+        assert labels and not any("**" in label for label in labels)
+        for label in labels:
+            if label.endswith("…"):
+                assert label[-2].isalpha() or label[-2].isdigit(), label
+
+        response = page.goto(f"{site.url}/moderate/comments/no-such-comment")
+        assert response.status == 404
+        queue_link = page.get_by_role("navigation", name="Moderation").get_by_role(
+            "link", name="Queue")
+        assert queue_link.locator(".count").inner_text().isdigit()
+    finally:
+        context.close()

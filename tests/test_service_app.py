@@ -242,7 +242,7 @@ def test_init_creates_a_private_secret_key_once_even_without_a_manifest(instance
 def test_check_reports_the_manifest_or_fails_with_the_reason(instance, manifest_path, tmp_path):
     ok = create_app({"MANIFEST": str(manifest_path)}).test_cli_runner().invoke(args=["check"])
     assert ok.exit_code == 0
-    assert "1 articles, 1 questions" in ok.output
+    assert "1 article, 1 question" in ok.output
     bad = create_app({"MANIFEST": str(tmp_path / "absent.json")}).test_cli_runner()
     result = bad.invoke(args=["check"])
     assert result.exit_code == 1

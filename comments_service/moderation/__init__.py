@@ -28,6 +28,8 @@ from comments_service.moderation import (
 )
 
 bp = Blueprint("moderation", __name__, url_prefix="/moderate")
-bp.context_processor(queue.moderation_context)
+# App-wide, so an error page of the area (a 404 under /moderate) shows the counts too; it
+# adds nothing where no author is signed in.
+bp.app_context_processor(queue.moderation_context)
 for child in (auth.bp, queue.bp, filing.bp, requests.bp, metrics.bp, outbox.bp, mailbox.bp):
     bp.register_blueprint(child)

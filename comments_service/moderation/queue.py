@@ -248,6 +248,7 @@ def render_comment_page(
         draft_digest=draft_digest(draft),
         preview=preview, errors=errors or {}, chosen=chosen,
         previous_id=previous, next_id=following, filing=filing,
+        titles={thread: article.title for thread, article in manifest().articles.items()},
     ), status
 
 
@@ -404,6 +405,8 @@ def all_comments():
     comments, total = store().find_comments(
         text=text, state=state, thread=thread, limit=PER_PAGE, offset=(page - 1) * PER_PAGE
     )
+    if state is not CommentState.POSTED:
+        comments = answered_instead_of_replies(comments)
     current = manifest()
     return render_template(
         "moderation/all.html", items=comment_views(comments), total=total, page=page,
@@ -411,6 +414,20 @@ def all_comments():
         thread=thread or "", states=list(CommentState),
         articles=sorted(current.articles.values(), key=lambda article: article.title.casefold()),
     )
+
+
+def answered_instead_of_replies(comments: list[Comment]) -> list[Comment]:
+    """The list with each author reply replaced by the comment it answers (once), so a reply
+    shows only under that comment's card, where it is listed with its Edit and Delete."""
+    shown: list[Comment] = []
+    seen: set[str] = set()
+    for comment in comments:
+        if comment.is_author and comment.parent:
+            comment = store().get_comment(comment.parent) or comment
+        if comment.id not in seen:
+            seen.add(comment.id)
+            shown.append(comment)
+    return shown
 
 
 # --- the author's own replies ----------------------------------------------------------------

@@ -180,8 +180,9 @@ def copy_access_log(stream, out=sys.stdout) -> None:
                       "instance/ (the demo's browser test uses a temporary folder)."})
 def demo(c, site_port=CONFIG["site_port"], service_port=CONFIG["service_port"],
          mail_port=CONFIG["mail_port"], folder=""):
-    """Build the sample site, serve it, start the comment service and a mail sink, and print
-    the URLs; Ctrl-C stops everything."""
+    """Run the demo: the sample site, the comment service and a mail sink on loopback.
+
+    Prints the URLs (the Mailbox shows the mail); Ctrl-C stops everything."""
     host = CONFIG["host"]
     output = Path(folder) / "output" if folder else ROOT / CONFIG["output_path"]
     instance = Path(folder) / "instance" if folder else ROOT / CONFIG["instance_path"]
@@ -269,7 +270,7 @@ def demo(c, site_port=CONFIG["site_port"], service_port=CONFIG["service_port"],
 
 @task
 def lint(c):
-    """ruff over the whole project, then the import contracts (dependencies point downward)."""
+    """Check the code with ruff, then the import contracts (dependencies point downward)."""
     with c.cd(str(ROOT)):
         c.run(f"{shlex.quote(sys.executable)} -m ruff check .")
         c.run(f"{shlex.quote(str(Path(sys.executable).parent / 'lint-imports'))} --no-cache")
@@ -349,8 +350,9 @@ def local_redis() -> Iterator[None]:
 
 @task(help={"args": "extra arguments for pytest, e.g. -k manifest"})
 def test(c, args=""):
-    """ruff, then the whole pytest suite (fails if no test runs), with a fresh PostgreSQL
-    database and the local Redis when this machine runs them."""
+    """Run the linters, then the whole pytest suite (it fails if no test runs).
+
+    With a fresh PostgreSQL database and the local Redis when this machine runs them."""
     lint(c)
     with c.cd(str(ROOT)), fresh_postgres_database(), local_redis():
         c.run(f"{shlex.quote(sys.executable)} -m pytest {args}")

@@ -113,7 +113,8 @@ class Comment(StoredRecord):
     # Marked answered by an import (--answered-before): replied without a reply, replied_at None.
     marked_answered: bool = False
     # An author reply sent anyway over the nudge's warnings: their kinds ("generic",
-    # "repeated", "no_reference"), so the metrics can tell a stock reply from an individual one.
+    # "repeated", "no_reference"), so the metrics can tell a stock reply from an individual one
+    # (an edit checks the new text again).
     nudge_warnings: tuple[str, ...] = field(default_factory=tuple)
 
     @property

@@ -112,3 +112,22 @@ def test_the_warnings_survive_export_and_import_and_bad_ones_are_refused(app, au
     reply["nudge_warnings"] = "generic"
     with pytest.raises(ImportRefused, match="nudge_warnings must be a list of text"):
         parse_export(json.dumps(document), "export.json")
+
+
+def test_an_edited_reply_is_judged_as_it_now_stands(app, author_client):
+    comment_id = post_reader(author_client)
+    send_anyway(author_client, comment_id, STOCK)
+    [reply] = [c for c in store(app).all_comments() if c.is_author]
+    assert reply.nudge_warnings == ("generic",)
+    page = soup(author_client.get(f"/moderate/replies/{reply.id}/edit"))
+    token = page.find("input", {"name": "csrf_token"})["value"]
+    edited = author_client.post(f"/moderate/replies/{reply.id}/edit",
+                                data={"csrf_token": token, "body": PERSONAL})
+    assert edited.status_code == 303
+    assert store(app).get_comment(reply.id).nudge_warnings == ()
+    figures = figures_of(soup(author_client.get("/moderate/metrics")))
+    assert figures["Individual reply rate"].startswith("100 %")
+    # And back: a stock text is a stock reply again, even without the warning shown.
+    author_client.post(f"/moderate/replies/{reply.id}/edit",
+                       data={"csrf_token": token, "body": "Thanks a lot!"})
+    assert "generic" in store(app).get_comment(reply.id).nudge_warnings

@@ -112,13 +112,17 @@ def restore(store: CommentStore, comment_id: str, publish_immediately: bool) -> 
     return store.update_comment(comment_id, from_spam)
 
 
-def edit_reply(store: CommentStore, reply_id: str, body: str) -> Comment:
-    """Change the text of one of the author's replies."""
+def edit_reply(store: CommentStore, reply_id: str, body: str,
+               nudge_warnings: tuple[str, ...] | None = None) -> Comment:
+    """Change the text of one of the author's replies; ``nudge_warnings``, when given, replace
+    the reply's (what the nudge says of the new text)."""
     body = check_edit({"body": body})
     _author_reply(store, reply_id)
 
     def apply(current: Comment) -> Comment:
-        return replace(current, body=body, html=render_comment(body), edited_at=utc_now())
+        warnings = current.nudge_warnings if nudge_warnings is None else tuple(nudge_warnings)
+        return replace(current, body=body, html=render_comment(body), edited_at=utc_now(),
+                       nudge_warnings=warnings)
 
     return store.update_comment(reply_id, apply)
 

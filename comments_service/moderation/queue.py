@@ -455,8 +455,15 @@ def edit_reply(reply_id: str):
     """Save the changed reply."""
     answer = reply_or_404(reply_id)
     draft = request.form.get("body", "")
+    # The metrics judge a reply as it stands: an edited reply is checked by the nudge again
+    # (against the author's other replies) and keeps what it would now be warned about.
+    answered = store().get_comment(answer.parent) if answer.parent else None
+    warnings = [] if answered is None else check_reply(
+        draft, answered, [other for other in store().author_replies(limit=2000)
+                          if other.id != reply_id])
     try:
-        replying.edit_reply(store(), reply_id, draft)
+        replying.edit_reply(store(), reply_id, draft,
+                            tuple(warning.kind for warning in warnings))
     except ValidationFailed as failure:
         page = render_template("moderation/edit_reply.html", reply=answer, draft=draft,
                                errors=failure.fields)

@@ -75,6 +75,10 @@ REFLECTION_REQUIRED = "warn"
 # comments plugin: where the comment service answers (the demo runs it here).
 COMMENTS_SERVICE_URL = "http://127.0.0.1:5000"
 COMMENTS_MANIFEST_NAME = "comments-manifest.json"
+# The site's frame for the service's reader pages (the plain comment form), written beside the
+# manifest: the service reads it from there (comments_service/api/layout.py).
+DIRECT_TEMPLATES = ["index", "tags", "categories", "authors", "archives", "comments_layout"]
+COMMENTS_LAYOUT_SAVE_AS = "comments-layout.html"
 # Published comments baked into the pages at build time: the service's public export (URL) or
 # a file written by `flask --app comments_service export-public`. Unreachable: built without.
 COMMENTS_EXPORT = COMMENTS_SERVICE_URL + "/api/public-export"

@@ -27,6 +27,7 @@ from urllib.parse import urlsplit, urlunsplit
 from invoke import Exit, task
 
 from comments_service.cli.demo import DEMO_EMAIL, DEMO_PASSWORD
+from comments_service.demo_mailbox import MailboxFolder, start_sink
 
 ROOT = Path(__file__).resolve().parent
 
@@ -39,7 +40,13 @@ CONFIG = {
     "host": "127.0.0.1",
     "site_port": 8000,
     "service_port": 5000,
+    "mail_port": 8025,
+    # The demo's mailbox, in the instance folder: what its mail sink keeps
+    # (comments_service/demo_mailbox.py).
+    "mailbox_name": "demo-mailbox",
 }
+# The demo's poll of the public export names itself, so its access-log lines can be left out.
+REBAKE_AGENT = "tellmemore-demo-rebake"
 
 
 def pelican(c, arguments: str) -> None:
@@ -104,8 +111,10 @@ def _wait_for(url: str, process: subprocess.Popen, seconds: float = 20.0) -> Non
 
 def _public_threads_digest(export_url: str) -> str | None:
     """A digest of the service's public threads, or None when it does not answer."""
+    request = urllib.request.Request(  # noqa: S310 - our own loopback URL
+        export_url, headers={"User-Agent": REBAKE_AGENT})
     try:
-        with urllib.request.urlopen(export_url, timeout=5) as response:  # noqa: S310 - loopback
+        with urllib.request.urlopen(request, timeout=5) as response:  # noqa: S310 - loopback
             document = json.load(response)
     except (urllib.error.URLError, OSError, ValueError):
         return None
@@ -124,27 +133,65 @@ def rebake_on_change(rebuild, export_url: str, stop: threading.Event, every: flo
             baked = current
 
 
-def service_environment(site_origin: str) -> dict[str, str]:
-    """Environment for the demo's comment service: the built manifest and a local instance."""
+def service_environment(site_origin: str, service_url: str = "",
+                        mail_port: int | None = None, output: Path | None = None,
+                        instance: Path | None = None) -> dict[str, str]:
+    """Environment for the demo's comment service: the built manifest and a local instance;
+    with ``mail_port``, mail goes to the demo's mail sink there and shows in its Mailbox."""
+    output = output or ROOT / CONFIG["output_path"]
+    instance = instance or ROOT / CONFIG["instance_path"]
     environment = dict(os.environ)
     environment.update(
-        TELLMEMORE_MANIFEST=str(ROOT / CONFIG["output_path"] / "comments-manifest.json"),
-        TELLMEMORE_INSTANCE_PATH=str(ROOT / CONFIG["instance_path"]),
+        TELLMEMORE_MANIFEST=str(output / "comments-manifest.json"),
+        TELLMEMORE_INSTANCE_PATH=str(instance),
         TELLMEMORE_SITE_ORIGINS=site_origin,
     )
+    if mail_port is not None:
+        environment.update(
+            TELLMEMORE_SMTP_HOST=CONFIG["host"], TELLMEMORE_SMTP_PORT=str(mail_port),
+            TELLMEMORE_SMTP_SECURITY="plain",
+            TELLMEMORE_DEMO_MAILBOX=str(instance / CONFIG["mailbox_name"]),
+            # Links in mail sent outside a request (the digest, retries) need the address.
+            TELLMEMORE_PUBLIC_URL=service_url,
+            # The demo shows a sent message within a second or two, not the default 15 s.
+            TELLMEMORE_MAIL_SENDER_THREAD="true", TELLMEMORE_MAIL_POLL_SECONDS="1",
+        )
     return environment
 
 
-@task
-def demo(c, site_port=CONFIG["site_port"], service_port=CONFIG["service_port"]):
-    """Build the sample site, serve it, start the comment service, print the URLs; Ctrl-C stops."""
+def announce_mail(service_url: str):
+    """The mail sink's console line for each message it keeps: to whom, what, where to read it."""
+    def announce(message_id: str, message) -> None:
+        print(f"  Mail to {message.get('To', '?')}: \u201c{message.get('Subject', '')}\u201d"
+              f" \u2192 {service_url}/moderate/mailbox/{message_id}", flush=True)
+    return announce
+
+
+def copy_access_log(stream, out=sys.stdout) -> None:
+    """Copy gunicorn's access log to the console, without the demo's own poll of the public
+    export (every 3 s, it would bury everything else)."""
+    for line in stream:
+        if REBAKE_AGENT not in line:
+            out.write(line)
+            out.flush()
+
+
+@task(help={"folder": "Keep the site, the store and the mailbox here, not in output/ and "
+                      "instance/ (the demo's browser test uses a temporary folder)."})
+def demo(c, site_port=CONFIG["site_port"], service_port=CONFIG["service_port"],
+         mail_port=CONFIG["mail_port"], folder=""):
+    """Run the demo: the sample site, the comment service and a mail sink on loopback.
+
+    Prints the URLs (the Mailbox shows the mail); Ctrl-C stops everything."""
     host = CONFIG["host"]
-    site_port, service_port = int(site_port), int(service_port)
-    for port in (site_port, service_port):
+    output = Path(folder) / "output" if folder else ROOT / CONFIG["output_path"]
+    instance = Path(folder) / "instance" if folder else ROOT / CONFIG["instance_path"]
+    site_port, service_port, mail_port = int(site_port), int(service_port), int(mail_port)
+    for port in (site_port, service_port, mail_port):
         if not _port_is_free(host, port):
             raise Exit(
                 f"Port {port} on {host} is in use. Stop what uses it, or pick others: "
-                "invoke demo --site-port 8001 --service-port 5001"
+                "invoke demo --site-port 8001 --service-port 5001 --mail-port 8026"
             )
     site_url, service_url = f"http://{host}:{site_port}", f"http://{host}:{service_port}"
     # The pages must point at the ports chosen here: the form posts to the service, and the
@@ -153,23 +200,26 @@ def demo(c, site_port=CONFIG["site_port"], service_port=CONFIG["service_port"]):
         f"COMMENTS_EXPORT='\"{service_url}/api/public-export\"'"
 
     def rebuild() -> None:
-        pelican(c, "content -q -s {settings_base} -o {output_path} -e ".format(**CONFIG)
+        pelican(c, f"content -q -s {CONFIG['settings_base']} -o {shlex.quote(str(output))} -e "
                 + overrides)
 
     rebuild()
-    environment = service_environment(site_url)
+    environment = service_environment(site_url, service_url, mail_port, output, instance)
     flask = [sys.executable, "-m", "flask", "--app", "comments_service"]
     subprocess.run([*flask, "init"], cwd=ROOT, env=environment, check=True)
     subprocess.run([*flask, "demo-data"], cwd=ROOT, env=environment, check=True)
+    # Mail is only queued so far; the service's sender threads deliver it to the sink.
+    sink = start_sink(MailboxFolder(instance / CONFIG["mailbox_name"]), host, mail_port,
+                      announce_mail(service_url))
     processes = [
         subprocess.Popen(
             [sys.executable, "-m", "gunicorn", "-w", "2", "-b", f"{host}:{service_port}",
              "--access-logfile", "-", "comments_service.wsgi:app"],
-            cwd=ROOT, env=environment,
+            cwd=ROOT, env=environment, stdout=subprocess.PIPE, text=True, bufsize=1,
         ),
         subprocess.Popen(
             [sys.executable, "-m", "pelican", "-l", "-s", CONFIG["settings_base"],
-             "-o", CONFIG["output_path"], "-b", host, "-p", str(site_port)],
+             "-o", str(output), "-b", host, "-p", str(site_port)],
             cwd=ROOT,
         ),
     ]
@@ -179,6 +229,8 @@ def demo(c, site_port=CONFIG["site_port"], service_port=CONFIG["service_port"]):
     signal.signal(signal.SIGTERM, stop)
     stop_rebaking = threading.Event()
     try:
+        threading.Thread(target=copy_access_log, args=(processes[0].stdout,),
+                         daemon=True).start()
         _wait_for(f"{service_url}/healthz", processes[0])
         _wait_for(f"{site_url}/", processes[1])
         threading.Thread(
@@ -192,8 +244,11 @@ def demo(c, site_port=CONFIG["site_port"], service_port=CONFIG["service_port"]):
             f"  Manifest:        {site_url}/comments-manifest.json\n"
             f"  Moderation:      {service_url}/moderate/\n"
             f"  Demo author:     {DEMO_EMAIL} / {DEMO_PASSWORD}\n"
+            f"  Mailbox:         {service_url}/moderate/mailbox/"
+            f" (the mail sink: {host}:{mail_port})\n"
             "\n  Pages are rebuilt when published comments change, so replies show without\n"
-            "  JavaScript too. Press Ctrl-C to stop.\n",
+            "  JavaScript too. Mail is kept by the sink, not sent out: one line here per\n"
+            "  message, read it in the Mailbox. Press Ctrl-C to stop.\n",
             flush=True,
         )
         while all(process.poll() is None for process in processes):
@@ -202,6 +257,7 @@ def demo(c, site_port=CONFIG["site_port"], service_port=CONFIG["service_port"]):
         pass
     finally:
         stop_rebaking.set()
+        sink.stop()
         for process in processes:
             if process.poll() is None:
                 process.send_signal(signal.SIGTERM)
@@ -214,7 +270,7 @@ def demo(c, site_port=CONFIG["site_port"], service_port=CONFIG["service_port"]):
 
 @task
 def lint(c):
-    """ruff over the whole project, then the import contracts (dependencies point downward)."""
+    """Check the code with ruff, then the import contracts (dependencies point downward)."""
     with c.cd(str(ROOT)):
         c.run(f"{shlex.quote(sys.executable)} -m ruff check .")
         c.run(f"{shlex.quote(str(Path(sys.executable).parent / 'lint-imports'))} --no-cache")
@@ -294,8 +350,9 @@ def local_redis() -> Iterator[None]:
 
 @task(help={"args": "extra arguments for pytest, e.g. -k manifest"})
 def test(c, args=""):
-    """ruff, then the whole pytest suite (fails if no test runs), with a fresh PostgreSQL
-    database and the local Redis when this machine runs them."""
+    """Run the linters, then the whole pytest suite (it fails if no test runs).
+
+    With a fresh PostgreSQL database and the local Redis when this machine runs them."""
     lint(c)
     with c.cd(str(ROOT)), fresh_postgres_database(), local_redis():
         c.run(f"{shlex.quote(sys.executable)} -m pytest {args}")

@@ -275,6 +275,9 @@ SETTINGS: tuple[Setting, ...] = (
             "Hold reply notifications until the reader confirms the address."),
     Setting("MAIL_PER_ADDRESS_PER_DAY", 10, number(1, whole=True),
             "At most this many messages are queued for one address in any 24 hours."),
+    Setting("DEMO_MAILBOX", "", text,
+            "Demo only: the folder where `invoke demo`'s mail sink keeps what was sent, shown "
+            "as the Mailbox page under /moderate; empty: no Mailbox page."),
     # Webhooks
     Setting("WEBHOOK_URLS", [], http_urls,
             "Where to POST events: a list, or comma-separated URLs. Empty: no webhooks."),

@@ -13,7 +13,7 @@ from werkzeug.exceptions import HTTPException
 
 from comments_service.comments.posting import EditLocked, EditRefused
 from comments_service.comments.validation import ValidationFailed
-from comments_service.manifest import ManifestError
+from comments_service.manifest import ManifestError, public_message
 from comments_service.store import CommentNotFound, SchemaMismatch, StoreCorrupted, StoreUnavailable
 
 logger = logging.getLogger(__name__)
@@ -99,10 +99,12 @@ def _refuse_without_manifest() -> tuple[Response, int] | None:
     """Refuse every request with a clear 503 while the manifest cannot be loaded."""
     if request.endpoint in ENDPOINTS_WITHOUT_MANIFEST:
         return None
+    source = current_app.extensions["tellmemore.manifest"]
     try:
-        current_app.extensions["tellmemore.manifest"].get()
+        source.get()
     except ManifestError as error:
-        return error_response(503, "manifest_unavailable", str(error))
+        return error_response(503, "manifest_unavailable",
+                              public_message(error, source.location))
     return None
 
 

@@ -27,6 +27,15 @@ class ManifestError(Exception):
     """The manifest is missing, unreadable or not what the comments plugin writes."""
 
 
+def public_message(error: ManifestError, location: str) -> str:
+    """The error as the public may read it (/healthz, the 503 of every request): the manifest
+    named by its file name, not by where it lies on the server's disk. The log and `flask …
+    check` keep the whole path."""
+    if is_url(location) or not location:
+        return str(error)
+    return str(error).replace(location, Path(location).name)
+
+
 @dataclass(frozen=True)
 class Question:
     id: str

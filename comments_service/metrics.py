@@ -7,13 +7,19 @@ Definitions (the metrics page, `flask … stats` and the tests all use these):
   comments withdrawn by their writer are left out everywhere; the author's comments are never
   reader comments.
 - **Reply rate**: replied ÷ reader comments.
+- **Individual reply rate**: individually replied ÷ reader comments. A replied comment counts
+  unless every reply of the author's standing under it was sent anyway over the nudge's
+  "generic" or "repeated" warning (a stock or copied reply, ``Comment.nudge_warnings``); one
+  answered before replies were kept (an import) counts. Its *individual reply time* runs to the
+  first reply that counts (``replied_at`` when that is the first reply).
 - **Time to first reply**: ``replied_at - created`` of replied comments. ``replied_at`` is set by
   the first reply and kept through later replies and edits, and cleared when the only reply is
   deleted (the comment waits again), so neither an edit nor a second reply moves it.
   Median and 90th percentile interpolate linearly between the two nearest values.
 - **Target**: a reader comment of the last ``window_days`` days is *within target* when it was
-  answered within ``reply_hours``; it *missed* when it was answered later or has waited longer.
-  One still waiting and still inside the target is *pending*: left out of the share until it is
+  answered individually within ``reply_hours``; it *missed* when it was answered individually
+  later or has waited longer (a stock reply does not stop the clock). One still without an
+  individual reply and still inside the target is *pending*: left out of the share until it is
   decided, so new comments do not pull the share down before the author had the time to answer.
 - **Due**: a waiting comment is *due soon* once it has waited ``due_soon_share`` of the target
   and *overdue* once it has waited longer than the target.
@@ -43,6 +49,8 @@ READER_STATES = frozenset({CommentState.AWAITING_REPLY, CommentState.REPLIED})
 DUE_SOON_SHARE = 0.75
 TARGET_WINDOW_DAYS = 30
 TREND_WEEKS = 12
+# The nudge's warnings that make a reply sent over them a stock one, not an individual reply.
+STOCK_REPLY_WARNINGS = frozenset({"generic", "repeated"})
 
 URL_RE = re.compile(r"(?:https?://|mailto:|www\.)\S+", re.IGNORECASE)
 WORD_RE = re.compile(r"[^\W_]+(?:['\u2019][^\W_]+)*")
@@ -174,6 +182,7 @@ def format_ratio(value: float | None) -> str:
 class _Tally:
     reader_comments: int = 0
     replied: int = 0
+    individually_replied: int = 0
     waiting: int = 0
     reply_seconds: list[float] = field(default_factory=list)
     reader_words: int = 0
@@ -183,8 +192,10 @@ class _Tally:
         return Figures(
             reader_comments=self.reader_comments,
             replied=self.replied,
+            individually_replied=self.individually_replied,
             waiting=self.waiting,
             reply_rate=ratio(self.replied, self.reader_comments),
+            individual_reply_rate=ratio(self.individually_replied, self.reader_comments),
             median_reply_seconds=median(self.reply_seconds),
             p90_reply_seconds=percentile(self.reply_seconds, 0.9),
             reader_words=self.reader_words,
@@ -198,8 +209,10 @@ class Figures:
 
     reader_comments: int
     replied: int
+    individually_replied: int
     waiting: int
     reply_rate: float | None
+    individual_reply_rate: float | None
     median_reply_seconds: float | None
     p90_reply_seconds: float | None
     reader_words: int
@@ -310,6 +323,33 @@ class Metrics:
         return self.overall.reader_comments > 0
 
 
+def is_stock_reply(reply: Comment) -> bool:
+    """Whether the author sent this reply anyway over a "generic" or "repeated" warning."""
+    return bool(STOCK_REPLY_WARNINGS.intersection(reply.nudge_warnings))
+
+
+def individual_reply_times(comments: Iterable[Comment]) -> dict[str, str | None]:
+    """When each replied reader comment got its first individual reply, by comment id: absent
+    when only stock replies stand under it; None when answered at an unknown time."""
+    replies: dict[str, list[Comment]] = defaultdict(list)
+    replied: list[Comment] = []
+    for comment in comments:
+        if comment.is_author and comment.parent and comment.state is CommentState.POSTED:
+            replies[comment.parent].append(comment)
+        elif not comment.is_author and comment.state is CommentState.REPLIED:
+            replied.append(comment)
+    times: dict[str, str | None] = {}
+    for comment in replied:
+        standing = sorted(replies.get(comment.id, []), key=lambda reply: reply.created)
+        first = next((reply for reply in standing if not is_stock_reply(reply)), None)
+        if not standing or first is standing[0]:
+            # No reply kept (an import) or the first reply counts: the first reply's time.
+            times[comment.id] = comment.replied_at or (first.created if first else None)
+        elif first is not None:
+            times[comment.id] = first.created
+    return times
+
+
 # --- computing -------------------------------------------------------------------------------
 
 
@@ -351,6 +391,8 @@ def compute(
     """
     targets = targets or Targets()
     articles = articles or {}
+    comments = list(comments)
+    individual = individual_reply_times(comments)
     now = now.astimezone(UTC)
     since = now - timedelta(days=targets.window_days)
     first_week = week_start(now) - timedelta(weeks=weeks - 1)
@@ -393,9 +435,11 @@ def compute(
                     answered[replied_week].append(reply_seconds)
         else:
             waiting.append(comment)
+        answered_individually = comment.id in individual
         for tally in tallies:
             tally.reader_comments += 1
             tally.reader_words += words
+            tally.individually_replied += answered_individually
             if comment.state is CommentState.REPLIED:
                 tally.replied += 1
                 if reply_seconds is not None:
@@ -406,9 +450,11 @@ def compute(
         received[week_start(created)] += 1
         if created >= since:
             in_window += 1
-            if comment.state is CommentState.REPLIED:
+            if answered_individually:
+                individual_at = individual[comment.id]
                 # No reply time (an import from before replied_at existed): taken as in time.
-                if reply_seconds is None or reply_seconds <= targets.reply_seconds:
+                if (individual_at is None or seconds_between(comment.created, individual_at)
+                        <= targets.reply_seconds):
                     within += 1
                 else:
                     missed += 1
@@ -487,77 +533,3 @@ def _question_rows(
         order.get((row.thread, row.question), len(order)), row.question,
     ))
     return rows
-
-
-# --- as data (`stats --json`) ----------------------------------------------------------------
-
-
-def _figures_data(figures: Figures, *, words: bool = True) -> dict[str, Any]:
-    data: dict[str, Any] = {
-        "reader_comments": figures.reader_comments,
-        "replied": figures.replied,
-        "waiting": figures.waiting,
-        "reply_rate": figures.reply_rate,
-        "median_reply_seconds": figures.median_reply_seconds,
-        "p90_reply_seconds": figures.p90_reply_seconds,
-    }
-    if words:
-        data.update({
-            "reader_words": figures.reader_words,
-            "author_words": figures.author_words,
-            "listen_ratio": figures.listen_ratio,
-        })
-    return data
-
-
-def as_data(metrics: Metrics) -> dict[str, Any]:
-    """The figures as JSON-ready data with stable keys (documented in the README)."""
-    return {
-        "generated_at": metrics.now.isoformat(timespec="seconds"),
-        "targets": {
-            "reply_hours": metrics.targets.reply_hours,
-            "reply_rate": metrics.targets.reply_rate,
-            "due_soon_share": metrics.targets.due_soon_share,
-            "window_days": metrics.targets.window_days,
-        },
-        "totals": {
-            **_figures_data(metrics.overall),
-            "spam": metrics.spam,
-            "withdrawn": metrics.withdrawn,
-            "oldest_waiting_seconds": metrics.oldest_waiting_seconds,
-        },
-        "target": {
-            "since": metrics.target.since.isoformat(timespec="seconds"),
-            "comments": metrics.target.comments,
-            "within": metrics.target.within,
-            "missed": metrics.target.missed,
-            "pending": metrics.target.pending,
-            "share": metrics.target.share,
-            "met": metrics.target_met,
-        },
-        "due": [
-            {
-                "id": badge.comment.id,
-                "thread": badge.comment.thread,
-                "name": badge.comment.name,
-                "created": badge.comment.created,
-                "waiting_seconds": badge.waiting_seconds,
-                "status": badge.status,
-            }
-            for badge in metrics.due
-        ],
-        "articles": [
-            {"thread": row.thread, "title": row.title, **_figures_data(row.figures)}
-            for row in metrics.articles
-        ],
-        "questions": [
-            {"thread": row.thread, "question": row.question, "text": row.text,
-             **_figures_data(row.figures, words=False)}
-            for row in metrics.questions
-        ],
-        "weeks": [
-            {"week": row.week, "start": row.start.isoformat(), "received": row.received,
-             "answered": row.answered, "median_reply_seconds": row.median_reply_seconds}
-            for row in metrics.weeks
-        ],
-    }

@@ -113,8 +113,8 @@ def new_comment_id() -> str:
 class Comment(StoredRecord):
     """One comment, reader's or author's, as stored.
 
-    ``email``, ``reader_key`` and ``spam_reasons`` are private: they never leave the server
-    through the public API (see api.py's public view).
+    ``email``, ``reader_key``, ``spam_reasons`` and ``nudge_warnings`` are private: they never
+    leave the server through the public API (see api.py's public view).
     """
 
     id: str
@@ -146,6 +146,10 @@ class Comment(StoredRecord):
     source: str | None = None
     # Marked answered by an import (--answered-before): replied without a reply, replied_at None.
     marked_answered: bool = False
+    # An author reply sent anyway over the nudge's warnings: their kinds ("generic",
+    # "repeated", "no_reference"), so the metrics can tell a stock reply from an individual one
+    # (an edit checks the new text again).
+    nudge_warnings: tuple[str, ...] = field(default_factory=tuple)
 
     @property
     def in_queue(self) -> bool:

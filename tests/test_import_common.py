@@ -157,7 +157,7 @@ def test_a_store_failure_leaves_whole_threads_and_the_same_command_completes(
     result = run(app, "disqus", str(DISQUS))
     assert result.exit_code == 1, result.output
     assert ("the store failed after 3 of 5 new comments were written (No space left on "
-            "device). The 1 threads written are complete") in result.output
+            "device). 1 thread written is complete") in result.output
     assert "run the same command again: it adds the rest and nothing twice" in result.output
     assert {c.thread for c in store.all_comments()} == {"hello"}
     assert store.count_comments() == 3

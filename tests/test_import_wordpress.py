@@ -147,7 +147,7 @@ def test_with_a_map_file_they_land_where_the_map_says(app, tmp_path):
     with mapping.open("a", encoding="utf-8") as lines:
         lines.write("/?p=9,hello\n")
     again_result = run(app, str(PLAIN), *AUTHOR, "--map-file", str(mapping))
-    assert "Imported 1 comments (7 already present)" in again_result.output
+    assert "Imported 1 comment (7 already present)" in again_result.output
     assert stored(app)["wordpress:http://old.example.net/?p=9:11"].body == (
         "Leading spaces around me.")
 

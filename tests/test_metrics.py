@@ -402,7 +402,7 @@ def test_the_metrics_page_shows_every_figure(app, author_client):
     meter = page.find("meter", id="target-meter")
     assert float(meter["value"]) == 0.5  # "done" in time, "late" missed, two still pending
     assert page.find("label", attrs={"for": "target-meter"}).get_text() == (
-        "Answered within 48 h")
+        "Answered individually within 48 h")
     due = page.select(".due li")
     assert [item.find(class_="badge").get_text() for item in due] == ["Overdue", "Due soon"]
     assert due[0].find("a")["href"] == "/moderate/comments/late"
@@ -447,7 +447,7 @@ def test_the_target_comes_from_the_settings(service_config, auth):
         client = ada.login()
         metrics_page = page_of(client.get("/moderate/metrics"))
         assert metrics_page.find("label", attrs={"for": "target-meter"}).get_text() == (
-            "Answered within 24 h")
+            "Answered individually within 24 h")
         queue = page_of(client.get("/moderate/"))
         badges = {card["data-comment-id"]: card.find(class_="badge--overdue")
                   for card in queue.select("article.card")}
@@ -491,7 +491,8 @@ def test_stats_json_has_every_figure(stats):
     assert data["targets"] == {"reply_hours": 48.0, "reply_rate": 0.9, "due_soon_share": 0.75,
                                "window_days": 30}
     assert data["totals"] == {
-        "reader_comments": 8, "replied": 5, "waiting": 3, "reply_rate": 0.625,
+        "reader_comments": 8, "replied": 5, "individually_replied": 5, "waiting": 3,
+        "reply_rate": 0.625, "individual_reply_rate": 0.625,
         "median_reply_seconds": 14400.0, "p90_reply_seconds": 144000.0,
         "reader_words": 32, "author_words": 11, "listen_ratio": 32 / 11,
         "spam": 1, "withdrawn": 1, "oldest_waiting_seconds": 180000.0,
@@ -505,7 +506,8 @@ def test_stats_json_has_every_figure(stats):
          "waiting_seconds": 144000.0, "status": "due_soon"},
     ]
     assert data["articles"][0] == {
-        "thread": "hello", "title": "Hello", "reader_comments": 5, "replied": 3, "waiting": 2,
+        "thread": "hello", "title": "Hello", "reader_comments": 5, "replied": 3,
+        "individually_replied": 3, "waiting": 2, "individual_reply_rate": 0.6,
         "reply_rate": 0.6, "median_reply_seconds": 36000.0, "p90_reply_seconds": 180000.0,
         "reader_words": 20, "author_words": 7, "listen_ratio": 20 / 7,
     }
@@ -513,7 +515,8 @@ def test_stats_json_has_every_figure(stats):
         ("hello", "Hello", 20 / 7), ("second", "Second post", 2.0), ("gone", None, None)]
     assert data["questions"][0] == {
         "thread": "hello", "question": "why", "text": "Why?", "reader_comments": 3,
-        "replied": 2, "waiting": 1, "reply_rate": 2 / 3, "median_reply_seconds": 21600.0,
+        "replied": 2, "individually_replied": 2, "waiting": 1, "reply_rate": 2 / 3,
+        "individual_reply_rate": 2 / 3, "median_reply_seconds": 21600.0,
         "p90_reply_seconds": 33120.0,
     }
     assert data["weeks"] == [
@@ -536,12 +539,13 @@ def test_stats_prints_aligned_tables(stats):
             for line in summary[2:]}
     assert rows == {
         "Reader comments": "8", "Replied": "5", "Reply rate": "62.5 %",
+        "Individually replied": "5", "Individual reply rate": "62.5 %",
         "Median time to first reply": "4 h", "90th percentile": "40 h",
         "Waiting": "3", "Oldest waiting": "2 days 2 h", "Spam (left out)": "1",
         "Withdrawn (left out)": "1", "Readers' words": "32", "Your words": "11",
         "Readers : you": "2.9 : 1",
     }
-    assert "Target: 90 % answered within 48 h (comments since 2026-09-21)" in lines
+    assert "Target: 90 % answered individually within 48 h (comments since 2026-09-21)" in lines
     assert any(line.startswith("Share answered within target") and line.endswith("60 %")
                for line in lines)
     assert any(line.startswith("Verdict") and line.endswith("below target") for line in lines)

@@ -42,7 +42,9 @@ def load(site: Path, rel: str) -> Built:
 
 
 def all_pages(site: Path) -> list[Built]:
-    return [load(site, p.relative_to(site).as_posix()) for p in sorted(site.rglob("*.html"))]
+    """Every page a reader can open (not the frame the comment service fills in)."""
+    return [load(site, p.relative_to(site).as_posix()) for p in sorted(site.rglob("*.html"))
+            if p.name != "comments-layout.html"]
 
 
 def resolve(page_rel: str, href: str) -> str | None:
@@ -326,7 +328,8 @@ def test_every_article_ends_with_reflection_questions(articles: list[Built]) -> 
             assert qid and li["id"] == f"q-{qid}"
             link = li.find("a", class_="answer-this")
             assert link is not None, f"{article.rel}: q-{qid} has no answer link"
-            assert f"?question={quote(qid)}#comment-form" in link["href"]
+            # The service's plain form with the question chosen (the widget stays on the page).
+            assert link["href"].endswith(f"/comments?question={quote(qid)}")
             assert link["data-question"] == qid
             hidden = link.find("span", class_="visually-hidden")
             assert hidden is not None and text(hidden).startswith("question:")

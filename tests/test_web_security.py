@@ -74,7 +74,7 @@ def seeded(service_config, auth) -> Iterator[Seeded]:
     app = create_app({
         **service_config, "SPAM_CHECKS": "off", "PUBLISH_POLICY": "after_reply",
         "AUTHOR_NOTIFY": "immediately", "SMTP_FROM": "blog@blog.test",
-        "PUBLIC_URL": f"http://{HOST}",
+        "PUBLIC_URL": f"http://{HOST}", "DEMO_MAILBOX": str(service_config["MANIFEST"]) + ".mail",
     })
     author_auth = auth.for_app(app, email=EMAIL, password=PASSWORD)
     author = author_auth.add_author()

@@ -863,3 +863,119 @@ def test_the_widget_speaks_french(browser, stack: Stack, french_site: StaticSite
         assert waiting.first.inner_text() == "En attente de la réponse de l\u2019auteur"
     finally:
         context.close()
+
+
+# --- 15. the reader's thread and the plain form (issue 21, items 2 and 3) ---------------------
+
+
+STRAY_TEXT = """() => {
+    // Text a reader can see that sits straight in a list or a box, not in a paragraph, a
+    // name, a date…: what `payload.comments.length && …` printed as "0".
+    const walker = document.createTreeWalker(document.getElementById('comment-list'),
+                                             NodeFilter.SHOW_TEXT);
+    const stray = [];
+    for (let node = walker.nextNode(); node; node = walker.nextNode()) {
+        const tag = node.parentElement.tagName;
+        const bare = ['DIV', 'OL', 'LI'].includes(tag);
+        if (node.textContent.trim() && bare) stray.push(node.textContent);
+    }
+    return stray;
+}"""
+
+
+def test_a_thread_without_public_comments_shows_no_stray_text(page, stack: Stack):
+    quiet = next(article["thread"] for article in stack.manifest["articles"]
+                 if not stack.get(f"/api/threads/{article['thread']}")["comments"])
+    seed(stack.store, quiet, "Ines", "Waiting, so not public yet.")
+    page.set_viewport_size(DESKTOP)
+    open_article(page, stack.article_url(quiet))
+    assert page.evaluate(STRAY_TEXT) == []
+    waiting = stack.get(f"/api/threads/{quiet}")["waiting"]
+    assert waiting >= 1  # other tests may have left waiting comments there too
+    assert page.locator("#comment-list").inner_text().strip() == f"{waiting} waiting for a reply"
+
+
+def test_the_email_me_hint_goes_once_an_email_is_typed(browser, stack: Stack):
+    for scripts in (True, False):
+        context = browser.new_context(java_script_enabled=scripts, viewport=DESKTOP)
+        try:
+            page = context.new_page()
+            page.goto(stack.article_url(POSTING))
+            hint = page.locator("#comment-notify-hint")
+            assert hint.is_visible(), "no email yet: the hint says one is needed"
+            page.fill("#comment-email", "lea@example.org")
+            assert not hint.is_visible(), f"scripts {scripts}: the hint stays with an email"
+            page.fill("#comment-email", "")
+            assert hint.is_visible()
+        finally:
+            context.close()
+
+
+def form_controls(page) -> list[str]:
+    """The names of the form's visible controls, in page order."""
+    return page.locator("#comment-form").evaluate(
+        "f => [...f.elements].filter(e => e.name && e.type !== 'hidden' && e.type !== 'submit'"
+        " && e.name !== 'fax').map(e => e.name)")
+
+
+def test_answer_this_without_javascript_opens_the_form_with_its_question(browser, stack: Stack):
+    questions = stack.questions(OTHER)
+    chosen = questions[-1]
+    context = browser.new_context(java_script_enabled=False, viewport=PHONE)
+    try:
+        page = context.new_page()
+        article = stack.article_url(OTHER)
+        page.goto(article)
+        article_fields = form_controls(page)
+        page.locator(f"a.answer-this[data-question='{chosen}']").click()
+        page.wait_for_url(f"{stack.service}/threads/{OTHER}/comments?question={chosen}")
+        assert page.input_value("#comment-question") == chosen
+        # The site's own frame and styles: header, footer, the form dressed as on the article.
+        assert page.locator("header.site-header .site-title").is_visible()
+        assert page.locator("footer.site-footer").is_visible()
+        assert page.locator("#comment-form").evaluate(
+            "f => getComputedStyle(f).borderTopStyle") == "solid"
+        assert form_controls(page) == article_fields
+        assert page.evaluate("document.documentElement.scrollWidth") <= PHONE["width"]
+        page.fill("#comment-body", "An index of past answers, please.")
+        page.fill("#comment-name", "Jonas")
+        page.click("#comment-form button[type=submit]")
+        page.wait_for_url(article + "#comment-received")
+    finally:
+        context.close()
+    [stored] = [c for c in stack.store.thread_comments(OTHER) if c.name == "Jonas"]
+    assert stored.question == chosen
+
+
+def test_a_refused_form_comes_back_in_the_sites_layout_with_every_field(browser, stack: Stack):
+    context = browser.new_context(java_script_enabled=False, viewport=PHONE)
+    try:
+        page = context.new_page()
+        page.goto(stack.article_url(NO_SCRIPT))
+        article_fields = form_controls(page)
+        page.fill("#comment-body", "Kept through the error.")
+        page.fill("#comment-name", "Pia")
+        page.fill("#comment-email", "not-an-address")
+        page.check("#comment-notify")
+        page.fill("#comment-website", "https://pia.example.org/")
+        # The browser's own check would stop a bad email before it leaves: send it anyway.
+        page.locator("#comment-form").evaluate("f => { f.noValidate = true; }")
+        page.click("#comment-form button[type=submit]")
+        page.wait_for_load_state()
+        assert page.url.startswith(stack.service)
+        assert page.locator("h1").inner_text() == "Please check your comment"
+        assert page.locator("header.site-header").is_visible()
+        assert page.locator("footer.site-footer").is_visible()
+        assert form_controls(page) == article_fields
+        assert page.input_value("#comment-body") == "Kept through the error."
+        assert page.input_value("#comment-website") == "https://pia.example.org/"
+        assert page.is_checked("#comment-notify")
+        email = page.locator("#comment-email")
+        assert email.get_attribute("aria-invalid") == "true"
+        assert page.locator("#comment-email-error").is_visible()
+        assert page.evaluate("document.documentElement.scrollWidth") <= PHONE["width"]
+        ARTIFACTS.mkdir(exist_ok=True)
+        page.screenshot(path=ARTIFACTS / "form-error-390.png", full_page=True)
+    finally:
+        context.close()
+    assert not [c for c in stack.store.thread_comments(NO_SCRIPT) if c.name == "Pia"]

@@ -2,6 +2,7 @@
 
     GET    /api/threads/<thread>            public thread as a tree (ETag / 304)
     POST   /api/threads/<thread>/comments   new comment (JSON) → 201 + edit token
+    GET    /threads/<thread>/comments       the plain form (?question= chosen), for no-JS readers
     POST   /threads/<thread>/comments       new comment (HTML form) → 303 back to the article
     GET    /api/counts?thread=…             comment counts of several threads (public, waiting)
     GET    /api/public-export               every article's public thread (for baking pages)
@@ -24,6 +25,7 @@ from urllib.parse import parse_qs
 
 from flask import Blueprint, Response, current_app, jsonify, redirect, render_template, request
 
+from comments_service.api.layout import site_layout
 from comments_service.api.openapi import openapi_document
 from comments_service.comments.posting import (
     edit_reader_comment,
@@ -212,6 +214,37 @@ def create_comment(thread: str):
     return response
 
 
+def form_page(article: ArticleEntry, values: dict[str, str], fields: dict[str, str],
+              status: int = 200) -> Response:
+    """The plain comment form in the site's own layout (api/layout.py), with ``values`` filled
+    in and the ``fields`` refused marked."""
+    # A fresh "form shown at" token only for a new form: a refused one keeps its own, so
+    # fixing a field quickly is never taken for a bot's speed.
+    token = None if fields else issue_form_token(current_app.config["SECRET_KEY"])
+    page = render_template(
+        "comment_form.html", article=article, fields=fields, values=values, form_token=token,
+        layout=site_layout(str(current_app.config["MANIFEST"])), site=manifest(),
+    )
+    response = current_app.make_response((page, status))
+    # The site's stylesheet and images come from the site's origins.
+    origins = " ".join(current_app.config["SITE_ORIGINS"])
+    response.headers["Content-Security-Policy"] = (
+        f"default-src 'none'; style-src 'self' {origins}; img-src 'self' data: {origins}; "
+        f"font-src 'self' {origins}; frame-ancestors 'none'; base-uri 'none'; "
+        f"form-action 'self' {origins}"
+    )
+    return response
+
+
+@bp.get("/threads/<thread>/comments")
+def comment_form(thread: str):
+    """The plain form on its own page, with ``?question=`` chosen: where "Answer this" leads
+    a reader without JavaScript (a static article cannot read its query string)."""
+    article = article_or_404(thread)
+    question = request.args.get("question", "")
+    return form_page(article, {"question": question} if article.question(question) else {}, {})
+
+
 @bp.post("/threads/<thread>/comments")
 def create_comment_from_form(thread: str):
     """A new comment from the plain HTML form: 303 back to the article with a notice."""
@@ -220,10 +253,7 @@ def create_comment_from_form(thread: str):
     try:
         post_reader_comment(store(), article, fields, current_app.config)
     except ValidationFailed as failure:
-        page = render_template(
-            "form_error.html", article=article, fields=failure.fields, values=fields,
-        )
-        return page, 422
+        return form_page(article, fields, failure.fields, status=422)
     # Only ever back to the article's own address from the manifest: never a URL from the form.
     return redirect(f"{article.url}#{RECEIVED_ANCHOR}", code=303)
 

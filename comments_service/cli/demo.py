@@ -7,12 +7,15 @@ site's articles and questions as the manifest lists them.
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
+
 import click
 from flask import current_app
 from flask.cli import with_appcontext
 from werkzeug.security import generate_password_hash
 
 from comments_service.comments.posting import post_reader_comment
+from comments_service.mail.notify import queue_digest
 from comments_service.manifest import ManifestError
 from comments_service.models import Author, new_comment_id, utc_now
 
@@ -83,3 +86,9 @@ def demo_data_command(password: str) -> None:
                   "notify": bool(email)}
         post_reader_comment(store, article, fields, config)
     click.echo(f"Added {len(SAMPLE_COMMENTS)} sample reader comments to the queue.")
+    if current_app.config["DEMO_MAILBOX"] and current_app.config["AUTHOR_NOTIFY"] == "digest":
+        # The digest goes out once a day (AUTHOR_DIGEST_HOUR); the demo's mailbox shows the one
+        # these comments would make at once.
+        now = datetime.now(UTC)
+        if queue_digest(store, now - timedelta(days=1), now):
+            click.echo("Queued the author's digest of these comments (see the Mailbox).")

@@ -33,6 +33,7 @@ from comments_service.store.inventory import (
     store_summary,
 )
 from comments_service.store.transfer import export_document
+from comments_service.wording import plural
 
 
 @click.command("init")
@@ -79,8 +80,9 @@ def report_database(store_url: str) -> list[str]:
         click.echo(f"Store PostgreSQL {where}: {error}", err=True)
         return [str(error)]
     click.echo(f"Store PostgreSQL {found.server_version} at {where}: schema version "
-               f"{found.schema_version}, {found.comments} comments in {found.threads} threads, "
-               f"{found.authors} authors, {found.outbox_messages} outbox messages")
+               f"{found.schema_version}, {plural(found.comments, 'comment')} in "
+               f"{plural(found.threads, 'thread')}, {plural(found.authors, 'author')}, "
+               f"{plural(found.outbox_messages, 'outbox message')}")
     return []
 
 
@@ -96,8 +98,8 @@ def check_command() -> None:
     else:
         problems = []
         questions = sum(len(article.questions) for article in manifest.articles.values())
-        click.echo(f"Manifest {manifest.location}: {len(manifest.articles)} articles, "
-                   f"{questions} questions")
+        click.echo(f"Manifest {manifest.location}: {plural(len(manifest.articles), 'article')}, "
+                   f"{plural(questions, 'question')}")
     store_url = current_app.config.get("STORE_URL")
     if is_postgres_url(store_url):
         problems += report_database(store_url)
@@ -179,8 +181,9 @@ def export_public_command(output: str) -> None:
 def report_store(store_path: Path) -> list[str]:
     """For `check`: echo what the store's files hold; return the damaged files."""
     found = check_store_files(store_path, full=True)
-    click.echo(f"Store {store_path}: {found.comments} comments in {found.threads} threads, "
-               f"{found.authors} authors, {found.messages} outbox messages")
+    click.echo(f"Store {store_path}: {plural(found.comments, 'comment')} in "
+               f"{plural(found.threads, 'thread')}, {plural(found.authors, 'author')}, "
+               f"{plural(found.messages, 'outbox message')}")
     for problem in found.problems:
         click.echo(f"  damaged: {problem}", err=True)
     if found.unindexed:
@@ -228,9 +231,11 @@ def restore_command(backup: str, force: bool) -> None:
     if aside is not None:
         click.echo(f"Moved the old store aside to {aside}")
     groups = len(snapshot.parts["request_groups"])
-    click.echo(f"Restored {len(snapshot.comments)} comments, {len(snapshot.authors)} authors, "
-               f"{len(snapshot.addresses)} mail addresses, {len(snapshot.messages)} outbox "
-               f"messages and {groups} request groups from {backup} into "
+    click.echo(f"Restored {plural(len(snapshot.comments), 'comment')}, "
+               f"{plural(len(snapshot.authors), 'author')}, "
+               f"{plural(len(snapshot.addresses), 'mail address', 'mail addresses')}, "
+               f"{plural(len(snapshot.messages), 'outbox message')} and "
+               f"{plural(groups, 'request group')} from {backup} into "
                f"{current_app.config['STORE_PATH']}")
 
 

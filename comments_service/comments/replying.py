@@ -41,8 +41,12 @@ def live_author_replies(store: CommentStore, comment: Comment) -> list[Comment]:
     ]
 
 
-def reply(store: CommentStore, comment_id: str, author: Author, body: str) -> Comment:
+def reply(store: CommentStore, comment_id: str, author: Author, body: str,
+          nudge_warnings: tuple[str, ...] = ()) -> Comment:
     """Store the author's reply under a reader comment; the comment becomes replied and public.
+
+    ``nudge_warnings``: the kinds of the nudge's warnings the author sent this text over, kept
+    on the reply so the metrics leave a stock reply out of the individual reply rate.
 
     The reply is stored first: if the second write failed, the comment would still wait in the
     queue with the reply visible under it, rather than leave the queue with no reply.
@@ -56,7 +60,7 @@ def reply(store: CommentStore, comment_id: str, author: Author, body: str) -> Co
     answer = store.add_comment(Comment(
         id=new_comment_id(), thread=target.thread, name=author.name, body=body,
         html=render_comment(body), created=now, state=CommentState.POSTED, public=True,
-        parent=target.id, is_author=True,
+        parent=target.id, is_author=True, nudge_warnings=tuple(nudge_warnings),
     ))
 
     def mark_replied(current: Comment) -> Comment:
@@ -108,13 +112,17 @@ def restore(store: CommentStore, comment_id: str, publish_immediately: bool) -> 
     return store.update_comment(comment_id, from_spam)
 
 
-def edit_reply(store: CommentStore, reply_id: str, body: str) -> Comment:
-    """Change the text of one of the author's replies."""
+def edit_reply(store: CommentStore, reply_id: str, body: str,
+               nudge_warnings: tuple[str, ...] | None = None) -> Comment:
+    """Change the text of one of the author's replies; ``nudge_warnings``, when given, replace
+    the reply's (what the nudge says of the new text)."""
     body = check_edit({"body": body})
     _author_reply(store, reply_id)
 
     def apply(current: Comment) -> Comment:
-        return replace(current, body=body, html=render_comment(body), edited_at=utc_now())
+        warnings = current.nudge_warnings if nudge_warnings is None else tuple(nudge_warnings)
+        return replace(current, body=body, html=render_comment(body), edited_at=utc_now(),
+                       nudge_warnings=warnings)
 
     return store.update_comment(reply_id, apply)
 

@@ -43,6 +43,7 @@ from comments_service.importers.source import SourceData
 from comments_service.importers.wordpress import read_wordpress
 from comments_service.manifest import ManifestError
 from comments_service.store.transfer import ImportRefused, import_comments, parse_export
+from comments_service.wording import plural
 
 OWN_FORMAT = "tellmemore"
 DATE_FORMATS = ["%Y-%m-%d", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M:%S"]
@@ -75,7 +76,7 @@ def import_own(path: str) -> None:
     except ImportRefused as error:
         raise click.ClickException(f"{error}. Nothing was imported.") from error
     added, present = import_comments(current_app.extensions["tellmemore.store"], comments)
-    click.echo(f"Imported {added} comments ({present} already present) from {path}")
+    click.echo(f"Imported {plural(added, 'comment')} ({present} already present) from {path}")
 
 
 @dataclass(frozen=True)
@@ -146,11 +147,14 @@ def _run(reader: Callable[[str], SourceData], run: SourceRun) -> None:
     except WriteStopped as stopped:
         raise click.ClickException(
             f"the store failed after {stopped.added} of {len(plan.new)} new comments were "
-            f"written ({stopped.error}). The {len(stopped.threads_done)} threads written are "
-            "complete and no other comment was stored; once the store is fixed, run the same "
+            f"written ({stopped.error}). "
+            f"{plural(len(stopped.threads_done), 'thread').capitalize()} written "
+            f"{'is' if len(stopped.threads_done) == 1 else 'are'} complete and no other "
+            "comment was stored; once the store is fixed, run the same "
             "command again: it adds the rest and nothing twice.") from stopped
     present = len(plan.new) + plan.present - added
-    click.echo(f"Imported {added} comments ({present} already present) from {run.path}; "
+    click.echo(f"Imported {plural(added, 'comment')} ({present} already present) from "
+               f"{run.path}; "
                f"{plan.entering_queue} entered the reply queue")
 
 

@@ -11,6 +11,7 @@ from collections.abc import Sequence
 
 from comments_service.importers.common import ImportOptions, ImportPlan
 from comments_service.importers.source import Skip
+from comments_service.wording import plural
 
 __all__ = ["FIRST_IDS", "summary"]
 
@@ -34,7 +35,8 @@ def _header(plan: ImportPlan) -> list[str]:
     if plan.threads_without_place:
         placed += (f"; {plan.threads_without_place} without a link or id, or with two "
                    "links")
-    lines = [f"{data.label} {data.location}: {total} comments in {len(data.threads)} threads "
+    lines = [f"{data.label} {data.location}: {plural(total, 'comment')} in "
+             f"{plural(len(data.threads), 'thread')} "
              f"({placed})"]
     if plan.matched_how:
         lines.append("  matched " + ", ".join(

@@ -9,6 +9,7 @@
     moderation.requests.*   the tallied requests and the answers' themes
     moderation.metrics.*    the listening figures
     moderation.outbox.*     mail and webhooks waiting, sent or failed
+    moderation.mailbox.*    the demo's mailbox (only with DEMO_MAILBOX)
 
 Every page of the area gets the header counts, state labels and shortcuts (one context
 processor on the parent).
@@ -22,6 +23,7 @@ from comments_service.moderation import (
     account,
     auth,
     filing,
+    mailbox,
     metrics,
     outbox,
     queue,
@@ -30,7 +32,9 @@ from comments_service.moderation import (
 )
 
 bp = Blueprint("moderation", __name__, url_prefix="/moderate")
-bp.context_processor(queue.moderation_context)
+# App-wide, so an error page of the area (a 404 under /moderate) shows the counts too; it
+# adds nothing where no author is signed in.
+bp.app_context_processor(queue.moderation_context)
 for child in (auth.bp, account.bp, queue.bp, filing.bp, readers.bp, requests.bp, metrics.bp,
-              outbox.bp):
+              outbox.bp, mailbox.bp):
     bp.register_blueprint(child)

@@ -265,6 +265,7 @@ def render_comment_page(
         preview=preview, errors=errors or {}, chosen=chosen,
         previous_id=previous, next_id=following, filing=filing, focus_reply=focus_reply,
         reader=reader_panel(comment),
+        titles={thread: article.title for thread, article in manifest().articles.items()},
     ), status
 
 
@@ -288,16 +289,15 @@ def reply(comment_id: str):
     intent = request.form.get("intent", "reply")
     if intent == "preview":
         return render_comment_page(comment, draft=draft, preview=render_comment(draft))
-    # The nudge is skipped only for the very text it warned about: an edited draft is checked
-    # again.
-    if request.form.get("nudged") != draft_digest(draft):
-        panel = reader_panel(comment)
-        warnings = check_reply(draft, comment, store().author_replies(limit=2000),
-                               panel.earlier_replies if panel else [])
-        if warnings:
-            return render_comment_page(
-                comment, draft=draft, warnings=warnings, preview=render_comment(draft)
-            )
+    # The nudge lets through only the very text it warned about: an edited draft is checked
+    # again. It runs on "send anyway" too, so the reply keeps what it was warned about.
+    panel = reader_panel(comment)
+    warnings = check_reply(draft, comment, store().author_replies(limit=2000),
+                           panel.earlier_replies if panel else [])
+    if warnings and request.form.get("nudged") != draft_digest(draft):
+        return render_comment_page(
+            comment, draft=draft, warnings=warnings, preview=render_comment(draft)
+        )
     # The reply form may file the comment under a request in the same submit (filing.py).
     choice, label = request.form.get("choice", ""), request.form.get("label")
     if choice:
@@ -307,7 +307,8 @@ def reply(comment_id: str):
             return render_comment_page(comment, draft=draft, errors={refused.field: str(refused)},
                                        status=refused.status)
     try:
-        replying.reply(store(), comment_id, g.current_author, draft)
+        replying.reply(store(), comment_id, g.current_author, draft,
+                       tuple(warning.kind for warning in warnings))
     except ValidationFailed as failure:
         return render_comment_page(comment, draft=draft, errors=failure.fields, status=422)
     except replying.ActionRefused as refused:
@@ -430,6 +431,8 @@ def all_comments():
     comments, total = store().find_comments(
         text=text, state=state, thread=thread, limit=PER_PAGE, offset=(page - 1) * PER_PAGE
     )
+    if state is not CommentState.POSTED:
+        comments = answered_instead_of_replies(comments)
     current = manifest()
     return render_template(
         "moderation/all.html", items=comment_views(comments), total=total, page=page,
@@ -437,6 +440,20 @@ def all_comments():
         thread=thread or "", states=list(CommentState),
         articles=sorted(current.articles.values(), key=lambda article: article.title.casefold()),
     )
+
+
+def answered_instead_of_replies(comments: list[Comment]) -> list[Comment]:
+    """The list with each author reply replaced by the comment it answers (once), so a reply
+    shows only under that comment's card, where it is listed with its Edit and Delete."""
+    shown: list[Comment] = []
+    seen: set[str] = set()
+    for comment in comments:
+        if comment.is_author and comment.parent:
+            comment = store().get_comment(comment.parent) or comment
+        if comment.id not in seen:
+            seen.add(comment.id)
+            shown.append(comment)
+    return shown
 
 
 # --- the author's own replies ----------------------------------------------------------------
@@ -464,8 +481,15 @@ def edit_reply(reply_id: str):
     """Save the changed reply."""
     answer = reply_or_404(reply_id)
     draft = request.form.get("body", "")
+    # The metrics judge a reply as it stands: an edited reply is checked by the nudge again
+    # (against the author's other replies) and keeps what it would now be warned about.
+    answered = store().get_comment(answer.parent) if answer.parent else None
+    warnings = [] if answered is None else check_reply(
+        draft, answered, [other for other in store().author_replies(limit=2000)
+                          if other.id != reply_id])
     try:
-        replying.edit_reply(store(), reply_id, draft)
+        replying.edit_reply(store(), reply_id, draft,
+                            tuple(warning.kind for warning in warnings))
     except ValidationFailed as failure:
         page = render_template("moderation/edit_reply.html", reply=answer, draft=draft,
                                errors=failure.fields)

@@ -30,6 +30,7 @@ from comments_service.tally import themes as tally_themes
 from comments_service.tally import views as tally_views
 from comments_service.tally.embedders import lexical_fallback
 from comments_service.tally.groups import GROUP_ID, RequestActionError
+from comments_service.wording import plural, shorten
 
 CHART_WIDTH = 640
 CHART_ROWS = 12
@@ -57,15 +58,16 @@ def people_chart(views: list[tally_views.RequestView]) -> dict[str, Any]:
     rows = []
     for number, view in enumerate(shown):
         width = round((BAR_RIGHT - LABEL_WIDTH) * view.people / top, 1)
-        label = view.label if len(view.label) <= LABEL_CHARS else view.label[:LABEL_CHARS - 1] + "…"
         rows.append({
-            "y": 10 + number * ROW_HEIGHT, "label": label, "width": max(width, 2),
-            "people": view.people, "title": f"{view.label}: {view.people} people, "
-                                            f"{len(view.comments)} comments",
+            "y": 10 + number * ROW_HEIGHT, "label": shorten(view.label, LABEL_CHARS),
+            "width": max(width, 2), "people": view.people,
+            "title": f"{view.label}: {plural(view.people, 'person', 'people')}, "
+                     f"{plural(len(view.comments), 'comment')}",
         })
     if shown:
         description = (f"People asking for each of the {len(shown)} most asked-for requests. "
-                       f"Most asked: {shown[0].label}, by {shown[0].people} people.")
+                       f"Most asked: {shown[0].label}, by "
+                       f"{plural(shown[0].people, 'person', 'people')}.")
     else:
         description = "No request has been asked for by two people yet."
     return {"rows": rows, "width": CHART_WIDTH, "height": 20 + max(1, len(shown)) * ROW_HEIGHT,

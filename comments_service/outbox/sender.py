@@ -196,13 +196,20 @@ def _deliver(
                        errors=errors, next_attempt_at=iso(moment + delay))
 
     finished = _finish(store, message, claimer, failed_attempt)
+    # One line per attempt in the log, whatever the server answered (SMTP replies and
+    # exceptions can run over several lines).
     if finished is not None and finished.status is OutboxStatus.FAILED:
         report.failed += 1
-        logger.error("Message %s failed: %s", message.id, finished.last_error)
+        logger.error("Message %s failed: %s", message.id, one_line(finished.last_error or ""))
     elif finished is not None:
         report.retried += 1
-        logger.warning("Message %s not sent (attempt %d), retrying at %s: %s", message.id,
-                       finished.attempts, finished.next_attempt_at, description)
+        logger.warning("Message %s not sent (attempt %d), retrying at %s UTC: %s", message.id,
+                       finished.attempts, finished.next_attempt_at[:19], one_line(description))
+
+
+def one_line(text: str) -> str:
+    """``text`` with every run of whitespace, line breaks included, as one space."""
+    return " ".join(text.split())
 
 
 # --- the background sender -----------------------------------------------------------------------

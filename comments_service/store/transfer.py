@@ -60,9 +60,10 @@ def _check_record(record: Any, where: str) -> Comment:
                 datetime.fromisoformat(record[name])
             except ValueError as error:
                 raise ImportRefused(f"{where}: {name} is not an ISO 8601 time") from error
-    reasons = record.get("spam_reasons", [])
-    if not isinstance(reasons, list) or not all(isinstance(item, str) for item in reasons):
-        raise ImportRefused(f"{where}: spam_reasons must be a list of text")
+    for name in ("spam_reasons", "nudge_warnings"):
+        items = record.get(name, [])
+        if not isinstance(items, list) or not all(isinstance(item, str) for item in items):
+            raise ImportRefused(f"{where}: {name} must be a list of text")
     return Comment.from_record(record)
 
 

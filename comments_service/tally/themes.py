@@ -11,12 +11,14 @@ from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from comments_service.comments.render import plain_text
 from comments_service.manifest import Manifest
 from comments_service.models import Comment
 from comments_service.store import CommentStore
 from comments_service.tally.grouper import MAX_CHARS, LexicalEmbedder, content_words
 from comments_service.tally.groups import is_reader_request_candidate
 from comments_service.tally.views import count_people
+from comments_service.wording import shorten
 
 THEME_THRESHOLD = 0.3  # lexical cosine for an answer to join a theme (answers share words)
 THEME_ANSWERS_LIMIT = 2000  # newest answers per question clustered on the themes page
@@ -89,8 +91,8 @@ def _theme_label(answers: Sequence[Comment]) -> str:
               if count >= max(2, (len(answers) + 1) // 2)]
     if shared:
         return ", ".join(spelled[stem].most_common(1)[0][0] for stem in shared)
-    words = " ".join(answers[0].body.split())
-    return words[:60] + ("…" if len(words) > 60 else "")
+    # The first answer's opening as readers see it (no Markdown marks), cut between words.
+    return shorten(plain_text(answers[0].html) or answers[0].body, 60)
 
 
 def question_themes(store: CommentStore, manifest: Manifest | None) -> list[QuestionThemes]:

@@ -125,7 +125,15 @@ def write_manifest(pelican: Any) -> None:
         _collected_settings.clear()
 
 
+def keep_absolute_site_url(pelican: Any) -> None:
+    """initialized receiver: ``COMMENTS_SITEURL``, the site's absolute address, for pages the
+    comment service shows from another origin (comments_layout.html), which must not link
+    relative to themselves even when the site is built with RELATIVE_URLS."""
+    pelican.settings["COMMENTS_SITEURL"] = (pelican.settings.get("SITEURL") or "").rstrip("/")
+
+
 def register() -> None:
     """Pelican's plugin entry point."""
+    signals.initialized.connect(keep_absolute_site_url)
     signals.article_generator_finalized.connect(collect_articles)
     signals.finalized.connect(write_manifest)

@@ -112,7 +112,7 @@
   // Build the whole list detached, then swap it in: one change to the page, no duplicates.
   function render() {
     const live = !!payload;
-    const box = live ? h('div', null, summary(payload.count, payload.waiting), payload.comments.length && tree(payload.comments, true))
+    const box = live ? h('div', null, summary(payload.count, payload.waiting), payload.comments.length > 0 && tree(payload.comments, true))
       : baked.cloneNode(true);
     const now = Date.now();
     let next = Infinity;

@@ -236,6 +236,9 @@ SETTINGS: tuple[Setting, ...] = (
             "Reverse proxies in front of the service whose X-Forwarded-* headers to trust."),
     Setting("MAX_CONTENT_LENGTH", 64 * 1024, number(1, whole=True),
             "Largest request body accepted (bytes); larger ones get 413."),
+    Setting("PUBLIC_LISTENING", "on", choice("on", "off"),
+            "Readers see how the author answers: on each article how many of its comments are "
+            "answered, on the site the share answered and the median time to reply."),
     Setting("SPAM_CHECKS", "on", choice("on", "off"),
             "The honeypot, form-timing and link-count checks."),
     Setting("SPAM_MIN_SECONDS", 3.0, number(0),

@@ -59,3 +59,28 @@ def test_a_build_goes_on_when_the_service_is_away(tmp_path):
                    COMMENTS_EXPORT_TIMEOUT=1)
     assert (output / "a" / "index.html").is_file()
     assert (output / "comments-manifest.json").is_file()
+
+
+def test_the_listening_figures_are_baked_into_the_article_and_every_footer(tmp_path):
+    """#22: the export's figures show on the article ("answered N of M", its numbers marked
+    for the widget to keep current) and in the footer of every page; without them, nothing."""
+    thread = {**THREAD, "thread": "a", "count": 0, "comments": [],
+              "listening": {"received": 12, "answered": 11}}
+    path = tmp_path / "public.json"
+    path.write_text(json.dumps({
+        "schema_version": 1, "generated": "x", "threads": {"a": thread},
+        "listening": {"window_days": 90, "received": 40, "answered": 38,
+                      "answered_share": 0.95, "median_reply_hours": 7.2}}))
+    files = {"a.md": "Title: A\nDate: 2026-01-01\nSlug: a\n\n## Questions for reflection\n\n- Q?\n",
+             "b.md": "Title: B\nDate: 2026-01-02\nSlug: b\n\nNo comments yet.\n"}
+    output = build(tmp_path / "with", files, COMMENTS_EXPORT=str(path))
+    article = (output / "a" / "index.html").read_text()
+    assert ('The author has answered <span data-l="answered">11</span> of '
+            '<span data-l="received">12</span> comments here.') in article
+    footer = ("Replies individually: 95 % of comments answered, median time to reply 7 h, "
+              "last 90 days.")
+    for page in ("a/index.html", "b/index.html", "index.html", "archives.html"):
+        assert footer in (output / page).read_text(), page
+    assert "has answered" not in (output / "b" / "index.html").read_text()
+    quiet = build(tmp_path / "without", files, COMMENTS_EXPORT=None)
+    assert "Replies individually" not in (quiet / "index.html").read_text()

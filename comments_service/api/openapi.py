@@ -73,7 +73,8 @@ SCHEMAS: dict[str, Any] = {
     },
     "Thread": {
         "type": "object",
-        "required": ["thread", "title", "url", "questions", "count", "waiting", "comments"],
+        "required": ["thread", "title", "url", "questions", "count", "waiting", "comments",
+                     "listening"],
         "properties": {
             "thread": {"type": "string"},
             "title": {"type": "string"},
@@ -87,6 +88,29 @@ SCHEMAS: dict[str, Any] = {
             "waiting": {"type": "integer", "minimum": 0,
                         "description": "Comments waiting for the author's reply."},
             "comments": {"type": "array", "items": _ref("PublicComment")},
+            "listening": {
+                "type": ["object", "null"], "required": ["received", "answered"],
+                "description": "How many of the article's comments the author answered "
+                               "individually; null with fewer than 10, or when turned off.",
+                "properties": {"received": {"type": "integer", "minimum": 10},
+                               "answered": {"type": "integer", "minimum": 0}},
+                "additionalProperties": False,
+            },
+        },
+        "additionalProperties": False,
+    },
+    "SiteListening": {
+        "type": ["object", "null"],
+        "description": "The share of the last window_days days' comments answered "
+                       "individually and the median time to that reply; null with fewer "
+                       "than 10, or when turned off.",
+        "required": ["window_days", "received", "answered", "answered_share",
+                     "median_reply_hours"],
+        "properties": {
+            "window_days": {"type": "integer"}, "received": {"type": "integer", "minimum": 10},
+            "answered": {"type": "integer", "minimum": 0},
+            "answered_share": {"type": "number", "minimum": 0, "maximum": 1},
+            "median_reply_hours": {"type": ["number", "null"], "minimum": 0},
         },
         "additionalProperties": False,
     },
@@ -159,11 +183,12 @@ SCHEMAS: dict[str, Any] = {
     },
     "PublicExport": {
         "type": "object",
-        "required": ["schema_version", "generated", "threads"],
+        "required": ["schema_version", "generated", "threads", "listening"],
         "properties": {
             "schema_version": {"const": 1},
             "generated": {"type": "string"},
             "threads": {"type": "object", "additionalProperties": _ref("Thread")},
+            "listening": _ref("SiteListening"),
         },
         "additionalProperties": False,
     },
@@ -380,6 +405,18 @@ def openapi_document() -> dict[str, Any]:
                     "summary": "Every article's public thread, for baking into built pages.",
                     "responses": {
                         "200": _json(_ref("PublicExport"), "All public threads."),
+                        "503": common_errors["503"],
+                    },
+                },
+            },
+            "/api/listening": {
+                "get": {
+                    "operationId": "getListening",
+                    "summary": "The site's public listening figures (refreshed each minute).",
+                    "responses": {
+                        "200": _json({"type": "object", "required": ["listening"],
+                                      "properties": {"listening": _ref("SiteListening")},
+                                      "additionalProperties": False}, "The figures, or null."),
                         "503": common_errors["503"],
                     },
                 },

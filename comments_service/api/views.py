@@ -6,6 +6,7 @@
     POST   /threads/<thread>/comments       new comment (HTML form) → 303 back to the article
     GET    /api/counts?thread=…             comment counts of several threads (public, waiting)
     GET    /api/public-export               every article's public thread (for baking pages)
+    GET    /api/listening                   the site's public listening figures (listening.py)
     PATCH  /api/comments/<id>               edit one's own comment (X-Edit-Token, 15 minutes)
     DELETE /api/comments/<id>               withdraw one's own comment (same token)
     GET    /api/form-token                  a signed "form shown at" token for the spam check
@@ -18,6 +19,7 @@ import hashlib
 import json
 import re
 import threading
+import time
 from collections import OrderedDict
 from functools import lru_cache
 from typing import Any
@@ -45,6 +47,7 @@ bp = Blueprint("api", __name__)
 csrf.exempt(bp)
 
 MAX_COUNT_THREADS = 100
+LISTENING_CACHE_SECONDS = 60
 LONE_SURROGATE = re.compile("[\ud800-\udfff]")
 RECEIVED_ANCHOR = "comment-received"
 
@@ -155,7 +158,8 @@ def get_thread(thread: str):
     cached = cache.get(thread, version)
     if cached is None:
         body = json.dumps(
-            thread_payload(article, store().thread_comments(thread)), ensure_ascii=False
+            thread_payload(article, store().thread_comments(thread), listening_on()),
+            ensure_ascii=False
         ).encode()
         etag = hashlib.sha256(body).hexdigest()[:32]
         cache.put(thread, version, etag, body)
@@ -193,7 +197,26 @@ def counts():
 def public_export():
     """Every article's public thread, as GET /api/threads/<thread> gives it: what the site's
     build bakes into the pages so they read well without scripts."""
-    return jsonify(public_export_document(manifest(), store()))
+    return jsonify(public_export_document(manifest(), store(), listening_on()))
+
+
+def listening_on() -> bool:
+    """Whether the public listening figures are given (the PUBLIC_LISTENING setting)."""
+    return current_app.config["PUBLIC_LISTENING"] == "on"
+
+
+@bp.get("/api/listening")
+def listening():
+    """The site's listening figures (listening.py), or null: what the widget refreshes the
+    built page's line with. Worked out at most once a minute per process (it reads every
+    article's comments)."""
+    now = time.monotonic()
+    kept = current_app.extensions.setdefault("tellmemore.listening", {})
+    cached = kept.get("figures")
+    if cached is None or now - cached[0] > LISTENING_CACHE_SECONDS:
+        cached = (now, public_export_document(manifest(), store(), listening_on())["listening"])
+        kept["figures"] = cached
+    return jsonify(listening=cached[1])
 
 
 # --- posting -------------------------------------------------------------------------------

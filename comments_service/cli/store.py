@@ -173,6 +173,7 @@ def export_public_command(output: str) -> None:
     document = public_export_document(
         current_app.extensions[MANIFEST_EXTENSION].get(),
         current_app.extensions[STORE_EXTENSION],
+        current_app.config["PUBLIC_LISTENING"] == "on",
     )
     target = write_replacing(Path(output), json.dumps(document, ensure_ascii=False))
     click.echo(f"Wrote the public threads of {len(document['threads'])} articles to {target}")

@@ -7,8 +7,10 @@ the conversation keeps its shape without showing what was taken back.
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any
 
+from comments_service.listening import article_listening, site_listening
 from comments_service.manifest import ArticleEntry, Manifest
 from comments_service.models import Comment, utc_now
 from comments_service.store import CommentStore
@@ -82,8 +84,10 @@ def comment_tree(comments: list[Comment]) -> list[dict[str, Any]]:
     return in_time_order(roots)
 
 
-def thread_payload(article: ArticleEntry, comments: list[Comment]) -> dict[str, Any]:
-    """The body of GET /api/threads/<thread>."""
+def thread_payload(article: ArticleEntry, comments: list[Comment],
+                   listening: bool = True) -> dict[str, Any]:
+    """The body of GET /api/threads/<thread> (``listening``: with the public listening
+    figure, listening.py)."""
     public = [comment for comment in comments if comment.public]
     return {
         "thread": article.thread,
@@ -94,16 +98,23 @@ def thread_payload(article: ArticleEntry, comments: list[Comment]) -> dict[str, 
         # How many comments wait for the author's reply: a number only, never their text.
         "waiting": sum(1 for comment in comments if comment.in_queue),
         "comments": comment_tree(comments),
+        "listening": article_listening(comments) if listening else None,
     }
 
 
-def public_export_document(manifest: Manifest, store: CommentStore) -> dict[str, Any]:
-    """Every article's public thread, keyed by thread, for baking into the built pages."""
+def public_export_document(manifest: Manifest, store: CommentStore,
+                           listening: bool = True) -> dict[str, Any]:
+    """Every article's public thread, keyed by thread, for baking into the built pages, and
+    the site's listening figures (None when off or too few comments: listening.py)."""
+    comments = {thread: store.thread_comments(thread) for thread in sorted(manifest.articles)}
     return {
         "schema_version": PUBLIC_EXPORT_SCHEMA_VERSION,
         "generated": utc_now(),
         "threads": {
-            thread: thread_payload(article, store.thread_comments(thread))
-            for thread, article in sorted(manifest.articles.items())
+            thread: thread_payload(manifest.articles[thread], comments[thread], listening)
+            for thread in comments
         },
+        "listening": (site_listening((comment for thread in comments.values()
+                                      for comment in thread), datetime.now(UTC))
+                      if listening else None),
     }

@@ -20,6 +20,13 @@ DEFAULT_TIMEOUT_SECONDS = 5
 
 def read_public_export(location: str, timeout: float) -> dict[str, Any] | None:
     """The threads of a public export (thread key → thread payload), or None when unreadable."""
+    document = read_export_document(location, timeout)
+    return None if document is None else document["threads"]
+
+
+def read_export_document(location: str, timeout: float) -> dict[str, Any] | None:
+    """A whole public export (its threads and the site's listening figures), or None when
+    unreadable."""
     # Imported here: urllib.request pulls in ssl and http.client, megabytes a build without a
     # URL export never needs.
     import urllib.error
@@ -43,19 +50,29 @@ def read_public_export(location: str, timeout: float) -> dict[str, Any] | None:
     if not isinstance(threads, dict):
         logger.warning("comments: %s is not a public export (no threads); ignored", location)
         return None
-    return threads
+    return document
 
 
-def bake(articles: list[Any], settings: dict[str, Any]) -> None:
-    """Give each article ``comments_export``: its public thread, or None when there is none."""
+def bake(articles: list[Any], settings: dict[str, Any]) -> dict[str, Any] | None:
+    """Give each article ``comments_export``: its public thread, or None when there is none.
+    Returns the site's listening figures of the export (None when it has none)."""
     location = settings.get("COMMENTS_EXPORT")
-    threads = None
+    document = None
     if location:
         timeout = float(settings.get("COMMENTS_EXPORT_TIMEOUT", DEFAULT_TIMEOUT_SECONDS))
-        threads = read_public_export(str(location), timeout)
+        document = read_export_document(str(location), timeout)
+    threads = document["threads"] if document else None
     for article in articles:
         payload = threads.get(article.comment_thread) if threads else None
         article.comments_export = payload if _looks_like_thread(payload) else None
+    listening = document.get("listening") if document else None
+    return listening if _looks_like_listening(listening) else None
+
+
+def _looks_like_listening(figures: Any) -> bool:
+    return isinstance(figures, dict) and all(
+        isinstance(figures.get(name), int | float)
+        for name in ("window_days", "received", "answered", "answered_share"))
 
 
 def _looks_like_thread(payload: Any) -> bool:

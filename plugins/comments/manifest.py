@@ -52,7 +52,8 @@ def collect_articles(generator: Any) -> None:
     everything = [*public, *generator.drafts, *generator.drafts_translations]
     for article in everything:
         article.comment_thread = thread_key(article)
-    bake(everything, generator.settings)
+    # The site's listening figures, for the footer of every page (base.html).
+    generator.context["COMMENTS_LISTENING"] = bake(everything, generator.settings)
     _collected_articles.extend(public)
     _collected_settings.update(generator.settings)
 

@@ -1,6 +1,6 @@
-/* tellmemore comment widget (plain JavaScript, nothing to build). Reader text goes in through
-   textContent and attributes only; the one innerHTML is the service's sanitised `html`.
-   `node` builds the markup of partials/comment_tree.html: change one, change the other. */
+/* tellmemore comment widget, no build step. Reader text only via textContent and attributes;
+   the one innerHTML is the service's sanitised html. `node` mirrors partials/comment_tree.html,
+   and [data-l] the listening figure of partials/comments.html. */
 (() => {
   'use strict';
   const d = document;
@@ -81,7 +81,7 @@
       const site = /^https?:\/\//i.test(c.website || '') && c.website;
       const q = c.question && question(c.question);
       const text = h('div', { class: 'comment__text' });
-      text.innerHTML = c.html; // sanitised by the service; never reader text straight
+      text.innerHTML = c.html;
       const foot = h('footer', { class: 'comment__foot' },
         h('a', { class: 'comment__date', href: '#comment-' + c.id },
           h('time', { datetime: c.created, text: when.format(new Date(c.created)) })),
@@ -109,9 +109,10 @@
   const tree = (comments, live) => h('ol', { class: 'comment-tree' }, ...comments.map((c) => node(c, live)));
   const find = (root, id) => root.querySelector('[data-id="' + CSS.escape(id) + '"]');
 
-  // Build the whole list detached, then swap it in: one change to the page, no duplicates.
+  // Built detached, then swapped in: one change to the page, no duplicates.
   function render() {
     const live = !!payload;
+    if (live) for (const k in payload.listening) for (const e of d.querySelectorAll(`[data-l=${k}]`)) e.textContent = payload.listening[k];
     const box = live ? h('div', null, summary(payload.count, payload.waiting), payload.comments.length > 0 && tree(payload.comments, true))
       : baked.cloneNode(true);
     const now = Date.now();
@@ -120,7 +121,7 @@
       if (m.t !== thread) continue;
       if (m.u > now) next = Math.min(next, m.u);
       if (find(box, id)) {
-        if (m.u <= now) delete mine[id]; // public now, and no longer editable: forget it
+        if (m.u <= now) delete mine[id]; // public, no longer editable: forget it
         continue;
       }
       const parent = m.c.parent && find(box, m.c.parent);

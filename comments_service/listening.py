@@ -1,0 +1,57 @@
+"""The public listening figures (#22): what readers see of how this author answers, before they
+decide whether to write.
+
+On an article, "The author has answered N of M comments here"; on the site, the share of the
+last WINDOW_DAYS days' comments answered individually and the median time to that reply. Both
+come from the metrics page's own figures (metrics.individual_reply_times: a reply the nudge
+flagged as generic or repeated, sent anyway, does not count), over reader comments that are
+neither spam nor withdrawn. No figure is given about fewer than MIN_COMMENTS comments: "1 of
+1" says nothing. The setting PUBLIC_LISTENING (on/off) turns them off everywhere.
+"""
+
+from __future__ import annotations
+
+import statistics
+from collections.abc import Iterable
+from datetime import datetime, timedelta
+from typing import Any
+
+from comments_service.metrics import individual_reply_times, seconds_between
+from comments_service.models import Comment, CommentState
+
+MIN_COMMENTS = 10
+WINDOW_DAYS = 90
+
+
+def _counted(comments: Iterable[Comment]) -> list[Comment]:
+    return [comment for comment in comments if not comment.is_author
+            and comment.state not in (CommentState.SPAM, CommentState.WITHDRAWN)]
+
+
+def article_listening(comments: list[Comment]) -> dict[str, int] | None:
+    """{"received", "answered"} for one thread's comments; None below MIN_COMMENTS."""
+    counted = _counted(comments)
+    if len(counted) < MIN_COMMENTS:
+        return None
+    answered = individual_reply_times(comments)
+    return {"received": len(counted),
+            "answered": sum(1 for comment in counted if comment.id in answered)}
+
+
+def site_listening(comments: Iterable[Comment], now: datetime) -> dict[str, Any] | None:
+    """{"window_days", "received", "answered", "answered_share", "median_reply_hours"} over
+    the reader comments of the last WINDOW_DAYS days; None below MIN_COMMENTS."""
+    since = (now - timedelta(days=WINDOW_DAYS)).isoformat(timespec="microseconds")
+    everything = list(comments)
+    answered = individual_reply_times(everything)
+    recent = [comment for comment in _counted(everything) if comment.created >= since]
+    if len(recent) < MIN_COMMENTS:
+        return None
+    hours = [seconds_between(comment.created, at) / 3600 for comment in recent
+             if (at := answered.get(comment.id))]
+    done = sum(1 for comment in recent if comment.id in answered)
+    return {
+        "window_days": WINDOW_DAYS, "received": len(recent), "answered": done,
+        "answered_share": round(done / len(recent), 2),
+        "median_reply_hours": round(statistics.median(hours), 1) if hours else None,
+    }

@@ -25,3 +25,15 @@ def test_the_two_readers_asking_for_the_same_post_share_a_request(app):
     by_name = {c.name: c for c in app.extensions["tellmemore.store"].all_comments()}
     assert by_name["Priya"].request is not None
     assert by_name["Priya"].request == by_name["Sam"].request
+
+
+def test_a_returning_reader_is_beside_the_reply_box_in_the_demo(app, auth):
+    """Maya comments twice: on her newer comment the panel shows the earlier one (#24)."""
+    app.test_cli_runner().invoke(args=["demo-data"])
+    store = app.extensions["tellmemore.store"]
+    mayas = sorted((c for c in store.all_comments() if c.name == "Maya"),
+                   key=lambda c: c.created)
+    assert len(mayas) == 2 and mayas[0].reader_key == mayas[1].reader_key
+    page = auth.login().get(f"/moderate/comments/{mayas[1].id}").get_data(as_text=True)
+    assert "Maya and you" in page and "2 comments" in page
+    assert "every one ended with" in page  # her earlier comment, beside the reply box

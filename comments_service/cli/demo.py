@@ -51,6 +51,10 @@ SAMPLE_COMMENTS = (
      "remember who asked?"),
     ("Elif", "elif@example.org", None,
      "Please write more on keeping a tally of repeated reader requests, with examples."),
+    # A returning reader: her earlier comment shows beside the reply box (#24).
+    ("Maya", "maya@example.org", None,
+     "Back again: I rewrote the ending of my newest post as one narrow question, and two "
+     "readers answered it the same day."),
 )
 
 

@@ -8,7 +8,6 @@ thread file again only when an entry changed.
 
 from __future__ import annotations
 
-import logging
 import threading
 from collections.abc import Iterable
 
@@ -16,8 +15,6 @@ from comments_service.models import Comment, CommentState
 from comments_service.store.tinydb.index import IndexEntry
 from comments_service.store.tinydb.index_file import CommentIndex
 from comments_service.store.tinydb.threads import ThreadFiles
-
-logger = logging.getLogger(__name__)
 
 
 class AuthorReplies:
@@ -43,13 +40,7 @@ class AuthorReplies:
         holds any, the first call rebuilds the index from the thread files (once)."""
         if limit is not None and limit <= 0:
             return []
-        self._index.refresh()
-        with self._index.viewing() as view:
-            unknown = view.unknown_authors
-        if unknown:
-            logger.info("Rebuilding %s: %d lines predate the author field",
-                        self._index.path, unknown)
-            self._index.rebuild()
+        self._index.refresh_with_every_field()
         read: set[str] = set()
         # As in TinyDBComments._verified_page: the page's worth of candidates plus a few, more
         # if needed.
@@ -59,11 +50,7 @@ class AuthorReplies:
                 candidates = view.author_ids(window)
             replies: list[Comment] = []
             for comment_id, entry in candidates:
-                comment = self._cached(comment_id, entry)
-                if comment is None and entry.thread not in read:
-                    read.add(entry.thread)
-                    self._remember(self._threads.read(entry.thread))
-                    comment = self._cached(comment_id, entry)
+                comment = self._cached_or_read(comment_id, entry, read)
                 if comment is None:
                     # The index and the file disagree: settle it, then trust the file.
                     comment = self._index.settle(entry.thread, [comment_id])[comment_id]
@@ -83,17 +70,20 @@ class AuthorReplies:
     def these(self, listed: list[tuple[str, IndexEntry]]) -> list[Comment]:
         """The author's comments listed (id, index entry), in that order: from this process's
         cache, reading each thread of those not cached (or changed) once."""
-        found: list[Comment] = []
         read: set[str] = set()
-        for comment_id, entry in listed:
+        found = [self._cached_or_read(comment_id, entry, read) for comment_id, entry in listed]
+        return [comment for comment in found if comment is not None]
+
+    def _cached_or_read(self, comment_id: str, entry: IndexEntry, read: set[str]
+                        ) -> Comment | None:
+        """The comment from the cache, else from its thread file read now (each thread at most
+        once per call: ``read`` holds those read already); None if neither has it as indexed."""
+        comment = self._cached(comment_id, entry)
+        if comment is None and entry.thread not in read:
+            read.add(entry.thread)
+            self._remember(self._threads.read(entry.thread))
             comment = self._cached(comment_id, entry)
-            if comment is None and entry.thread not in read:
-                read.add(entry.thread)
-                self._remember(self._threads.read(entry.thread))
-                comment = self._cached(comment_id, entry)
-            if comment is not None:
-                found.append(comment)
-        return found
+        return comment
 
     def _cached(self, comment_id: str, entry: IndexEntry) -> Comment | None:
         with self._cache_lock:

@@ -84,13 +84,7 @@ class TinyDBComments:
         are read, each once. The replies are left to the store (tinydb/__init__.py), which
         takes them from the author's replies it keeps. An index with lines from before the
         reader field is rebuilt first (once)."""
-        self._index.refresh()
-        with self._index.viewing() as view:
-            unknown = view.unknown_readers
-        if unknown:
-            logger.info("Rebuilding %s: %d lines predate the reader field",
-                        self._index.path, unknown)
-            self._index.rebuild()
+        self._index.refresh_with_every_field()
         with self._index.viewing() as view:
             listed = view.reader_ids(reader_key)
         wanted = {comment_id: entry.thread for comment_id, entry in listed[:max(limit, 0)]}

@@ -212,6 +212,18 @@ class CommentIndex:
         logger.info("Rebuilt %s from %d thread files: %d comments",
                     self.path, len(threads), len(rebuilt))
 
+    def refresh_with_every_field(self) -> None:
+        """:meth:`refresh`, then rebuild (once) when the view holds lines written before a
+        field was added (the author's digest, the reader, the reply's parent): what is looked
+        up by those fields would be missing from them."""
+        self.refresh()
+        with self.viewing() as view:
+            unknown = max(view.unknown_authors, view.unknown_readers)
+        if unknown:
+            logger.info("Rebuilding %s: %d lines predate a field of the index", self.path,
+                        unknown)
+            self.rebuild()
+
     def rebuild(self) -> int:
         """Rebuild index.jsonl from the thread files; returns the number of comments indexed."""
         with self.lock(), self.view_lock:

@@ -95,6 +95,7 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
         store = open_store(folder / "store")
         try:
             group_id = store.get_comment(ids[1]).request
+            reader_key = store.get_comment(ids[0]).reader_key  # the reader's page (#24)
             assert group_id, "the service grouped the requests as they arrived"
             author = store.author_by_email(EMAIL)
             answer = replying.reply(store, ids[0], author, "Maya, yes: a post on requests is "
@@ -111,7 +112,7 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
         app = create_app({**settings, "STORE_PATH": str(folder / "store")})
         app.extensions["tellmemore.store"].close()
         values = {"comment_id": ids[0], "reply_id": answer.id, "group_id": group_id,
-                  "mail_id": mail_id}
+                  "mail_id": mail_id, "reader_key": reader_key}
         urls = every_page(app, values)
         urls += ["/moderate/requests?all=1", "/moderate/all?state=spam",
                  "/moderate/outbox/?show=all", f"/moderate/comments/{ids[-1]}"]

@@ -3,10 +3,10 @@
 <store>/index.jsonl          the index (line format and in-memory view: index.py)
 <store>/locks/_index.lock    flock held while appending to or rewriting the index
 
-The thread file is the commit point of every write; the index is derived from the thread
-files and may disagree with them only after a crash between the two writes (or while a write
-is in flight). A reader that meets a disagreement settles it (:meth:`CommentIndex.settle`);
-an index that is missing is rebuilt from the thread files.
+The thread's log line (threads.py) is the commit point of every write; the index is derived
+from the thread files and may disagree with them only after a crash between the two writes
+(or while a write is in flight). A reader that meets a disagreement settles it
+(:meth:`CommentIndex.settle`); an index that is missing is rebuilt from the thread files.
 
 Locks are always taken in the order thread → index → this process's view lock, so two
 writers can never wait on each other in a circle.

@@ -389,3 +389,13 @@ def test_a_new_comment_id_already_in_the_log_is_refused(store_path: Path) -> Non
         store.add_comment(dataclasses.replace(comments[-2], body="again"))
     assert store.import_comments([comments[-2], make_comment(id=new_comment_id())]) == 1
     assert store.get_comment(comments[-2].id) == comments[-2]
+
+
+def test_a_caller_changing_the_list_it_got_does_not_change_the_next_read(
+    store_path: Path,
+) -> None:
+    store, _comments = mixed_store(store_path)
+    first = store.thread_comments("hello")
+    expected = list(first)
+    first.clear()
+    assert store.thread_comments("hello") == expected

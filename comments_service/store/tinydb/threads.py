@@ -245,7 +245,8 @@ class ThreadFiles:
         """The thread's comments, oldest first (none for an invalid key or no files)."""
         if not is_thread_key(thread):
             return []
-        return self.state(thread).ordered()
+        # A copy: the ordered list is shared by every reader of this process's cached state.
+        return list(self.state(thread).ordered())
 
     def state(self, thread: str, *, locked: bool = False) -> ThreadState:
         """The thread as its files are now; ``locked``: the caller holds the thread lock."""

@@ -399,3 +399,34 @@ def test_a_caller_changing_the_list_it_got_does_not_change_the_next_read(
     expected = list(first)
     first.clear()
     assert store.thread_comments("hello") == expected
+
+
+def test_settling_and_rebuilding_the_index_after_a_compaction_cut_short_do_not_wait(
+    store_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Both hold the thread lock (or the index lock) while reading a thread: a read that meets
+    a log not naming its snapshot must not wait for the thread lock again."""
+    store, comments = mixed_store(store_path)
+    original = files.atomic_write
+
+    def crash_before_the_log(path: Path, payload: bytes) -> None:
+        if path.suffix == ".log":
+            raise KeyboardInterrupt
+        original(path, payload)
+
+    monkeypatch.setattr(files, "atomic_write", crash_before_the_log)
+    with pytest.raises(KeyboardInterrupt):
+        compact(store)
+    monkeypatch.undo()
+    expected = store.thread_comments("hello")
+    finished: list[object] = []
+
+    def settle_and_rebuild() -> None:
+        finished.append(store._index.settle("hello", [comments[0].id]))
+        finished.append(store.rebuild_index())
+
+    worker = threading.Thread(target=settle_and_rebuild, daemon=True)
+    worker.start()
+    worker.join(timeout=20)
+    assert not worker.is_alive(), "settling or rebuilding waited for a lock it held"
+    assert finished == [{comments[0].id: comments[0]}, len(expected) + 1]

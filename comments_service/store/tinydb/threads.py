@@ -249,7 +249,9 @@ class ThreadFiles:
         return list(self.state(thread).ordered())
 
     def state(self, thread: str, *, locked: bool = False) -> ThreadState:
-        """The thread as its files are now; ``locked``: the caller holds the thread lock."""
+        """The thread as its files are now. ``locked``: the caller holds the thread lock (or
+        must not wait for it), so a log that does not name the snapshot is read as left by a
+        compaction cut short, without taking the lock to read again."""
         snapshot_fd = open_or_none(self.path(thread))
         try:
             log_fd = open_or_none(self.log_path(thread))

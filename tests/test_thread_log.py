@@ -430,3 +430,16 @@ def test_settling_and_rebuilding_the_index_after_a_compaction_cut_short_do_not_w
     worker.join(timeout=20)
     assert not worker.is_alive(), "settling or rebuilding waited for a lock it held"
     assert finished == [{comments[0].id: comments[0]}, len(expected) + 1]
+
+
+def test_a_process_keeps_a_bounded_number_of_parsed_comments(
+    store_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(thread_files, "CACHED_COMMENTS", 10)
+    store = open_store(store_path)
+    added = {thread: [store.add_comment(make_comment(thread)) for _ in range(4)]
+             for thread in ("a", "b", "c", "d")}
+    cache = store._threads._cache
+    assert list(cache) == ["c", "d"] and store._threads._cached_comments == 8
+    assert store.thread_comments("a") == added["a"]  # read again from its files
+    assert list(cache) == ["d", "a"]

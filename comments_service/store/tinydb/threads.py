@@ -66,8 +66,10 @@ THREADS_FOLDER = "threads"
 # then costs about as much again as the appends since the last one, so a write's share of it
 # stays constant whatever the thread's size, and small threads are rarely rewritten.
 COMPACT_MIN_BYTES = 256 * 1024
-# Threads whose parsed comments each process keeps.
+# Threads whose parsed comments each process keeps, and at most this many comments in all
+# (the least recently read threads are dropped first; the last one read is always kept).
 CACHED_THREADS = 64
+CACHED_COMMENTS = 20_000
 
 
 def corrupted_thread(path: Path, problem: str) -> StoreCorrupted:
@@ -221,6 +223,7 @@ class ThreadFiles:
     def __init__(self, folder: Path, locks: Path) -> None:
         self.folder, self.locks = folder, locks
         self._cache: OrderedDict[str, ThreadState] = OrderedDict()
+        self._cached_comments = 0
         self._cache_lock = threading.Lock()
 
     def path(self, thread: str) -> Path:
@@ -299,15 +302,20 @@ class ThreadFiles:
 
     def _remember(self, thread: str, state: ThreadState) -> None:
         with self._cache_lock:
+            old = self._cache.pop(thread, None)
+            self._cached_comments += len(state.comments) - (0 if old is None else
+                                                            len(old.comments))
             self._cache[thread] = state
-            self._cache.move_to_end(thread)
-            while len(self._cache) > CACHED_THREADS:
-                self._cache.popitem(last=False)
+            while len(self._cache) > 1 and (len(self._cache) > CACHED_THREADS
+                                            or self._cached_comments > CACHED_COMMENTS):
+                _name, dropped = self._cache.popitem(last=False)
+                self._cached_comments -= len(dropped.comments)
 
     def forget(self) -> None:
         """Drop this process's parsed threads (they are read again when next asked for)."""
         with self._cache_lock:
             self._cache.clear()
+            self._cached_comments = 0
 
     def raw(self, thread: str) -> tuple[bytes | None, bytes | None]:
         """The bytes of the thread's snapshot and log (None: no such file), for a search that

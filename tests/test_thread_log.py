@@ -6,6 +6,7 @@ keep working, and check, backup, restore, copy-store and export read an uncompac
 from __future__ import annotations
 
 import dataclasses
+import errno
 import hashlib
 import json
 import os
@@ -443,3 +444,29 @@ def test_a_process_keeps_a_bounded_number_of_parsed_comments(
     assert list(cache) == ["c", "d"] and store._threads._cached_comments == 8
     assert store.thread_comments("a") == added["a"]  # read again from its files
     assert list(cache) == ["d", "a"]
+
+
+def test_a_compaction_the_disk_refuses_does_not_fail_the_write_that_triggered_it(
+    store_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(thread_files, "COMPACT_MIN_BYTES", 4096)
+    store = open_store(store_path)
+    comments = [store.add_comment(make_comment(body="z" * 300)) for _ in range(2)]
+    assert log_of(store_path).stat().st_size < 2048
+    original = files.write_all
+
+    def full_disk_for_new_files(fd: int, payload: bytes) -> None:
+        if os.readlink(f"/proc/self/fd/{fd}").endswith(".tmp"):
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        original(fd, payload)
+
+    monkeypatch.setattr(files, "write_all", full_disk_for_new_files)
+    more = [store.add_comment(make_comment(body="z" * 300)) for _ in range(6)]
+    assert log_of(store_path).stat().st_size > 4096, "past the threshold"
+    assert not (store_path / "threads" / "hello.json").exists()
+    monkeypatch.setattr(files, "write_all", original)
+    later = store.add_comment(make_comment(body="z" * 300))
+    assert (store_path / "threads" / "hello.json").exists()
+    assert open_store(store_path).thread_comments("hello") == [*comments, *more, later]
+    assert check_store_files(store_path).problems == []
+    assert list(store_path.rglob("*.tmp")) == []

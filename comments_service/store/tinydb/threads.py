@@ -42,7 +42,7 @@ from typing import Any
 from comments_service.models import Comment
 from comments_service.store import files
 from comments_service.store.base import EMPTY_THREAD_VERSION, is_thread_key
-from comments_service.store.errors import StoreCorrupted
+from comments_service.store.errors import StoreCorrupted, StoreError
 from comments_service.store.tinydb.storage import RESTORE_HINT
 from comments_service.store.tinydb.thread_log import (
     LOG_SUFFIX,
@@ -154,9 +154,9 @@ class ThreadState:
                     self.comments.values(), key=lambda item: (item[1].created, item[0]))]
             return self._ordered
 
-    def extended(self, comments: Iterable[Comment], end: int, last_line: bytes,
-                 header: LogHeader | None = None) -> ThreadState:
-        """This state with ``comments`` put after it, the log now ``end`` bytes long."""
+    def extended(self, comments: Iterable[Comment], end: int, last_line: bytes) -> ThreadState:
+        """This state with ``comments`` put after it, the log now ``end`` bytes long and
+        ending with ``last_line`` (b"": the same last line as before)."""
         merged, next_seq = dict(self.comments), self.next_seq
         for comment in comments:
             known = merged.get(comment.id)
@@ -165,8 +165,8 @@ class ThreadState:
                 next_seq += 1
             else:
                 merged[comment.id] = (known[0], comment)
-        return ThreadState(self.snapshot, header or self.header, end, last_line or
-                           self.last_line, merged, next_seq)
+        return ThreadState(self.snapshot, self.header, end, last_line or self.last_line,
+                           merged, next_seq)
 
 
 def state_of(snapshot_path: Path, snapshot: FileId | None, snapshot_raw: bytes | None,
@@ -412,7 +412,12 @@ class ThreadFiles:
                                  lines[lines.rfind(b"\n", 0, -1) + 1:])
         if new.end > max(COMPACT_MIN_BYTES,
                          0 if new.snapshot is None else new.snapshot.size):
-            new = self.compact(thread, new)
+            try:
+                new = self.compact(thread, new)
+            except (StoreError, OSError) as error:
+                # The comments are stored (the log line is the commit point); the next write
+                # past the threshold tries again.
+                logger.warning("Could not compact %s: %s", self.path(thread), error)
         self._remember(thread, new)
         return new
 

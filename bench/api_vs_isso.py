@@ -26,7 +26,7 @@ Isso is installed into its own virtualenv (kept in a cache folder and reused):
 
 Everything else (stores, Isso's database, logs) lives in a temporary folder that is removed
 at the end, and every server started is stopped, also on errors, Ctrl-C and SIGTERM.
-The whole run takes about 5 minutes on 2 cores (--quick: under 1 minute).
+The whole run takes about 7 minutes on 2 cores (--quick: about 2 minutes).
 """
 
 from __future__ import annotations

@@ -470,3 +470,30 @@ def test_a_compaction_the_disk_refuses_does_not_fail_the_write_that_triggered_it
     assert open_store(store_path).thread_comments("hello") == [*comments, *more, later]
     assert check_store_files(store_path).problems == []
     assert list(store_path.rglob("*.tmp")) == []
+
+
+def test_the_store_commands_read_an_uncompacted_log(app, tmp_path: Path) -> None:
+    """`check`, `export`, `backup` and `copy-store` on a store whose threads have comments
+    (and an edit) waiting in their logs."""
+    store_path = Path(app.config["STORE_PATH"])
+    store, _comments = mixed_store(store_path)
+    expected = sorted(comment.id for comment in store.all_comments())
+    store.close()
+    runner = app.test_cli_runner()
+    checked = runner.invoke(args=["check"])
+    assert checked.exit_code == 0, checked.output
+    assert f"{len(expected)} comments" in checked.output
+    exported = runner.invoke(args=["export", "-o", str(tmp_path / "export.json")])
+    assert exported.exit_code == 0, exported.output
+    document = json.loads((tmp_path / "export.json").read_text())
+    assert sorted(item["id"] for item in document["comments"]) == expected
+    saved = runner.invoke(args=["backup", "--to", str(tmp_path / "saved")])
+    assert saved.exit_code == 0, saved.output
+    [backup] = (tmp_path / "saved").iterdir()
+    assert sorted(item["id"] for item in json.loads(backup.read_text())["comments"]) == expected
+    copied = runner.invoke(args=["copy-store", "--from", str(store_path),
+                                 "--to", str(tmp_path / "copy")])
+    assert copied.exit_code == 0, copied.output
+    assert "Counts match: copy complete." in copied.output
+    copy = open_store(tmp_path / "copy")
+    assert sorted(comment.id for comment in copy.all_comments()) == expected

@@ -14,14 +14,19 @@ by side from one run:
    latency of a GET right after a POST, when the body must be rebuilt, is printed as well.
 3. POST latency of ours with 1k vs 100k comments stored (100 per thread), POSTs going to
    threads of ~100 comments: median and p95; target 100k / 1k <= 1.5.
+4. POST into one thread growing from 0 to 3000 comments, ours vs Isso, each server filling the
+   same stretch (0-250, 250-500, 500-1000, 1000-2000, 2000-3000) in turn, the order flipping
+   every stretch: req/s, the ratio, and the server's CPU ms per request (which other work on
+   a shared machine disturbs least); target ours / Isso >= 1.0 at every size.
 
 Isso is installed into its own virtualenv (kept in a cache folder and reused):
 
     .venv/bin/python bench/api_vs_isso.py [--quick] [--isso-venv DIR] [--no-isso]
+    .venv/bin/python bench/api_vs_isso.py --only-growth   # phase 4 alone (about 2 minutes)
 
 Everything else (stores, Isso's database, logs) lives in a temporary folder that is removed
 at the end, and every server started is stopped, also on errors, Ctrl-C and SIGTERM.
-The whole run takes about 5 minutes on 2 cores (--quick: under 1 minute).
+The whole run takes about 7 minutes on 2 cores (--quick: about 2 minutes).
 """
 
 from __future__ import annotations
@@ -29,6 +34,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import html
+import itertools
 import json
 import os
 import shutil
@@ -55,6 +61,7 @@ VENV_BIN = Path(sys.executable).parent
 HOST = "127.0.0.1"
 ISSO_REQUIREMENT = "isso==0.14.*"
 JSON_HEADERS = {"Content-Type": "application/json"}
+GROWTH_PIECES = 4  # phase 4: runs per server in each stretch of the growing thread
 WORDS = (
     "thanks", "for", "writing", "this", "the", "part", "about", "habits", "made", "me",
     "think", "of", "my", "own", "week", "and", "how", "small", "changes", "add", "up",
@@ -105,6 +112,7 @@ class Settings:
     latency_threads: int
     latency_rounds: int
     hot_seconds: float
+    growth: tuple[int, ...]
 
 
 FULL = Settings(
@@ -113,7 +121,7 @@ FULL = Settings(
     get_seconds_isso=20, big_thread=3000, post_threads=100, cold_samples=5,
     small_store_threads=10, large_store_threads=1000, per_thread=100, latency_connections=2,
     latency_seconds=15, latency_requests=150, latency_threads=10, latency_rounds=8,
-    hot_seconds=5,
+    hot_seconds=5, growth=(250, 500, 1000, 2000, 3000),
 )
 QUICK = Settings(
     connections=8, rounds=1, get_rounds=1, post_seconds=3, post_requests=3000,
@@ -121,7 +129,7 @@ QUICK = Settings(
     get_seconds_isso=6, big_thread=3000, post_threads=100, cold_samples=3,
     small_store_threads=10, large_store_threads=100, per_thread=100, latency_connections=2,
     latency_seconds=5, latency_requests=100, latency_threads=10, latency_rounds=2,
-    hot_seconds=2,
+    hot_seconds=2, growth=(250, 500, 1000, 2000, 3000),
 )
 
 
@@ -426,11 +434,15 @@ def fill_by_posting(server: Server, plan: load.Plan, count: int) -> load.Result:
 
 
 def measure(name: str, server: Server, plan: load.Plan, *, seconds: float, requests: int,
-            connections: int, problems: list[str]) -> load.Result:
+            connections: int, problems: list[str], cpu: list[float] | None = None) -> load.Result:
+    """One timed run; ``cpu``, when given, gets the server's CPU seconds used during it."""
     cpu_before = server.cpu_seconds()
     result = load.run(server.port, plan, connections=connections, max_requests=requests,
                       max_seconds=seconds)
-    server_cores = (server.cpu_seconds() - cpu_before) / result.seconds if result.seconds else 0
+    used = server.cpu_seconds() - cpu_before
+    if cpu is not None:
+        cpu.append(used)
+    server_cores = used / result.seconds if result.seconds else 0
     log(f"  {name:<24} {result.summary()}; server CPU {server_cores:.2f} cores")
     if result.unexpected or result.errors:
         problems.append(f"{name}: {result.unexpected} unexpected statuses "
@@ -507,6 +519,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--isso-venv", type=Path, default=default_isso_venv(),
                         help="virtualenv for Isso 0.14 (created when missing; default %(default)s)")
     parser.add_argument("--no-isso", action="store_true", help="measure ours and bare Flask only")
+    parser.add_argument("--only-growth", action="store_true",
+                        help="only phase 4: POST into one thread growing to 3000 comments")
     args = parser.parse_args(argv)
     settings = QUICK if args.quick else FULL
     started = time.monotonic()
@@ -537,8 +551,11 @@ def main(argv: list[str] | None = None) -> int:
 
     try:
         with site_server() as site_port:
-            summary = run_phases(settings, tmp, site_port, isso_ok, args.isso_venv, servers,
-                                 problems)
+            summary = [] if args.only_growth else run_phases(
+                settings, tmp, site_port, isso_ok, args.isso_venv, servers, problems)
+            stop_all()
+            summary += run_growth(settings, tmp, site_port, isso_ok, args.isso_venv, servers,
+                                  problems)
             stop_all()
     except KeyboardInterrupt:
         log("Interrupted.")
@@ -805,6 +822,98 @@ def run_phases(settings: Settings, tmp: Path, site_port: int, isso_ok: bool, iss
     summary.append(f"   {large_total} / {small_total}, p50: " + ratio_line(
         pair_ratios, large_pooled.median / small_pooled.median, 1.5, at_least=False, digits=2))
     summary.append(f"   {large_total} / {small_total}, p95 of all runs pooled: {p95_ratio:.2f}")
+    return summary
+
+
+def start_isso(folder: Path, site_port: int, isso_venv: Path) -> Server:
+    folder.mkdir()
+    env = dict(os.environ, ISSO_SETTINGS=str(isso_config(folder, site_port)))
+    isso = Server("Isso", [str(isso_venv / "bin" / "gunicorn"), "isso.run:application"],
+                  env, folder / "gunicorn.log", cwd=folder)
+    try:
+        isso.wait_ready("/config")
+    except BaseException:
+        isso.stop()
+        raise
+    return isso
+
+
+def run_growth(settings: Settings, tmp: Path, site_port: int, isso_ok: bool, isso_venv: Path,
+               servers: list[Server], problems: list[str]) -> list[str]:
+    """Phase 4: one thread grown from empty to settings.growth[-1] comments by POST, on fresh
+    servers; each stretch is filled by ours and by Isso in turn (the order flips every
+    stretch), with the same 8 connections."""
+    s = settings
+    log("")
+    log(f"4. POST into one thread growing 0 -> {s.growth[-1]} comments ({s.connections} "
+        "connections; each stretch filled by each server in turn)")
+    ours_folder = tmp / "ours-growth"
+    prepare_ours(ours_folder, ["grow"], {})
+    contenders: list[tuple[str, Server, load.Plan]] = []
+    ours = start_ours("ours", ours_folder)
+    servers.append(ours)
+    contenders.append(("ours", ours, ours_post_plan(["grow"])))
+    if isso_ok:
+        isso = start_isso(tmp / "isso-growth", site_port, isso_venv)
+        servers.append(isso)
+        contenders.append(("Isso", isso, isso_post_plan(["/grow/"])))
+    # The first comment alone: Isso workers creating the same new thread at once collide.
+    for name, server, plan in contenders:
+        path = plan.paths[0]
+        body = (json.dumps({"name": "First", "body": comment_text(0)}) if name == "ours" else
+                json.dumps({"text": comment_text(0), "author": "First"}))
+        status, _, _ = load.request_once(server.port, "POST", path, body.encode(), JSON_HEADERS)
+        if status != 201:
+            raise RuntimeError(f"first POST to {name}'s growing thread: {status}")
+    rows: list[tuple[str, dict[str, load.Result], dict[str, float], list[float]]] = []
+    size, turn = 1, 0
+    for target in s.growth:
+        stretch = f"{size if size > 1 else 0}-{target}"
+        runs: dict[str, list[load.Result]] = {name: [] for name, _, _ in contenders}
+        used: dict[str, list[float]] = {name: [] for name, _, _ in contenders}
+        # Each stretch in GROWTH_PIECES runs per server, taking turns (the order flipping
+        # every run), so that load from other work hits both sides of each ratio alike.
+        bounds = [size + (target - size) * piece // GROWTH_PIECES
+                  for piece in range(GROWTH_PIECES + 1)]
+        for start, stop in itertools.pairwise(bounds):
+            for name, server, plan in contenders if turn % 2 == 0 else reversed(contenders):
+                runs[name].append(measure(
+                    f"{name} POST, {start}-{stop}", server, plan, seconds=900,
+                    requests=stop - start, connections=s.connections, problems=problems,
+                    cpu=used[name]))
+            turn += 1
+        results = {name: pooled(results) for name, results in runs.items()}
+        cpu_ms = {name: sum(used[name]) / max(results[name].requests, 1) * 1000
+                  for name in runs}
+        ratios = (paired_ratios(runs["ours"], runs["Isso"]) if "Isso" in runs else [])
+        rows.append((stretch, results, cpu_ms, ratios))
+        size = target
+    final = count_ours(ours, "grow")[0]
+    summary = [f"4. POST into one thread growing 0 -> {s.growth[-1]} comments, req/s over each "
+               f"stretch ({s.connections} connections; ours / Isso is the median of the "
+               f"{GROWTH_PIECES} paired runs' ratios; ours ends with {final} comments):",
+               f"   {'comments':>10} {'ours':>8} {'Isso':>8} {'ours/Isso':>10} "
+               f"{'ours p50':>9} {'Isso p50':>9} {'CPU ms/req ours':>16} {'Isso':>6}"]
+    worst: float | None = None
+    for stretch, results, cpu_ms, ratios in rows:
+        mine = results["ours"]
+        theirs = results.get("Isso")
+        ratio = statistics.median(ratios) if ratios else None
+        if ratio is not None:
+            worst = ratio if worst is None else min(worst, ratio)
+        summary.append(
+            f"   {stretch:>10} {mine.rate:8.1f} "
+            + (f"{theirs.rate:8.1f} {ratio:10.2f} " if theirs and ratio else f"{'-':>8} {'-':>10} ")
+            + f"{mine.median * 1000:7.1f}ms "
+            + (f"{theirs.median * 1000:7.1f}ms " if theirs else f"{'-':>9} ")
+            + f"{cpu_ms['ours']:16.2f} " + (f"{cpu_ms['Isso']:6.2f}" if theirs else "-")
+            + (f"   [runs: {', '.join(f'{value:.2f}' for value in ratios)}]" if ratios else ""))
+    if worst is not None:
+        summary.append(f"   lowest ours / Isso over the sizes: {worst:.2f}  "
+                       f"{verdict(worst, 1.0, at_least=True)}")
+    for server in (server for _, server, _ in contenders):
+        server.stop()
+        servers.remove(server)
     return summary
 
 

@@ -9,7 +9,12 @@ stored). For context it also times reads at both sizes (the queue and counts, th
 moderation pages' listings, search and author replies) and a naive single-file TinyDB at 1,000
 and 10,000 documents.
 
-    python bench/store_write.py [--adds 300] [--many 100000]
+Then, in one store, a POST's store work (``add_comment``, and an edit by ``update_comment``)
+into a thread of 2,000 comments against one of 10, alternating (target: big / small ≤ 1.5: a
+write appends one line to its thread's log, whatever the thread's size).
+
+    python bench/store_write.py [--adds 300] [--many 100000] [--big-thread 2000]
+    python bench/store_write.py --only-thread-size   # just the big / small thread section
 """
 
 from __future__ import annotations
@@ -22,6 +27,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable, Iterator
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -146,6 +152,44 @@ def bench_moderation_reads(folder: Path, stores: dict[int, Store]) -> None:
               f"{medians_ms['newest50']:9.2f}")
 
 
+def bench_thread_size(folder: Path, big: int, small: int, adds: int) -> None:
+    """add_comment and update_comment into a big thread against a small one, alternating, in
+    one store; each big-thread comment was added one by one, as POSTs would add them (so the
+    log and its compactions are as a busy thread's are)."""
+    store = open_store(folder / "store-threads")
+    started = time.perf_counter()
+    for _ in range(big):
+        store.add_comment(make_comment("big-thread"))
+    filled = time.perf_counter() - started
+    for _ in range(small):
+        store.add_comment(make_comment("small-thread"))
+    print(f"\nfilled one thread with {big:,} comments by add_comment: {filled:.1f} s "
+          f"({filled / big * 1000:.2f} ms each)")
+    writes: dict[str, dict[str, list[float]]] = {"add": {}, "edit": {}}
+    for number in range(adds):
+        for thread in ("big-thread", "small-thread") if number % 2 else ("small-thread",
+                                                                           "big-thread"):
+            added: list[Comment] = []
+            writes["add"].setdefault(thread, []).append(timed(
+                lambda thread=thread, added=added: added.append(store.add_comment(
+                    make_comment(thread)))))
+            writes["edit"].setdefault(thread, []).append(timed(
+                lambda comment=added[0]: store.update_comment(comment.id, lambda old: replace(
+                    old, body=old.body + " (edited)"))))
+    print(f"POST's store work into a thread of {big:,} vs one of {small} comments, {adds} each,"
+          " alternating (ms)")
+    print(f"{'write':>6} {'big median':>11} {'big p95':>8} {'small median':>13} {'small p95':>10} "
+          f"{'ratio':>6}")
+    for kind, by_thread in writes.items():
+        big_median, big_p95 = summary(by_thread["big-thread"])
+        small_median, small_p95 = summary(by_thread["small-thread"])
+        ratio = big_median / small_median
+        print(f"{kind:>6} {big_median:11.2f} {big_p95:8.2f} {small_median:13.2f} "
+              f"{small_p95:10.2f} {ratio:6.2f}  (target <= 1.5: "
+              f"{'met' if ratio <= 1.5 else 'NOT met'})")
+    store.close()
+
+
 def bench_naive(folder: Path, sizes: tuple[int, ...], inserts: int) -> None:
     """TinyDB as its README shows it: one JSON file, default storage (and no fsync)."""
     print(f"\nnaive single-file TinyDB insert, {inserts} inserts (ms, for context)")
@@ -165,11 +209,17 @@ def main() -> None:
     parser.add_argument("--few", type=int, default=1_000)
     parser.add_argument("--many", type=int, default=100_000)
     parser.add_argument("--naive-inserts", type=int, default=30)
+    parser.add_argument("--big-thread", type=int, default=2_000)
+    parser.add_argument("--small-thread", type=int, default=10)
+    parser.add_argument("--only-thread-size", action="store_true")
     arguments = parser.parse_args()
     folder = Path(tempfile.mkdtemp(prefix="tellmemore-bench-store-", dir="/tmp"))
     try:
-        bench_store(folder, arguments.few, arguments.many, arguments.adds)
-        bench_naive(folder, (1_000, 10_000), arguments.naive_inserts)
+        if not arguments.only_thread_size:
+            bench_store(folder, arguments.few, arguments.many, arguments.adds)
+            bench_naive(folder, (1_000, 10_000), arguments.naive_inserts)
+        bench_thread_size(folder, arguments.big_thread, arguments.small_thread,
+                          arguments.adds)
     finally:
         shutil.rmtree(folder, ignore_errors=True)
 

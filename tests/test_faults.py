@@ -251,7 +251,8 @@ def test_a_file_that_cannot_grow_gives_503_and_leaves_the_store_whole(tmp_path):
         assert get(port, "/api/counts?thread=hello")[0] == 200
         assert "Traceback" not in log.read_text()
     store_path = Path(environment["TELLMEMORE_STORE_PATH"])
-    assert (store_path / "threads" / "hello.json").stat().st_size <= FILE_SIZE_LIMIT
+    assert all(path.stat().st_size <= FILE_SIZE_LIMIT
+               for path in (store_path / "threads").glob("hello.*"))
     assert list(store_path.rglob("*.tmp")) == []
     found = check_store_files(store_path, full=True)
     assert found.problems == [] and found.unindexed == set()
@@ -270,6 +271,21 @@ def test_a_file_that_cannot_grow_gives_503_and_leaves_the_store_whole(tmp_path):
 def damage(store_path: Path, how: str) -> str:
     """Damage the store as a person or a failing disk might; returns the file's name."""
     hello = store_path / "threads" / "hello.json"
+    if how.startswith("thread") and how != "thread unreadable":
+        # Fold the thread's log into its snapshot, so that the snapshot holds its comments.
+        store = open_store(store_path)
+        threads = store._threads
+        with threads.lock("hello"):
+            threads.compact("hello", threads.state("hello", locked=True))
+        store.close()
+    if how == "thread log garbage":
+        log = hello.with_suffix(".log")
+        store = open_store(store_path)
+        store.add_comment(comment("hello"))
+        store.close()
+        header, rest = log.read_bytes().split(b"\n", 1)
+        log.write_bytes(header + b"\n0000abcd {not a record}\n" + rest)
+        return "threads/hello.log"
     if how == "thread truncated":
         hello.write_bytes(hello.read_bytes()[:120])
         return "threads/hello.json"
@@ -321,6 +337,7 @@ def damage(store_path: Path, how: str) -> str:
 
 
 DAMAGES = ["thread truncated", "thread garbage", "thread not comments", "thread unreadable",
+           "thread log garbage",
            "index garbage", "authors garbage", "addresses garbage", "open outbox day garbage",
            "thread emptied", "thread missing", "thread wrong-typed field",
            "thread text for a flag wrong-typed field", "authors wrong-typed field",

@@ -14,6 +14,7 @@ import threading
 from collections.abc import Callable
 from contextlib import ExitStack
 from pathlib import Path
+from typing import Any
 
 import pytest
 from hypothesis import settings
@@ -311,18 +312,18 @@ def test_a_crash_between_the_two_writes_of_an_update_cannot_hide_a_waiting_comme
     a crash in between leaves at worst an extra index entry, which readers check and drop."""
     comment = store.add_comment(make_comment(state=start))
     writes: list[str] = []
-    original_append, original_write = CommentIndex.append, files.atomic_write
+    original_append, original_write = CommentIndex.append, ThreadFiles.write
 
     def append(self: CommentIndex, payload: bytes) -> None:
         writes.append("index")
         original_append(self, payload)
 
-    def write(path: Path, payload: bytes) -> None:
+    def write(self: ThreadFiles, *args: Any, **kwargs: Any) -> Any:
         writes.append("thread file")
-        original_write(path, payload)
+        return original_write(self, *args, **kwargs)
 
     monkeypatch.setattr(CommentIndex, "append", append)
-    monkeypatch.setattr(files, "atomic_write", write)
+    monkeypatch.setattr(ThreadFiles, "write", write)
     store.update_comment(comment.id, lambda latest: dataclasses.replace(latest, state=end))
     assert writes == order
 
@@ -515,18 +516,19 @@ def test_find_comments_reads_only_the_threads_that_can_match(
     store.add_comment(make_comment("other", body="nothing"))
     read: list[str] = []
     parsed: list[str] = []
-    original_read, original_parse = Path.read_bytes, tinydb_comments.comments_of_bytes
+    original_read, original_parse = Path.read_bytes, tinydb_comments.comments_of_files
 
     def reading(path: Path) -> bytes:
-        read.append(path.stem)
+        if path.suffix == ".log":  # a thread's snapshot and log are read together
+            read.append(path.stem)
         return original_read(path)
 
-    def parsing(path: Path, raw: bytes) -> list[Comment]:
+    def parsing(path: Path, *raw: Any) -> list[Comment]:
         parsed.append(path.stem)
-        return original_parse(path, raw)
+        return original_parse(path, *raw)
 
     monkeypatch.setattr(Path, "read_bytes", reading)
-    monkeypatch.setattr(tinydb_comments, "comments_of_bytes", parsing)
+    monkeypatch.setattr(tinydb_comments, "comments_of_files", parsing)
     assert store.find_comments(text="magic", state=CommentState.SPAM) == ([spam], 1)
     assert read == parsed == ["spammy"]
     read.clear()
@@ -544,7 +546,7 @@ def test_find_comments_in_a_thread_file_written_with_ascii_escapes(store: TinyDB
     """A file restored from elsewhere may escape non-ASCII text; the raw search must not skip
     it."""
     comment = store.add_comment(make_comment(body="Grüße aus Köln"))
-    path = store.path / "threads" / "hello.json"
+    path = compacted(store)
     path.write_text(json.dumps(json.loads(path.read_text()), ensure_ascii=True))
     assert store.find_comments(text="KÖLN") == ([comment], 1)
     assert store.find_comments(text="grüsse") == ([comment], 1)
@@ -702,7 +704,7 @@ def test_import_writes_each_thread_once(
 
     monkeypatch.setattr(files, "atomic_write", counting)
     assert store.import_comments([make_comment(thread) for thread in "abab" * 5]) == 20
-    assert sorted(writes) == ["a.json", "b.json"]
+    assert sorted(writes) == ["a.log", "b.log"]  # a new thread's log, written whole
 
 
 def test_import_restores_the_queue_and_order(store: Store, tmp_path: Path) -> None:
@@ -741,6 +743,15 @@ def snapshot(store: TinyDBStore) -> tuple[object, ...]:
     )
 
 
+def compacted(store: TinyDBStore, thread: str = "hello") -> Path:
+    """Fold the thread's log into its snapshot file (as a write past the threshold would), so
+    that the snapshot holds every comment; returns the snapshot's path."""
+    threads = store._threads
+    with threads.lock(thread):
+        threads.compact(thread, threads.state(thread, locked=True))
+    return threads.path(thread)
+
+
 @pytest.mark.tinydb_only("a full disk under the files")
 @pytest.mark.parametrize("code", [errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EROFS])
 @pytest.mark.parametrize("where", ["index", "thread file"])
@@ -753,7 +764,7 @@ def test_a_full_disk_on_add_leaves_the_store_unchanged_and_readable(
     if where == "index":
         fail_writes(monkeypatch, code)
     else:  # the index line is written, then the thread file fails: the line must be taken back
-        fail_writes(monkeypatch, code, only=lambda path: path.endswith(".tmp"))
+        fail_writes(monkeypatch, code, only=lambda path: path.endswith((".tmp", ".log")))
     with pytest.raises(StoreUnavailable, match=os.strerror(code)):
         store.add_comment(make_comment())
     with pytest.raises(StoreUnavailable):
@@ -788,7 +799,7 @@ def test_a_thread_file_that_cannot_be_parsed_is_reported_with_its_path(
     store: TinyDBStore,
 ) -> None:
     comment = store.add_comment(make_comment())
-    path = store.path / "threads" / "hello.json"
+    path = compacted(store)
     path.write_bytes(path.read_bytes()[:-7])  # cut short, as by a disk fault
     damaged = path.read_bytes()
     for read in (
@@ -809,7 +820,7 @@ def test_a_thread_file_that_cannot_be_parsed_is_reported_with_its_path(
 @pytest.mark.tinydb_only("a damaged thread file")
 def test_a_thread_file_holding_a_bad_record_is_reported(store: TinyDBStore) -> None:
     store.add_comment(make_comment())
-    path = store.path / "threads" / "hello.json"
+    path = compacted(store)
     data = json.loads(path.read_text())
     data["comments"]["1"]["state"] = "lost"
     path.write_text(json.dumps(data))
@@ -983,6 +994,7 @@ def test_a_thread_file_replaced_by_an_empty_one_is_damage(
     """"{}" is a valid TinyDB file without comments: the index tells what it held."""
     comments = [store.add_comment(make_comment()) for _ in range(3)]
     store.add_comment(make_comment("other"))
+    compacted(store)
     store.close()
     (store_path / "threads" / "hello.json").write_text("{}")
     first = min(comment.id for comment in comments)
@@ -996,6 +1008,7 @@ def test_a_thread_file_replaced_by_an_empty_one_is_damage(
 @pytest.mark.tinydb_only("a thread file deleted by hand")
 def test_a_deleted_thread_file_is_damage(store: TinyDBStore, store_path: Path) -> None:
     comments = [store.add_comment(make_comment()) for _ in range(2)]
+    compacted(store)
     store.close()
     (store_path / "threads" / "hello.json").unlink()
     first = min(comment.id for comment in comments)
@@ -1013,6 +1026,7 @@ def test_a_lost_comment_changed_since_its_add_is_damage(
     line only after reading the comment from its file."""
     comment = store.add_comment(make_comment())
     store.update_comment(comment.id, replied)
+    compacted(store)
     store.close()
     (store_path / "threads" / "hello.json").unlink()
     assert lost(store_path) == [

@@ -1,6 +1,7 @@
 """The embedded store: TinyDB files in one folder, safe for several threads and processes.
 
-<store>/threads/<thread>.json   one TinyDB file per comment thread: the source of truth
+<store>/threads/<thread>.json   per comment thread, a TinyDB file: its snapshot, and
+<store>/threads/<thread>.log    the append-only log of its writes since; together the truth
 <store>/index.jsonl             append-only index of every comment's queue fields (derived)
 <store>/authors.json            the authors
 <store>/mail_addresses.json     what each mail address has said about mail
@@ -10,11 +11,12 @@
 <store>/locks/                  one flock file per thread and per other file
 
 Each part lives in its own module, as one object :class:`TinyDBStore` is built of: threads.py
-(thread files), index.py and index_file.py (the index), comments.py and author_replies.py
-(CommentStore), authors.py, outbox.py, addresses.py, requests.py, vectors.py; check.py reads
-every file without changing anything. Every write is atomic (temporary file and rename,
-files.py) and durable (fsync) before the method returns (the vectors, derived data, are only
-appended); every read-modify-write holds an flock. Each module's docstring says which locks it
+and thread_log.py (a thread's snapshot and log), index.py and index_file.py (the index),
+comments.py and author_replies.py (CommentStore), authors.py, outbox.py, addresses.py,
+requests.py, vectors.py; check.py reads every file without changing anything. Every write is
+atomic (a whole line appended to a log and cut off again if torn, or a temporary file and
+rename, files.py) and durable (fsync) before the method returns; every read-modify-write
+holds an flock. Each module's docstring says which locks it
 takes and in what order.
 """
 
@@ -41,10 +43,11 @@ from comments_service.store.tinydb.vectors import TinyDBVectors
 
 
 class TinyDBStore(ComposedStore):
-    """The embedded store: one TinyDB file per thread, plus an append-only index.
+    """The embedded store: a snapshot and a log per thread, plus an append-only index.
 
     Safe for several threads and processes on one machine (flock); every write is atomic
-    (temporary file and rename) and durable (fsync) before the method returns. Each method
+    (a whole appended line, or temporary file and rename) and durable (fsync) before the
+    method returns. Each method
     hands the call to the part that keeps that kind of record; the protocols in store.base
     document them.
     """

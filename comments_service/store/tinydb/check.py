@@ -1,7 +1,9 @@
 """Checking the TinyDB store's files without changing them (start-up and `flask … check`).
 
 Every file is read as the store would read it; each one that cannot be read is one problem
-("file: reason"). The index is also compared with the thread files: comments a thread file
+("file: reason"); a thread is its snapshot and its log read together (threads.py), and a
+log's torn last line is what a crash leaves, not damage. The index is also compared with the
+thread files: comments a thread file
 holds that the index lacks are only reported (a rebuild of the index puts them back), and a
 thread file that is missing, or lacks comments the index shows it once held, is a problem,
 since those comments are lost (docs/FAULTS.md).
@@ -37,7 +39,8 @@ from comments_service.store.tinydb.outbox import (
     message_of,
 )
 from comments_service.store.tinydb.storage import TableFileStorage
-from comments_service.store.tinydb.threads import THREADS_FOLDER, comments_of_bytes
+from comments_service.store.tinydb.thread_log import LOG_SUFFIX, SNAPSHOT_SUFFIX, parse_header
+from comments_service.store.tinydb.threads import THREADS_FOLDER, comments_of_files
 
 
 @dataclass
@@ -109,6 +112,12 @@ def lost_comments(
     return lost
 
 
+def log_follows_a_snapshot(log_raw: bytes) -> bool:
+    """Whether a log's header names a snapshot (so the thread had a snapshot file)."""
+    header = parse_header(log_raw[: log_raw.find(b"\n")])
+    return header is not None and header.follows is not None
+
+
 def check_store_files(store_path: str | os.PathLike[str], *, full: bool = False) -> StoreCheck:
     """Read every file of the store without changing anything: thread files (each comment),
     the index (each complete line), authors, mail addresses and the outbox days still open;
@@ -133,18 +142,39 @@ def check_store_files(store_path: str | os.PathLike[str], *, full: bool = False)
 
     stored: dict[str, set[str]] = {}
     unreadable: set[str] = set()
-
-    def thread(path: Path, raw: bytes) -> int:
-        comments = comments_of_bytes(path, raw)
-        stored[path.stem] = {comment.id for comment in comments}
-        return len(comments)
-
-    for path in sorted((root / THREADS_FOLDER).glob("*.json")):
-        if is_thread_key(path.stem):
-            check.threads += 1
-            check.comments += read(path, thread)
-            if path.stem not in stored:
-                unreadable.add(path.stem)
+    lost_snapshots: set[str] = set()
+    folder = root / THREADS_FOLDER
+    names = sorted({path.stem for pattern in (f"*{SNAPSHOT_SUFFIX}", f"*{LOG_SUFFIX}")
+                    for path in folder.glob(pattern) if is_thread_key(path.stem)})
+    for name in names:
+        check.threads += 1
+        snapshot, log = folder / f"{name}{SNAPSHOT_SUFFIX}", folder / f"{name}{LOG_SUFFIX}"
+        raws: list[bytes | None] = []
+        for path in (snapshot, log):
+            try:
+                raws.append(path.read_bytes())
+            except FileNotFoundError:
+                raws.append(None)
+            except OSError as error:
+                check.problems.append(
+                    f"{path.relative_to(root)}: cannot be read ({error.strerror})")
+                break
+        if len(raws) < 2:
+            unreadable.add(name)
+            continue
+        try:
+            comments = comments_of_files(snapshot, raws[0], log, raws[1])
+        except StoreCorrupted as error:
+            damaged = log if str(log) in str(error) else snapshot
+            check.problems.append(f"{damaged.relative_to(root)}: {short_reason(error)}")
+            unreadable.add(name)
+            continue
+        check.comments += len(comments)
+        if raws[0] is None and raws[1] is not None and log_follows_a_snapshot(raws[1]):
+            # The snapshot is gone and the log holds only what came after it: a missing file.
+            lost_snapshots.add(name)
+        else:
+            stored[name] = {comment.id for comment in comments}
 
     index_read = IndexRead()
 
@@ -161,6 +191,7 @@ def check_store_files(store_path: str | os.PathLike[str], *, full: bool = False)
                 index_read.apply(comment_id, entry)
         return 1
 
+    reported: set[str] = set()
     if read(root / INDEX_FILE, index):
         check.unindexed = {comment_id for comment_ids in stored.values()
                            for comment_id in comment_ids
@@ -171,6 +202,10 @@ def check_store_files(store_path: str | os.PathLike[str], *, full: bool = False)
             what = (f"missing, but the index lists {count} in it" if name not in stored
                     else f"lacks {count} the index lists in it")
             check.problems.append(f"{path}: {what} (e.g. {comment_ids[0]})")
+            reported.add(name)
+    for name in sorted(lost_snapshots - reported):
+        check.problems.append(f"{THREADS_FOLDER}/{name}{SNAPSHOT_SUFFIX}: missing, but its log "
+                              f"{name}{LOG_SUFFIX} extends it")
 
     def records(kind: type[TableFileStorage], of: Callable[[Any, Path], Any]) -> Callable:
         def parse(path: Path, raw: bytes) -> int:

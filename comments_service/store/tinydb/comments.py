@@ -1,8 +1,9 @@
 """The comments of the TinyDB store (CommentStore): adding, reading, the queue, search, import.
 
-Every write holds the thread's lock and writes the thread file (the commit point) and the
-index in the order that keeps the queue crash-safe; every listing picks candidates from the
-index and checks each in its thread file, settling any disagreement it meets (index_file.py).
+Every write holds the thread's lock and appends to the thread's log (the commit point: one
+line per comment, threads.py) and to the index, in the order that keeps the queue crash-safe;
+every listing picks candidates from the index and checks each in its thread's files, settling
+any disagreement it meets (index_file.py).
 The author's replies, cached per process, are author_replies.py's.
 """
 
@@ -13,15 +14,12 @@ import logging
 import re
 from collections.abc import Callable, Iterable, Iterator
 
-from tinydb.table import Document
-
 from comments_service.models import Comment, CommentState
 from comments_service.store.base import ReaderHistory, check_thread_key, is_thread_key
 from comments_service.store.errors import CommentNotFound, DuplicateComment, StoreUnavailable
 from comments_service.store.tinydb.index import IndexEntry, IndexView
 from comments_service.store.tinydb.index_file import CommentIndex
-from comments_service.store.tinydb.storage import next_doc_id
-from comments_service.store.tinydb.threads import ThreadFiles, comment_of, comments_of_bytes
+from comments_service.store.tinydb.threads import ThreadFiles, comments_of_files
 
 logger = logging.getLogger(__name__)
 
@@ -42,22 +40,22 @@ class TinyDBComments:
         self._threads, self._index = threads, index
 
     def add_comment(self, comment: Comment) -> Comment:
-        """Store a new comment durably (index line first, then the thread file)."""
+        """Store a new comment durably (index line first, then one line of the thread's log)."""
         check_thread_key(comment.thread)
-        with self._threads.lock(comment.thread), self._threads.table(comment.thread) as table:
-            # Raw documents, not Comments: building 100 Comments would double the cost of an add.
-            documents = table.all()
-            if any(document.get("id") == comment.id for document in documents):
+        with self._threads.lock(comment.thread):
+            # The thread as this process last read it plus the lines appended since: no parse
+            # of the whole thread, whatever its size.
+            state = self._threads.state(comment.thread, locked=True)
+            if comment.id in state.comments:
                 raise DuplicateComment(f"Comment {comment.id} is stored already")
-            # The index line goes first: a crash before the thread file is written leaves a
-            # line that readers check against the file and drop, never a comment the queue
-            # cannot see.
+            # The index line goes first: a crash before the log line is written leaves a line
+            # that readers check against the thread and drop, never a comment the queue cannot
+            # see.
             if self._index.set_entries(comment.thread, {comment.id: IndexEntry.of(comment)},
                                        adding=True):
                 raise DuplicateComment(f"Comment {comment.id} is stored already in another thread")
             try:
-                # An explicit document id spares TinyDB a second read of the file to find one.
-                table.insert(Document(comment.to_record(), doc_id=next_doc_id(documents)))
+                self._threads.write(comment.thread, [comment], state)
             except BaseException:
                 self._index.take_back(comment.thread, {comment.id: None})
                 raise
@@ -68,9 +66,8 @@ class TinyDBComments:
         entry = self._index.entry(comment_id)
         if entry is None:
             return None
-        comment = next(
-            (item for item in self._threads.read(entry.thread) if item.id == comment_id), None
-        )
+        found = self._threads.state(entry.thread).comments.get(comment_id)
+        comment = None if found is None else found[1]
         if comment is None or not entry.agrees_with(comment):
             comment = self._index.settle(entry.thread, [comment_id])[comment_id]
         return comment
@@ -112,14 +109,14 @@ class TinyDBComments:
         if entry is None:
             raise CommentNotFound(f"No comment {comment_id}")
         thread = entry.thread
-        with self._threads.lock(thread), self._threads.table(thread) as table:
-            found = next((document for document in table.all()
-                          if document.get("id") == comment_id), None)
+        with self._threads.lock(thread):
+            state = self._threads.state(thread, locked=True)
+            found = state.comments.get(comment_id)
             if found is None:
                 # An index line whose add never reached the thread file: drop it.
                 self._index.take_back(thread, {comment_id: None})
                 raise CommentNotFound(f"No comment {comment_id}")
-            doc_id, old = found.doc_id, comment_of(found, self._threads.path(thread))
+            old = found[1]
             new = change(old)
             if not isinstance(new, Comment):
                 raise TypeError(f"change() returned {type(new).__name__}, not a Comment")
@@ -135,7 +132,7 @@ class TinyDBComments:
                 self._index.set_entries(thread, {comment_id: new_entry})
             if new != old:
                 try:
-                    table.update(new.to_record(), doc_ids=[doc_id])
+                    self._threads.write(thread, [new], state)
                 except BaseException:
                     if index_first:
                         self._index.take_back(thread, {comment_id: IndexEntry.of(old)})
@@ -267,17 +264,18 @@ class TinyDBComments:
         raw_search = needle is not None and JSON_ESCAPED.search(needle) is None
         matching: list[Comment] = []
         for name in sorted(threads):
-            try:
-                raw = self._threads.path(name).read_bytes()
-            except FileNotFoundError:
+            snapshot_raw, log_raw = self._threads.raw(name)
+            if snapshot_raw is None and log_raw is None:
                 continue
+            raw = (snapshot_raw or b"") + (log_raw or b"")
             if raw_search and b"\\u" not in raw:
                 try:
                     if needle not in raw.decode("utf-8").casefold():
                         continue
                 except UnicodeDecodeError:
                     pass  # parsing reports the damaged file
-            for comment in comments_of_bytes(self._threads.path(name), raw):
+            for comment in comments_of_files(self._threads.path(name), snapshot_raw,
+                                             self._threads.log_path(name), log_raw):
                 if (state is None or comment.state is state) and (
                     needle is None or needle in comment.body.casefold()
                     or needle in comment.name.casefold()
@@ -311,7 +309,8 @@ class TinyDBComments:
             return {thread: view.public_by_thread.get(thread, 0) for thread in threads}
 
     def thread_version(self, thread: str) -> str:
-        """A hash of the thread file's bytes, or "empty" when the thread has no file."""
+        """A token that changes with every write of the thread (threads.ThreadFiles.version),
+        or "empty" when the thread has no file."""
         return self._threads.version(thread)
 
     def all_comments(self) -> Iterator[Comment]:
@@ -330,10 +329,9 @@ class TinyDBComments:
                 by_thread.setdefault(comment.thread, []).append(comment)
         added = 0
         for thread, candidates in sorted(by_thread.items()):
-            with self._threads.lock(thread), self._threads.table(thread) as table:
-                documents = table.all()
-                stored_ids = {document.get("id") for document in documents}
-                new = [comment for comment in candidates if comment.id not in stored_ids]
+            with self._threads.lock(thread):
+                state = self._threads.state(thread, locked=True)
+                new = [comment for comment in candidates if comment.id not in state.comments]
                 if not new:
                     continue
                 refused = self._index.set_entries(
@@ -342,12 +340,8 @@ class TinyDBComments:
                 new = [comment for comment in new if comment.id not in refused]
                 if not new:
                     continue
-                first_doc_id = next_doc_id(documents)
                 try:
-                    table.insert_multiple(
-                        Document(comment.to_record(), doc_id=first_doc_id + number)
-                        for number, comment in enumerate(new)
-                    )
+                    self._threads.write(thread, new, state)
                 except BaseException:
                     self._index.take_back(
                         thread, dict.fromkeys((comment.id for comment in new), None)

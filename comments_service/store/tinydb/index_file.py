@@ -3,10 +3,10 @@
 <store>/index.jsonl          the index (line format and in-memory view: index.py)
 <store>/locks/_index.lock    flock held while appending to or rewriting the index
 
-The thread file is the commit point of every write; the index is derived from the thread
-files and may disagree with them only after a crash between the two writes (or while a write
-is in flight). A reader that meets a disagreement settles it (:meth:`CommentIndex.settle`);
-an index that is missing is rebuilt from the thread files.
+The thread's log line (threads.py) is the commit point of every write; the index is derived
+from the thread files and may disagree with them only after a crash between the two writes
+(or while a write is in flight). A reader that meets a disagreement settles it
+(:meth:`CommentIndex.settle`); an index that is missing is rebuilt from the thread files.
 
 Locks are always taken in the order thread → index → this process's view lock, so two
 writers can never wait on each other in a circle.
@@ -197,8 +197,11 @@ class CommentIndex:
         rebuilt: dict[str, IndexEntry] = {}
         for thread in sorted(threads | known.keys()):
             with self.threads.lock(thread, wait=False) as settled:
+                # locked=True: never wait for the thread lock here, holding the index lock
+                # (the lock order is thread → index). Unsettled, a read racing a compaction
+                # could miss lines; the index's own entries for the thread stand in for them.
                 truth = {comment.id: IndexEntry.of(comment)
-                         for comment in self.threads.read(thread)}
+                         for comment in self.threads.state(thread, locked=True).ordered()}
             if not settled:
                 truth = {**truth, **known.get(thread, {})}
             for comment_id in truth.keys() & rebuilt.keys():
@@ -239,7 +242,8 @@ class CommentIndex:
         thread is in flight, so the file then is the settled truth.
         """
         with self.threads.lock(thread):
-            stored = {comment.id: comment for comment in self.threads.read(thread)}
+            stored = {comment.id: comment
+                      for comment in self.threads.state(thread, locked=True).ordered()}
             truth = {comment_id: stored.get(comment_id) for comment_id in comment_ids}
             wanted = {comment_id: None if comment is None else IndexEntry.of(comment)
                       for comment_id, comment in truth.items()}

@@ -22,6 +22,7 @@ the other way round.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import re
@@ -280,13 +281,15 @@ class TinyDBRequests:
         by_thread = self._index.threads_of(requests)
         changed = 0
         for thread, wanted in sorted(by_thread.items()):
-            with self._threads.lock(thread), self._threads.table(thread) as table:
-                doc_ids = [document.doc_id for document in table.all()
-                           if document.get("id") in wanted and not document.get("is_author")
-                           and document.get("request") != requests[document["id"]]]
-                if doc_ids:
-                    def set_request(document: dict[str, Any]) -> None:
-                        document["request"] = requests[document["id"]]
-                    table.update(set_request, doc_ids=doc_ids)
-                    changed += len(doc_ids)
+            with self._threads.lock(thread):
+                state = self._threads.state(thread, locked=True)
+                changes = [
+                    dataclasses.replace(comment, request=requests[comment.id])
+                    for comment in state.ordered()
+                    if comment.id in wanted and not comment.is_author
+                    and comment.request != requests[comment.id]
+                ]
+                # One append for the thread, however many of its comments change.
+                self._threads.write(thread, changes, state)
+                changed += len(changes)
         return changed

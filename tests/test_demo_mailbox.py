@@ -13,6 +13,7 @@ import pytest
 from bs4 import BeautifulSoup
 
 from comments_service import create_app
+from comments_service.cli.demo import SAMPLE_COMMENTS
 from comments_service.demo_mailbox import MailboxFolder, start_sink
 from comments_service.mail import notify
 from comments_service.models import OutboxStatus
@@ -135,7 +136,8 @@ def test_demo_data_queues_the_authors_digest_in_demo_mode(demo_app):
     assert result.exit_code == 0, result.output
     assert "Queued the author's digest" in result.output
     digests = [m for m in store(demo_app).list_messages(limit=100) if m.kind == "digest"]
-    assert len(digests) == 1 and digests[0].subject.startswith("9 new comments on")
+    assert len(digests) == 1 and digests[0].subject.startswith(
+        f"{len(SAMPLE_COMMENTS)} new comments on")
     assert "http://comments.test/moderate/comments/" in digests[0].text
 
 

@@ -85,6 +85,8 @@ def give_a_field_the_wrong_type(app, store_config, comment_id: str) -> None:
     import json
     from pathlib import Path
 
+    from comments_service.store import open_store
+
     if store_config["STORE_URL"]:
         import psycopg
 
@@ -94,6 +96,11 @@ def give_a_field_the_wrong_type(app, store_config, comment_id: str) -> None:
                                " 'html', 'x', 'created', 5, 'state', 'awaiting_reply',"
                                " 'public', false) WHERE id = %s", (comment_id,))
         return
+    # Fold the thread's log into its snapshot first, so that the snapshot holds the comment.
+    store = open_store(store_config["STORE_PATH"])
+    with store._threads.lock("hello"):
+        store._threads.compact("hello", store._threads.state("hello", locked=True))
+    store.close()
     path = Path(store_config["STORE_PATH"]) / "threads" / "hello.json"
     data = json.loads(path.read_text())
     next(iter(data["comments"].values()))["created"] = 5

@@ -39,6 +39,7 @@ from comments_service.mail.links import (
     site_name,
     thread_link,
 )
+from comments_service.mail.reply_address import COMMENT, reply_address
 from comments_service.mail.tokens import CONFIRM_LINK_DAYS, confirm_link, unsubscribe_link
 from comments_service.models import Comment, CommentState, MailAddress, OutboxMessage, OutboxStatus
 from comments_service.outbox import sender
@@ -74,6 +75,7 @@ DAILY_LIMIT_ERROR = (
 def queue_message(
     store: Store, *, to: str, subject: str, text: str, html: str | None = None,
     kind: str = "message", dedupe_key: str | None = None, confirm_first: bool = False,
+    reply_to: str | None = None,
 ) -> OutboxMessage | None:
     """Queue one email to one address; call it inside an app context (a request or a command).
 
@@ -83,6 +85,7 @@ def queue_message(
     the List-Unsubscribe headers. ``dedupe_key``: queuing the same key again returns the first
     message and adds nothing. ``confirm_first``: with MAIL_DOUBLE_OPT_IN the message is held
     until the address is confirmed, and a confirmation mail is queued (once a week at most).
+    ``reply_to``: the Reply-To address (a reply address of mail/reply_address.py).
 
     Returns the stored message (queued, held, or failed when the address is over its daily
     limit) or None when nothing was queued: the address is not one, or it unsubscribed.
@@ -130,6 +133,7 @@ def queue_message(
             "List-Unsubscribe": f"<{unsubscribe_url}>",
             "List-Unsubscribe-Post": "List-Unsubscribe=One-Click",
             "Auto-Submitted": "auto-generated",
+            **({"Reply-To": header_text(reply_to, 254)} if reply_to else {}),
         },
         next_attempt_at=iso(now), last_error=error, dedupe_key=dedupe_key,
         errors=(f"{iso(now)} {error}",) if error else (),
@@ -220,7 +224,8 @@ def reply_posted(store: Store, comment: Comment, reply: Comment) -> OutboxMessag
 
 
 def _queue_to_authors(
-    store: Store, kind: str, subject: str, context: dict[str, Any], *, dedupe: str
+    store: Store, kind: str, subject: str, context: dict[str, Any], *, dedupe: str,
+    reply_to: str | None = None,
 ) -> list[OutboxMessage]:
     """One message of ``kind`` (templates notify/email/<kind>.txt/.html) to every author."""
     queued = []
@@ -229,7 +234,7 @@ def _queue_to_authors(
             store, to=author.email, kind=kind, subject=subject,
             text=render_template(f"notify/email/{kind}.txt", **context),
             html=render_template(f"notify/email/{kind}.html", **context),
-            dedupe_key=f"{dedupe}:{author.id}",
+            dedupe_key=f"{dedupe}:{author.id}", reply_to=reply_to,
         )
         if message is not None:
             queued.append(message)
@@ -255,10 +260,12 @@ def comment_posted(store: Store, comment: Comment) -> list[OutboxMessage]:
             "question": question.text if question is not None else None,
             "reply_url": service_link(base, "moderation.queue.show_comment", comment_id=comment.id),
             "link": thread_link(manifest, comment.thread, comment.id),
+            # Replies by email (inbox/): answering this mail answers the comment.
+            "reply_address": reply_address(current_app.config, COMMENT, comment.id),
         }
         queued += _queue_to_authors(
             store, "new_comment", f"New comment from {comment.name} on “{context['title']}”",
-            context, dedupe=f"new_comment:{comment.id}",
+            context, dedupe=f"new_comment:{comment.id}", reply_to=context["reply_address"],
         )
     except MailSetupError as error:
         logger.error("No notification of comment %s: %s", comment.id, error)
@@ -318,6 +325,7 @@ def queue_due_digests(store: Store, now: datetime | None = None) -> list[OutboxM
                 "title": article.title if article is not None else comment.thread,
                 "reply_url": service_link(base, "moderation.queue.show_comment",
                                           comment_id=comment.id),
+                "reply_address": reply_address(config, COMMENT, comment.id),
             })
         context = {
             "site_name": site_name(manifest), "items": items, "start": start, "end": end,

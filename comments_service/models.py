@@ -234,6 +234,46 @@ class MailAddress(StoredRecord):
     confirmation_sent_at: str | None = None
 
 
+# --- replies by email (inbox/): every message the reply worker took from the mailbox -------
+
+
+class IncomingStatus(StrEnum):
+    """Where a message from the author's mailbox stands (inbox/worker.py)."""
+
+    IGNORED = "ignored"  # not the author's, no valid token, or the comment no longer waits
+    PENDING = "pending"  # accepted and recorded: its reply is to be posted (claimed by a lease)
+    HELD = "held"  # the nudge flagged the reply: it waits for the author's "yes"
+    POSTED = "posted"  # done: the reply is stored (or the "yes" applied)
+    REFUSED = "refused"  # accepted, but it could not be posted (``reason`` says why)
+    REPLACED = "replaced"  # a held reply the author answered with a new text
+
+
+@dataclass(frozen=True)
+class IncomingMail(StoredRecord):
+    """One message read from the author's mailbox, recorded before anything is posted, so
+    that it is processed exactly once. ``key`` is a digest of its Message-ID; ``reply_id`` is
+    chosen when it is recorded, so a post interrupted by a crash is finished, never repeated.
+    ``held_key``: this message answers the hold mail of that record (its text "yes" sends the
+    held reply). ``filing``: None, "none" or "new" (then ``label``) from ``#request``/``#none``."""
+
+    key: str
+    message_id: str
+    received: str
+    status: IncomingStatus = IncomingStatus.PENDING
+    sender: str = ""
+    comment_id: str | None = None
+    body: str = ""
+    filing: str | None = None
+    label: str | None = None
+    reply_id: str | None = None
+    held_key: str | None = None
+    send_anyway: bool = False
+    reason: str | None = None
+    claimed_by: str | None = None
+    claimed_until: str | None = None
+    done_at: str | None = None
+
+
 # --- tallied requests (requests.py): what the author decided about a group ---------------
 
 

@@ -14,7 +14,15 @@ from typing import Any
 
 import pytest
 
-from comments_service.models import Comment, CommentState, RequestStatus, new_comment_id
+from comments_service.models import (
+    Comment,
+    CommentState,
+    IncomingMail,
+    IncomingStatus,
+    RequestStatus,
+    new_comment_id,
+    utc_now,
+)
 from comments_service.store import Store, open_store
 from comments_service.store.backup import read_backup, restore_store, write_backup
 from comments_service.store.copy import open_store_at
@@ -39,15 +47,15 @@ from tests.conftest import (
 
 pytestmark = pytest.mark.both_stores
 
-EVERY_PART = {"comments", "authors", "outbox", "mail_addresses", "request_groups",
-              "request_tally"}
+EVERY_PART = {"comments", "authors", "outbox", "mail_addresses", "incoming_mail",
+              "request_groups", "request_tally"}
 
 
 def comparable(store: Store) -> dict[str, Any]:
     """Every part of the store, in an order that does not depend on the backend."""
     dumped = dump_store(store)
     for name, key in (("comments", "id"), ("outbox", "id"), ("mail_addresses", "address"),
-                      ("authors", "id")):
+                      ("authors", "id"), ("incoming_mail", "key")):
         dumped[name] = sorted(dumped[name], key=lambda record, key=key: record[key])
     return dumped
 
@@ -64,6 +72,10 @@ def full_store(app) -> Store:
         tally_actions.rename(store, groups[0].id, "Tracking repeated requests")
         tally_actions.set_status(store, groups[0].id, "planned", "https://blog.test/next")
         tally_actions.merge(store, groups[1].id, groups[0].id)
+    # A reply by email, read and posted (inbox/).
+    store.add_incoming_mail(IncomingMail(
+        key="0123456789abcdef" * 2, message_id="<reply@mail.test>", received=utc_now(),
+        status=IncomingStatus.POSTED, sender="ada@example.org", body="By mail."))
     return store
 
 

@@ -16,6 +16,7 @@ from comments_service.store import (
     AddressStore,
     AuthorStore,
     CommentStore,
+    InboxStore,
     OutboxStore,
     RequestStore,
     RequestTally,
@@ -66,7 +67,7 @@ def test_the_protocols_cover_the_store() -> None:
     """Store is exactly its protocols joined, plus close; no method is in two protocols."""
     declared = [members(protocol) for protocol in STORE_PROTOCOLS]
     assert set(STORE_PROTOCOLS) == {CommentStore, AuthorStore, OutboxStore, AddressStore,
-                                    RequestStore, VectorStore}
+                                    RequestStore, VectorStore, InboxStore}
     assert sum(len(names) for names in declared) == len(set().union(*declared))
     assert members(Store) == set().union(*declared) | {"close"}
 

@@ -42,7 +42,7 @@ def live_author_replies(store: CommentStore, comment: Comment) -> list[Comment]:
 
 
 def reply(store: CommentStore, comment_id: str, author: Author, body: str,
-          nudge_warnings: tuple[str, ...] = ()) -> Comment:
+          nudge_warnings: tuple[str, ...] = (), *, reply_id: str | None = None) -> Comment:
     """Store the author's reply under a reader comment; the comment becomes replied and public.
 
     ``nudge_warnings``: the kinds of the nudge's warnings the author sent this text over, kept
@@ -50,22 +50,34 @@ def reply(store: CommentStore, comment_id: str, author: Author, body: str,
 
     The reply is stored first: if the second write failed, the comment would still wait in the
     queue with the reply visible under it, rather than leave the queue with no reply.
+    ``reply_id``: the reply's id, chosen beforehand by a caller that must be able to tell,
+    after a crash, whether the reply was stored (replies by email; see finish_reply).
     """
     body = check_edit({"body": body})
     target = _reader_comment(store, comment_id)
     if target.state not in (CommentState.AWAITING_REPLY, CommentState.REPLIED):
         raise ActionRefused(f"This comment is {target.state.value.replace('_', ' ')}; "
                             "restore it before replying.")
-    now = utc_now()
     answer = store.add_comment(Comment(
-        id=new_comment_id(), thread=target.thread, name=author.name, body=body,
-        html=render_comment(body), created=now, state=CommentState.POSTED, public=True,
+        id=reply_id or new_comment_id(), thread=target.thread, name=author.name, body=body,
+        html=render_comment(body), created=utc_now(), state=CommentState.POSTED, public=True,
         parent=target.id, is_author=True, nudge_warnings=tuple(nudge_warnings),
     ))
+    return finish_reply(store, answer)
+
+
+def finish_reply(store: CommentStore, answer: Comment) -> Comment:
+    """The steps after a reply is stored: its comment becomes replied and public, and
+    reply_stored is announced. Also run again for a reply whose process died between the
+    steps: each is idempotent (the first replied_at is kept; the reader's mail and the
+    webhook are queued once per reply by their dedupe keys)."""
+    if answer.parent is None:
+        raise ActionRefused("That reply answers no comment.")
+    target = _reader_comment(store, answer.parent)
 
     def mark_replied(current: Comment) -> Comment:
         return replace(current, state=CommentState.REPLIED, public=True,
-                       replied_at=current.replied_at or now)
+                       replied_at=current.replied_at or answer.created)
 
     store.update_comment(target.id, mark_replied)
     signals.announce(signals.reply_stored, store, comment=target, reply=answer)

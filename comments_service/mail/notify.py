@@ -42,6 +42,7 @@ from comments_service.mail.links import (
     site_name,
     thread_link,
 )
+from comments_service.mail.reply_address import COMMENT, reply_address
 from comments_service.mail.tokens import CONFIRM_LINK_DAYS, confirm_link, unsubscribe_link
 from comments_service.models import (
     Author,
@@ -86,6 +87,7 @@ def queue_message(
     store: Store, *, to: str, subject: str, text: str, html: str | None = None,
     kind: str = "message", dedupe_key: str | None = None, confirm_first: bool = False,
     postpone_over_limit: bool = False, exempt_from_limit: bool = False,
+    reply_to: str | None = None,
 ) -> OutboxMessage | None:
     """Queue one email to one address; call it inside an app context (a request or a command).
 
@@ -95,6 +97,7 @@ def queue_message(
     the List-Unsubscribe headers. ``dedupe_key``: queuing the same key again returns the first
     message and adds nothing. ``confirm_first``: with MAIL_DOUBLE_OPT_IN the message is held
     until the address is confirmed, and a confirmation mail is queued (once a week at most).
+    ``reply_to``: the Reply-To address (a reply address of mail/reply_address.py).
 
     Returns the stored message (queued, held, or failed when the address is over its daily
     limit) or None when nothing was queued: the address is not one, or it unsubscribed, or it
@@ -148,6 +151,7 @@ def queue_message(
             "List-Unsubscribe": f"<{unsubscribe_url}>",
             "List-Unsubscribe-Post": "List-Unsubscribe=One-Click",
             "Auto-Submitted": "auto-generated",
+            **({"Reply-To": header_text(reply_to, 254)} if reply_to else {}),
         },
         next_attempt_at=iso(now), last_error=error, dedupe_key=dedupe_key,
         errors=(f"{iso(now)} {error}",) if error else (),
@@ -239,7 +243,7 @@ def reply_posted(store: Store, comment: Comment, reply: Comment) -> OutboxMessag
 
 def _queue_to_authors(
     store: Store, kind: str, subject: str, context: dict[str, Any], *, dedupe: str,
-    authors: list[Author] | None = None, **options: bool,
+    authors: list[Author] | None = None, reply_to: str | None = None, **options: bool,
 ) -> list[OutboxMessage]:
     """One message of ``kind`` (templates notify/email/<kind>.txt/.html) to every author (or
     to ``authors``); ``options`` go to queue_message."""
@@ -249,7 +253,7 @@ def _queue_to_authors(
             store, to=author.email, kind=kind, subject=subject,
             text=render_template(f"notify/email/{kind}.txt", **context),
             html=render_template(f"notify/email/{kind}.html", **context),
-            dedupe_key=f"{dedupe}:{author.id}", **options,
+            dedupe_key=f"{dedupe}:{author.id}", reply_to=reply_to, **options,
         )
         if message is not None:
             queued.append(message)
@@ -275,11 +279,14 @@ def comment_posted(store: Store, comment: Comment) -> list[OutboxMessage]:
             "question": question.text if question is not None else None,
             "reply_url": service_link(base, "moderation.queue.show_comment", comment_id=comment.id),
             "link": thread_link(manifest, comment.thread, comment.id),
+            # Replies by email (inbox/): answering this mail answers the comment.
+            "reply_address": reply_address(current_app.config, COMMENT, comment.id),
         }
         # Over the author's daily limit the notice waits for the next digest (never failed).
         queued += _queue_to_authors(
             store, "new_comment", f"New comment from {comment.name} on “{context['title']}”",
             context, dedupe=f"{NEW_COMMENT_KEY}:{comment.id}", postpone_over_limit=True,
+            reply_to=context["reply_address"],
         )
     except MailSetupError as error:
         logger.error("No notification of comment %s: %s", comment.id, error)
@@ -404,6 +411,7 @@ def _queue_digest(store: Store, base: str, kept: list[Comment], spam: int, start
             "title": article.title if article is not None else comment.thread,
             "reply_url": service_link(base, "moderation.queue.show_comment",
                                       comment_id=comment.id),
+            "reply_address": reply_address(current_app.config, COMMENT, comment.id),
         })
     context = {
         "site_name": site_name(manifest), "items": items, "start": start, "end": end,

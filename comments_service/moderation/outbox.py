@@ -6,14 +6,28 @@ POST with a CSRF token.
     GET  /moderate/outbox/                      messages, newest first (?show=…, ?page=…)
     POST /moderate/outbox/<id>/retry            failed (or waiting) → queued, sent soon
     POST /moderate/outbox/<id>/discard          held/queued/failed → discarded, never sent
+
+With replies by email on, the page also counts what the reply worker read from the mailbox:
+posted, held, refused, and left unread (not the author's, or no genuine reply address).
 """
 
 from __future__ import annotations
 
-from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
+from typing import Any
+
+from flask import (
+    Blueprint,
+    abort,
+    current_app,
+    flash,
+    redirect,
+    render_template,
+    request,
+    url_for,
+)
 
 from comments_service.extensions import store
-from comments_service.models import OutboxStatus
+from comments_service.models import IncomingStatus, OutboxStatus
 from comments_service.moderation.auth import login_required
 from comments_service.moderation.queue import MAX_PAGE
 from comments_service.outbox.queue import (
@@ -67,8 +81,19 @@ def index():
     return render_template(
         "moderation/outbox.html", messages=found[:PER_PAGE], more=len(found) > PER_PAGE,
         page=page, show=show, views=VIEWS, status_labels=STATUS_LABELS,
-        retryable=RETRYABLE, discardable=DISCARDABLE,
+        retryable=RETRYABLE, discardable=DISCARDABLE, replies_by_mail=_replies_by_mail(),
     )
+
+
+def _replies_by_mail() -> dict[str, Any] | None:
+    """What the reply worker did with the mailbox (inbox/): counts by status, and the latest
+    messages not posted (left unread, held, refused) with the reason. None when it is off."""
+    if not current_app.config["REPLY_MAIL_IMAP_URL"]:
+        return None
+    counts = {status.value: count for status, count in store().incoming_mail_counts().items()}
+    recent = store().list_incoming_mail(
+        (IncomingStatus.IGNORED, IncomingStatus.HELD, IncomingStatus.REFUSED), limit=10)
+    return {"counts": counts, "recent": recent}
 
 
 def _back():

@@ -27,6 +27,8 @@ from comments_service.models import (
     Author,
     Comment,
     CommentState,
+    IncomingMail,
+    IncomingStatus,
     MailAddress,
     OutboxMessage,
     OutboxStatus,
@@ -350,9 +352,50 @@ class VectorStore(Protocol):
         """Keep ``vectors`` (digest → bytes); a digest already kept keeps its first vector."""
 
 
+# What an incoming message's key looks like (inbox/: a blake2b digest of its Message-ID, hex).
+INCOMING_KEY = re.compile(r"[0-9a-f]{32}")
+
+
+def check_incoming_key(key: str) -> None:
+    """Refuse (ValueError) a key no store may hold for an incoming message."""
+    if not isinstance(key, str) or not INCOMING_KEY.fullmatch(key):
+        raise ValueError(f"Invalid incoming message key {key!r}")
+
+
+@runtime_checkable
+class InboxStore(Protocol):
+    """Messages the reply worker read from the author's mailbox (replies by email), one
+    record per Message-ID: recorded before anything is posted, so each is processed once."""
+
+    @abstractmethod
+    def add_incoming_mail(self, mail: IncomingMail) -> IncomingMail:
+        """Record ``mail`` durably unless its key is recorded already; returns the record
+        stored under the key (``mail`` itself when it was new, else the earlier one)."""
+
+    @abstractmethod
+    def get_incoming_mail(self, key: str) -> IncomingMail | None:
+        """The record with that key, or None."""
+
+    @abstractmethod
+    def update_incoming_mail(
+        self, key: str, change: Callable[[IncomingMail], IncomingMail]
+    ) -> IncomingMail:
+        """Compare-and-set as update_comment; IncomingMailNotFound; the key never changes."""
+
+    @abstractmethod
+    def list_incoming_mail(
+        self, statuses: Iterable[IncomingStatus] | None = None, *, limit: int = 50,
+    ) -> list[IncomingMail]:
+        """Records in those statuses (None: all), newest first."""
+
+    @abstractmethod
+    def incoming_mail_counts(self) -> dict[IncomingStatus, int]:
+        """How many records are in each status (every status present, 0 when none)."""
+
+
 @runtime_checkable
 class Store(CommentStore, AuthorStore, OutboxStore, AddressStore, RequestStore, VectorStore,
-            Protocol):
+            InboxStore, Protocol):
     """Everything the service keeps: what each backend implements in full."""
 
     def grouped_comments(self) -> Iterator[Comment]:
@@ -367,5 +410,5 @@ class Store(CommentStore, AuthorStore, OutboxStore, AddressStore, RequestStore, 
 
 # Every protocol a backend implements, for the contract tests and for readers.
 STORE_PROTOCOLS: tuple[type, ...] = (
-    CommentStore, AuthorStore, OutboxStore, AddressStore, RequestStore, VectorStore,
+    CommentStore, AuthorStore, OutboxStore, AddressStore, RequestStore, VectorStore, InboxStore,
 )

@@ -2,9 +2,9 @@
 
 Both backends are built this way (tinydb/__init__.py, postgres/__init__.py): the parts differ,
 the way calls reach them does not, so the forwarding is written once, here. A backend sets
-``_comments``, ``_authors``, ``_outbox``, ``_addresses``, ``_requests`` and ``_vectors`` and
-adds what only it has (``author_replies``, ``close`` …); the protocols in store.base document
-every method.
+``_comments``, ``_authors``, ``_outbox``, ``_addresses``, ``_requests``, ``_vectors`` and
+``_inbox`` and adds what only it has (``author_replies``, ``close`` …); the protocols in
+store.base document every method.
 """
 
 from __future__ import annotations
@@ -17,6 +17,8 @@ from comments_service.models import (
     Author,
     Comment,
     CommentState,
+    IncomingMail,
+    IncomingStatus,
     MailAddress,
     OutboxMessage,
     OutboxStatus,
@@ -35,6 +37,7 @@ class ComposedStore(Store):
     _addresses: Any
     _requests: Any
     _vectors: Any
+    _inbox: Any
 
     # -- CommentStore -------------------------------------------------------------------------
 
@@ -187,3 +190,24 @@ class ComposedStore(Store):
 
     def add_text_vectors(self, model: str, vectors: Mapping[str, bytes]) -> None:
         self._vectors.add_text_vectors(model, vectors)
+
+    # -- InboxStore ---------------------------------------------------------------------------
+
+    def add_incoming_mail(self, mail: IncomingMail) -> IncomingMail:
+        return self._inbox.add_incoming_mail(mail)
+
+    def get_incoming_mail(self, key: str) -> IncomingMail | None:
+        return self._inbox.get_incoming_mail(key)
+
+    def update_incoming_mail(
+        self, key: str, change: Callable[[IncomingMail], IncomingMail]
+    ) -> IncomingMail:
+        return self._inbox.update_incoming_mail(key, change)
+
+    def list_incoming_mail(
+        self, statuses: Iterable[IncomingStatus] | None = None, *, limit: int = 50,
+    ) -> list[IncomingMail]:
+        return self._inbox.list_incoming_mail(statuses, limit=limit)
+
+    def incoming_mail_counts(self) -> dict[IncomingStatus, int]:
+        return self._inbox.incoming_mail_counts()

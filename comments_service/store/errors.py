@@ -34,6 +34,10 @@ class MessageNotFound(StoreError):
     """No outbox message with that id."""
 
 
+class IncomingMailNotFound(StoreError):
+    """No incoming message recorded with that key."""
+
+
 class DuplicateMessage(StoreError):
     """An outbox message with that id is stored already."""
 

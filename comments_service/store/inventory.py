@@ -21,7 +21,14 @@ from dataclasses import dataclass, field
 from itertools import islice
 from typing import Any
 
-from comments_service.models import Author, Comment, MailAddress, OutboxMessage, RequestGroup
+from comments_service.models import (
+    Author,
+    Comment,
+    IncomingMail,
+    MailAddress,
+    OutboxMessage,
+    RequestGroup,
+)
 from comments_service.store import Store
 from comments_service.store.transfer import ImportRefused, check_comment_records
 
@@ -30,6 +37,8 @@ from comments_service.store.transfer import ImportRefused, check_comment_records
 COMMENT_BATCH = 2000
 # list_messages pages through the outbox this many at a time.
 MESSAGE_PAGE = 1000
+# Every incoming mail record at once: one per message the author's mailbox ever held.
+INCOMING_LIMIT = 10**9
 
 Progress = Callable[[int], None]
 
@@ -210,6 +219,26 @@ class MailAddressesPart(Part):
               destination.update_mail_address, report)
 
 
+class IncomingMailPart(Part):
+    """Each message the reply worker read from the author's mailbox (replies by email): kept,
+    so that a restored or copied store never posts one again."""
+
+    name, label, model = "incoming_mail", "incoming mail", IncomingMail
+
+    def records(self, store: Store) -> Iterable[IncomingMail]:
+        return reversed(store.list_incoming_mail(limit=INCOMING_LIMIT))
+
+    def fill(self, store: Store, parsed: list[IncomingMail]) -> None:
+        for mail in parsed:
+            store.add_incoming_mail(mail)
+
+    def copy(self, source: Store, destination: Store, report: CopyReport,
+             progress: Progress) -> None:
+        _sync(self.label, self.records(source), lambda mail: mail.key,
+              destination.get_incoming_mail, destination.add_incoming_mail,
+              destination.update_incoming_mail, report)
+
+
 class OutboxPart(Part):
     """Every message ever queued (mail and webhooks), sent or not."""
 
@@ -314,7 +343,7 @@ class RequestTallyPart(Part):
 # Authors first (a copy that stops early has the people who can sign in); the tally last, after
 # the comments its groups hold.
 PARTS: tuple[Part, ...] = (AuthorsPart(), CommentsPart(), OutboxPart(), MailAddressesPart(),
-                           RequestGroupsPart(), RequestTallyPart())
+                           IncomingMailPart(), RequestGroupsPart(), RequestTallyPart())
 
 
 def dump_store(store: Store) -> dict[str, Any]:

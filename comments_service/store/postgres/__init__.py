@@ -7,8 +7,8 @@ short transaction on a connection of this process's pool (connections.py); compa
 updates lock the row (``SELECT … FOR UPDATE``) while ``change`` runs; outbox claims skip rows
 another sender holds (``FOR UPDATE SKIP LOCKED``); the request tally is held under an advisory
 lock (tally.py). Each table's code lives in its own module: comments.py, authors.py,
-outbox.py, addresses.py, requests.py, vectors.py; rows.py holds what they share, schema.py the
-migrations.
+outbox.py, addresses.py, requests.py, vectors.py, inbox.py; rows.py holds what they share,
+schema.py the migrations.
 """
 
 from __future__ import annotations
@@ -24,6 +24,7 @@ from comments_service.store.postgres.addresses import PostgresAddresses
 from comments_service.store.postgres.authors import PostgresAuthors
 from comments_service.store.postgres.comments import PostgresComments
 from comments_service.store.postgres.connections import Connections
+from comments_service.store.postgres.inbox import PostgresInbox
 from comments_service.store.postgres.outbox import PostgresOutbox
 from comments_service.store.postgres.requests import PostgresRequests
 from comments_service.store.postgres.schema import check_schema, connect
@@ -49,6 +50,7 @@ class PostgresStore(ComposedStore):
         self._addresses = PostgresAddresses(self._connections)
         self._requests = PostgresRequests(self._connections)
         self._vectors = PostgresVectors(self._connections)
+        self._inbox = PostgresInbox(self._connections)
 
     def close(self) -> None:
         """Close this process's connections (a later call opens a new pool)."""

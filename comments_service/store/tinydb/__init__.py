@@ -8,16 +8,16 @@
 <store>/outbox/                 the outbox, one file per day of creation
 <store>/requests/               the request tally's log and snapshot, the author's groups
 <store>/vectors/                sentence vectors of comment texts, one file per model (derived)
+<store>/incoming_mail.json      messages read from the author's mailbox (replies by email)
 <store>/locks/                  one flock file per thread and per other file
 
 Each part lives in its own module, as one object :class:`TinyDBStore` is built of: threads.py
 and thread_log.py (a thread's snapshot and log), index.py and index_file.py (the index),
 comments.py and author_replies.py (CommentStore), authors.py, outbox.py, addresses.py,
-requests.py, vectors.py; check.py reads every file without changing anything. Every write is
-atomic (a whole line appended to a log and cut off again if torn, or a temporary file and
-rename, files.py) and durable (fsync) before the method returns; every read-modify-write
-holds an flock. Each module's docstring says which locks it
-takes and in what order.
+requests.py, vectors.py, inbox.py; check.py reads every file without changing anything. Every
+write is atomic (a whole line appended to a log and cut off again if torn, or a temporary file
+and rename, files.py) and durable (fsync) before the method returns; every read-modify-write
+holds an flock. Each module's docstring says which locks it takes and in what order.
 """
 
 from __future__ import annotations
@@ -34,6 +34,7 @@ from comments_service.store.tinydb.addresses import TinyDBAddresses
 from comments_service.store.tinydb.author_replies import AuthorReplies
 from comments_service.store.tinydb.authors import TinyDBAuthors
 from comments_service.store.tinydb.comments import TinyDBComments
+from comments_service.store.tinydb.inbox import TinyDBInbox
 from comments_service.store.tinydb.index_file import CommentIndex
 from comments_service.store.tinydb.outbox import TinyDBOutbox
 from comments_service.store.tinydb.requests import TinyDBRequests
@@ -64,6 +65,7 @@ class TinyDBStore(ComposedStore):
         self._addresses = TinyDBAddresses(self.path, locks)
         self._requests = TinyDBRequests(self.path, locks, self._threads, self._index)
         self._vectors = TinyDBVectors(self.path, locks)
+        self._inbox = TinyDBInbox(self.path, locks)
         for folder in (self.path, self._threads.folder, locks):
             if not folder.is_dir():
                 folder.mkdir(parents=True, exist_ok=True)

@@ -29,6 +29,7 @@ from comments_service.store.tinydb.addresses import (
     address_of,
 )
 from comments_service.store.tinydb.authors import AUTHORS_FILE, AuthorsFileStorage, author_of
+from comments_service.store.tinydb.inbox import INCOMING_FILE, IncomingFileStorage, incoming_of
 from comments_service.store.tinydb.index import IndexEntry, parse_index_line
 from comments_service.store.tinydb.index_file import INDEX_FILE
 from comments_service.store.tinydb.outbox import (
@@ -120,9 +121,9 @@ def log_follows_a_snapshot(log_raw: bytes) -> bool:
 
 def check_store_files(store_path: str | os.PathLike[str], *, full: bool = False) -> StoreCheck:
     """Read every file of the store without changing anything: thread files (each comment),
-    the index (each complete line), authors, mail addresses and the outbox days still open;
-    with ``full`` every outbox day. Each file that cannot be read is one problem, and so is
-    each thread file that lost comments the index lists (see lost_comments)."""
+    the index (each complete line), authors, mail addresses, incoming mail and the outbox days
+    still open; with ``full`` every outbox day. Each file that cannot be read is one problem,
+    and so is each thread file that lost comments the index lists (see lost_comments)."""
     root = Path(store_path)
     check = StoreCheck()
 
@@ -217,6 +218,7 @@ def check_store_files(store_path: str | os.PathLike[str], *, full: bool = False)
 
     check.authors = read(root / AUTHORS_FILE, records(AuthorsFileStorage, author_of))
     read(root / ADDRESSES_FILE, records(AddressesFileStorage, address_of))
+    read(root / INCOMING_FILE, records(IncomingFileStorage, incoming_of))
     outbox = root / OUTBOX_FOLDER
     days = ({path.stem for path in outbox.glob("*.json")} if full
             else {path.name for path in (outbox / OUTBOX_OPEN_FOLDER).glob("*")})

@@ -21,10 +21,7 @@ counted once on the outbox page, and left unread in the mailbox for the author t
 
 from __future__ import annotations
 
-import atexit
 import logging
-import os
-import threading
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -32,6 +29,7 @@ from typing import Any
 from flask import Flask
 
 from comments_service import extensions
+from comments_service.background import PollingThread
 from comments_service.inbox.imap import Mailbox, MailboxError
 from comments_service.inbox.parsing import AuthorMail, header_message_id, message_key, read_mail
 from comments_service.inbox.posting import post_pending
@@ -151,55 +149,16 @@ def accept(store: Store, config: Mapping[str, Any], mail: AuthorMail) -> Incomin
 # --- the background worker -----------------------------------------------------------------------
 
 
-class ReplyWorker:
-    """The reply worker thread of one app in one process: started by the first request (like
-    outbox/sender.MailSender, and for the same reasons: no thread in `flask` commands, one per
-    gunicorn worker, none in a --preload master), a daemon stopped at exit."""
+class ReplyWorker(PollingThread):
+    """The reply worker thread of one app in one process, started and stopped as the mail
+    sender is (background.py)."""
 
-    def __init__(self, app: Flask) -> None:
-        self.app = app
-        self._lock = threading.Lock()
-        self._thread: threading.Thread | None = None
-        self._pid: int | None = None
-        self._stop = threading.Event()
-        self._exit_hook = False
+    thread_name = "tellmemore-reply-worker"
+    poll_setting = "REPLY_MAIL_POLL_SECONDS"
+    what = "The reply worker"
 
-    @property
-    def running(self) -> bool:
-        return (self._thread is not None and self._pid == os.getpid()
-                and self._thread.is_alive())
-
-    def ensure_started(self) -> None:
-        if self.running:
-            return
-        with self._lock:
-            if self.running:
-                return
-            self._pid = os.getpid()
-            self._stop = threading.Event()
-            self._thread = threading.Thread(target=self._run, name="tellmemore-reply-worker",
-                                            daemon=True)
-            self._thread.start()
-            if not self._exit_hook:
-                atexit.register(self.stop)
-                self._exit_hook = True
-
-    def stop(self, timeout: float = 5.0) -> None:
-        self._stop.set()
-        thread = self._thread
-        if thread is not None and self._pid == os.getpid() and thread.is_alive():
-            thread.join(timeout)
-
-    def _run(self) -> None:
-        stop = self._stop
-        poll = float(self.app.config["REPLY_MAIL_POLL_SECONDS"])
-        while not stop.is_set():
-            try:
-                with self.app.app_context():
-                    poll_once(extensions.store(), self.app.config)
-            except Exception:
-                logger.exception("The reply worker's pass failed; it tries again in %g s", poll)
-            stop.wait(poll)
+    def pass_once(self) -> None:
+        poll_once(extensions.store(), self.app.config)
 
 
 def init_app(app: Flask) -> None:

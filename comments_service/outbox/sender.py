@@ -10,7 +10,6 @@ senders (threads, processes, machines) never both send one message within a leas
 
 from __future__ import annotations
 
-import atexit
 import logging
 import os
 import secrets
@@ -25,6 +24,7 @@ from blinker import Namespace
 from flask import Flask, has_app_context
 
 from comments_service import extensions
+from comments_service.background import PollingThread
 from comments_service.models import OutboxMessage, OutboxStatus
 from comments_service.outbox import smtp, webhooks
 from comments_service.outbox.message import iso, utc_moment
@@ -215,70 +215,17 @@ def one_line(text: str) -> str:
 # --- the background sender -----------------------------------------------------------------------
 
 
-class MailSender:
-    """The sender thread of one app in one process.
+class MailSender(PollingThread):
+    """The sender thread of one app in one process (background.py says when it starts and
+    stops). A process killed mid-send leaves a lease that expires, and the message is sent
+    again then."""
 
-    It starts with the first request the process serves (``ensure_started`` runs before each
-    request and costs a comparison once running), not in create_app: so commands such as
-    ``flask init`` never start one, and under ``gunicorn --preload`` the master (which forks
-    the workers after create_app) runs none while each worker starts exactly one of its own.
-    A thread copied by a fork does not run in the child, so the process id is checked too.
-    It is a daemon thread and ``stop`` (also run at exit) ends it between two messages; a
-    process killed mid-send leaves a lease that expires, and the message is sent again then.
-    """
+    thread_name = "tellmemore-mail-sender"
+    poll_setting = "MAIL_POLL_SECONDS"
+    what = "The mail sender"
 
-    def __init__(self, app: Flask) -> None:
-        self.app = app
-        self._lock = threading.Lock()
-        self._thread: threading.Thread | None = None
-        self._pid: int | None = None
-        self._stop = threading.Event()
-        self._wake = threading.Event()
-        self._exit_hook = False
-
-    @property
-    def running(self) -> bool:
-        return (self._thread is not None and self._pid == os.getpid()
-                and self._thread.is_alive())
-
-    def ensure_started(self) -> None:
-        if self.running:
-            return
-        with self._lock:
-            if self.running:
-                return
-            self._pid = os.getpid()
-            self._stop = threading.Event()
-            self._wake = threading.Event()
-            self._thread = threading.Thread(target=self._run, name="tellmemore-mail-sender",
-                                            daemon=True)
-            self._thread.start()
-            if not self._exit_hook:
-                atexit.register(self.stop)
-                self._exit_hook = True
-
-    def wake(self) -> None:
-        """Look at the queue now rather than at the next poll."""
-        self._wake.set()
-
-    def stop(self, timeout: float = 5.0) -> None:
-        self._stop.set()
-        self._wake.set()
-        thread = self._thread
-        if thread is not None and self._pid == os.getpid() and thread.is_alive():
-            thread.join(timeout)
-
-    def _run(self) -> None:
-        stop, wake = self._stop, self._wake
-        poll = float(self.app.config["MAIL_POLL_SECONDS"])
-        while not stop.is_set():
-            wake.clear()
-            try:
-                with self.app.app_context():
-                    send_due(extensions.store(), self.app.config, should_stop=stop.is_set)
-            except Exception:
-                logger.exception("The mail sender's pass failed; it tries again in %g s", poll)
-            wake.wait(poll)
+    def pass_once(self) -> None:
+        send_due(extensions.store(), self.app.config, should_stop=lambda: self.stopping)
 
 
 def init_app(app: Flask) -> None:

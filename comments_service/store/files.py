@@ -95,6 +95,19 @@ def write_all(fd: int, payload: bytes) -> None:
         view = view[written:]
 
 
+def append_durably(fd: int, payload: bytes, end: int) -> None:
+    """Write ``payload`` at ``end``, the end of ``fd`` (opened to append), and fsync it; if
+    that fails, cut the file back to ``end`` so that no partial record stays behind, and
+    raise."""
+    try:
+        write_all(fd, payload)
+        os.fsync(fd)
+    except OSError:
+        with suppress(OSError):
+            os.ftruncate(fd, end)
+        raise
+
+
 def fsync_folder(folder: Path) -> None:
     """Make a new or renamed entry in ``folder`` durable: the name lives in the folder."""
     fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)

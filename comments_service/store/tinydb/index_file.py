@@ -18,7 +18,7 @@ import logging
 import os
 import threading
 from collections.abc import Iterable, Iterator
-from contextlib import AbstractContextManager, contextmanager, suppress
+from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 
 from comments_service.models import Comment
@@ -135,14 +135,7 @@ class CommentIndex:
             fd = os.open(self.path, os.O_RDWR | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o600)
             try:
                 size = self._cut_partial_line(fd)
-                try:
-                    files.write_all(fd, payload)
-                    os.fsync(fd)
-                except OSError:
-                    # Take a short append back now rather than leave half a line behind.
-                    with suppress(OSError):
-                        os.ftruncate(fd, size)
-                    raise
+                files.append_durably(fd, payload, size)
             finally:
                 os.close(fd)
             if size == 0:

@@ -34,7 +34,7 @@ import os
 import threading
 from collections import OrderedDict
 from collections.abc import Iterable
-from contextlib import AbstractContextManager, suppress
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -433,13 +433,7 @@ class ThreadFiles:
                     logger.warning("Removing %d bytes of an incomplete last line from %s",
                                    size - end, path)
                     os.ftruncate(fd, end)
-                try:
-                    files.write_all(fd, lines)
-                    os.fsync(fd)
-                except OSError:
-                    with suppress(OSError):
-                        os.ftruncate(fd, end)
-                    raise
+                files.append_durably(fd, lines, end)
             finally:
                 os.close(fd)
 

@@ -3,7 +3,6 @@ process of its own, instead of (or beside) the service's sender threads."""
 
 from __future__ import annotations
 
-import signal
 import threading
 
 import click
@@ -11,6 +10,7 @@ from flask import current_app
 from flask.cli import with_appcontext
 
 from comments_service import extensions
+from comments_service.cli.looping import until_stopped
 from comments_service.outbox.sender import send_due
 
 
@@ -25,16 +25,11 @@ def send_mail_command(loop: bool) -> None:
     if not loop:
         click.echo(f"Mail: {send_due(store, config)}")
         return
-    stop = threading.Event()
-    # A service manager stops the loop with SIGTERM: end after the message being sent.
-    previous = signal.signal(signal.SIGTERM, lambda *_args: stop.set())
-    try:
-        while not stop.is_set():
-            report = send_due(store, config, should_stop=stop.is_set)
-            if report.total:
-                click.echo(f"Mail: {report}")
-            stop.wait(float(config["MAIL_POLL_SECONDS"]))
-    except KeyboardInterrupt:
-        pass
-    finally:
-        signal.signal(signal.SIGTERM, previous)
+
+    def one_pass(stop: threading.Event) -> None:
+        # Stopped, it ends after the message being sent.
+        report = send_due(store, config, should_stop=stop.is_set)
+        if report.total:
+            click.echo(f"Mail: {report}")
+
+    until_stopped(one_pass, float(config["MAIL_POLL_SECONDS"]))

@@ -4,7 +4,6 @@ reply worker threads. Exits 1 when the mailbox could not be read (cron mails the
 
 from __future__ import annotations
 
-import signal
 import threading
 
 import click
@@ -12,6 +11,7 @@ from flask import current_app
 from flask.cli import with_appcontext
 
 from comments_service import extensions
+from comments_service.cli.looping import until_stopped
 from comments_service.inbox.worker import poll_once
 
 
@@ -32,16 +32,10 @@ def poll_replies_command(loop: bool) -> None:
         if report.error:
             raise SystemExit(1)
         return
-    stop = threading.Event()
-    # A service manager stops the loop with SIGTERM: end between two passes.
-    previous = signal.signal(signal.SIGTERM, lambda *_args: stop.set())
-    try:
-        while not stop.is_set():
-            report = poll_once(store, config)
-            if report.read or report.posted or report.error:
-                click.echo(f"Replies by email: {report}")
-            stop.wait(float(config["REPLY_MAIL_POLL_SECONDS"]))
-    except KeyboardInterrupt:
-        pass
-    finally:
-        signal.signal(signal.SIGTERM, previous)
+
+    def one_pass(_stop: threading.Event) -> None:
+        report = poll_once(store, config)
+        if report.read or report.posted or report.error:
+            click.echo(f"Replies by email: {report}")
+
+    until_stopped(one_pass, float(config["REPLY_MAIL_POLL_SECONDS"]))

@@ -33,8 +33,8 @@ import logging
 import os
 import threading
 from collections import OrderedDict
-from collections.abc import Iterable
-from contextlib import AbstractContextManager
+from collections.abc import Iterable, Iterator
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -255,17 +255,8 @@ class ThreadFiles:
         """The thread as its files are now. ``locked``: the caller holds the thread lock (or
         must not wait for it), so a log that does not name the snapshot is read as left by a
         compaction cut short, without taking the lock to read again."""
-        snapshot_fd = open_or_none(self.path(thread))
-        try:
-            log_fd = open_or_none(self.log_path(thread))
-            try:
-                state = self._state_of(thread, snapshot_fd, log_fd)
-            finally:
-                if log_fd is not None:
-                    os.close(log_fd)
-        finally:
-            if snapshot_fd is not None:
-                os.close(snapshot_fd)
+        with self._opened(thread) as (snapshot_fd, log_fd):
+            state = self._state_of(thread, snapshot_fd, log_fd)
         if not state.consistent and not locked:
             # A compaction replaced the log after we opened the snapshot: read again where
             # none can be in flight.
@@ -273,6 +264,22 @@ class ThreadFiles:
                 return self.state(thread, locked=True)
         self._remember(thread, state)
         return state
+
+    @contextmanager
+    def _opened(self, thread: str) -> Iterator[tuple[int | None, int | None]]:
+        """The thread's snapshot and log, open for reading (None: no such file), snapshot
+        first; both closed after the block."""
+        snapshot_fd = open_or_none(self.path(thread))
+        try:
+            log_fd = open_or_none(self.log_path(thread))
+            try:
+                yield snapshot_fd, log_fd
+            finally:
+                if log_fd is not None:
+                    os.close(log_fd)
+        finally:
+            if snapshot_fd is not None:
+                os.close(snapshot_fd)
 
     def _state_of(self, thread: str, snapshot_fd: int | None, log_fd: int | None) -> ThreadState:
         snapshot = None if snapshot_fd is None else FileId.of(snapshot_fd)
@@ -339,26 +346,17 @@ class ThreadFiles:
         if not is_thread_key(thread):
             return EMPTY_THREAD_VERSION
         digest = hashlib.blake2b(digest_size=12)
-        snapshot_fd = open_or_none(self.path(thread))
-        try:
-            log_fd = open_or_none(self.log_path(thread))
-            try:
-                if snapshot_fd is None and log_fd is None:
-                    return EMPTY_THREAD_VERSION
-                if log_fd is None:
-                    assert snapshot_fd is not None
-                    digest.update(read_at(snapshot_fd, 0, os.fstat(snapshot_fd).st_size))
-                    return digest.hexdigest()
-                if snapshot_fd is not None:
-                    digest.update(repr(FileId.of(snapshot_fd)).encode())
-                digest.update(self._log_ends(log_fd))
+        with self._opened(thread) as (snapshot_fd, log_fd):
+            if snapshot_fd is None and log_fd is None:
+                return EMPTY_THREAD_VERSION
+            if log_fd is None:
+                assert snapshot_fd is not None
+                digest.update(read_at(snapshot_fd, 0, os.fstat(snapshot_fd).st_size))
                 return digest.hexdigest()
-            finally:
-                if log_fd is not None:
-                    os.close(log_fd)
-        finally:
             if snapshot_fd is not None:
-                os.close(snapshot_fd)
+                digest.update(repr(FileId.of(snapshot_fd)).encode())
+            digest.update(self._log_ends(log_fd))
+            return digest.hexdigest()
 
     @staticmethod
     def _log_ends(fd: int) -> bytes:

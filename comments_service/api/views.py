@@ -34,7 +34,12 @@ from comments_service.comments.posting import (
     post_reader_comment,
     withdraw_reader_comment,
 )
-from comments_service.comments.public import own_comment, public_export_document, thread_payload
+from comments_service.comments.public import (
+    own_comment,
+    public_export_document,
+    site_listening_figures,
+    thread_payload,
+)
 from comments_service.comments.spam import issue_form_token
 from comments_service.comments.validation import ValidationFailed
 from comments_service.errors import ApiError
@@ -214,7 +219,7 @@ def listening():
     kept = current_app.extensions.setdefault("tellmemore.listening", {})
     cached = kept.get("figures")
     if cached is None or now - cached[0] > LISTENING_CACHE_SECONDS:
-        cached = (now, public_export_document(manifest(), store(), listening_on())["listening"])
+        cached = (now, site_listening_figures(manifest(), store()) if listening_on() else None)
         kept["figures"] = cached
     return jsonify(listening=cached[1])
 

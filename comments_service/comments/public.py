@@ -114,7 +114,16 @@ def public_export_document(manifest: Manifest, store: CommentStore,
             thread: thread_payload(manifest.articles[thread], comments[thread], listening)
             for thread in comments
         },
-        "listening": (site_listening((comment for thread in comments.values()
-                                      for comment in thread), datetime.now(UTC))
-                      if listening else None),
+        "listening": _site_figures(comments) if listening else None,
     }
+
+
+def site_listening_figures(manifest: Manifest, store: CommentStore) -> dict[str, Any] | None:
+    """The site's listening figures over every article's comments (listening.py), without
+    the threads of the export."""
+    return _site_figures({thread: store.thread_comments(thread) for thread in manifest.articles})
+
+
+def _site_figures(comments: dict[str, list[Comment]]) -> dict[str, Any] | None:
+    return site_listening((comment for thread in comments.values() for comment in thread),
+                          datetime.now(UTC))

@@ -48,7 +48,7 @@ from comments_service.manifest import ArticleEntry
 from comments_service.models import Comment, CommentState, parse_time
 from comments_service.moderation.auth import login_required
 from comments_service.moderation.filing import comment_json, filing_choices, queue_filings
-from comments_service.moderation.readers import reader_panel
+from comments_service.moderation.readers import ReaderPanel, reader_panel
 from comments_service.tally import filing as tally_filing
 
 bp = Blueprint("queue", __name__)
@@ -249,7 +249,9 @@ def queue():
 def render_comment_page(
     comment: Comment, *, draft: str = "", warnings: list[NudgeWarning] | None = None,
     preview: str | None = None, errors: dict[str, str] | None = None, status: int = 200,
+    reader: ReaderPanel | None = None,
 ):
+    """``reader``: the reader panel when the caller has it already (the nudge used it)."""
     chosen = filters()
     previous, following = neighbours(comment, chosen)
     [view] = comment_views([comment])
@@ -264,7 +266,7 @@ def render_comment_page(
         draft_digest=draft_digest(draft),
         preview=preview, errors=errors or {}, chosen=chosen,
         previous_id=previous, next_id=following, filing=filing, focus_reply=focus_reply,
-        reader=reader_panel(comment),
+        reader=reader or reader_panel(comment),
         titles={thread: article.title for thread, article in manifest().articles.items()},
     ), status
 
@@ -296,7 +298,7 @@ def reply(comment_id: str):
                            panel.earlier_replies if panel else [])
     if warnings and request.form.get("nudged") != draft_digest(draft):
         return render_comment_page(
-            comment, draft=draft, warnings=warnings, preview=render_comment(draft)
+            comment, draft=draft, warnings=warnings, preview=render_comment(draft), reader=panel
         )
     # The reply form may file the comment under a request in the same submit (filing.py).
     choice, label = request.form.get("choice", ""), request.form.get("label")

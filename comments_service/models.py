@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import secrets
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, fields
 from datetime import UTC, datetime
 from enum import Enum, StrEnum
@@ -35,49 +36,69 @@ class StoredRecord:
     @classmethod
     def from_record(cls, record: dict[str, Any]) -> Self:
         """Rebuild the record from :meth:`to_record` output."""
-        types = _field_types(cls)
         values: dict[str, Any] = {}
-        for item in fields(cls):  # type: ignore[arg-type]
-            if item.name not in record:
-                continue
-            value, kind = record[item.name], types[item.name]
-            if isinstance(kind, type) and issubclass(kind, Enum):
-                if value in (None, ""):
-                    continue
-                value = kind(value)
-            elif not _conforms(value, kind):
-                raise TypeError(f"{item.name} is a {type(value).__name__}, not {kind}")
-            elif get_origin(kind) is tuple:
-                value = tuple(value or ())
-            elif get_origin(kind) is dict:
-                value = dict(value or {})
-            values[item.name] = value
+        for name, convert in _converters(cls):
+            if name in record:
+                value = convert(record[name], name)
+                if value is not _SKIP:
+                    values[name] = value
         return cls(**values)
 
 
-def _conforms(value: Any, kind: Any) -> bool:
+# A stored enum field that is null or empty: the field takes its default.
+_SKIP = object()
+Converter = Callable[[Any, str], Any]
+
+
+@cache
+def _converters(cls: type) -> tuple[tuple[str, Converter], ...]:
+    """Each field's name and what checks and converts its JSON value, worked out once per
+    class: looking at the type hints for every record was most of the cost of a read."""
+    types = _field_types(cls)
+    return tuple((item.name, _converter(types[item.name]))
+                 for item in fields(cls))  # type: ignore[arg-type]
+
+
+def _converter(kind: Any) -> Converter:
+    if isinstance(kind, type) and issubclass(kind, Enum):
+        def to_enum(value: Any, _name: str) -> Any:
+            return _SKIP if value in (None, "") else kind(value)
+        return to_enum
+    conforms = _checker(kind)
+    rebuild = {tuple: tuple, dict: dict}.get(get_origin(kind))
+
+    def checked(value: Any, name: str) -> Any:
+        if not conforms(value):
+            raise TypeError(f"{name} is a {type(value).__name__}, not {kind}")
+        return value if rebuild is None else rebuild(value or ())
+    return checked
+
+
+def _checker(kind: Any) -> Callable[[Any], bool]:
     """Whether a JSON value fits a field's type (tuples arrive as lists, None as null)."""
     origin, arguments = get_origin(kind), get_args(kind)
     if origin in (Union, UnionType):
-        return any(_conforms(value, argument) for argument in arguments)
+        options = [_checker(argument) for argument in arguments]
+        return lambda value: any(option(value) for option in options)
     if kind is type(None):
-        return value is None
+        return lambda value: value is None
     if origin is tuple:
-        return value is None or (isinstance(value, list | tuple)
-                                 and all(_conforms(item, arguments[0]) for item in value))
+        item = _checker(arguments[0])
+        return lambda value: value is None or (isinstance(value, list | tuple)
+                                               and all(item(one) for one in value))
     if origin is dict:
-        return value is None or (isinstance(value, dict) and all(
-            _conforms(key, arguments[0]) and _conforms(item, arguments[1])
-            for key, item in value.items()))
+        key, item = _checker(arguments[0]), _checker(arguments[1])
+        return lambda value: value is None or (isinstance(value, dict) and all(
+            key(name) and item(one) for name, one in value.items()))
     if kind is bool:
-        return isinstance(value, bool)
+        return lambda value: isinstance(value, bool)
     if kind is int:
-        return isinstance(value, int) and not isinstance(value, bool)
+        return lambda value: isinstance(value, int) and not isinstance(value, bool)
     if kind is float:
-        return isinstance(value, int | float) and not isinstance(value, bool)
+        return lambda value: isinstance(value, int | float) and not isinstance(value, bool)
     if kind is str:
-        return isinstance(value, str)
-    return True  # a type these records do not use: nothing to check
+        return lambda value: isinstance(value, str)
+    return lambda value: True  # a type these records do not use: nothing to check
 
 
 @cache

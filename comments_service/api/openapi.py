@@ -426,7 +426,8 @@ def openapi_document() -> dict[str, Any]:
             "/api/listening": {
                 "get": {
                     "operationId": "getListening",
-                    "summary": "The site's public listening figures (refreshed each minute).",
+                    "summary": "The site's public listening figures (at most "
+                               "LISTENING_CACHE_SECONDS old, a minute by default).",
                     "responses": {
                         "200": _json({"type": "object", "required": ["listening"],
                                       "properties": {"listening": _ref("SiteListening")},

@@ -274,6 +274,10 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("PUBLIC_LISTENING", "on", choice("on", "off"),
             "Readers see how the author answers: on each article how many of its comments are "
             "answered, on the site the share answered and the median time to reply."),
+    Setting("LISTENING_CACHE_SECONDS", 60.0, number(0),
+            "How old the site's listening figures may be in GET /api/listening and each "
+            "thread payload: each process works them out (reading every comment) at most "
+            "once in this time."),
     Setting("SPAM_CHECKS", "on", choice("on", "off"),
             "The honeypot, form-timing and link-count checks."),
     Setting("SPAM_MIN_SECONDS", 3.0, number(0),

@@ -7,6 +7,10 @@ come from the metrics page's own figures (metrics.individual_reply_times: a repl
 flagged as generic or repeated, sent anyway, does not count), over reader comments that are
 neither spam nor withdrawn. No figure is given about fewer than MIN_COMMENTS comments: "1 of
 1" says nothing. The setting PUBLIC_LISTENING (on/off) turns them off everywhere.
+
+The site's figures reach readers twice: baked into every page's footer at build time (the
+public export, base.html), and refreshed on an article by the widget from the numbers
+footer_fields gives the thread payload, so the footer is current without a rebuild.
 """
 
 from __future__ import annotations
@@ -55,3 +59,25 @@ def site_listening(comments: Iterable[Comment], now: datetime) -> dict[str, Any]
         "answered_share": round(done / len(recent), 2),
         "median_reply_hours": round(statistics.median(hours), 1) if hours else None,
     }
+
+
+def footer_fields(figures: dict[str, Any] | None) -> dict[str, int]:
+    """The site's figures as the numbers in the footer's ``[data-l]`` spans (base.html), for
+    the widget to copy into them: ``site_share`` (per cent) and the median time to reply in
+    each unit the build may have chosen for it (``site_reply_min``, ``site_reply_h``,
+    ``site_reply_days``). Empty when there are no figures, so nothing is added to a page.
+
+    Numbers, not text: the words and units around them were written, translated, by the
+    build (strings plugin), and the service knows neither the site's language nor its
+    catalogue. The footer wraps the number of the unit it chose, so a refreshed figure keeps
+    that unit until the next build ("50 h" rather than "2 days"); each is at least 1, so it
+    never claims "0 days". The rounding is the templates' (Jinja's round is Python's)."""
+    if figures is None:
+        return {}
+    fields = {"site_share": int(round(figures["answered_share"] * 100, 0))}
+    hours = figures["median_reply_hours"]
+    if hours is not None:  # no median: the footer says a dash, in no span
+        fields |= {"site_reply_min": max(int(round(hours * 60, 0)), 1),
+                   "site_reply_h": max(int(round(hours, 0)), 1),
+                   "site_reply_days": max(int(round(hours / 24, 0)), 1)}
+    return fields

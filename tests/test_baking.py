@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 from types import SimpleNamespace
 
 from comments.baking import bake, read_public_export
+from comments_service.listening import footer_fields
 from tests.sitebuilder import build
 
 THREAD = {"thread": "hello", "title": "Hello", "url": "/hello/", "questions": [], "count": 1,
@@ -77,10 +79,15 @@ def test_the_listening_figures_are_baked_into_the_article_and_every_footer(tmp_p
     article = (output / "a" / "index.html").read_text()
     assert ('The author has answered <span data-l="answered">11</span> of '
             '<span data-l="received">12</span> comments here.') in article
-    footer = ("Replies individually: 95 % of comments answered, median time to reply 7 h, "
-              "last 90 days.")
+    footer = ('Replies individually: <span data-l="site_share">95</span> % of comments '
+              'answered, median time to reply <span data-l="site_reply_h">7</span> h, '
+              'last 90 days.')
     for page in ("a/index.html", "b/index.html", "index.html", "archives.html"):
         assert footer in (output / page).read_text(), page
+    # The widget refreshes those spans from the service's numbers: the same ones, unchanged.
+    site = footer_fields(json.loads(path.read_text())["listening"])
+    built = dict(re.findall(r'data-l="(site_\w+)">(\d+)<', footer))
+    assert built == {key: str(site[key]) for key in built}
     assert "has answered" not in (output / "b" / "index.html").read_text()
     quiet = build(tmp_path / "without", files, COMMENTS_EXPORT=None)
     assert "Replies individually" not in (quiet / "index.html").read_text()

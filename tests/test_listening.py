@@ -4,12 +4,19 @@ over the last 90 days; nothing about fewer than 10 comments; PUBLIC_LISTENING=of
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from comments_service.listening import MIN_COMMENTS, article_listening, site_listening
+from comments_service.listening import (
+    MIN_COMMENTS,
+    article_listening,
+    footer_fields,
+    site_listening,
+)
 from comments_service.models import Comment, CommentState
+from tests.test_api import check
 
 NOW = datetime(2026, 12, 1, 12, tzinfo=UTC)
 
@@ -65,18 +72,94 @@ def service_config(service_config):
     return {**service_config, "SPAM_CHECKS": "off"}
 
 
+# The footer's [data-l] numbers (base.html) for 1 of 10 answered, three hours after.
+SITE_FIELDS = {"site_share": 10, "site_reply_min": 180, "site_reply_h": 3, "site_reply_days": 1}
+
+
 def test_the_thread_the_export_and_the_listening_route_carry_them(app, client, store) -> None:
     store.add_comment(reader(0))
     for number in range(1, MIN_COMMENTS):
         store.add_comment(reader(number, state=CommentState.AWAITING_REPLY))
     store.add_comment(reply(store.get_comment("r0"), hours=3))
-    thread = client.get("/api/threads/hello").get_json()
-    assert thread["listening"] == {"received": MIN_COMMENTS, "answered": 1}
-    assert client.get("/api/threads/second").get_json()["listening"] is None
+    thread = check(client.get("/api/threads/hello"), "/api/threads/{thread}")
+    assert thread["listening"] == {"received": MIN_COMMENTS, "answered": 1, **SITE_FIELDS}
+    # An article under ten comments has no line of its own, but the footer still has the site's.
+    second = check(client.get("/api/threads/second"), "/api/threads/{thread}")
+    assert second["listening"] == SITE_FIELDS
     export = client.get("/api/public-export").get_json()
-    assert export["threads"]["hello"]["listening"]["answered"] == 1
+    assert export["threads"]["hello"]["listening"] == {"received": MIN_COMMENTS, "answered": 1}
+    assert export["threads"]["second"]["listening"] is None  # the site's once, at the top
     assert export["listening"]["received"] == MIN_COMMENTS
     assert client.get("/api/listening").get_json()["listening"]["answered"] == 1
+
+
+@pytest.mark.parametrize(("hours", "fields"), [
+    (None, {}),  # no median: the footer shows a dash, in no span
+    (0.004, {"site_reply_min": 1, "site_reply_h": 1, "site_reply_days": 1}),
+    (0.4, {"site_reply_min": 24, "site_reply_h": 1, "site_reply_days": 1}),
+    (7.5, {"site_reply_min": 450, "site_reply_h": 8, "site_reply_days": 1}),
+    (50.0, {"site_reply_min": 3000, "site_reply_h": 50, "site_reply_days": 2}),
+])
+def test_the_footer_fields_are_the_numbers_the_build_prints(hours, fields) -> None:
+    """Rounded as Jinja rounds (Python's round: 0.955 → 96, 0.925 → 92), at least 1 in
+    every unit: the footer keeps the unit it was built with until the next build."""
+    figures = {"window_days": 90, "received": 40, "answered": 38, "answered_share": 0.955,
+               "median_reply_hours": hours}
+    assert footer_fields(figures) == {"site_share": 96, **fields}
+    assert footer_fields({**figures, "answered_share": 0.925})["site_share"] == 92
+    assert footer_fields(None) == {}
+
+
+def test_no_site_figure_in_a_thread_about_fewer_than_ten_comments(client, store) -> None:
+    for comment in (reader(n) for n in range(MIN_COMMENTS - 1)):
+        store.add_comment(comment)
+        store.add_comment(reply(comment, hours=1))
+    assert client.get("/api/threads/hello").get_json()["listening"] is None
+    assert client.get("/api/threads/second").get_json()["listening"] is None
+
+
+def test_the_site_figure_is_worked_out_once_a_minute_and_changes_the_etag(
+        app, client, store, monkeypatch) -> None:
+    """A thread GET reuses the site's figures of the last LISTENING_CACHE_SECONDS (they read
+    every article's comments): a change elsewhere on the site leaves the thread's 304 alone
+    until they are worked out again; then the body and its ETag change, and 304 holds again."""
+    from comments_service.api import views
+
+    worked_out = []
+    original = views.site_listening_figures
+
+    def counted(*args):
+        worked_out.append(1)
+        return original(*args)
+
+    monkeypatch.setattr(views, "site_listening_figures", counted)
+    comments = [reader(n, thread="second", state=CommentState.REPLIED if n == 0
+                       else CommentState.AWAITING_REPLY) for n in range(MIN_COMMENTS)]
+    for comment in comments:
+        store.add_comment(comment)
+    store.add_comment(reply(comments[0], hours=3))
+    first = client.get("/api/threads/hello")
+    assert first.get_json()["listening"] == SITE_FIELDS
+    etag = first.headers["ETag"]
+    assert client.get("/api/threads/hello", headers={"If-None-Match": etag}).status_code == 304
+    assert client.get("/api/threads/second").status_code == 200
+    client.get("/api/listening")
+    assert len(worked_out) == 1  # four requests, one reading of the whole site
+
+    # Answered on "second": hello's own comments, and so its store version, are unchanged.
+    store.update_comment("r1", lambda comment: replace(comment, state=CommentState.REPLIED))
+    store.add_comment(reply(comments[1], hours=5))
+    again = client.get("/api/threads/hello", headers={"If-None-Match": etag})
+    assert again.status_code == 304 and len(worked_out) == 1  # within the minute
+
+    app.config["LISTENING_CACHE_SECONDS"] = 0  # the minute is over
+    fresh = client.get("/api/threads/hello", headers={"If-None-Match": etag})
+    assert fresh.status_code == 200 and len(worked_out) == 2
+    assert fresh.headers["ETag"] != etag
+    assert fresh.get_json()["listening"] == {"site_share": 20, "site_reply_min": 240,
+                                             "site_reply_h": 4, "site_reply_days": 1}
+    unchanged = client.get("/api/threads/hello", headers={"If-None-Match": fresh.headers["ETag"]})
+    assert unchanged.status_code == 304
 
 
 def test_public_listening_off_hides_every_figure(service_config, store) -> None:
@@ -86,7 +169,7 @@ def test_public_listening_off_hides_every_figure(service_config, store) -> None:
     client = app.test_client()
     for comment in (reader(n) for n in range(MIN_COMMENTS + 2)):
         store.add_comment(comment)
-    assert client.get("/api/threads/hello").get_json()["listening"] is None
+    assert client.get("/api/threads/hello").get_json()["listening"] is None  # no site_* either
     assert client.get("/api/public-export").get_json()["listening"] is None
     assert client.get("/api/listening").get_json() == {"listening": None}
     app.extensions["tellmemore.store"].close()

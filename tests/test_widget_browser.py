@@ -114,7 +114,15 @@ class Stack:
 
 
 @pytest.fixture(scope="module")
-def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+def stack_settings() -> dict[str, str]:
+    """More service settings (names without TELLMEMORE_) for a module that imports ``stack``
+    and overrides this fixture."""
+    return {}
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory: pytest.TempPathFactory, stack_settings: dict[str, str]
+          ) -> Iterator[Stack]:
     folder = tmp_path_factory.mktemp("widget")
     site_port, service_port = free_port(), free_port()
     ports = {"baked": free_port(), "fr": free_port()}
@@ -125,7 +133,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     environment = service_environment(
         folder, MANIFEST=str(manifest_path), SECRET_KEY=SECRET,
         SITE_ORIGINS=",".join(f"http://127.0.0.1:{port}" for port in (site_port, *ports.values())),
-        RATE_LIMIT="off", SPAM_CHECKS="off", PUBLISH_POLICY="after_reply",
+        RATE_LIMIT="off", SPAM_CHECKS="off", PUBLISH_POLICY="after_reply", **stack_settings,
     )
     site = serve(output, site_port)
     store = open_store(folder / "store")

@@ -89,11 +89,25 @@ SCHEMAS: dict[str, Any] = {
                         "description": "Comments waiting for the author's reply."},
             "comments": {"type": "array", "items": _ref("PublicComment")},
             "listening": {
-                "type": ["object", "null"], "required": ["received", "answered"],
-                "description": "How many of the article's comments the author answered "
-                               "individually; null with fewer than 10, or when turned off.",
+                "type": ["object", "null"],
+                "description": "The public listening figures, as numbers for the page's "
+                               "[data-l=key] spans. received/answered: how many of the "
+                               "article's comments the author answered individually (absent "
+                               "with fewer than 10). site_*: the site's figures for the "
+                               "footer, at most LISTENING_CACHE_SECONDS old (absent with "
+                               "fewer than 10 in the window; the site_reply_* with no "
+                               "reply): the share answered in per cent and the median time "
+                               "to reply in each unit, at least 1. null when none is given, "
+                               "or when turned off. The public export's threads carry only "
+                               "the article's.",
                 "properties": {"received": {"type": "integer", "minimum": 10},
-                               "answered": {"type": "integer", "minimum": 0}},
+                               "answered": {"type": "integer", "minimum": 0},
+                               "site_share": {"type": "integer", "minimum": 0, "maximum": 100},
+                               "site_reply_min": {"type": "integer", "minimum": 1},
+                               "site_reply_h": {"type": "integer", "minimum": 1},
+                               "site_reply_days": {"type": "integer", "minimum": 1}},
+                "dependentRequired": {"received": ["answered"], "answered": ["received"],
+                                      "site_reply_min": ["site_share"]},
                 "additionalProperties": False,
             },
         },
@@ -412,7 +426,8 @@ def openapi_document() -> dict[str, Any]:
             "/api/listening": {
                 "get": {
                     "operationId": "getListening",
-                    "summary": "The site's public listening figures (refreshed each minute).",
+                    "summary": "The site's public listening figures (at most "
+                               "LISTENING_CACHE_SECONDS old, a minute by default).",
                     "responses": {
                         "200": _json({"type": "object", "required": ["listening"],
                                       "properties": {"listening": _ref("SiteListening")},

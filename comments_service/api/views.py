@@ -44,6 +44,7 @@ from comments_service.comments.spam import issue_form_token
 from comments_service.comments.validation import ValidationFailed
 from comments_service.errors import ApiError
 from comments_service.extensions import csrf, manifest, store
+from comments_service.listening import footer_fields
 from comments_service.manifest import ArticleEntry
 from comments_service.models import CommentState
 
@@ -52,7 +53,6 @@ bp = Blueprint("api", __name__)
 csrf.exempt(bp)
 
 MAX_COUNT_THREADS = 100
-LISTENING_CACHE_SECONDS = 60
 LONE_SURROGATE = re.compile("[\ud800-\udfff]")
 RECEIVED_ANCHOR = "comment-received"
 
@@ -125,7 +125,8 @@ def form_fields() -> dict[str, str]:
 
 
 class ThreadCache:
-    """Serialised thread responses by (thread, store version, article digest), per process."""
+    """Serialised thread responses by (thread, store version, article digest, the site's
+    figures), per process."""
 
     def __init__(self, size: int) -> None:
         self._entries: OrderedDict[str, tuple[str, str, bytes]] = OrderedDict()
@@ -159,11 +160,16 @@ def get_thread(thread: str):
     """The public thread as a tree; answers 304 when the reader's copy is current."""
     article = article_or_404(thread)
     cache: ThreadCache = current_app.extensions["tellmemore.thread_cache"]
-    version = f"{store().thread_version(thread)}|{article_digest(article)}"
+    # The body carries the site's figures for the footer (listening.footer_fields): they are
+    # part of the version, so a cached body, and the reader's ETag, never hold figures older
+    # than the minute-old site_figures(); when nothing changed the ETag stays and 304 holds.
+    site = footer_fields(site_figures())
+    version = (f"{store().thread_version(thread)}|{article_digest(article)}"
+               f"|{json.dumps(site, sort_keys=True)}")
     cached = cache.get(thread, version)
     if cached is None:
         body = json.dumps(
-            thread_payload(article, store().thread_comments(thread), listening_on()),
+            thread_payload(article, store().thread_comments(thread), listening_on(), site),
             ensure_ascii=False
         ).encode()
         etag = hashlib.sha256(body).hexdigest()[:32]
@@ -210,18 +216,40 @@ def listening_on() -> bool:
     return current_app.config["PUBLIC_LISTENING"] == "on"
 
 
+# Held by the one request that works the site's figures out again (site_figures).
+_site_figures_lock = threading.Lock()
+
+
+def site_figures() -> dict[str, Any] | None:
+    """The site's listening figures (listening.py), or None when off or too few comments.
+
+    Worked out at most once every LISTENING_CACHE_SECONDS per process: it reads every
+    article's comments, which no thread GET should pay each time. While one request works
+    them out, the others of this process keep the value they have rather than all reading
+    every article at once; only the first ever waits."""
+    kept = current_app.extensions.setdefault("tellmemore.listening", {})
+    seconds = current_app.config["LISTENING_CACHE_SECONDS"]
+    cached = kept.get("figures")
+    if cached is not None and time.monotonic() - cached[0] <= seconds:
+        return cached[1]
+    if not _site_figures_lock.acquire(blocking=cached is None):
+        return cached[1]
+    try:
+        cached = kept.get("figures")
+        now = time.monotonic()  # before reading: the age counts from what was read
+        if cached is None or now - cached[0] > seconds:
+            figures = site_listening_figures(manifest(), store()) if listening_on() else None
+            kept["figures"] = cached = (now, figures)
+        return cached[1]
+    finally:
+        _site_figures_lock.release()
+
+
 @bp.get("/api/listening")
 def listening():
-    """The site's listening figures (listening.py), or null: what the widget refreshes the
-    built page's line with. Worked out at most once a minute per process (it reads every
-    article's comments)."""
-    now = time.monotonic()
-    kept = current_app.extensions.setdefault("tellmemore.listening", {})
-    cached = kept.get("figures")
-    if cached is None or now - cached[0] > LISTENING_CACHE_SECONDS:
-        cached = (now, site_listening_figures(manifest(), store()) if listening_on() else None)
-        kept["figures"] = cached
-    return jsonify(listening=cached[1])
+    """The site's listening figures (listening.py), or null, as the footer shows them; the
+    widget has the same in each thread payload (footer_fields)."""
+    return jsonify(listening=site_figures())
 
 
 # --- posting -------------------------------------------------------------------------------

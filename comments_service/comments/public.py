@@ -84,11 +84,17 @@ def comment_tree(comments: list[Comment]) -> list[dict[str, Any]]:
     return in_time_order(roots)
 
 
-def thread_payload(article: ArticleEntry, comments: list[Comment],
-                   listening: bool = True) -> dict[str, Any]:
+def thread_payload(article: ArticleEntry, comments: list[Comment], listening: bool = True,
+                   site: dict[str, int] | None = None) -> dict[str, Any]:
     """The body of GET /api/threads/<thread> (``listening``: with the public listening
-    figure, listening.py)."""
+    figure, listening.py). ``site`` (listening.footer_fields) joins the article's figure in
+    ``listening``: the widget copies every key of it into the page's ``[data-l=key]`` spans,
+    so the footer's site figure is refreshed by the same loop as the article's line. The
+    export leaves it out: it carries the site's figures once, at its top."""
     public = [comment for comment in comments if comment.public]
+    figures: dict[str, int] | None = article_listening(comments) if listening else None
+    if site:
+        figures = {**(figures or {}), **site}
     return {
         "thread": article.thread,
         "title": article.title,
@@ -98,7 +104,7 @@ def thread_payload(article: ArticleEntry, comments: list[Comment],
         # How many comments wait for the author's reply: a number only, never their text.
         "waiting": sum(1 for comment in comments if comment.in_queue),
         "comments": comment_tree(comments),
-        "listening": article_listening(comments) if listening else None,
+        "listening": figures,
     }
 
 

@@ -1,6 +1,6 @@
 /* tellmemore comment widget, no build step. Reader text only via textContent and attributes;
    the one innerHTML is the service's sanitised html. `node` mirrors partials/comment_tree.html,
-   and [data-l] the listening figure of partials/comments.html. */
+   and [data-l] the listening figures (partials/comments.html, base.html). */
 (() => {
   'use strict';
   const d = document;

@@ -26,6 +26,7 @@ from comments_service.errors import error_response, wants_json
 from comments_service.extensions import store
 from comments_service.models import Comment
 from comments_service.moderation.auth import login_required, safe_next
+from comments_service.store import RequestFiling
 from comments_service.tally import filing as tally_filing
 from comments_service.tally import ranking
 from comments_service.tally.embedders import lexical_fallback
@@ -35,12 +36,14 @@ from comments_service.tally.views import request_view, suggested_label
 bp = Blueprint("filing", __name__)
 
 
-def filed_request(comment: Comment) -> dict[str, Any] | None:
+def filed_request(comment: Comment, filings: list[RequestFiling] | None = None
+                  ) -> dict[str, Any] | None:
     """The request the author filed ``comment`` under, as {id, label, people}; None when it
-    is not filed, or filed as not a request."""
+    is not filed, or filed as not a request (``filings``: the store's request_filings, when
+    a page asks for several)."""
     if not comment.request_filed or not comment.request or comment.request == MOVED_OUT:
         return None
-    view = request_view(store(), comment.request)
+    view = request_view(store(), comment.request, filings=filings)
     if view is None:
         return None
     return {"id": view.id, "label": view.label, "people": view.people}
@@ -98,8 +101,9 @@ def queue_filings(comments: list[Comment]) -> dict[str, FilingChoices]:
                 and comment.state.value in ("awaiting_reply", "replied")]
     fallback = lexical_fallback()
     filings = {}
+    where = store().request_filings() if any(c.request_filed for c in fileable) else []
     for comment, ranked in zip(fileable, ranking.rank_many(store(), fileable), strict=True):
-        filed = filed_request(comment) if comment.request_filed else None
+        filed = filed_request(comment, where) if comment.request_filed else None
         checked = ((filed["id"] if filed else tally_filing.NONE) if comment.request_filed
                    else ranked.preselected or "")
         filings[comment.id] = FilingChoices(ranked.suggestions, checked,

@@ -62,7 +62,7 @@ def people_chart(views: list[tally_views.RequestView]) -> dict[str, Any]:
             "y": 10 + number * ROW_HEIGHT, "label": shorten(view.label, LABEL_CHARS),
             "width": max(width, 2), "people": view.people,
             "title": f"{view.label}: {plural(view.people, 'person', 'people')}, "
-                     f"{plural(len(view.comments), 'comment')}",
+                     f"{plural(view.count, 'comment')}",
         })
     if shown:
         description = (f"People asking for each of the {len(shown)} most asked-for requests. "

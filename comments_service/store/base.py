@@ -72,6 +72,21 @@ class ReaderHistory:
     first: str | None = None  # when the first of them was written (UTC ISO)
 
 
+@dataclass(frozen=True, slots=True)
+class RequestFiling:
+    """Where one reader comment stands in the requests, without its text
+    (RequestStore.request_filings): enough to count people and list sources."""
+
+    id: str
+    request: str  # the group id as stored (merges not followed), or "-": not a request
+    filed: bool  # the author filed it there (else the machine's guess)
+    reader: str | None  # its reader_key
+    thread: str
+    question: str | None
+    created: str
+    state: CommentState
+
+
 @runtime_checkable
 class CommentStore(Protocol):
     """The comments: threads, the reply queue, counts, search, export and import."""
@@ -84,6 +99,16 @@ class CommentStore(Protocol):
     @abstractmethod
     def get_comment(self, comment_id: str) -> Comment | None:
         """The comment with that id, or None."""
+
+    def get_comments(self, comment_ids: Iterable[str]) -> dict[str, Comment]:
+        """The comments with those ids (unknown ids left out), each thread read once: for a
+        page that shows a few comments from anywhere in the store."""
+        found = {}
+        for comment_id in dict.fromkeys(comment_ids):
+            comment = self.get_comment(comment_id)
+            if comment is not None:
+                found[comment_id] = comment
+        return found
 
     @abstractmethod
     def thread_comments(self, thread: str) -> list[Comment]:
@@ -313,6 +338,15 @@ class RequestStore(Protocol):
     def grouped_comments(self) -> Iterator[Comment]:
         """Every comment whose ``request`` field is set, any state, in no set order (the
         requests page)."""
+
+    def request_filings(self) -> list[RequestFiling]:
+        """Every comment whose ``request`` field is set, as a RequestFiling, in no set order:
+        the requests pages count from these and read the text of only what they show. This
+        default reads the comments; the stores answer from their indexes."""
+        return [RequestFiling(comment.id, comment.request or "", comment.request_filed,
+                              comment.reader_key, comment.thread, comment.question,
+                              comment.created, comment.state)
+                for comment in self.grouped_comments() if not comment.is_author]
 
     @abstractmethod
     def set_comment_requests(self, requests: Mapping[str, str | None]) -> int:

@@ -47,6 +47,9 @@ class ComposedStore(Store):
     def get_comment(self, comment_id: str) -> Comment | None:
         return self._comments.get_comment(comment_id)
 
+    def get_comments(self, comment_ids: Iterable[str]) -> dict[str, Comment]:
+        return self._comments.get_comments(comment_ids)
+
     def thread_comments(self, thread: str) -> list[Comment]:
         return self._comments.thread_comments(thread)
 

@@ -42,6 +42,7 @@ import re
 import sys
 from collections import Counter
 from collections.abc import Hashable, Iterable, Sequence
+from functools import lru_cache
 from typing import Any
 
 from comments_service.tally.settle import MINILM, Calibration, settle
@@ -197,6 +198,7 @@ def content_words(text: str) -> list[str]:
 
 
 SparseVector = dict[str, float]
+LEXICAL_CACHE_SIZE = 20_000  # texts whose lexical vector this process keeps
 
 
 def _normalise(vector: dict[str, float]) -> SparseVector:
@@ -211,9 +213,13 @@ class LexicalEmbedder:
     name = "lexical"
 
     def encode(self, texts: Sequence[str]) -> list[SparseVector]:
+        """Each text's vector. Vectors are shared between callers (read them, never change
+        them): a page ranks many comments against the same filed ones, and making a vector
+        costs far more than looking it up."""
         return [self._one(text) for text in texts]
 
     @staticmethod
+    @lru_cache(maxsize=LEXICAL_CACHE_SIZE)
     def _one(text: str) -> SparseVector:
         words = content_words(text[:MAX_CHARS])
         features: Counter[str] = Counter()

@@ -13,7 +13,7 @@ from functools import wraps
 from typing import Concatenate, ParamSpec, Protocol, TypeVar
 
 from comments_service.models import Comment, CommentState, RequestGroup
-from comments_service.store import CommentStore, RequestStore, VectorStore
+from comments_service.store import CommentStore, RequestFiling, RequestStore, VectorStore
 
 MOVED_OUT = "-"  # Comment.request of a comment the author filed as "not a request"
 # <generation>-<n>: the grouper's groups (generation 1, 2 … one per regroup); 0-<n>: requests
@@ -46,18 +46,23 @@ def resolve(groups: Mapping[str, RequestGroup], group_id: str) -> str:
     return group_id
 
 
-def group_members(store: RequestStore, groups: Mapping[str, RequestGroup] | None = None,
-                  grouped: Iterable[Comment] | None = None) -> dict[str, list[Comment]]:
-    """Group id (merges followed) → its reader comments, oldest first (from ``grouped``, the
-    store's comments whose request is set, when the caller has read them already)."""
+def is_counted_filing(filing: RequestFiling) -> bool:
+    """A filing in a request group that counts: a live reader comment, not "not a request"."""
+    return filing.request != MOVED_OUT and filing.state in LIVE_STATES
+
+
+def group_filings(store: RequestStore, groups: Mapping[str, RequestGroup] | None = None,
+                  filings: Iterable[RequestFiling] | None = None
+                  ) -> dict[str, list[RequestFiling]]:
+    """Group id (merges followed) → where its reader comments stand, oldest first, without
+    their text (``filings``: the store's request_filings, when the caller has them)."""
     groups = store.request_groups() if groups is None else groups
-    members: dict[str, list[Comment]] = {}
-    for comment in store.grouped_comments() if grouped is None else grouped:
-        if (comment.request and comment.request != MOVED_OUT
-                and is_reader_request_candidate(comment)):
-            members.setdefault(resolve(groups, comment.request), []).append(comment)
-    for comments in members.values():
-        comments.sort(key=lambda comment: (comment.created, comment.id))
+    members: dict[str, list[RequestFiling]] = {}
+    for filing in store.request_filings() if filings is None else filings:
+        if filing.request and is_counted_filing(filing):
+            members.setdefault(resolve(groups, filing.request), []).append(filing)
+    for listed in members.values():
+        listed.sort(key=lambda filing: (filing.created, filing.id))
     return members
 
 

@@ -31,7 +31,7 @@ from __future__ import annotations
 import hashlib
 import threading
 from collections import OrderedDict
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
@@ -41,7 +41,12 @@ import numpy as np
 from comments_service.models import Comment, RequestGroup
 from comments_service.tally.embedders import configured_embedder, embedder_named
 from comments_service.tally.grouper import request_topic
-from comments_service.tally.groups import MOVED_OUT, TallyStore, group_members, resolve
+from comments_service.tally.groups import (
+    MOVED_OUT,
+    TallyStore,
+    group_filings,
+    resolve,
+)
 from comments_service.tally.vectors import stored
 from comments_service.tally.views import count_people, suggested_label
 
@@ -51,6 +56,12 @@ TARGET_PRECISION = 0.95
 MIN_EXAMPLES = 8  # comments that joined an earlier request, before anything is preselected
 TEXT_CACHE_SIZE = 20_000  # texts whose compared part and digest are kept
 REPLAY_CACHE_SIZE = 100_000  # filings' outcomes kept (a few hundred bytes each)
+# What a ranking reads stays the same whatever the store's size (issue 19): the newest filed
+# comments of each request it compares with, and the latest filings the threshold is fitted
+# on, moved on in steps. Both are above what the labelled data needs (docs/TALLY.md).
+RANKED_MEMBERS = 30
+REPLAYED_FILINGS = 600
+REPLAY_STEP = 100
 
 
 @dataclass(frozen=True)
@@ -128,37 +139,85 @@ def similarity(first: Any, second: Any) -> float:
                         np.asarray(second, dtype=np.float32)))
 
 
-def _similarities(vector: Any, others: Sequence[Any]) -> list[float]:
-    """The cosine of ``vector`` with each of ``others``; dense ones in one matrix product."""
-    if isinstance(vector, dict):
-        return [similarity(vector, other) for other in others]
-    return (np.stack(others) @ np.asarray(vector, dtype=np.float32)).tolist()
+@dataclass(frozen=True)
+class SiteRequests:
+    """What ranking reads of the site's requests, bounded whatever the store's size: each
+    request's newest RANKED_MEMBERS filed comments (compared with), its first one (for the
+    suggested label) and its count of people; and the window of the author's latest filings
+    the threshold is fitted on (REPLAYED_FILINGS, moved on REPLAY_STEP at a time so that the
+    cached outcomes stay valid between steps)."""
+
+    members: dict[str, list[Comment]]
+    labels: dict[str, str]
+    people: dict[str, int]
+    filings: list[Comment]
 
 
-def filed_requests(store: TallyStore, groups: Mapping[str, RequestGroup] | None = None,
-                   grouped: Iterable[Comment] | None = None) -> dict[str, list[Comment]]:
-    """Request id (merges followed) → the comments the author filed under it, oldest first
-    (``grouped``: the store's comments whose request is set, if read already)."""
-    groups = store.request_groups() if groups is None else groups
-    return {request_id: filed
-            for request_id, members in group_members(store, groups, grouped).items()
-            if (filed := [comment for comment in members if comment.request_filed])}
+def site_requests(store: TallyStore, groups: Mapping[str, RequestGroup]) -> SiteRequests:
+    """The site's requests as ranking needs them, reading only those comments' text."""
+    everything = store.request_filings()
+    by_request = {request_id: filed for request_id, members
+                  in group_filings(store, groups, everything).items()
+                  if (filed := [filing for filing in members if filing.filed])}
+    compared = {request_id: filed[-RANKED_MEMBERS:] for request_id, filed in by_request.items()}
+    filings = sorted([filing for filed in by_request.values() for filing in filed]
+                     + [filing for filing in everything
+                        if filing.request == MOVED_OUT and filing.filed],
+                     key=lambda filing: (filing.created, filing.id))
+    start = max(0, len(filings) - REPLAYED_FILINGS)
+    window = filings[start - start % REPLAY_STEP:]
+    read = store.get_comments([filing.id for filed in compared.values() for filing in filed]
+                              + [filed[0].id for filed in by_request.values()]
+                              + [filing.id for filing in window])
+    members = {request_id: listed for request_id, filed in compared.items()
+               if (listed := [read[filing.id] for filing in filed if filing.id in read])}
+    labels = {request_id: (groups[request_id].label if request_id in groups
+                           and groups[request_id].label
+                           else suggested_label([read[filed[0].id]] if filed[0].id in read
+                                                else members.get(request_id, [])))
+              for request_id, filed in by_request.items()}
+    return SiteRequests(members, labels,
+                        {request_id: count_people(filed) for request_id, filed
+                         in by_request.items()},
+                        [read[filing.id] for filing in window if filing.id in read])
+
+
+class _Members:
+    """Filed comments encoded once (and, for the model's vectors, stacked into one matrix),
+    for comparing many comments with the same members: a page of the queue."""
+
+    def __init__(self, embedder: Any, requests: Mapping[str, Sequence[Comment]]) -> None:
+        pairs = [(request_id, member) for request_id, filed in requests.items()
+                 for member in filed]
+        self.requests = [request_id for request_id, _member in pairs]
+        self.ids = [member.id for _request_id, member in pairs]
+        vectors = embedder.encode([_compared(member.body, member.question)[0]
+                                   for _request_id, member in pairs]) if pairs else []
+        dense = bool(vectors) and not isinstance(vectors[0], dict)
+        self.vectors: Any = np.stack(vectors) if dense else vectors
+
+    def scores(self, embedder: Any, comment: Comment) -> dict[str, float]:
+        """Request id → the similarity of ``comment`` to its nearest filed member (itself
+        left out)."""
+        if not self.ids:
+            return {}
+        [vector] = embedder.encode([_compared(comment.body, comment.question)[0]])
+        if isinstance(vector, dict):
+            similarities = [similarity(vector, other) for other in self.vectors]
+        else:
+            similarities = (self.vectors @ np.asarray(vector, dtype=np.float32)).tolist()
+        scores: dict[str, float] = {}
+        for request_id, member_id, score in zip(self.requests, self.ids, similarities,
+                                                strict=True):
+            if member_id != comment.id:
+                scores[request_id] = max(score, scores.get(request_id, -1.0))
+        return scores
 
 
 def _scores(embedder: Any, comment: Comment, requests: Mapping[str, Sequence[Comment]]
             ) -> dict[str, float]:
     """Request id → the similarity of ``comment`` to its nearest filed member."""
-    pairs = [(request_id, member) for request_id, filed in requests.items() for member in filed
-             if member.id != comment.id]
-    if not pairs:
-        return {}
-    texts = [_compared(one.body, one.question)[0]
-             for one in (comment, *(member for _id, member in pairs))]
-    vector, *vectors = embedder.encode(texts)
-    scores: dict[str, float] = {}
-    for (request_id, _member), score in zip(pairs, _similarities(vector, vectors), strict=True):
-        scores[request_id] = max(score, scores.get(request_id, -1.0))
-    return scores
+    return _Members(embedder, requests).scores(embedder, comment)
 
 
 def rank(store: TallyStore, comment: Comment, embedder: Any = None) -> Ranking:
@@ -172,24 +231,19 @@ def rank_many(store: TallyStore, comments: Sequence[Comment], embedder: Any = No
     requests, filings and threshold) is worked out once."""
     embedder = stored(embedder or embedder_named(configured_embedder()), store)
     groups = store.request_groups()
-    grouped = list(store.grouped_comments())
-    requests = filed_requests(store, groups, grouped)
-    filings = site_filings(grouped, requests)
-    threshold = threshold_for(_replay(embedder, filings, groups))
-    trusted = detector_trusted(filings)
-    labels = {request_id: (groups[request_id].label if request_id in groups
-                           and groups[request_id].label else suggested_label(members))
-              for request_id, members in requests.items()}
+    site = site_requests(store, groups)
+    threshold = threshold_for(_replay(embedder, site.filings, groups))
+    trusted = detector_trusted(site.filings)
+    members = _Members(embedder, site.members)
     rankings = []
     for comment in comments:
         rejected = {resolve(groups, request_id) for request_id in comment.rejected_requests}
         scores = {request_id: score
-                  for request_id, score in _scores(embedder, comment, requests).items()
+                  for request_id, score in members.scores(embedder, comment).items()
                   if request_id not in rejected}
         best = sorted(scores.items(), key=lambda item: (-item[1], item[0]))[:MAX_SUGGESTIONS]
-        suggestions = [Suggestion(id=request_id, label=labels[request_id],
-                                  people=count_people(requests[request_id]),
-                                  score=round(score, 4))
+        suggestions = [Suggestion(id=request_id, label=site.labels[request_id],
+                                  people=site.people[request_id], score=round(score, 4))
                        for request_id, score in best]
         preselected = (suggestions[0].id if suggestions and threshold is not None
                        and suggestions[0].score >= threshold else None)
@@ -197,30 +251,6 @@ def rank_many(store: TallyStore, comments: Sequence[Comment], embedder: Any = No
             preselected = NOT_A_REQUEST
         rankings.append(Ranking(suggestions, preselected, threshold))
     return rankings
-
-
-def site_filings(grouped: Iterable[Comment], requests: Mapping[str, list[Comment]]
-                 ) -> list[Comment]:
-    """Every comment the author filed, under a request (``requests``) or as not a request
-    (among ``grouped``, the store's comments whose request is set), oldest first: this site's
-    labelled examples."""
-    return sorted(
-        [member for members in requests.values() for member in members]
-        + [comment for comment in grouped
-           if comment.request == MOVED_OUT and comment.request_filed],
-        key=lambda comment: (comment.created, comment.id))
-
-
-def fitted_threshold(store: TallyStore, embedder: Any,
-                     requests: Mapping[str, list[Comment]] | None = None,
-                     groups: Mapping[str, RequestGroup] | None = None) -> float | None:
-    """This site's preselection threshold (see the module docstring), or None while the
-    author's filings are too few to tell. Each filing's outcome is cached (_replay)."""
-    groups = store.request_groups() if groups is None else groups
-    grouped = list(store.grouped_comments())
-    requests = filed_requests(store, groups, grouped) if requests is None else requests
-    return threshold_for(_replay(stored(embedder, store), site_filings(grouped, requests),
-                                 groups))
 
 
 def asks_for_something(comment: Comment) -> bool:

@@ -9,27 +9,29 @@ Read-only: the author's changes are actions.py, the pages themselves moderation/
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from functools import cached_property
 
 from comments_service.manifest import Manifest
 from comments_service.models import Comment, RequestGroup
-from comments_service.store import RequestStore
+from comments_service.store import CommentStore, RequestFiling
 from comments_service.tally.grouper import request_topic
-from comments_service.tally.groups import group_members, resolve
+from comments_service.tally.groups import TallyStore, group_filings, resolve
 
 MIN_PEOPLE = 2  # the requests page lists groups asked for by at least this many people
 SUGGESTED_LABEL_LIMIT = 80
 SAMPLES = 3
 
 
-def count_people(comments: Iterable[Comment]) -> int:
+def count_people(comments: Iterable[Comment | RequestFiling]) -> int:
     """Distinct readers: distinct reader_keys, plus one per comment without a key."""
     keys: set[str] = set()
     anonymous = 0
     for comment in comments:
-        if comment.reader_key:
-            keys.add(comment.reader_key)
+        key = comment.reader_key if isinstance(comment, Comment) else comment.reader
+        if key:
+            keys.add(key)
         else:
             anonymous += 1
     return len(keys) + anonymous
@@ -58,17 +60,44 @@ class Source:
     count: int
 
 
-@dataclass
 class RequestView:
-    """One group as the requests pages show it."""
+    """One group as the requests pages show it. Counted from the filings alone (no comment
+    text): the comments themselves are read when first asked for, the samples and the
+    suggested label reading only the few they need, so the overview costs what it shows."""
 
-    id: str
-    record: RequestGroup
-    comments: list[Comment]  # filed by the author, oldest first: the count
-    people: int
-    suggested: str
-    sources: list[Source] = field(default_factory=list)
-    maybe: list[Comment] = field(default_factory=list)  # the machine's guesses, not counted
+    def __init__(self, group_id: str, record: RequestGroup, filings: Sequence[RequestFiling],
+                 store: CommentStore, manifest: Manifest | None = None) -> None:
+        self.id, self.record, self._store = group_id, record, store
+        self.filed = [filing for filing in filings if filing.filed]  # the count, oldest first
+        self.guessed = [filing for filing in filings if not filing.filed]  # not counted
+        self.people = count_people(self.filed)
+        self.sources = _sources(self.filed, manifest)
+
+    def __repr__(self) -> str:
+        return f"RequestView({self.id!r}, people={self.people}, filed={len(self.filed)})"
+
+    def _read(self, filings: Sequence[RequestFiling]) -> list[Comment]:
+        found = self._store.get_comments(filing.id for filing in filings)
+        return [found[filing.id] for filing in filings if filing.id in found]
+
+    @cached_property
+    def comments(self) -> list[Comment]:
+        """The comments the author filed here, oldest first."""
+        return self._read(self.filed)
+
+    @cached_property
+    def maybe(self) -> list[Comment]:
+        """The machine's guesses, oldest first: never counted."""
+        return self._read(self.guessed)
+
+    @property
+    def count(self) -> int:
+        """How many comments the author filed here."""
+        return len(self.filed)
+
+    @cached_property
+    def suggested(self) -> str:
+        return suggested_label(self._read((self.filed or self.guessed)[:1]))
 
     @property
     def label(self) -> str:
@@ -76,28 +105,29 @@ class RequestView:
 
     @property
     def first_seen(self) -> str:
-        return (self.comments or self.maybe)[0].created
+        return (self.filed or self.guessed)[0].created
 
     @property
     def last_seen(self) -> str:
-        return (self.comments or self.maybe)[-1].created
+        return (self.filed or self.guessed)[-1].created
 
-    @property
+    @cached_property
     def samples(self) -> list[Comment]:
         """Up to SAMPLES comments, one per person first."""
-        picked, seen = [], set()
-        for comment in self.comments:
-            key = comment.reader_key or comment.id
+        picked: list[RequestFiling] = []
+        seen: set[str] = set()
+        for filing in self.filed:
+            key = filing.reader or filing.id
             if key not in seen:
                 seen.add(key)
-                picked.append(comment)
+                picked.append(filing)
             if len(picked) == SAMPLES:
                 break
-        return picked
+        return self._read(picked)
 
 
-def _sources(comments: Sequence[Comment], manifest: Manifest | None) -> list[Source]:
-    counted = Counter((comment.thread, comment.question) for comment in comments)
+def _sources(filings: Sequence[RequestFiling], manifest: Manifest | None) -> list[Source]:
+    counted = Counter((filing.thread, filing.question) for filing in filings)
     sources = []
     for (thread, question_id), count in counted.most_common():
         article = manifest.article(thread) if manifest is not None else None
@@ -111,36 +141,27 @@ def _sources(comments: Sequence[Comment], manifest: Manifest | None) -> list[Sou
     return sources
 
 
-def _view(group_id: str, groups: Mapping[str, RequestGroup], members: Sequence[Comment],
-          manifest: Manifest | None) -> RequestView:
-    filed = [comment for comment in members if comment.request_filed]
-    maybe = [comment for comment in members if not comment.request_filed]
-    return RequestView(
-        id=group_id, record=groups.get(group_id, RequestGroup(group_id)), comments=filed,
-        people=count_people(filed), suggested=suggested_label(filed or maybe),
-        sources=_sources(filed, manifest), maybe=maybe,
-    )
-
-
-def overview(store: RequestStore, manifest: Manifest | None = None,
-             min_people: int = MIN_PEOPLE) -> list[RequestView]:
+def overview(store: TallyStore, manifest: Manifest | None = None,
+             min_people: int = MIN_PEOPLE, filings: Iterable[RequestFiling] | None = None
+             ) -> list[RequestView]:
     """Requests the author filed ``min_people`` or more people under (at least one), most
-    people first, then most recent."""
+    people first, then most recent (``filings``: the store's request_filings, if read)."""
     groups = store.request_groups()
-    views = [_view(group_id, groups, members, manifest)
-             for group_id, members in group_members(store, groups).items()]
+    views = [RequestView(group_id, groups.get(group_id, RequestGroup(group_id)), members,
+                         store, manifest)
+             for group_id, members in group_filings(store, groups, filings).items()]
     views = [view for view in views if view.people >= max(min_people, 1)]
     views.sort(key=lambda view: (view.people, view.last_seen), reverse=True)
     return views
 
 
-def request_view(store: RequestStore, group_id: str, manifest: Manifest | None = None
-                 ) -> RequestView | None:
+def request_view(store: TallyStore, group_id: str, manifest: Manifest | None = None,
+                 filings: Iterable[RequestFiling] | None = None) -> RequestView | None:
     """One request (merges followed), or None when it has no comments and no record."""
     groups = store.request_groups()
     group_id = resolve(groups, group_id)
-    members = group_members(store, groups).get(group_id, [])
+    members = group_filings(store, groups, filings).get(group_id, [])
     if not members and group_id not in groups:
         return None
-    return _view(group_id, groups, members, manifest)
-
+    return RequestView(group_id, groups.get(group_id, RequestGroup(group_id)), members, store,
+                       manifest)

@@ -18,6 +18,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from comments_service.models import Comment
+from comments_service.store.base import RequestFiling
 from comments_service.store.composed import ComposedStore
 from comments_service.store.errors import StoreUnavailable
 from comments_service.store.postgres.addresses import PostgresAddresses
@@ -68,6 +69,9 @@ class PostgresStore(ComposedStore):
 
     def grouped_comments(self) -> Iterator[Comment]:
         return self._requests.grouped_comments()
+
+    def request_filings(self) -> list[RequestFiling]:
+        return self._requests.request_filings()
 
 
 def open_postgres_store(url: str, *, check: bool = True, **options: Any) -> PostgresStore:

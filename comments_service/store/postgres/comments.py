@@ -67,6 +67,16 @@ class PostgresComments:
                                   (comment_id,)).fetchall()
         return next(iter(comments_of_rows(rows)), None)
 
+    def get_comments(self, comment_ids: Iterable[str]) -> dict[str, Comment]:
+        wanted = list(dict.fromkeys(comment_ids))
+        if not wanted:
+            return {}
+        with self._connections.transaction() as cursor:
+            rows = cursor.execute("SELECT id, record FROM comments WHERE id = ANY(%s)",
+                                  (wanted,)).fetchall()
+        found = {comment.id: comment for comment in comments_of_rows(rows)}
+        return {comment_id: found[comment_id] for comment_id in wanted if comment_id in found}
+
     def thread_comments(self, thread: str) -> list[Comment]:
         if not is_thread_key(thread):
             return []

@@ -8,8 +8,8 @@ import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 
-from comments_service.models import Comment, RequestGroup
-from comments_service.store.base import RequestTally
+from comments_service.models import Comment, CommentState, RequestGroup
+from comments_service.store.base import RequestFiling, RequestTally
 from comments_service.store.postgres.connections import Connections
 from comments_service.store.postgres.rows import (
     comment_row,
@@ -94,6 +94,19 @@ class PostgresRequests:
                     unlock_tally(connection)
         finally:
             tally_lock.release()
+
+    def request_filings(self) -> list[RequestFiling]:
+        """From the partial index on ``request``, without the comments' text: the columns,
+        and from the record only whether the author filed it."""
+        with self._connections.transaction() as cursor:
+            rows = cursor.execute(
+                "SELECT id, request, coalesce((record->>'request_filed')::boolean, false),"
+                " reader_key, thread, question, created, state FROM comments"
+                " WHERE request IS NOT NULL AND NOT is_author"
+            ).fetchall()
+        return [RequestFiling(comment_id, request, filed, reader, thread, question, created,
+                              CommentState(state))
+                for comment_id, request, filed, reader, thread, question, created, state in rows]
 
     def grouped_comments(self) -> Iterator[Comment]:
         """From the partial index on ``request``: the requests page does not read the store."""

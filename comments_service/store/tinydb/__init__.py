@@ -23,12 +23,13 @@ holds an flock. Each module's docstring says which locks it takes and in what or
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
 
 from comments_service.models import Comment
 from comments_service.store import files
-from comments_service.store.base import ReaderHistory
+from comments_service.store.base import ReaderHistory, RequestFiling
 from comments_service.store.composed import ComposedStore
 from comments_service.store.tinydb.addresses import TinyDBAddresses
 from comments_service.store.tinydb.author_replies import AuthorReplies
@@ -89,6 +90,12 @@ class TinyDBStore(ComposedStore):
 
     def author_replies(self, limit: int | None = None) -> list[Comment]:
         return self._author_replies.newest(limit)
+
+    def grouped_comments(self) -> Iterator[Comment]:
+        return self._comments.grouped_comments()
+
+    def request_filings(self) -> list[RequestFiling]:
+        return self._comments.request_filings()
 
     def reader_history(self, reader_key: str, *, limit: int = 5) -> ReaderHistory:
         """The reader's newest comments read from their threads; the author's replies to all

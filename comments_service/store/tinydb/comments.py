@@ -15,8 +15,14 @@ import re
 from collections.abc import Callable, Iterable, Iterator
 
 from comments_service.models import Comment, CommentState
-from comments_service.store.base import ReaderHistory, check_thread_key, is_thread_key
+from comments_service.store.base import (
+    ReaderHistory,
+    RequestFiling,
+    check_thread_key,
+    is_thread_key,
+)
 from comments_service.store.errors import CommentNotFound, DuplicateComment, StoreUnavailable
+from comments_service.store.tinydb.comment_cache import KeptComments
 from comments_service.store.tinydb.index import IndexEntry, IndexView
 from comments_service.store.tinydb.index_file import CommentIndex
 from comments_service.store.tinydb.threads import ThreadFiles, comments_of_files
@@ -38,6 +44,7 @@ class TinyDBComments:
 
     def __init__(self, threads: ThreadFiles, index: CommentIndex) -> None:
         self._threads, self._index = threads, index
+        self._kept = KeptComments()
 
     def add_comment(self, comment: Comment) -> Comment:
         """Store a new comment durably (index line first, then one line of the thread's log)."""
@@ -71,6 +78,55 @@ class TinyDBComments:
         if comment is None or not entry.agrees_with(comment):
             comment = self._index.settle(entry.thread, [comment_id])[comment_id]
         return comment
+
+    def get_comments(self, comment_ids: Iterable[str]) -> dict[str, Comment]:
+        """The comments with those ids, through the index: those read before under the same
+        index entry from this process's copies (comment_cache.py), the others from their
+        threads, each thread read once."""
+        self._index.refresh()
+        with self._index.viewing() as view:
+            wanted = [(comment_id, view.entries[comment_id])
+                      for comment_id in dict.fromkeys(comment_ids) if comment_id in view.entries]
+        return {comment.id: comment for comment in self._checked(wanted)}
+
+    def _checked(self, wanted: list[tuple[str, IndexEntry]]) -> list[Comment]:
+        """The comments the index lists as ``wanted``, in that order, each kept or read from
+        its thread (each thread once) and settled where the two disagree; gone ones left out."""
+        read: dict[str, dict[str, Comment]] = {}
+        found = []
+        for comment_id, entry in wanted:
+            kept = self._kept.get(comment_id, entry)
+            if kept is not None:
+                found.append(kept)
+                continue
+            if entry.thread not in read:
+                read[entry.thread] = {item.id: item for item in self._threads.read(entry.thread)}
+            comment = read[entry.thread].get(comment_id)
+            if comment is not None and entry.agrees_with(comment):
+                self._kept.put(comment, entry)
+            else:
+                comment = self._index.settle(entry.thread, [comment_id])[comment_id]
+            if comment is not None:
+                found.append(comment)
+        return found
+
+    def request_filings(self) -> list[RequestFiling]:
+        """From the index alone (rebuilt first, once, if it has lines from before the request
+        field)."""
+        self._index.refresh_with_every_field()
+        with self._index.viewing() as view:
+            listed = view.request_ids()
+        return [RequestFiling(comment_id, entry.request or "", entry.filed, entry.reader,
+                              entry.thread, entry.question, entry.created,
+                              CommentState(entry.state))
+                for comment_id, entry in listed]
+
+    def grouped_comments(self) -> Iterator[Comment]:
+        """The comments the index lists with a request, read from their threads."""
+        self._index.refresh_with_every_field()
+        with self._index.viewing() as view:
+            listed = view.request_ids()
+        return iter(self._checked(sorted(listed, key=lambda item: item[1].thread)))
 
     def thread_comments(self, thread: str) -> list[Comment]:
         """Every comment of a thread, any state, oldest first (an unknown thread has none)."""

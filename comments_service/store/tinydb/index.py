@@ -32,6 +32,8 @@ from comments_service.store.tinydb.storage import RESTORE_HINT
 UNKNOWN_AUTHOR = ""
 # The "reader" field (the reader_key) of a line written before it existed: not known yet.
 UNKNOWN_READER = ""
+# The "request" field of a reader's comment's line written before it existed: not known yet.
+UNKNOWN_REQUEST = ""
 
 
 def author_digest(comment: Comment) -> str:
@@ -54,6 +56,14 @@ class IndexEntry:
     beside the reply box), None for the author's comments and readers without a key; lines
     written before the field existed read as UNKNOWN_READER. ``parent`` is kept for the
     author's comments only (the replies to a reader's comments, found without a thread read).
+
+    ``request`` and ``filed`` are a reader's comment's request group and whether the author
+    filed it there (the requests pages count people from the index); a reader's line always
+    names its request, null when none, so one without the key predates the field and reads
+    as UNKNOWN_REQUEST. ``edited`` (a reader's edited_at) and ``rejected`` (how many requests
+    the author said it is not in: the list only grows), written with the request, make an edit
+    or a rejection change the entry: with them, an entry that has not changed names a reader's
+    comment that has not changed, which lets a process keep comments it read (comments.py).
     """
 
     thread: str
@@ -64,6 +74,10 @@ class IndexEntry:
     author: str | None = None
     reader: str | None = None
     parent: str | None = None
+    request: str | None = None
+    filed: bool = False
+    edited: str | None = None
+    rejected: int = 0
 
     @classmethod
     def of(cls, comment: Comment) -> IndexEntry:
@@ -71,7 +85,8 @@ class IndexEntry:
             return cls(comment.thread, comment.created, str(comment.state), comment.public,
                        comment.question, author_digest(comment), None, comment.parent)
         return cls(comment.thread, comment.created, str(comment.state), comment.public,
-                   comment.question, None, comment.reader_key)
+                   comment.question, None, comment.reader_key, None, comment.request or None,
+                   comment.request_filed, comment.edited_at, len(comment.rejected_requests))
 
     @property
     def waiting(self) -> bool:
@@ -81,6 +96,15 @@ class IndexEntry:
     def is_author(self) -> bool:
         return bool(self.author)
 
+    @property
+    def complete(self) -> bool:
+        """Whether this entry changes with every change of its comment that a page shows
+        (the author's: their digest; a reader's: the fields up to ``edited``), so a copy of
+        the comment read while the entry was this one is still current."""
+        if self.author is None:
+            return self.request != UNKNOWN_REQUEST
+        return self.author != UNKNOWN_AUTHOR
+
     def agrees_with(self, comment: Comment) -> bool:
         """Whether this entry indexes ``comment`` as stored (an entry from a line older than
         the author field agrees whatever the comment's author field would be)."""
@@ -89,6 +113,9 @@ class IndexEntry:
             fresh = dataclasses.replace(fresh, author=UNKNOWN_AUTHOR)
         if self.reader == UNKNOWN_READER:
             fresh = dataclasses.replace(fresh, reader=UNKNOWN_READER, parent=self.parent)
+        if self.request == UNKNOWN_REQUEST:
+            fresh = dataclasses.replace(fresh, request=UNKNOWN_REQUEST, filed=self.filed,
+                                        edited=self.edited, rejected=self.rejected)
         return fresh == self
 
 
@@ -105,6 +132,14 @@ def index_line(comment_id: str, thread: str, entry: IndexEntry | None) -> bytes:
             record["reader"] = entry.reader
         if entry.parent is not None:
             record["parent"] = entry.parent
+        if entry.author is None and entry.request != UNKNOWN_REQUEST:
+            record["request"] = entry.request
+            if entry.filed:
+                record["filed"] = True
+            if entry.edited is not None:
+                record["edited"] = entry.edited
+            if entry.rejected:
+                record["rejected"] = entry.rejected
     return json.dumps(record, ensure_ascii=False, separators=(",", ":")).encode("utf-8") + b"\n"
 
 
@@ -117,13 +152,21 @@ def parse_index_line(raw: bytes) -> tuple[str, IndexEntry | None]:
         return record["id"], None
     entry = IndexEntry(record["thread"], record["created"], record["state"], record["public"],
                         record.get("question"), record.get("author", UNKNOWN_AUTHOR),
-                        record.get("reader", UNKNOWN_READER), record.get("parent"))
+                        record.get("reader", UNKNOWN_READER), record.get("parent"),
+                        # The author's lines never name a request (readers' always do).
+                        record.get("request", None if record.get("author") else UNKNOWN_REQUEST),
+                        record.get("filed", False), record.get("edited"),
+                        record.get("rejected", 0))
     if not (is_thread_key(entry.thread) and isinstance(entry.created, str)
             and isinstance(entry.state, str) and isinstance(entry.public, bool)
             and (entry.question is None or isinstance(entry.question, str))
             and (entry.author is None or isinstance(entry.author, str))
             and (entry.reader is None or isinstance(entry.reader, str))
-            and (entry.parent is None or isinstance(entry.parent, str))):
+            and (entry.parent is None or isinstance(entry.parent, str))
+            and (entry.request is None or isinstance(entry.request, str))
+            and isinstance(entry.filed, bool)
+            and (entry.edited is None or isinstance(entry.edited, str))
+            and isinstance(entry.rejected, int) and not isinstance(entry.rejected, bool)):
         raise ValueError("a field has the wrong type")
     return record["id"], entry
 
@@ -173,6 +216,7 @@ class IndexView:
         self.public_by_thread: Counter[str] = Counter()
         self.unknown_authors = 0  # entries from lines written before the author field
         self.unknown_readers = 0  # entries from lines written before the reader field
+        self.unknown_requests = 0  # readers' entries from lines before the request field
 
     def _clear_sorted(self) -> None:
         # (created, id), sorted: per state; per state and thread; the author's comments
@@ -181,6 +225,7 @@ class IndexView:
         self.authored: list[tuple[str, str]] = []
         self.by_reader: dict[str, list[tuple[str, str]]] = {}  # each reader's comments
         self.replies_to: dict[str, list[tuple[str, str]]] = {}  # the author's, by parent
+        self.requested: set[str] = set()  # readers' comments whose request is set
 
     def _open_current(self) -> int | None:
         """The descriptor of the file now at the path (reopened if it was replaced)."""
@@ -268,6 +313,8 @@ class IndexView:
             add(self.by_reader.setdefault(entry.reader, []), key)
         if entry.is_author and entry.parent:
             add(self.replies_to.setdefault(entry.parent, []), key)
+        if entry.request:
+            self.requested.add(comment_id)
 
     def _unlist(self, comment_id: str, entry: IndexEntry) -> None:
         key = (entry.created, comment_id)
@@ -284,6 +331,8 @@ class IndexView:
             _remove_sorted(written, key)
             if not written:
                 self.by_reader.pop(entry.reader, None)
+        if entry.request:
+            self.requested.discard(comment_id)
         if entry.is_author and entry.parent:
             answers = self.replies_to.get(entry.parent, [])
             _remove_sorted(answers, key)
@@ -300,6 +349,8 @@ class IndexView:
             self.unknown_authors += step
         if entry.reader == UNKNOWN_READER:
             self.unknown_readers += step
+        if entry.author is None and entry.request == UNKNOWN_REQUEST:
+            self.unknown_requests += step
 
     def count_in_state(self, state: str, thread: str | None, question: str | None) -> int:
         if thread is None:
@@ -364,6 +415,10 @@ class IndexView:
         return [(comment_id, self.entries[comment_id]) for parent in parents
                 for _created, comment_id in self.replies_to.get(parent, [])
                 if self.entries[comment_id].state != CommentState.WITHDRAWN]
+
+    def request_ids(self) -> list[tuple[str, IndexEntry]]:
+        """(id, entry) of every reader's comment whose request is set, in no set order."""
+        return [(comment_id, self.entries[comment_id]) for comment_id in self.requested]
 
     def adopt(self, fd: int) -> None:
         """Hold ``fd``, a rewritten index whose lines are exactly the current entries."""

@@ -39,6 +39,7 @@ from comments_service.models import RequestGroup
 from comments_service.store import files
 from comments_service.store.base import RequestTally
 from comments_service.store.errors import StoreCorrupted
+from comments_service.store.tinydb.index import IndexEntry
 from comments_service.store.tinydb.index_file import CommentIndex
 from comments_service.store.tinydb.storage import TableFileStorage, next_doc_id, open_table
 from comments_service.store.tinydb.threads import ThreadFiles
@@ -275,9 +276,10 @@ class TinyDBRequests:
             RequestGroupsStorage(str(path)).write(payload)
 
     def set_comment_requests(self, requests: Mapping[str, str | None]) -> int:
-        """Set the ``request`` field of many reader comments, one write per thread (the index
-        does not hold the field, so it is not touched). Unknown ids and the author's own
-        comments are skipped; returns how many comments changed."""
+        """Set the ``request`` field of many reader comments, one write per thread, then their
+        index lines (the requests pages count from the index: a crash between the two leaves
+        lines that disagree with the thread, which readers settle). Unknown ids and the
+        author's own comments are skipped; returns how many comments changed."""
         by_thread = self._index.threads_of(requests)
         changed = 0
         for thread, wanted in sorted(by_thread.items()):
@@ -291,5 +293,7 @@ class TinyDBRequests:
                 ]
                 # One append for the thread, however many of its comments change.
                 self._threads.write(thread, changes, state)
+                self._index.set_entries(
+                    thread, {comment.id: IndexEntry.of(comment) for comment in changes})
                 changed += len(changes)
         return changed

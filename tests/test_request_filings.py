@@ -128,3 +128,25 @@ def test_comments_kept_by_one_process_follow_another_process_s_changes(store, op
     assert found["c002"].request_filed
     other.update_comment("c002", lambda c: replace(c, state=CommentState.SPAM, public=False))
     assert store.get_comments(["c002"])["c002"].state is CommentState.SPAM
+
+
+def test_answer_counts_count_readers_answers_per_question(store) -> None:
+    stored(store, 1, question="why")
+    stored(store, 2, question="why", state=CommentState.REPLIED)
+    stored(store, 3, question="why", state=CommentState.SPAM)
+    stored(store, 4, question="how", thread="second")
+    stored(store, 5)  # answers no question
+    assert store.answer_counts() == {("hello", "why"): 2, ("second", "how"): 1}
+
+
+def test_the_themes_page_shows_a_few_questions_and_their_newest_answers(store) -> None:
+    from comments_service.tally import themes
+
+    for number in range(14):  # seven questions, two answers each
+        stored(store, number, question=f"q{number % 7}")
+    first = themes.question_themes(store, None)
+    assert (first.answered, first.pages, len(first.questions)) == (7, 2, 5)
+    last = themes.question_themes(store, None, page=2)
+    assert [q.question_id for q in last.questions] == ["q5", "q6"]
+    newest = themes.newest_answers(store, "hello", "q0", limit=1)
+    assert [answer.id for answer in newest] == ["c007"]

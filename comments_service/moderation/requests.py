@@ -24,7 +24,7 @@ from comments_service.extensions import store
 from comments_service.manifest import Manifest, ManifestError
 from comments_service.models import RequestStatus
 from comments_service.moderation.auth import login_required
-from comments_service.moderation.queue import comment_views, waited
+from comments_service.moderation.queue import comment_views, page_number, waited
 from comments_service.tally import actions as tally_actions
 from comments_service.tally import themes as tally_themes
 from comments_service.tally import views as tally_views
@@ -95,7 +95,8 @@ def requests_page():
 def themes_page():
     """The answers to each reflection question, grouped into themes."""
     return render_template("moderation/request_themes.html",
-                           questions=tally_themes.question_themes(store(), _manifest()))
+                           themes=tally_themes.question_themes(store(), _manifest(),
+                                                               page_number()))
 
 
 @bp.get("/<group_id>", endpoint="detail")

@@ -176,6 +176,18 @@ class CommentStore(Protocol):
     def state_counts(self) -> dict[CommentState, int]:
         """Number of comments in each state (every state present, 0 when none)."""
 
+    def answer_counts(self) -> dict[tuple[str, str], int]:
+        """How many readers' comments (waiting or replied) answer each (thread, question),
+        for the questions that have any: the themes page lists them. This default reads
+        every comment; the stores count from their indexes."""
+        counts: dict[tuple[str, str], int] = {}
+        for comment in self.all_comments():
+            if (comment.question and not comment.is_author and comment.state in
+                    (CommentState.AWAITING_REPLY, CommentState.REPLIED)):
+                key = (comment.thread, comment.question)
+                counts[key] = counts.get(key, 0) + 1
+        return counts
+
     @abstractmethod
     def find_comments(
         self, *, text: str | None = None, state: CommentState | None = None,

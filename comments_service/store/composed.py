@@ -50,6 +50,9 @@ class ComposedStore(Store):
     def get_comments(self, comment_ids: Iterable[str]) -> dict[str, Comment]:
         return self._comments.get_comments(comment_ids)
 
+    def answer_counts(self) -> dict[tuple[str, str], int]:
+        return self._comments.answer_counts()
+
     def thread_comments(self, thread: str) -> list[Comment]:
         return self._comments.thread_comments(thread)
 

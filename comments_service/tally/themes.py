@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 from comments_service.comments.render import plain_text
 from comments_service.manifest import Manifest
-from comments_service.models import Comment
+from comments_service.models import Comment, CommentState
 from comments_service.store import CommentStore
 from comments_service.tally.grouper import MAX_CHARS, LexicalEmbedder, content_words
 from comments_service.tally.groups import is_reader_request_candidate
@@ -21,7 +21,8 @@ from comments_service.tally.views import count_people
 from comments_service.wording import shorten
 
 THEME_THRESHOLD = 0.3  # lexical cosine for an answer to join a theme (answers share words)
-THEME_ANSWERS_LIMIT = 2000  # newest answers per question clustered on the themes page
+THEME_ANSWERS_LIMIT = 300  # newest answers per question clustered on the themes page
+QUESTIONS_PER_PAGE = 5
 
 
 @dataclass
@@ -95,16 +96,31 @@ def _theme_label(answers: Sequence[Comment]) -> str:
     return shorten(plain_text(answers[0].html) or answers[0].body, 60)
 
 
-def question_themes(store: CommentStore, manifest: Manifest | None) -> list[QuestionThemes]:
-    """For every question with answers: its answers grouped into themes."""
-    answers: dict[tuple[str, str], list[Comment]] = {}
-    for comment in store.all_comments():
-        if comment.question and is_reader_request_candidate(comment):
-            answers.setdefault((comment.thread, comment.question), []).append(comment)
+@dataclass
+class ThemesPage:
+    """One page of the themes: every question with answers (counted, not read), and the
+    themes of the QUESTIONS_PER_PAGE of them this page shows."""
+
+    questions: list[QuestionThemes]  # this page's, with their themes
+    answered: int  # questions with answers, on every page
+    page: int
+    pages: int
+
+
+def question_themes(store: CommentStore, manifest: Manifest | None, page: int = 1
+                    ) -> ThemesPage:
+    """The questions with answers, by article and question id; for those on ``page``, their
+    newest THEME_ANSWERS_LIMIT answers grouped into themes. What a page reads is bounded by
+    what it shows, whatever the store's size (issue 19)."""
+    counts = sorted(store.answer_counts().items())
+    pages = max(1, -(-len(counts) // QUESTIONS_PER_PAGE))
+    shown = counts[(page - 1) * QUESTIONS_PER_PAGE:page * QUESTIONS_PER_PAGE]
     found = []
-    for (thread, question_id), comments in sorted(answers.items()):
-        comments.sort(key=lambda comment: (comment.created, comment.id))
-        comments = comments[-THEME_ANSWERS_LIMIT:]
+    for (thread, question_id), _count in shown:
+        comments = [comment for comment in newest_answers(store, thread, question_id)
+                    if is_reader_request_candidate(comment)]
+        if not comments:
+            continue
         article = manifest.article(thread) if manifest is not None else None
         question = article.question(question_id) if article else None
         found.append(QuestionThemes(
@@ -112,4 +128,17 @@ def question_themes(store: CommentStore, manifest: Manifest | None) -> list[Ques
             question=question.text if question else question_id, question_id=question_id,
             answers=len(comments), themes=cluster_answers(comments),
         ))
-    return found
+    return ThemesPage(found, len(counts), page, pages)
+
+
+def newest_answers(store: CommentStore, thread: str, question: str,
+                   limit: int = THEME_ANSWERS_LIMIT) -> list[Comment]:
+    """The newest ``limit`` readers' answers to one question (waiting or replied), oldest
+    first."""
+    answers: list[Comment] = []
+    for state in (CommentState.AWAITING_REPLY, CommentState.REPLIED):
+        total = store.count_in_state(state, thread=thread, question=question)
+        answers += store.comments_in_state(state, thread=thread, question=question,
+                                           limit=limit, offset=max(0, total - limit))
+    answers.sort(key=lambda comment: (comment.created, comment.id))
+    return answers[-limit:]

@@ -67,6 +67,14 @@ class PostgresComments:
                                   (comment_id,)).fetchall()
         return next(iter(comments_of_rows(rows)), None)
 
+    def answer_counts(self) -> dict[tuple[str, str], int]:
+        with self._connections.transaction() as cursor:
+            rows = cursor.execute(
+                "SELECT thread, question, count(*) FROM comments WHERE question IS NOT NULL"
+                " AND state IN ('awaiting_reply', 'replied') AND NOT is_author"
+                " GROUP BY thread, question").fetchall()
+        return {(thread, question): int(count) for thread, question, count in rows}
+
     def get_comments(self, comment_ids: Iterable[str]) -> dict[str, Comment]:
         wanted = list(dict.fromkeys(comment_ids))
         if not wanted:

@@ -282,6 +282,18 @@ class TinyDBComments:
         with self._index.viewing() as view:
             return view.count_in_state(str(state), thread, question)
 
+    def answer_counts(self) -> dict[tuple[str, str], int]:
+        """From the index's counts per state, thread and question."""
+        self._index.refresh()
+        with self._index.viewing() as view:
+            counted = list(view.by_thread_question.items())
+        counts: dict[tuple[str, str], int] = {}
+        for (state, thread, question), count in counted:
+            if question and count and state in (CommentState.AWAITING_REPLY,
+                                                CommentState.REPLIED):
+                counts[thread, question] = counts.get((thread, question), 0) + count
+        return counts
+
     def state_counts(self) -> dict[CommentState, int]:
         """Comments per state, from the index; every state is a key."""
         self._index.refresh()

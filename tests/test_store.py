@@ -508,37 +508,35 @@ def test_find_comments_without_text_lists_newest_first(store: Store) -> None:
 
 
 @pytest.mark.tinydb_only("which thread files are read")
-def test_find_comments_reads_only_the_threads_that_can_match(
+def test_a_store_wide_search_reads_each_thread_once_then_only_what_changed(
     store: TinyDBStore, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     store.add_comment(make_comment("plain", body="magic"))
     spam = store.add_comment(make_comment("spammy", body="magic", state=CommentState.SPAM))
     store.add_comment(make_comment("other", body="nothing"))
     read: list[str] = []
-    parsed: list[str] = []
-    original_read, original_parse = Path.read_bytes, tinydb_comments.comments_of_files
+    original = ThreadFiles.read
 
-    def reading(path: Path) -> bytes:
-        if path.suffix == ".log":  # a thread's snapshot and log are read together
-            read.append(path.stem)
-        return original_read(path)
+    def reading(self: ThreadFiles, thread: str) -> list[Comment]:
+        read.append(thread)
+        return original(self, thread)
 
-    def parsing(path: Path, *raw: Any) -> list[Comment]:
-        parsed.append(path.stem)
-        return original_parse(path, *raw)
-
-    monkeypatch.setattr(Path, "read_bytes", reading)
-    monkeypatch.setattr(tinydb_comments, "comments_of_files", parsing)
+    monkeypatch.setattr(ThreadFiles, "read", reading)
     assert store.find_comments(text="magic", state=CommentState.SPAM) == ([spam], 1)
-    assert read == parsed == ["spammy"]
+    assert sorted(read) == ["other", "plain", "spammy"]  # the process's first search
     read.clear()
-    parsed.clear()
-    assert store.find_comments(text="magic", thread="plain")[1] == 1
-    assert read == ["plain"]
-    read.clear()
-    parsed.clear()
-    assert store.find_comments(text="nothing") [1] == 1
-    assert sorted(read) == ["other", "plain", "spammy"] and parsed == ["other"]
+    assert store.find_comments(text="MAGIC")[1] == 2
+    assert store.find_comments(text="nothing")[1] == 1
+    assert read == []  # the texts and the page's comments are kept
+    other = open_store(store.path)
+    added = other.add_comment(make_comment("other", body="more magic"))
+    other.update_comment(spam.id, lambda c: dataclasses.replace(
+        c, body="plain words", edited_at="2026-12-07T10:00:00.000000+00:00"))
+    found, total = store.find_comments(text="magic")
+    assert (found[0], total) == (added, 2)
+    assert sorted(read) == ["other", "spammy"]  # only the threads that changed
+    assert store.find_comments(text="plain words") == (
+        [other.get_comment(spam.id)], 1)
 
 
 @pytest.mark.tinydb_only("a thread file rewritten by hand")

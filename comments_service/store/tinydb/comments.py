@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import heapq
 import logging
-import re
 from collections.abc import Callable, Iterable, Iterator
 
 from comments_service.models import Comment, CommentState
@@ -25,13 +24,11 @@ from comments_service.store.errors import CommentNotFound, DuplicateComment, Sto
 from comments_service.store.tinydb.comment_cache import KeptComments
 from comments_service.store.tinydb.index import IndexEntry, IndexView
 from comments_service.store.tinydb.index_file import CommentIndex
-from comments_service.store.tinydb.threads import ThreadFiles, comments_of_files
+from comments_service.store.tinydb.search_texts import SearchTexts
+from comments_service.store.tinydb.threads import ThreadFiles
 
 logger = logging.getLogger(__name__)
 
-# Characters json.dumps escapes (ensure_ascii=False): a search text holding one of them cannot
-# be looked for in a file's raw bytes.
-JSON_ESCAPED = re.compile(r'["\\\x00-\x1f]')
 
 
 def newest_first(comment: Comment) -> tuple[str, str]:
@@ -45,6 +42,7 @@ class TinyDBComments:
     def __init__(self, threads: ThreadFiles, index: CommentIndex) -> None:
         self._threads, self._index = threads, index
         self._kept = KeptComments()
+        self._search = SearchTexts()
 
     def add_comment(self, comment: Comment) -> Comment:
         """Store a new comment durably (index line first, then one line of the thread's log)."""
@@ -309,50 +307,41 @@ class TinyDBComments:
 
         Cost: with ``thread``, one read of that thread file. With neither ``text`` nor
         ``thread``, the page comes from the index like comments_in_state (each comment checked
-        in its file) and the total is the index's count. With ``text`` and no ``thread`` it
-        reads every thread file that can match: only threads the index lists with a comment in
-        ``state`` when a state is given, and a file whose raw text does not contain ``text``
-        (casefolded) is skipped without being parsed. So a store-wide text search reads
-        (nearly) every thread file and grows with the store: measured ~15 ms per 10,000 comments
-        when few threads hold the text, ~150 ms per 10,000 when most do (or when the text holds
-        a character JSON escapes, such as a quote, so the raw files cannot be searched first).
+        in its file) and the total is the index's count. With ``text`` and no ``thread``, a
+        scan of the texts this process keeps (search_texts.py: the first search of a process
+        reads every thread once, later ones only the comments changed since), then the page
+        shown read from the threads.
         """
         state = None if state is None else CommentState(state)
         offset = max(offset, 0)
         if thread is None and not text:
             return self._find_in_index(state, limit, offset)
-        if thread is not None:
-            threads = [thread] if is_thread_key(thread) else []
-        else:
-            self._index.refresh()
-            with self._index.viewing() as view:
-                threads = view.threads_with(state)
         needle = text.casefold() if text else None
-        # The raw file can be searched first when the text cannot have been escaped in it.
-        raw_search = needle is not None and JSON_ESCAPED.search(needle) is None
-        matching: list[Comment] = []
-        for name in sorted(threads):
-            snapshot_raw, log_raw = self._threads.raw(name)
-            if snapshot_raw is None and log_raw is None:
-                continue
-            raw = (snapshot_raw or b"") + (log_raw or b"")
-            if raw_search and b"\\u" not in raw:
-                try:
-                    if needle not in raw.decode("utf-8").casefold():
-                        continue
-                except UnicodeDecodeError:
-                    pass  # parsing reports the damaged file
-            for comment in comments_of_files(self._threads.path(name), snapshot_raw,
-                                             self._threads.log_path(name), log_raw):
-                if (state is None or comment.state is state) and (
-                    needle is None or needle in comment.body.casefold()
-                    or needle in comment.name.casefold()
-                ):
-                    matching.append(comment)
+        if thread is None and needle is not None:
+            return self._find_in_texts(needle, state, limit, offset)
+        matching = [comment for comment in self._threads.read(thread) if (
+            (state is None or comment.state is state) and (
+                needle is None or needle in comment.body.casefold()
+                or needle in comment.name.casefold()))] if is_thread_key(thread) else []
         if limit <= 0:
             return [], len(matching)
         page = heapq.nlargest(offset + limit, matching, key=newest_first)[offset:]
         return page, len(matching)
+
+    def _find_in_texts(self, needle: str, state: CommentState | None, limit: int,
+                       offset: int) -> tuple[list[Comment], int]:
+        """A store-wide text search over the texts this process keeps (search_texts.py); only
+        the page shown is read, and checked again, from the threads."""
+        self._index.refresh()
+        found = self._search.matching(self._index.viewing, self._checked, needle,
+                                      None if state is None else str(state))
+        if limit <= 0:
+            return [], len(found)
+        listed = [comment_id for _created, comment_id in found[offset:offset + limit]]
+        read = self.get_comments(listed)
+        page = [read[comment_id] for comment_id in listed if comment_id in read and (
+            state is None or read[comment_id].state is state)]
+        return page, len(found)
 
     def _find_in_index(
         self, state: CommentState | None, limit: int, offset: int

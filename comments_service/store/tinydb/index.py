@@ -205,6 +205,10 @@ class IndexView:
         self._finalizer()
 
     def _clear(self) -> None:
+        # Which comments changed, in the order applied, for what a process keeps per comment
+        # (search_texts.py): a new generation whenever the entries are read afresh.
+        self.generation = getattr(self, "generation", 0) + 1
+        self.changed: list[str] = []
         self.offset = 0  # bytes of the file applied so far (always just after a newline)
         self.lines = 0  # lines applied from the current file, for the compaction rule
         self.entries: dict[str, IndexEntry] = {}
@@ -290,6 +294,7 @@ class IndexView:
         self, comment_id: str, entry: IndexEntry | None, *, keep_sorted: bool = True
     ) -> None:
         """Make ``entry`` the comment's latest indexed state (None: the comment is gone)."""
+        self.changed.append(comment_id)
         old = self.entries.pop(comment_id, None)
         if old is not None:
             self._count(old, -1)

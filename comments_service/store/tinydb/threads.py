@@ -324,17 +324,6 @@ class ThreadFiles:
             self._cache.clear()
             self._cached_comments = 0
 
-    def raw(self, thread: str) -> tuple[bytes | None, bytes | None]:
-        """The bytes of the thread's snapshot and log (None: no such file), for a search that
-        looks at the raw text first."""
-        found: list[bytes | None] = []
-        for path in (self.path(thread), self.log_path(thread)):
-            try:
-                found.append(path.read_bytes())
-            except FileNotFoundError:
-                found.append(None)
-        return found[0], found[1]
-
     def version(self, thread: str) -> str:
         """A token that changes with every write of the thread (EMPTY_THREAD_VERSION when it
         has no files), from the snapshot's identity and the log's header and last line.

@@ -26,24 +26,26 @@ from comments_service.errors import error_response, wants_json
 from comments_service.extensions import store
 from comments_service.models import Comment
 from comments_service.moderation.auth import login_required, safe_next
-from comments_service.store import RequestFiling
 from comments_service.tally import filing as tally_filing
 from comments_service.tally import ranking
 from comments_service.tally.embedders import lexical_fallback
-from comments_service.tally.groups import MOVED_OUT
-from comments_service.tally.views import request_view, suggested_label
+from comments_service.tally.groups import MOVED_OUT, resolve
+from comments_service.tally.views import RequestView, overview, request_view, suggested_label
 
 bp = Blueprint("filing", __name__)
 
 
-def filed_request(comment: Comment, filings: list[RequestFiling] | None = None
+def filed_request(comment: Comment, views: dict[str, RequestView] | None = None
                   ) -> dict[str, Any] | None:
     """The request the author filed ``comment`` under, as {id, label, people}; None when it
-    is not filed, or filed as not a request (``filings``: the store's request_filings, when
-    a page asks for several)."""
+    is not filed, or filed as not a request (``views``: every request's view by id, when a
+    page asks for several)."""
     if not comment.request_filed or not comment.request or comment.request == MOVED_OUT:
         return None
-    view = request_view(store(), comment.request, filings=filings)
+    if views is None:
+        view = request_view(store(), comment.request)
+    else:
+        view = views.get(resolve(store().request_groups(), comment.request))
     if view is None:
         return None
     return {"id": view.id, "label": view.label, "people": view.people}
@@ -101,9 +103,10 @@ def queue_filings(comments: list[Comment]) -> dict[str, FilingChoices]:
                 and comment.state.value in ("awaiting_reply", "replied")]
     fallback = lexical_fallback()
     filings = {}
-    where = store().request_filings() if any(c.request_filed for c in fileable) else []
+    views = ({view.id: view for view in overview(store(), min_people=1)}
+             if any(comment.request_filed for comment in fileable) else {})
     for comment, ranked in zip(fileable, ranking.rank_many(store(), fileable), strict=True):
-        filed = filed_request(comment, where) if comment.request_filed else None
+        filed = filed_request(comment, views) if comment.request_filed else None
         checked = ((filed["id"] if filed else tally_filing.NONE) if comment.request_filed
                    else ranked.preselected or "")
         filings[comment.id] = FilingChoices(ranked.suggestions, checked,

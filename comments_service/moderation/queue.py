@@ -54,7 +54,6 @@ from comments_service.tally import filing as tally_filing
 bp = Blueprint("queue", __name__)
 
 PER_PAGE = 25
-NEXT_SCAN_CHUNK = 200
 STATE_LABELS = {
     CommentState.AWAITING_REPLY: "waiting for a reply",
     CommentState.REPLIED: "replied",
@@ -171,22 +170,8 @@ def page_number() -> int:
 
 def neighbours(comment: Comment, chosen: dict[str, str]) -> tuple[str | None, str | None]:
     """The previous and next waiting comments around ``comment`` in queue order."""
-    previous, offset = None, 0
-    while True:
-        chunk = store().comments_in_state(
-            CommentState.AWAITING_REPLY, thread=chosen.get("thread"),
-            question=chosen.get("question"), limit=NEXT_SCAN_CHUNK, offset=offset,
-        )
-        for other in chunk:
-            if other.id == comment.id:
-                continue
-            if (other.created, other.id) < (comment.created, comment.id):
-                previous = other.id
-            else:
-                return previous, other.id
-        if len(chunk) < NEXT_SCAN_CHUNK:
-            return previous, None
-        offset += NEXT_SCAN_CHUNK
+    return store().queue_neighbours(comment, thread=chosen.get("thread"),
+                                    question=chosen.get("question"))
 
 
 def first_waiting(chosen: dict[str, str]) -> str | None:

@@ -176,6 +176,28 @@ class CommentStore(Protocol):
     def state_counts(self) -> dict[CommentState, int]:
         """Number of comments in each state (every state present, 0 when none)."""
 
+    def queue_neighbours(
+        self, comment: Comment, *, thread: str | None = None, question: str | None = None
+    ) -> tuple[str | None, str | None]:
+        """The ids of the waiting comments just before and just after ``comment`` in queue
+        order (oldest first; of one thread and/or question when given), the comment itself
+        left out: the comment page's previous and next. This default walks the queue; the
+        stores look it up in their indexes."""
+        previous, offset = None, 0
+        while True:
+            chunk = self.comments_in_state(CommentState.AWAITING_REPLY, thread=thread,
+                                           question=question, limit=200, offset=offset)
+            for other in chunk:
+                if other.id == comment.id:
+                    continue
+                if (other.created, other.id) < (comment.created, comment.id):
+                    previous = other.id
+                else:
+                    return previous, other.id
+            if len(chunk) < 200:
+                return previous, None
+            offset += 200
+
     def answer_counts(self) -> dict[tuple[str, str], int]:
         """How many readers' comments (waiting or replied) answer each (thread, question),
         for the questions that have any: the themes page lists them. This default reads

@@ -53,6 +53,11 @@ class ComposedStore(Store):
     def answer_counts(self) -> dict[tuple[str, str], int]:
         return self._comments.answer_counts()
 
+    def queue_neighbours(
+        self, comment: Comment, *, thread: str | None = None, question: str | None = None
+    ) -> tuple[str | None, str | None]:
+        return self._comments.queue_neighbours(comment, thread=thread, question=question)
+
     def thread_comments(self, thread: str) -> list[Comment]:
         return self._comments.thread_comments(thread)
 

@@ -195,6 +195,9 @@ class _Members:
                                    for _request_id, member in pairs]) if pairs else []
         dense = bool(vectors) and not isinstance(vectors[0], dict)
         self.vectors: Any = np.stack(vectors) if dense else vectors
+        # Where each request's members start (for the model's vectors), in request order.
+        self.order = list(dict.fromkeys(self.requests))
+        self.starts = [self.requests.index(request_id) for request_id in self.order]
 
     def scores(self, embedder: Any, comment: Comment) -> dict[str, float]:
         """Request id → the similarity of ``comment`` to its nearest filed member (itself
@@ -203,15 +206,21 @@ class _Members:
             return {}
         [vector] = embedder.encode([_compared(comment.body, comment.question)[0]])
         if isinstance(vector, dict):
-            similarities = [similarity(vector, other) for other in self.vectors]
-        else:
-            similarities = (self.vectors @ np.asarray(vector, dtype=np.float32)).tolist()
-        scores: dict[str, float] = {}
-        for request_id, member_id, score in zip(self.requests, self.ids, similarities,
-                                                strict=True):
-            if member_id != comment.id:
-                scores[request_id] = max(score, scores.get(request_id, -1.0))
-        return scores
+            scores: dict[str, float] = {}
+            for request_id, member_id, other in zip(self.requests, self.ids, self.vectors,
+                                                    strict=True):
+                if member_id != comment.id:
+                    score = similarity(vector, other)
+                    scores[request_id] = max(score, scores.get(request_id, -1.0))
+            return scores
+        # The model's vectors: one product for every member, then each request's best, the
+        # members of a request being next to each other.
+        similarities = self.vectors @ np.asarray(vector, dtype=np.float32)
+        similarities[[number for number, member_id in enumerate(self.ids)
+                      if member_id == comment.id]] = -np.inf
+        best = np.maximum.reduceat(similarities, self.starts)
+        return {request_id: float(score) for request_id, score
+                in zip(self.order, best.tolist(), strict=True) if score != -np.inf}
 
 
 def _scores(embedder: Any, comment: Comment, requests: Mapping[str, Sequence[Comment]]

@@ -31,6 +31,13 @@ from comments_service.store.postgres.rows import (
 EXPORT_BATCH = 500
 
 
+# The queue's neighbours of a comment (queue_neighbours): {} is the filters' condition.
+NEIGHBOUR_BEFORE = sql.SQL("SELECT id FROM comments WHERE {} AND (created, id) <"
+                           " (%(created)s, %(id)s) ORDER BY created DESC, id DESC LIMIT 1")
+NEIGHBOUR_AFTER = sql.SQL("SELECT id FROM comments WHERE {} AND (created, id) >"
+                          " (%(created)s, %(id)s) ORDER BY created, id LIMIT 1")
+
+
 def filters(
     state: CommentState | None, thread: str | None, question: str | None
 ) -> tuple[sql.Composable, dict[str, Any]]:
@@ -66,6 +73,21 @@ class PostgresComments:
             rows = cursor.execute("SELECT id, record FROM comments WHERE id = %s",
                                   (comment_id,)).fetchall()
         return next(iter(comments_of_rows(rows)), None)
+
+    def queue_neighbours(
+        self, comment: Comment, *, thread: str | None = None, question: str | None = None
+    ) -> tuple[str | None, str | None]:
+        """Two lookups in the queue's index (comments_queue, comments_queue_thread)."""
+        if thread is not None and not is_thread_key(thread):
+            return None, None
+        where, values = filters(CommentState.AWAITING_REPLY, thread, question)
+        values.update(created=comment.created, id=comment.id)
+        found = []
+        for query in (NEIGHBOUR_BEFORE, NEIGHBOUR_AFTER):
+            with self._connections.transaction() as cursor:
+                row = cursor.execute(query.format(where), values).fetchone()
+            found.append(row[0] if row else None)
+        return found[0], found[1]
 
     def answer_counts(self) -> dict[tuple[str, str], int]:
         with self._connections.transaction() as cursor:

@@ -113,11 +113,16 @@ class TinyDBComments:
         field)."""
         self._index.refresh_with_every_field()
         with self._index.viewing() as view:
-            listed = view.request_ids()
-        return [RequestFiling(comment_id, entry.request or "", entry.filed, entry.reader,
-                              entry.thread, entry.question, entry.created,
-                              CommentState(entry.state))
-                for comment_id, entry in listed]
+            return view.request_filings()
+
+    def queue_neighbours(
+        self, comment: Comment, *, thread: str | None = None, question: str | None = None
+    ) -> tuple[str | None, str | None]:
+        """From the index's sorted queue, without reading a thread."""
+        self._index.refresh()
+        with self._index.viewing() as view:
+            return view.neighbours(CommentState.AWAITING_REPLY, thread, question,
+                                   comment.created, comment.id)
 
     def grouped_comments(self) -> Iterator[Comment]:
         """The comments the index lists with a request, read from their threads."""
@@ -131,19 +136,16 @@ class TinyDBComments:
         return self._threads.read(thread)
 
     def reader_history(self, reader_key: str, *, limit: int = 5) -> ReaderHistory:
-        """The index lists each reader's comments; only the threads of the ``limit`` newest
-        are read, each once. The replies are left to the store (tinydb/__init__.py), which
-        takes them from the author's replies it keeps. An index with lines from before the
-        reader field is rebuilt first (once)."""
+        """The index lists each reader's comments; only the ``limit`` newest are read (kept
+        ones from memory, the others from their threads, each thread once). The replies are
+        left to the store (tinydb/__init__.py), which takes them from the author's replies
+        it keeps. An index with lines from before the reader field is rebuilt first (once)."""
         self._index.refresh_with_every_field()
         with self._index.viewing() as view:
             listed = view.reader_ids(reader_key)
-        wanted = {comment_id: entry.thread for comment_id, entry in listed[:max(limit, 0)]}
-        found: dict[str, Comment] = {}
-        for thread in dict.fromkeys(wanted.values()):
-            for comment in self._threads.read(thread):
-                if comment.id in wanted and comment.reader_key == reader_key:
-                    found[comment.id] = comment
+        wanted = [comment_id for comment_id, _entry in listed[:max(limit, 0)]]
+        found = {comment_id: comment for comment_id, comment in self.get_comments(wanted).items()
+                 if comment.reader_key == reader_key}
         return ReaderHistory(
             comments=[found[comment_id] for comment_id in wanted if comment_id in found],
             total=len(listed), first=listed[-1][1].created if listed else None)

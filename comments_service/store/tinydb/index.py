@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from comments_service.models import Comment, CommentState
-from comments_service.store.base import is_thread_key
+from comments_service.store.base import RequestFiling, is_thread_key
 from comments_service.store.errors import StoreCorrupted
 from comments_service.store.tinydb.storage import RESTORE_HINT
 
@@ -229,7 +229,8 @@ class IndexView:
         self.authored: list[tuple[str, str]] = []
         self.by_reader: dict[str, list[tuple[str, str]]] = {}  # each reader's comments
         self.replies_to: dict[str, list[tuple[str, str]]] = {}  # the author's, by parent
-        self.requested: set[str] = set()  # readers' comments whose request is set
+        # Readers' comments whose request is set, as the stores list them (base.RequestFiling)
+        self.requested: dict[str, RequestFiling] = {}
 
     def _open_current(self) -> int | None:
         """The descriptor of the file now at the path (reopened if it was replaced)."""
@@ -319,7 +320,9 @@ class IndexView:
         if entry.is_author and entry.parent:
             add(self.replies_to.setdefault(entry.parent, []), key)
         if entry.request:
-            self.requested.add(comment_id)
+            self.requested[comment_id] = RequestFiling(
+                comment_id, entry.request, entry.filed, entry.reader, entry.thread,
+                entry.question, entry.created, CommentState(entry.state))
 
     def _unlist(self, comment_id: str, entry: IndexEntry) -> None:
         key = (entry.created, comment_id)
@@ -337,7 +340,7 @@ class IndexView:
             if not written:
                 self.by_reader.pop(entry.reader, None)
         if entry.request:
-            self.requested.discard(comment_id)
+            self.requested.pop(comment_id, None)
         if entry.is_author and entry.parent:
             answers = self.replies_to.get(entry.parent, [])
             _remove_sorted(answers, key)
@@ -424,6 +427,30 @@ class IndexView:
     def request_ids(self) -> list[tuple[str, IndexEntry]]:
         """(id, entry) of every reader's comment whose request is set, in no set order."""
         return [(comment_id, self.entries[comment_id]) for comment_id in self.requested]
+
+    def request_filings(self) -> list[RequestFiling]:
+        """Every reader's comment whose request is set, in no set order."""
+        return list(self.requested.values())
+
+    def neighbours(self, state: str, thread: str | None, question: str | None,
+                   created: str, comment_id: str) -> tuple[str | None, str | None]:
+        """The ids just before and just after (created, comment_id) among the comments in
+        ``state`` that pass the filters, in queue order (the comment itself left out)."""
+        if thread is None:
+            ordered = self.in_state.get(state, [])
+        else:
+            ordered = self.in_thread.get(state, {}).get(thread, [])
+
+        def passes(key: tuple[str, str]) -> bool:
+            return key[1] != comment_id and (
+                question is None or self.entries[key[1]].question == question)
+
+        position = bisect.bisect_left(ordered, (created, comment_id))
+        before = next((ordered[number][1] for number in range(position - 1, -1, -1)
+                       if passes(ordered[number])), None)
+        after = next((key[1] for key in itertools.islice(ordered, position, None)
+                      if passes(key)), None)
+        return before, after
 
     def adopt(self, fd: int) -> None:
         """Hold ``fd``, a rewritten index whose lines are exactly the current entries."""

@@ -41,7 +41,6 @@ from comments_service.store import (
     open_configured_store,
     open_store,
 )
-from comments_service.store.tinydb import comments as tinydb_comments
 from comments_service.store.tinydb import index_file as tinydb_index_file
 from comments_service.store.tinydb.index_file import CommentIndex
 from comments_service.store.tinydb.threads import ThreadFiles

@@ -101,14 +101,16 @@ def waited(created: str, now: datetime | None = None) -> str:
     return f"{round(seconds / 86400)} days"
 
 
-def ancestors(comment: Comment, thread: list[Comment]) -> list[Comment]:
-    """The earlier messages this comment answers, oldest first."""
-    by_id = {other.id: other for other in thread}
+def ancestors(comment: Comment) -> list[Comment]:
+    """The earlier messages this comment answers, oldest first (one look-up per level)."""
     chain: list[Comment] = []
-    parent = by_id.get(comment.parent) if comment.parent else None
-    while parent is not None and parent not in chain:
+    parent_id = comment.parent
+    while parent_id and all(earlier.id != parent_id for earlier in chain):
+        parent = store().get_comment(parent_id)
+        if parent is None:
+            break
         chain.insert(0, parent)
-        parent = by_id.get(parent.parent) if parent.parent else None
+        parent_id = parent.parent
     return chain
 
 
@@ -125,23 +127,19 @@ class CommentView:
 
 
 def comment_views(comments: list[Comment]) -> list[CommentView]:
-    """Comments with article, question, waiting time, context and the author's replies;
-    each thread file is read once however many of its comments are shown."""
-    threads: dict[str, list[Comment]] = {}
+    """Comments with article, question, waiting time, context and the author's replies, read
+    through the store's indexes: no thread is read whole, whatever its size (#19)."""
     current = manifest()
+    replies = store().author_replies_to(comment.id for comment in comments)
     views = []
     for comment in comments:
-        thread = threads.setdefault(comment.thread, store().thread_comments(comment.thread))
         article = current.article(comment.thread)
         question = article.question(comment.question) if article and comment.question else None
-        replies = [
-            other for other in thread
-            if other.parent == comment.id and other.is_author
-            and other.state is CommentState.POSTED
-        ]
+        standing = [reply for reply in replies.get(comment.id, [])
+                    if reply.state is CommentState.POSTED]
         views.append(CommentView(
             comment, article, question.text if question else comment.question,
-            waited(comment.created), ancestors(comment, thread), replies,
+            waited(comment.created), ancestors(comment), standing,
         ))
     return views
 

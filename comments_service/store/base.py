@@ -176,6 +176,19 @@ class CommentStore(Protocol):
     def state_counts(self) -> dict[CommentState, int]:
         """Number of comments in each state (every state present, 0 when none)."""
 
+    def author_replies_to(self, comment_ids: Iterable[str]) -> dict[str, list[Comment]]:
+        """The author's replies (not withdrawn) to each of these comments, oldest first, by
+        the comment they answer (those without replies left out): a page shows them under
+        its comments. This default reads the comments' threads; the stores use an index."""
+        replies: dict[str, list[Comment]] = {}
+        wanted = set(comment_ids)
+        for thread in {comment.thread for comment in self.get_comments(wanted).values()}:
+            for comment in self.thread_comments(thread):
+                if (comment.is_author and comment.parent in wanted
+                        and comment.state is not CommentState.WITHDRAWN):
+                    replies.setdefault(comment.parent, []).append(comment)
+        return replies
+
     def queue_neighbours(
         self, comment: Comment, *, thread: str | None = None, question: str | None = None
     ) -> tuple[str | None, str | None]:

@@ -14,7 +14,7 @@ schema.py the migrations.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from typing import Any
 
 from comments_service.models import Comment
@@ -72,6 +72,9 @@ class PostgresStore(ComposedStore):
 
     def request_filings(self) -> list[RequestFiling]:
         return self._requests.request_filings()
+
+    def author_replies_to(self, comment_ids: Iterable[str]) -> dict[str, list[Comment]]:
+        return self._comments.author_replies_to(comment_ids)
 
 
 def open_postgres_store(url: str, *, check: bool = True, **options: Any) -> PostgresStore:

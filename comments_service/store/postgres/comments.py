@@ -74,6 +74,20 @@ class PostgresComments:
                                   (comment_id,)).fetchall()
         return next(iter(comments_of_rows(rows)), None)
 
+    def author_replies_to(self, comment_ids: Iterable[str]) -> dict[str, list[Comment]]:
+        """Through the index on the replies' parent (migration 0003)."""
+        wanted = list(dict.fromkeys(comment_ids))
+        if not wanted:
+            return {}
+        with self._connections.transaction() as cursor:
+            rows = cursor.execute(
+                "SELECT id, record FROM comments WHERE is_author AND parent = ANY(%s)"
+                " AND state <> 'withdrawn' ORDER BY created, seq", (wanted,)).fetchall()
+        replies: dict[str, list[Comment]] = {}
+        for comment in comments_of_rows(rows):
+            replies.setdefault(comment.parent or "", []).append(comment)
+        return replies
+
     def queue_neighbours(
         self, comment: Comment, *, thread: str | None = None, question: str | None = None
     ) -> tuple[str | None, str | None]:

@@ -23,7 +23,7 @@ holds an flock. Each module's docstring says which locks it takes and in what or
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import replace
 from pathlib import Path
 
@@ -93,6 +93,13 @@ class TinyDBStore(ComposedStore):
 
     def grouped_comments(self) -> Iterator[Comment]:
         return self._comments.grouped_comments()
+
+    def author_replies_to(self, comment_ids: Iterable[str]) -> dict[str, list[Comment]]:
+        """Found in the index, taken from the author's replies this process keeps."""
+        replies: dict[str, list[Comment]] = {}
+        for answer in self._author_replies.these(self._comments.replies_to(comment_ids)):
+            replies.setdefault(answer.parent or "", []).append(answer)
+        return replies
 
     def request_filings(self) -> list[RequestFiling]:
         return self._comments.request_filings()

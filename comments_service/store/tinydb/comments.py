@@ -150,6 +150,13 @@ class TinyDBComments:
             comments=[found[comment_id] for comment_id in wanted if comment_id in found],
             total=len(listed), first=listed[-1][1].created if listed else None)
 
+    def replies_to(self, comment_ids: Iterable[str]) -> list[tuple[str, IndexEntry]]:
+        """(id, entry) of the author's replies (not withdrawn) to these comments, from the
+        index alone, oldest first within each."""
+        self._index.refresh_with_every_field()
+        with self._index.viewing() as view:
+            return view.reply_ids(list(dict.fromkeys(comment_ids)))
+
     def replies_to_reader(self, reader_key: str) -> list[tuple[str, IndexEntry]]:
         """(id, entry) of the author's replies to every comment ``reader_key`` wrote, from
         the index alone."""

@@ -1,7 +1,9 @@
-"""Where readers' comments stand in the requests, without their text (issue 19): the stores'
-request_filings and get_comments on both backends, the same as reading every comment; an
-embedded store whose index predates the request field is rebuilt once and then answers; and
-the requests views count from the filings, reading only the comments they show."""
+"""What the moderation pages read of the store, on both backends (issue 19: pages that do not
+read the whole store): where readers' comments stand in the requests without their text
+(request_filings), a few comments from anywhere (get_comments, and the copies the embedded
+store keeps), the author's replies to a page's comments, the queue's neighbours of a comment,
+answers per question and the themes page; an embedded store whose index predates the new
+fields is rebuilt once and then answers."""
 
 from __future__ import annotations
 
@@ -150,3 +152,29 @@ def test_the_themes_page_shows_a_few_questions_and_their_newest_answers(store) -
     assert [q.question_id for q in last.questions] == ["q5", "q6"]
     newest = themes.newest_answers(store, "hello", "q0", limit=1)
     assert [answer.id for answer in newest] == ["c007"]
+
+
+def test_the_authors_replies_to_a_pages_comments(store) -> None:
+    asked = stored(store, 1)
+    other = stored(store, 2, thread="second")
+    reply = store.add_comment(Comment(
+        id="r001", thread="hello", name="Ada", body="Thanks", html="<p>Thanks</p>",
+        created=(START + timedelta(hours=5)).isoformat(timespec="microseconds"),
+        state=CommentState.POSTED, public=True, is_author=True, parent=asked.id))
+    gone = store.add_comment(replace(reply, id="r002", created=reply.created + "1"))
+    store.update_comment(gone.id, lambda c: replace(c, state=CommentState.WITHDRAWN))
+    assert store.author_replies_to([asked.id, other.id]) == {asked.id: [reply]}
+    assert store.author_replies_to([]) == {}
+
+
+def test_the_queue_neighbours_of_a_comment(store) -> None:
+    made = [stored(store, number, thread="hello" if number % 2 else "second",
+                   question="why" if number < 3 else None) for number in range(6)]
+    store.update_comment(made[2].id, lambda c: replace(c, state=CommentState.REPLIED))
+    assert store.queue_neighbours(made[3]) == (made[1].id, made[4].id)
+    assert store.queue_neighbours(made[0]) == (None, made[1].id)
+    assert store.queue_neighbours(made[5]) == (made[4].id, None)
+    assert store.queue_neighbours(made[3], thread="hello") == (made[1].id, made[5].id)
+    assert store.queue_neighbours(made[3], question="why") == (made[1].id, None)
+    # A comment that no longer waits still has its place in the order.
+    assert store.queue_neighbours(made[2]) == (made[1].id, made[3].id)

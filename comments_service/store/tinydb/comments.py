@@ -231,30 +231,17 @@ class TinyDBComments:
     ) -> list[Comment]:
         """A page of the comments that ``pick(view, n)`` (called under the view lock) lists
         first in the index, each checked in its thread file and kept if ``accept`` takes it."""
-        read: dict[str, dict[str, Comment]] = {}
         # Take only as many candidates as the page needs, plus a few to replace any that the
         # thread files reject; more only in the rare case that this was not enough.
         window = offset + limit + 16
         while True:
             with self._index.viewing() as view:
                 candidates = pick(view, window)
-            page: list[Comment] = []
-            for comment_id, entry in candidates[offset:]:
-                if entry.thread not in read:
-                    read[entry.thread] = {
-                        item.id: item for item in self._threads.read(entry.thread)
-                    }
-                comment = read[entry.thread].get(comment_id)
-                if comment is None or not entry.agrees_with(comment):
-                    # The index and the file disagree (a crash between the two writes, or a
-                    # write in flight): settle it, then trust the file.
-                    comment = self._index.settle(entry.thread, [comment_id])[comment_id]
-                if comment is not None and accept(comment):
-                    page.append(comment)
-                    if len(page) == limit:
-                        return page
-            if len(candidates) < window:
-                return page
+            # Each checked against its thread (kept copies count: their entry is unchanged),
+            # settled where the index and the file disagree (a crash between the two writes).
+            page = [comment for comment in self._checked(candidates[offset:]) if accept(comment)]
+            if len(page) >= limit or len(candidates) < window:
+                return page[:limit]
             window *= 4
 
     def comments_in_state(

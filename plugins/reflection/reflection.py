@@ -82,7 +82,9 @@ class ReflectionQuestion:
         return self._resolve_links(self.source_details_html)
 
     def _resolve_links(self, fragment: str) -> str:
-        if not fragment or self.owner is None:
+        # Pelican's link pattern starts at a tag's "<": text without one has nothing to resolve
+        # (most questions; this skips a pattern build and search for each on every page).
+        if "<" not in fragment or self.owner is None:
             return fragment
         return self.owner._update_content(fragment, self.owner.get_siteurl())
 

@@ -1,5 +1,7 @@
 """Translated interface strings for the theme and the comment widget.
 
+(This plugin also gives the theme's templates the ``{% once %}`` tag: see once.py.)
+
 Templates write English and wrap it: ``{{ _("Send comment") }}``, with named fields for the
 parts that vary: ``{{ _("{count} comments", count=3) }}``. The catalogue for the site's
 language is ``<theme>/translations/<lang>.json``: ``{"lang": "fr", "strings": {English:
@@ -29,6 +31,8 @@ from typing import Any
 from jinja2.ext import Extension
 from jinja2.utils import htmlsafe_json_dumps
 from pelican import signals
+
+from .once import Once
 
 logger = logging.getLogger(__name__)
 
@@ -117,6 +121,8 @@ def install(generator: Any) -> None:
     generator.env.auto_reload = False
     if FixedStrings.identifier not in generator.env.extensions:
         generator.env.add_extension(FixedStrings)
+    if Once.identifier not in generator.env.extensions:
+        generator.env.add_extension(Once)
     generator.env.extensions[FixedStrings.identifier].catalogue = catalogue
 
 

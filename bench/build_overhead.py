@@ -1,10 +1,14 @@
 """Build overhead of our plugins and theme against vanilla Pelican, measured side by side.
 
-Generates N articles (default 1000) that end in reflection questions, then builds them with
-vanilla Pelican (its default theme, no plugins) and with tellmemore's plugins and theme,
-alternating the two so that machine noise hits both alike. Each build runs in a fresh process;
-its CPU time and peak memory come from that process's own resource usage. Prints the medians
-and the ratio ours / vanilla (target: ≤ 1.10).
+Generates N articles (default 1000) that end in reflection questions, and the comment service's
+public export for them (a quarter of the articles with comments and the author's replies, the
+site's listening figures), then builds them with vanilla Pelican and with tellmemore, both from
+the site's own settings file (``pelicanconf.py``), alternating the two so that machine noise
+hits both alike. Vanilla is that file with Pelican's default theme, no plugins and the direct
+templates Pelican builds by default (its theme has no ``comments_layout``); tellmemore is that
+file as it is, reading the generated export instead of asking a running comment service. Each
+build runs in a fresh process; its CPU time and peak memory come from that process's own
+resource usage. Prints the medians and the ratio ours / vanilla (target: ≤ 1.10).
 
     python bench/build_overhead.py [--articles 1000] [--runs 5]
 """
@@ -12,6 +16,7 @@ and the ratio ours / vanilla (target: ≤ 1.10).
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import random
 import shutil
@@ -28,19 +33,15 @@ WORDS = (
     "feedback", "thought", "idea", "request", "queue", "time", "week", "change", "learn",
     "share", "habit", "story", "detail", "example", "moment",
 )
-COMMON_SETTINGS = [
-    'TIMEZONE="UTC"', 'SITEURL="http://127.0.0.1:8000"', "RELATIVE_URLS=true",
-    'ARTICLE_URL="{date:%Y}/{slug}/"', 'ARTICLE_SAVE_AS="{date:%Y}/{slug}/index.html"',
-    "DEFAULT_PAGINATION=10", "LOAD_CONTENT_CACHE=false", "CACHE_CONTENT=false",
-    'FEED_ALL_ATOM="feeds/all.atom.xml"', "CATEGORY_FEED_ATOM=null", "TRANSLATION_FEED_ATOM=null",
-    "AUTHOR_FEED_ATOM=null", "AUTHOR_FEED_RSS=null",
-]
+# Both variants: the real settings file, with a content cache that never helps (every build
+# is a cold one, as a first build or a CI build is).
+COMMON_SETTINGS = ["LOAD_CONTENT_CACHE=false", "CACHE_CONTENT=false"]
 VARIANTS = {
-    "vanilla": ["PLUGINS=[]"],
-    "tellmemore": [
-        f'THEME="{ROOT / "theme"}"', f'PLUGIN_PATHS=["{ROOT / "plugins"}"]',
-        'PLUGINS=["reflection", "comments", "strings"]',
+    "vanilla": [
+        'THEME="notmyidea"', "PLUGINS=[]",
+        'DIRECT_TEMPLATES=["index", "tags", "categories", "authors", "archives"]',
     ],
+    "tellmemore": [],  # pelicanconf.py as it is; COMMENTS_EXPORT is added by main()
 }
 
 
@@ -67,12 +68,50 @@ def generate_articles(folder: Path, count: int, seed: int = 7) -> None:
         (folder / f"article-{number}.md").write_text(text, encoding="utf-8")
 
 
-def build_once(content: Path, output: Path, variant: str) -> tuple[float, float, float]:
+def generate_export(path: Path, count: int, seed: int = 11) -> None:
+    """A public export as ``GET /api/public-export`` gives it: every article has its thread;
+    one in four has readers' comments, each answered by the author in a nested reply."""
+    rng = random.Random(seed)
+    threads = {}
+    for number in range(count):
+        comments = []
+        for index in range(rng.choice((1, 2, 3, 5)) if number % 4 == 0 else 0):
+            created = f"2025-02-{1 + index:02d}T10:00:00+00:00"
+            reply = {
+                "id": f"r{number}-{index}", "parent": f"c{number}-{index}", "question": None,
+                "name": "Ada Listener", "website": None, "html": f"<p>{sentence(rng, 12)}</p>",
+                "created": created, "edited": None, "is_author": True, "replies": [],
+            }
+            comments.append({
+                "id": f"c{number}-{index}", "parent": None, "question": None,
+                "name": f"Reader {index}",
+                "website": "https://example.org/" if index % 2 else None,
+                "html": f"<p>{sentence(rng, 20)}</p>", "created": created,
+                "edited": created if index == 2 else None, "is_author": False,
+                "replies": [reply],
+            })
+        slug = f"article-{number}"
+        threads[slug] = {
+            "thread": slug, "title": f"Article {number}", "url": f"/2025/{slug}/",
+            "questions": [], "count": 2 * len(comments), "waiting": int(number % 3 == 0),
+            "comments": comments, "listening": None,
+        }
+    listening = {"window_days": 90, "received": 120, "answered": 114, "answered_share": 0.95,
+                 "median_reply_hours": 7.2}
+    document = {"schema_version": 1, "generated": "2026-12-07T00:00:00+00:00",
+                "threads": threads, "listening": listening}
+    path.write_text(json.dumps(document), encoding="utf-8")
+
+
+def build_once(
+    content: Path, output: Path, variant: str, extra: list[str]
+) -> tuple[float, float, float]:
     """One build in a fresh process: (wall seconds, CPU seconds, peak RSS in MiB)."""
     shutil.rmtree(output, ignore_errors=True)
+    # One -e with every pair: Pelican keeps only the last -e flag it is given.
     command = [
-        sys.executable, "-m", "pelican", str(content), "-o", str(output), "-q",
-        "-e", *COMMON_SETTINGS, *VARIANTS[variant],
+        sys.executable, "-m", "pelican", str(content), "-s", str(ROOT / "pelicanconf.py"),
+        "-o", str(output), "-q", "-e", *COMMON_SETTINGS, *VARIANTS[variant], *extra,
     ]
     started = time.perf_counter()
     log = output.with_suffix(".log")
@@ -96,13 +135,20 @@ def main() -> None:
 
     with tempfile.TemporaryDirectory(prefix="tellmemore-bench-") as scratch:
         content = Path(scratch) / "content"
-        generate_articles(content, arguments.articles)
+        # pelicanconf.py reads articles from content/articles.
+        generate_articles(content / "articles", arguments.articles)
+        export = Path(scratch) / "public-export.json"
+        generate_export(export, arguments.articles)
+        extra = {"vanilla": [], "tellmemore": [f'COMMENTS_EXPORT="{export}"']}
         results: dict[str, list[tuple[float, float, float]]] = {name: [] for name in VARIANTS}
-        build_once(content, Path(scratch) / "warm", "tellmemore")  # warm the file cache
+        for variant in VARIANTS:  # warm the file cache
+            build_once(content, Path(scratch) / "warm", variant, extra[variant])
         for run in range(arguments.runs):
             order = list(VARIANTS) if run % 2 == 0 else list(reversed(VARIANTS))
             for variant in order:
-                results[variant].append(build_once(content, Path(scratch) / variant, variant))
+                results[variant].append(
+                    build_once(content, Path(scratch) / variant, variant, extra[variant])
+                )
 
     print(f"Build of {arguments.articles} articles, median of {arguments.runs} alternating runs")
     print(f"{'variant':<12}{'wall s':>10}{'CPU s':>10}{'peak MiB':>10}")

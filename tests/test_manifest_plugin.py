@@ -70,3 +70,35 @@ def test_manifest_is_written_whole(tmp_path):
     data = manifest(output)
     assert data["articles"][0]["title"] == "A & B"
     assert not [p for p in output.iterdir() if p.name.startswith(".comments-manifest")]
+
+
+def test_each_article_keeps_its_url_worked_out_once(tmp_path):
+    """``article.cached_url`` (the lists and the manifest read it instead of building Pelican's
+    ``url`` again for each use, issue 19) is the article's ``url``, translations and drafts
+    included."""
+    from pelican import signals
+
+    seen: list[tuple[str, str]] = []
+
+    def record(generators):  # after every generator's own finalized signal
+        for generator in generators:
+            for article in [*getattr(generator, "articles", []),
+                            *getattr(generator, "translations", []),
+                            *getattr(generator, "drafts", [])]:
+                if hasattr(article, "comment_thread"):  # an article, not a page
+                    seen.append((article.cached_url, article.url))
+
+    files = {
+        "a.md": "Title: A\nDate: 2026-01-01\nSlug: a\n\nText.\n",
+        "a-fr.md": "Title: A\nDate: 2026-01-01\nSlug: a\nLang: fr\n\nTexte.\n",
+        "b.md": "Title: B\nDate: 2026-02-01\nSlug: b\nStatus: draft\n\nDraft.\n",
+    }
+    signals.all_generators_finalized.connect(record)
+    try:
+        output = build(tmp_path, files, ARTICLE_URL="{date:%Y}/{slug}/",
+                       ARTICLE_SAVE_AS="{date:%Y}/{slug}/index.html")
+    finally:
+        signals.all_generators_finalized.disconnect(record)
+    assert len(seen) == 3 and all(cached == url for cached, url in seen), seen
+    assert ("2026/a/", "2026/a/") in seen
+    assert 'href="./2026/a/"' in (output / "index.html").read_text(encoding="utf-8")

@@ -7,6 +7,7 @@ import logging
 import pytest
 from bs4 import BeautifulSoup
 
+import reflection.reflection as reflection_module
 from reflection.reflection import (
     ReflectionConfigError,
     assign_ids,
@@ -135,6 +136,39 @@ def test_rest_section_wrapper_stays_balanced():
     soup = BeautifulSoup(section.remaining_html, "html.parser")
     assert str(soup) == section.remaining_html.strip()
     assert "questions-for-reflection" not in section.remaining_html
+
+
+# Sections read by the plugin's own tag scanner (plain markup) and sections it leaves to
+# HTMLParser (comments, self-closing tags, an item with attributes, a stray "<", a script).
+SECTIONS = [
+    "<h2>Questions for reflection</h2>\n<ul>\n<li>First?</li>\n<li>Second?</li>\n</ul>",
+    '<div class="section" id="q">\n<h2>Questions for reflection</h2>\n<p>Tell me:</p>\n'
+    '<ol start="2">\n<li><p>Loose <em>one</em>?</p>\n</li>\n<li><p>Two {#two}</p>\n'
+    '<ul>\n<li>a <a href="/x" title="it\'s">hint</a></li>\n</ul>\n</li>\n</ol>\n</div>\n</div>',
+    "<h2>Questions for reflection</h2><ul><li>Open<li>Also open</ul></section>",
+    "<H2>Questions for reflection</H2><UL><LI>Upper?</LI></UL>",
+    "<h2>Questions for reflection</h2><ul><li>A<br/>b?</li></ul>",
+    "<h2>Questions for reflection</h2><!-- <li>no</li> --><ul><li>After a comment?</li></ul>",
+    '<h2>Questions for reflection</h2><ul><li id="kept">With an id?</li></ul>',
+    "<h2>Questions for reflection</h2><ul><li>Is 1 < 2?</li></ul>",
+    "<h2>Questions for reflection</h2><script>var li = '<li>x</li>';</script><ul><li>S?</li></ul>",
+    "<h2>Questions for reflection</h2><ul><li>Unquoted <span class=x>value</span>?</li></ul>",
+]
+
+
+@pytest.mark.parametrize("section", SECTIONS)
+def test_the_tag_scanner_reads_what_htmlparser_reads(section, monkeypatch):
+    html = f"<div><p>Body</p>{section}"
+    fast = split_closing_section(html, HEADINGS)
+    monkeypatch.setattr(reflection_module, "_plain_tags", lambda source: None)
+    assert split_closing_section(html, HEADINGS) == fast
+
+
+def test_markdown_output_takes_the_tag_scanner():
+    for section in SECTIONS[:4]:
+        assert reflection_module._plain_tags(section) is not None, section
+    for section in SECTIONS[4:]:
+        assert reflection_module._plain_tags(section) is None, section
 
 
 # --- ids --------------------------------------------------------------------------------------

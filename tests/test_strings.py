@@ -201,3 +201,32 @@ def test_literal_only_calls_are_translated_when_the_template_is_compiled() -> No
     assert template.render() == ("<b>Envoyer le commentaire</b> Dites « salut » "
                                  "3 commentaires Missing &amp; &lt;here&gt;")
     assert calls == ["{count} comments"]  # only the call with fields
+
+
+def test_a_once_fragment_is_rendered_once_per_key_and_environment() -> None:
+    """``{% once key %}`` renders its body the first time for each key (and place), then
+    reuses the text (issue 19); a new environment, as for each build, starts afresh."""
+    from jinja2 import Environment
+
+    sys.path.insert(0, str(ROOT / "plugins"))
+    from strings.once import Once
+
+    calls: list[str] = []
+
+    def costly(text: str) -> str:
+        calls.append(text)
+        return text.upper()
+
+    source = ("[{% once SITEURL %}{{ SITEURL }}/{{ costly(SITENAME) }}{% endonce %}]"
+              "({% once %}{{ costly('x') }}{% endonce %}){{ page }}")
+    environment = Environment(extensions=[Once], autoescape=True)
+    environment.globals["costly"] = costly
+    template = environment.from_string(source)
+    pages = [template.render(SITEURL=url, SITENAME="site", page=page)
+             for page, url in ((1, ".."), (2, ".."), (3, "."), (4, ".."))]
+    assert pages == ["[../SITE](X)1", "[../SITE](X)2", "[./SITE](X)3", "[../SITE](X)4"]
+    assert calls == ["site", "x", "site"]
+    fresh = Environment(extensions=[Once], autoescape=True)
+    fresh.globals["costly"] = costly
+    assert fresh.from_string(source).render(SITEURL="..", SITENAME="new", page=5) == (
+        "[../NEW](X)5")

@@ -2,7 +2,11 @@
 
 The manifest lists every published article's thread key, title, URL, date and reflection
 questions (id and text), in a deterministic order, so the service knows which threads and
-questions exist. Each article also gets ``article.comment_thread`` for the theme.
+questions exist. Each article also gets ``article.comment_thread`` for the theme, and
+``article.cached_url``: its ``url``, worked out once. Pelican builds ``url`` anew from the
+URL setting on each use (~25 us: a path made relative, a date formatted), and a build uses each
+article's some eight times: the manifest, then each list page that shows it (index, its tags,
+category, author, archives, year archive; issue 19).
 """
 
 from __future__ import annotations
@@ -52,6 +56,8 @@ def collect_articles(generator: Any) -> None:
     everything = [*public, *generator.drafts, *generator.drafts_translations]
     for article in everything:
         article.comment_thread = thread_key(article)
+        # Its URL setting, slug, date and language are final once the articles are generated.
+        article.cached_url = article.url
     # The site's listening figures, for the footer of every page (base.html).
     generator.context["COMMENTS_LISTENING"] = bake(everything, generator.settings)
     _collected_articles.extend(public)
@@ -59,7 +65,8 @@ def collect_articles(generator: Any) -> None:
 
 
 def manifest_entry(article: Any, site_url: str) -> dict[str, Any]:
-    url = f"{site_url}/{article.url}" if site_url else f"/{article.url}"
+    path = getattr(article, "cached_url", None) or article.url
+    url = f"{site_url}/{path}" if site_url else f"/{path}"
     return {
         "thread": article.comment_thread,
         "title": plain_title(article.title),

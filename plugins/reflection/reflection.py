@@ -44,6 +44,8 @@ EXPLICIT_ID_IN_HTML_RE = re.compile(
     r"\s*\{#([A-Za-z0-9][A-Za-z0-9_-]{0,63})\}\s*((?:</[a-z0-9]+>\s*)*)$"
 )
 HEADING_TAG_RE = re.compile(r"^h[1-6]$")
+APOSTROPHE_RE = re.compile("['\u2019]")
+NOT_ID_CHARACTERS_RE = re.compile(r"[^a-z0-9]+")
 LOOSE_ITEM_RE = re.compile(r"^<p>(.*)</p>$", re.DOTALL)
 LIST_TAGS = frozenset({"ul", "ol"})
 EMPTY_WRAPPER_RE = re.compile(r"<(div|section)\b[^>]*>\s*$", re.IGNORECASE)
@@ -80,7 +82,9 @@ class ReflectionQuestion:
         return self._resolve_links(self.source_details_html)
 
     def _resolve_links(self, fragment: str) -> str:
-        if not fragment or self.owner is None:
+        # Pelican's link pattern starts at a tag's "<": text without one has nothing to resolve
+        # (most questions; this skips a pattern build and search for each on every page).
+        if "<" not in fragment or self.owner is None:
             return fragment
         return self.owner._update_content(fragment, self.owner.get_siteurl())
 
@@ -144,19 +148,20 @@ def split_closing_section(content_html: str, headings: Iterable[str]) -> Closing
     return ClosingSection(remaining, reader.questions, reader.intro_html)
 
 
-class _SectionReader(HTMLParser):
+class _SectionReader:
     """One pass over the closing section's HTML, slicing the source so markup stays as written.
 
     Collects the items of the section's lists (the questions), the lists nested directly in an
     item (hints), other top-level elements (an introduction), and end tags that close elements
-    opened before the section began. The standard parser is used rather than a tree library
-    because only offsets are needed, and it keeps the plugin's cost per article small.
+    opened before the section began. Only the tags' names and offsets are needed, so no tree is
+    built: :func:`_plain_tags` reads the tags of ordinary markup (what Markdown and reST write)
+    with one regular expression; anything else (comments, ``<br/>``, scripts, attributes on an
+    item, a stray ``<``) goes through the standard library's ``HTMLParser``, which costs about
+    five times as much (issue 19: this was most of the plugin's cost per article).
     """
 
     def __init__(self, source: str) -> None:
-        super().__init__(convert_charrefs=False)
         self.source = source
-        self._line_starts = [0, *(match.end() for match in re.finditer("\n", source))]
         self._open: list[str] = []
         self.unmatched_end_tags: list[str] = []
         self.questions: list[_RawQuestion] = []
@@ -168,8 +173,15 @@ class _SectionReader(HTMLParser):
         self._item_id: str | None = None
         self._hints: list[tuple[int, int]] = []
         self._hint: tuple[int, int] | None = None  # (depth, start) of the hint list being read
-        self.feed(source)
-        self.close()
+        tags = _plain_tags(source)
+        if tags is None:
+            _ParserFeed(self)
+        else:
+            for closing, name, start, end in tags:
+                if closing:
+                    self.end_tag(name, start, end)
+                else:
+                    self.start_tag(name, start, end, None)
         if self._item_depth is not None:
             self._finish_item(len(source))
 
@@ -177,12 +189,8 @@ class _SectionReader(HTMLParser):
     def intro_html(self) -> str:
         return "".join(self._intro)
 
-    def _offset(self) -> int:
-        line, column = self.getpos()
-        return self._line_starts[line - 1] + column
-
-    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        start = self._offset()
+    def start_tag(self, tag: str, start: int, end: int, element_id: str | None) -> None:
+        """A start tag ``tag`` (lower case) at ``source[start:end]``, with its id attribute."""
         depth = len(self._open)
         if depth == 0 and not HEADING_TAG_RE.match(tag) and tag not in LIST_TAGS:
             self._intro_start, self._intro_has_questions = start, False
@@ -195,16 +203,15 @@ class _SectionReader(HTMLParser):
             if self._item_depth is not None:  # an <li> left open by the previous item
                 self._finish_item(start)
             self._item_depth = depth
-            self._item_start = start + len(self.get_starttag_text() or "")
-            self._item_id = dict(attrs).get("id")
+            self._item_start = end
+            self._item_id = element_id
             self._hints = []
             self._intro_has_questions = True
         if tag not in VOID_ELEMENTS:
             self._open.append(tag)
 
-    def handle_endtag(self, tag: str) -> None:
-        start = self._offset()
-        end = self.source.find(">", start) + 1 or len(self.source)
+    def end_tag(self, tag: str, start: int, end: int) -> None:
+        """An end tag ``tag`` (lower case) at ``source[start:end]``."""
         if tag not in self._open:
             self.unmatched_end_tags.append(tag)
             return
@@ -246,6 +253,62 @@ class _SectionReader(HTMLParser):
         self._item_depth = None
 
 
+# A start or end tag as Markdown and reST write them: a name, then attributes whose values are
+# quoted and hold no angle bracket. Group 1 is "/" for an end tag, group 3 the attributes.
+PLAIN_TAG_RE = re.compile(
+    r"""<(/?)([a-zA-Z][a-zA-Z0-9]*)((?:\s+[a-zA-Z_:][-a-zA-Z0-9_:.]*"""
+    r"""(?:\s*=\s*(?:"[^"<>]*"|'[^'<>]*'))?)*)\s*>"""
+)
+# Elements whose content HTMLParser reads as text (not tags), in any Python version.
+RAW_TEXT_ELEMENTS = frozenset(
+    ("script", "style", "textarea", "title", "xmp", "iframe", "noembed", "noframes",
+     "noscript", "plaintext")
+)
+
+
+def _plain_tags(source: str) -> list[tuple[bool, str, int, int]] | None:
+    """Every tag of ``source`` as (is an end tag, lower-case name, start, end), when each ``<``
+    opens a tag :data:`PLAIN_TAG_RE` reads exactly as HTMLParser would; else None."""
+    tags = []
+    for match in PLAIN_TAG_RE.finditer(source):
+        closing, name, attributes = match.group(1, 2, 3)
+        name = name.lower()
+        if (closing and attributes) or name in RAW_TEXT_ELEMENTS or (
+            name == "li" and attributes
+        ):
+            return None  # read by HTMLParser: its attribute and raw text rules apply
+        tags.append((bool(closing), name, match.start(), match.end()))
+    if len(tags) != source.count("<"):
+        return None  # a comment, a declaration, a self-closing tag or a bare "<"
+    return tags
+
+
+class _ParserFeed(HTMLParser):
+    """Feeds a :class:`_SectionReader` the tags of any markup, as HTMLParser reads them."""
+
+    def __init__(self, reader: _SectionReader) -> None:
+        super().__init__(convert_charrefs=False)
+        self.reader = reader
+        source = reader.source
+        self._line_starts = [0, *(match.end() for match in re.finditer("\n", source))]
+        self.feed(source)
+        self.close()
+
+    def _offset(self) -> int:
+        line, column = self.getpos()
+        return self._line_starts[line - 1] + column
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        start = self._offset()
+        end = start + len(self.get_starttag_text() or "")
+        self.reader.start_tag(tag, start, end, dict(attrs).get("id"))
+
+    def handle_endtag(self, tag: str) -> None:
+        start = self._offset()
+        end = self.reader.source.find(">", start) + 1 or len(self.reader.source)
+        self.reader.end_tag(tag, start, end)
+
+
 def _plain_text(fragment: str) -> str:
     return " ".join(html.unescape(TAG_RE.sub("", fragment)).split())
 
@@ -274,15 +337,17 @@ def questions_from_metadata(value: str | Sequence[str]) -> list[_RawQuestion]:
 
 def derive_id(text: str) -> str:
     """A readable id from a question's text: ASCII, lowercase, hyphenated, at most 40 chars."""
-    ascii_text = re.sub(r"['\u2019]", "", unidecode(text.replace("\u2019", "'")).lower())
-    words = re.sub(r"[^a-z0-9]+", " ", ascii_text).split()
+    ascii_text = APOSTROPHE_RE.sub("", unidecode(text.replace("\u2019", "'")).lower())
+    words = NOT_ID_CHARACTERS_RE.sub(" ", ascii_text).split()
     kept: list[str] = []
+    length = -1  # of "-".join(kept), kept as words are added rather than joined for each
     for word in words:
-        if len("-".join([*kept, word])) > MAX_DERIVED_ID_LENGTH:
+        if length + 1 + len(word) > MAX_DERIVED_ID_LENGTH:
             while len(kept) > 1 and kept[-1] in TRAILING_FILLER_WORDS:
                 kept.pop()
             break
         kept.append(word)
+        length += 1 + len(word)
     if not kept and words:
         kept = [words[0][:MAX_DERIVED_ID_LENGTH]]
     return "-".join(kept) or "question"

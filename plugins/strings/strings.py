@@ -1,10 +1,13 @@
 """Translated interface strings for the theme and the comment widget.
 
+(This plugin also gives the theme's templates the ``{% once %}`` tag: see once.py.)
+
 Templates write English and wrap it: ``{{ _("Send comment") }}``, with named fields for the
 parts that vary: ``{{ _("{count} comments", count=3) }}``. The catalogue for the site's
 language is ``<theme>/translations/<lang>.json``: ``{"lang": "fr", "strings": {English:
 translation}}``. A string missing from it stays English. ``strings_catalogue`` holds the whole
-catalogue, for the widget to read from the page.
+catalogue, for the widget to read from the page, and ``strings_catalogue_json`` the same as
+``strings_catalogue|tojson`` would write it, made once per build rather than once per page.
 
 Settings: ``STRINGS_LANG`` (default: ``DEFAULT_LANG``), ``STRINGS_PATH`` (default: the theme's
 ``translations`` folder).
@@ -26,7 +29,10 @@ from pathlib import Path
 from typing import Any
 
 from jinja2.ext import Extension
+from jinja2.utils import htmlsafe_json_dumps
 from pelican import signals
+
+from .once import Once
 
 logger = logging.getLogger(__name__)
 
@@ -103,9 +109,20 @@ def install(generator: Any) -> None:
     folder = Path(settings.get("STRINGS_PATH") or Path(settings["THEME"]) / "translations")
     catalogue = load_catalogue(folder, lang)
     generator.env.globals["_"] = translator(catalogue)
-    generator.env.globals["strings_catalogue"] = {"lang": lang, "strings": catalogue}
+    strings = {"lang": lang, "strings": catalogue}
+    generator.env.globals["strings_catalogue"] = strings
+    # What `strings_catalogue|tojson` writes, with the environment's own JSON policies.
+    policies = generator.env.policies
+    generator.env.globals["strings_catalogue_json"] = htmlsafe_json_dumps(
+        strings, dumps=policies["json.dumps_function"], **policies["json.dumps_kwargs"])
+    # A build reads each template once: without this, every {% include %}, {% import %} and
+    # {% extends %} of every page stats the template's file to see whether it changed.
+    # (`pelican --autoreload` makes new generators, so a new environment, for each rebuild.)
+    generator.env.auto_reload = False
     if FixedStrings.identifier not in generator.env.extensions:
         generator.env.add_extension(FixedStrings)
+    if Once.identifier not in generator.env.extensions:
+        generator.env.add_extension(Once)
     generator.env.extensions[FixedStrings.identifier].catalogue = catalogue
 
 

@@ -30,22 +30,17 @@ from comments_service.tally import filing as tally_filing
 from comments_service.tally import ranking
 from comments_service.tally.embedders import lexical_fallback
 from comments_service.tally.groups import MOVED_OUT, resolve
-from comments_service.tally.views import RequestView, overview, request_view, suggested_label
+from comments_service.tally.views import request_view, suggested_label
 
 bp = Blueprint("filing", __name__)
 
 
-def filed_request(comment: Comment, views: dict[str, RequestView] | None = None
-                  ) -> dict[str, Any] | None:
+def filed_request(comment: Comment) -> dict[str, Any] | None:
     """The request the author filed ``comment`` under, as {id, label, people}; None when it
-    is not filed, or filed as not a request (``views``: every request's view by id, when a
-    page asks for several)."""
+    is not filed, or filed as not a request."""
     if not comment.request_filed or not comment.request or comment.request == MOVED_OUT:
         return None
-    if views is None:
-        view = request_view(store(), comment.request)
-    else:
-        view = views.get(resolve(store().request_groups(), comment.request))
+    view = request_view(store(), comment.request)
     if view is None:
         return None
     return {"id": view.id, "label": view.label, "people": view.people}
@@ -98,15 +93,22 @@ def filing_choices(comment: Comment, chosen: str | None = None,
 
 def queue_filings(comments: list[Comment]) -> dict[str, FilingChoices]:
     """The filing form of each reader comment on a page of the queue, by comment id: its
-    suggestions and preselection, ranked together (ranking.rank_many)."""
+    suggestions and preselection, ranked together (ranking.rank_many), and the request it is
+    filed under, from the same look at the site's requests."""
     fileable = [comment for comment in comments if not comment.is_author
                 and comment.state.value in ("awaiting_reply", "replied")]
     fallback = lexical_fallback()
+    groups = store().request_groups()
+    site = ranking.site_requests(store(), groups)
     filings = {}
-    views = ({view.id: view for view in overview(store(), min_people=1)}
-             if any(comment.request_filed for comment in fileable) else {})
-    for comment, ranked in zip(fileable, ranking.rank_many(store(), fileable), strict=True):
-        filed = filed_request(comment, views) if comment.request_filed else None
+    for comment, ranked in zip(fileable, ranking.rank_many(store(), fileable, site=site),
+                               strict=True):
+        filed = None
+        if comment.request_filed and comment.request and comment.request != MOVED_OUT:
+            request_id = resolve(groups, comment.request)
+            if request_id in site.people:
+                filed = {"id": request_id, "label": site.labels[request_id],
+                         "people": site.people[request_id]}
         checked = ((filed["id"] if filed else tally_filing.NONE) if comment.request_filed
                    else ranked.preselected or "")
         filings[comment.id] = FilingChoices(ranked.suggestions, checked,

@@ -234,13 +234,13 @@ def rank(store: TallyStore, comment: Comment, embedder: Any = None) -> Ranking:
     return rank_many(store, [comment], embedder)[0]
 
 
-def rank_many(store: TallyStore, comments: Sequence[Comment], embedder: Any = None
-              ) -> list[Ranking]:
+def rank_many(store: TallyStore, comments: Sequence[Comment], embedder: Any = None,
+              site: SiteRequests | None = None) -> list[Ranking]:
     """:func:`rank` for several comments (a page of the queue): what they share (the site's
-    requests, filings and threshold) is worked out once."""
+    requests, filings and threshold) is worked out once (``site``: by the caller)."""
     embedder = stored(embedder or embedder_named(configured_embedder()), store)
     groups = store.request_groups()
-    site = site_requests(store, groups)
+    site = site_requests(store, groups) if site is None else site
     threshold = threshold_for(_replay(embedder, site.filings, groups))
     trusted = detector_trusted(site.filings)
     members = _Members(embedder, site.members)

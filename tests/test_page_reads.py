@@ -7,7 +7,6 @@ fields is rebuilt once and then answers."""
 
 from __future__ import annotations
 
-import json
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
@@ -16,6 +15,7 @@ import pytest
 from comments_service.models import Comment, CommentState
 from comments_service.store import RequestFiling
 from comments_service.tally import views as tally_views
+from tests.test_reader_history import without_index_fields
 
 pytestmark = pytest.mark.both_stores
 
@@ -90,12 +90,7 @@ def test_the_overview_counts_from_filings_and_reads_only_what_it_shows(store) ->
 def test_an_index_from_before_the_request_field_is_rebuilt_then_answers(store, open_test_store):
     stored(store, 1, request="1-1", filed=True, reader="key-a")
     stored(store, 2)
-    index = store.path / "index.jsonl"
-    lines = [json.loads(line) for line in index.read_text().splitlines()]
-    for line in lines:
-        line.pop("request", None)
-        line.pop("filed", None)
-    index.write_text("".join(json.dumps(line) + "\n" for line in lines))
+    index = without_index_fields(store.path, "request", "filed")
     again = open_test_store()
     assert [(f.id, f.request, f.filed) for f in again.request_filings()] == [("c001", "1-1", True)]
     assert '"request":"1-1","filed":true' in index.read_text()

@@ -52,6 +52,18 @@ def test_a_readers_comments_newest_first_with_the_authors_replies(store) -> None
     assert store.reader_history("key-tom", limit=0).total == 1
 
 
+def without_index_fields(store_path, *fields: str):
+    """Rewrite the embedded store's index.jsonl as a version before ``fields`` existed would
+    have written it; returns its path."""
+    index = store_path / "index.jsonl"
+    lines = [json.loads(line) for line in index.read_text().splitlines()]
+    for line in lines:
+        for name in fields:
+            line.pop(name, None)
+    index.write_text("".join(json.dumps(line) + "\n" for line in lines))
+    return index
+
+
 def stored_time(number: int) -> str:
     return (START + timedelta(hours=number)).isoformat(timespec="microseconds")
 
@@ -61,12 +73,7 @@ def test_an_index_from_before_the_reader_field_is_rebuilt_then_answers(store, op
     for number in range(3):
         stored(store, number)
     stored(store, 9, author=True, parent="c001")
-    index = store.path / "index.jsonl"
-    lines = [json.loads(line) for line in index.read_text().splitlines()]
-    for line in lines:
-        line.pop("reader", None)
-        line.pop("parent", None)
-    index.write_text("".join(json.dumps(line) + "\n" for line in lines))
+    index = without_index_fields(store.path, "reader", "parent")
     again = open_test_store()
     history = again.reader_history("key-rosa")
     assert history.total == 3 and list(history.replies) == ["c001"]

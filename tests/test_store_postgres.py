@@ -400,3 +400,63 @@ def test_migration_3_fills_the_reader_columns_of_existing_comments(empty_url: st
         assert store.reader_history("x").total == 0  # the body's text is not a key
     finally:
         store.close()
+
+
+def test_migration_5_counts_existing_comments_and_keeps_counting(empty_url: str) -> None:
+    """A database at version 4 with comments is upgraded by `init`: the running counts start
+    from the comments there, request_filed from their records, and every later write (add,
+    state change, a question changed, a comment moved between requests) keeps the counts equal
+    to counting the rows."""
+    import json as json_module
+
+    from comments_service.models import Comment, CommentState
+
+    with psycopg.connect(empty_url, autocommit=True) as connection:
+        connection.execute(
+            "CREATE TABLE schema_version (version integer PRIMARY KEY, name text NOT NULL,"
+            " applied_at timestamptz NOT NULL DEFAULT now())")
+        for migration in known_migrations()[:4]:
+            connection.execute(migration.sql)
+            connection.execute("INSERT INTO schema_version (version, name) VALUES (%s, %s)",
+                               (migration.version, migration.name))
+        for number, (state, question, filed) in enumerate([
+            (CommentState.AWAITING_REPLY, "why", True), (CommentState.AWAITING_REPLY, None, False),
+            (CommentState.REPLIED, "why", False), (CommentState.SPAM, None, False),
+        ]):
+            old = Comment(id=f"c{number}", thread="hello", name="Rosa", body="b", html="<p>b</p>",
+                          created=f"2026-01-0{number + 1}T00:00:00.000000+00:00", state=state,
+                          public=True, question=question, request="1-1", request_filed=filed)
+            connection.execute(
+                "INSERT INTO comments (id, thread, state, public, question, is_author, created,"
+                " request, body_folded, name_folded, record) VALUES (%s, %s, %s, %s, %s, false,"
+                " %s, %s, '', '', %s::json)",
+                (old.id, old.thread, str(old.state), old.public, old.question, old.created,
+                 old.request, json_module.dumps(old.to_record())))
+    assert migrate(empty_url) == [migration.name for migration in known_migrations()[4:]]
+    store = open_postgres_store(empty_url)
+
+    def counted_rows() -> dict[tuple[str, str | None], int]:
+        with psycopg.connect(empty_url) as connection:
+            rows = connection.execute(
+                "SELECT state, question, count(*) FROM comments GROUP BY 1, 2").fetchall()
+        return {(state, question): count for state, question, count in rows}
+
+    try:
+        assert store.state_counts()[CommentState.AWAITING_REPLY] == 2
+        assert store.count_in_state(CommentState.AWAITING_REPLY, question="why") == 1
+        assert store.answer_counts() == {("hello", "why"): 2}
+        assert {f.id: f.filed for f in store.request_filings()} == {
+            "c0": True, "c1": False, "c2": False, "c3": False}
+        store.update_comment("c1", lambda c: dataclasses.replace(
+            c, state=CommentState.REPLIED, question="how"))
+        store.update_comment("c0", lambda c: dataclasses.replace(c, request_filed=False))
+        store.set_comment_requests({"c2": "1-2"})
+        store.add_comment(dataclasses.replace(store.get_comment("c3"), id="c9"))
+        for (state, question), count in counted_rows().items():
+            if question is not None:
+                assert store.count_in_state(CommentState(state), question=question) == count
+        assert sum(store.state_counts().values()) == store.count_comments() == 5
+        assert store.answer_counts() == {("hello", "why"): 2, ("hello", "how"): 1}
+        assert {f.id: f.filed for f in store.request_filings()}["c0"] is False
+    finally:
+        store.close()

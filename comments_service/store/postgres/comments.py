@@ -106,9 +106,9 @@ class PostgresComments:
     def answer_counts(self) -> dict[tuple[str, str], int]:
         with self._connections.transaction() as cursor:
             rows = cursor.execute(
-                "SELECT thread, question, count(*) FROM comments WHERE question IS NOT NULL"
+                "SELECT thread, question, sum(count) FROM comment_counts WHERE question <> ''"
                 " AND state IN ('awaiting_reply', 'replied') AND NOT is_author"
-                " GROUP BY thread, question").fetchall()
+                " GROUP BY thread, question HAVING sum(count) > 0").fetchall()
         return {(thread, question): int(count) for thread, question, count in rows}
 
     def get_comments(self, comment_ids: Iterable[str]) -> dict[str, Comment]:
@@ -139,10 +139,10 @@ class PostgresComments:
             if new != old:
                 cursor.execute(
                     "UPDATE comments SET (state, public, question, is_author, created, request,"
-                    " body_folded, name_folded, reader_key, parent, record) = (%(state)s,"
-                    " %(public)s, %(question)s, %(is_author)s, %(created)s, %(request)s,"
-                    " %(body_folded)s, %(name_folded)s, %(reader_key)s, %(parent)s,"
-                    " %(record)s::json) WHERE id = %(id)s",
+                    " request_filed, body_folded, name_folded, reader_key, parent, record) ="
+                    " (%(state)s, %(public)s, %(question)s, %(is_author)s, %(created)s,"
+                    " %(request)s, %(request_filed)s, %(body_folded)s, %(name_folded)s,"
+                    " %(reader_key)s, %(parent)s, %(record)s::json) WHERE id = %(id)s",
                     comment_row(new),
                 )
                 touch_threads(cursor, [new.thread])
@@ -176,15 +176,26 @@ class PostgresComments:
     def count_in_state(
         self, state: CommentState, *, thread: str | None = None, question: str | None = None
     ) -> int:
-        where, values = filters(CommentState(state), thread, question)
+        """From the running counts (migration 0005), not the comments."""
+        if thread is not None and not is_thread_key(thread):
+            return 0
+        return self._counted(CommentState(state), thread, question)
+
+    def _counted(self, state: CommentState | None, thread: str | None,
+                 question: str | None) -> int:
+        where, values = filters(state, thread, None)
+        if question is not None:
+            where = sql.SQL("{} AND question = %(question)s").format(where)
+            values["question"] = question
         with self._connections.transaction() as cursor:
-            row = cursor.execute(sql.SQL("SELECT count(*) FROM comments WHERE {}").format(where),
-                                 values).fetchone()
+            row = cursor.execute(sql.SQL("SELECT coalesce(sum(count), 0) FROM comment_counts"
+                                         " WHERE {}").format(where), values).fetchone()
         return int(row[0]) if row else 0
 
     def state_counts(self) -> dict[CommentState, int]:
         with self._connections.transaction() as cursor:
-            rows = cursor.execute("SELECT state, count(*) FROM comments GROUP BY state").fetchall()
+            rows = cursor.execute(
+                "SELECT state, sum(count) FROM comment_counts GROUP BY state").fetchall()
         counts = dict.fromkeys(CommentState, 0)
         for state, count in rows:
             counts[CommentState(state)] = int(count)
@@ -196,7 +207,8 @@ class PostgresComments:
     ) -> tuple[list[Comment], int]:
         """Casefolded substring of body or name (strpos over the folded columns: no pattern
         characters to escape), newest first; every match is counted, so a store-wide text
-        search reads every comment row that passes the state and thread filters."""
+        search reads every comment row that passes the state and thread filters (without
+        text, the total comes from the running counts)."""
         if thread is not None and not is_thread_key(thread):
             return [], 0
         where, values = filters(None if state is None else CommentState(state), thread, None)
@@ -204,10 +216,14 @@ class PostgresComments:
             where = sql.SQL("{} AND (strpos(body_folded, %(needle)s) > 0"
                             " OR strpos(name_folded, %(needle)s) > 0)").format(where)
             values["needle"] = folded(text)
-        with self._connections.transaction() as cursor:
-            row = cursor.execute(sql.SQL("SELECT count(*) FROM comments WHERE {}").format(where),
-                                 values).fetchone()
+        if text:
+            with self._connections.transaction() as cursor:
+                row = cursor.execute(sql.SQL("SELECT count(*) FROM comments WHERE {}").format(
+                    where), values).fetchone()
             total = int(row[0]) if row else 0
+        else:  # the running counts (migration 0005)
+            total = self._counted(None if state is None else CommentState(state), thread, None)
+        with self._connections.transaction() as cursor:
             if limit <= 0 or total == 0:
                 return [], total
             rows = cursor.execute(
@@ -321,5 +337,5 @@ class PostgresComments:
 
     def count_comments(self) -> int:
         with self._connections.transaction() as cursor:
-            row = cursor.execute("SELECT count(*) FROM comments").fetchone()
+            row = cursor.execute("SELECT coalesce(sum(count), 0) FROM comment_counts").fetchone()
         return int(row[0]) if row else 0

@@ -96,12 +96,12 @@ class PostgresRequests:
             tally_lock.release()
 
     def request_filings(self) -> list[RequestFiling]:
-        """From the partial index on ``request``, without the comments' text: the columns,
-        and from the record only whether the author filed it."""
+        """From the partial index on ``request``, without the comments' text (plain columns;
+        request_filed since migration 0005)."""
         with self._connections.transaction() as cursor:
             rows = cursor.execute(
-                "SELECT id, request, coalesce((record->>'request_filed')::boolean, false),"
-                " reader_key, thread, question, created, state FROM comments"
+                "SELECT id, request, request_filed, reader_key, thread, question, created,"
+                " state FROM comments"
                 " WHERE request IS NOT NULL AND NOT is_author"
             ).fetchall()
         return [RequestFiling(comment_id, request, filed, reader, thread, question, created,

@@ -24,10 +24,10 @@ Cursor = psycopg.Cursor[TupleRow]
 
 INSERT_COMMENT = (
     "INSERT INTO comments (id, thread, state, public, question, is_author, created, request,"
-    " body_folded, name_folded, reader_key, parent, record) VALUES (%(id)s, %(thread)s,"
-    " %(state)s, %(public)s, %(question)s, %(is_author)s, %(created)s, %(request)s,"
-    " %(body_folded)s, %(name_folded)s, %(reader_key)s, %(parent)s, %(record)s::json)"
-    " ON CONFLICT (id) DO NOTHING"
+    " request_filed, body_folded, name_folded, reader_key, parent, record) VALUES (%(id)s,"
+    " %(thread)s, %(state)s, %(public)s, %(question)s, %(is_author)s, %(created)s,"
+    " %(request)s, %(request_filed)s, %(body_folded)s, %(name_folded)s, %(reader_key)s,"
+    " %(parent)s, %(record)s::json) ON CONFLICT (id) DO NOTHING"
 )
 
 
@@ -56,7 +56,8 @@ def comment_row(comment: Comment) -> dict[str, Any]:
         "id": comment.id, "thread": comment.thread, "state": str(comment.state),
         "public": comment.public, "question": comment.question, "is_author": comment.is_author,
         "created": comment.created, "request": comment.request,
-        "body_folded": folded(comment.body), "name_folded": folded(comment.name),
+        "request_filed": comment.request_filed, "body_folded": folded(comment.body),
+        "name_folded": folded(comment.name),
         "reader_key": comment.reader_key, "parent": comment.parent,
         "record": json_text(comment.to_record()),
     }

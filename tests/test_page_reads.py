@@ -173,3 +173,12 @@ def test_the_queue_neighbours_of_a_comment(store) -> None:
     assert store.queue_neighbours(made[3], question="why") == (made[1].id, None)
     # A comment that no longer waits still has its place in the order.
     assert store.queue_neighbours(made[2]) == (made[1].id, made[3].id)
+
+
+def test_the_overview_names_a_requests_top_places_and_the_page_every_one(store) -> None:
+    for number in range(7):  # one comment from each of seven articles
+        stored(store, number, request="1-1", filed=True, reader=f"key-{number}",
+               thread=f"article-{number}")
+    [view] = tally_views.overview(store)
+    assert len(view.top_sources) == tally_views.TOP_SOURCES and view.more_sources == 2
+    assert len(view.sources) == 7

@@ -22,6 +22,7 @@ from comments_service.tally.groups import TallyStore, group_filings, resolve
 MIN_PEOPLE = 2  # the requests page lists groups asked for by at least this many people
 SUGGESTED_LABEL_LIMIT = 80
 SAMPLES = 3
+TOP_SOURCES = 5  # places a request's comments came from, on the overview
 
 
 def count_people(comments: Iterable[Comment | RequestFiling]) -> int:
@@ -71,7 +72,8 @@ class RequestView:
         self.filed = [filing for filing in filings if filing.filed]  # the count, oldest first
         self.guessed = [filing for filing in filings if not filing.filed]  # not counted
         self.people = count_people(self.filed)
-        self.sources = _sources(self.filed, manifest)
+        self._manifest = manifest
+        self._places = Counter((filing.thread, filing.question) for filing in self.filed)
 
     def __repr__(self) -> str:
         return f"RequestView({self.id!r}, people={self.people}, filed={len(self.filed)})"
@@ -89,6 +91,22 @@ class RequestView:
     def maybe(self) -> list[Comment]:
         """The machine's guesses, oldest first: never counted."""
         return self._read(self.guessed)
+
+    @cached_property
+    def sources(self) -> list[Source]:
+        """Every article and question its comments came from, most comments first."""
+        return _sources(self._places.most_common(), self._manifest)
+
+    @property
+    def top_sources(self) -> list[Source]:
+        """The TOP_SOURCES places most of its comments came from (the overview shows these:
+        a request asked for all over the site would list every article)."""
+        return _sources(self._places.most_common(TOP_SOURCES), self._manifest)
+
+    @property
+    def more_sources(self) -> int:
+        """How many places the overview leaves out."""
+        return max(0, len(self._places) - TOP_SOURCES)
 
     @property
     def count(self) -> int:
@@ -126,10 +144,11 @@ class RequestView:
         return self._read(picked)
 
 
-def _sources(filings: Sequence[RequestFiling], manifest: Manifest | None) -> list[Source]:
-    counted = Counter((filing.thread, filing.question) for filing in filings)
+def _sources(places: Sequence[tuple[tuple[str, str | None], int]],
+             manifest: Manifest | None) -> list[Source]:
+    """Sources from ((thread, question id), comments) pairs, in that order."""
     sources = []
-    for (thread, question_id), count in counted.most_common():
+    for (thread, question_id), count in places:
         article = manifest.article(thread) if manifest is not None else None
         question = article.question(question_id) if article and question_id else None
         sources.append(Source(

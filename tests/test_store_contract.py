@@ -33,7 +33,8 @@ CORE_MODULES = ["__init__.py", "base.py", "errors.py", "files.py", "factory.py"]
 BACKENDS = ["tinydb", "postgres"]
 # What every backend may import from the store besides its own package.
 SHARED = {"comments_service.store.base", "comments_service.store.composed",
-          "comments_service.store.errors", "comments_service.store.files"}
+          "comments_service.store.errors", "comments_service.store.files",
+          "comments_service.store.kept"}
 
 
 def members(protocol: type) -> set[str]:

@@ -16,6 +16,7 @@ from comments_service.store.base import (
     is_thread_key,
 )
 from comments_service.store.errors import CommentNotFound, DuplicateComment
+from comments_service.store.kept import KeptComments
 from comments_service.store.postgres.connections import Connections
 from comments_service.store.postgres.rows import (
     INSERT_COMMENT,
@@ -58,6 +59,7 @@ class PostgresComments:
 
     def __init__(self, connections: Connections) -> None:
         self._connections = connections
+        self._kept = KeptComments()
 
     def add_comment(self, comment: Comment) -> Comment:
         check_thread_key(comment.thread)
@@ -112,13 +114,31 @@ class PostgresComments:
         return {(thread, question): int(count) for thread, question, count in rows}
 
     def get_comments(self, comment_ids: Iterable[str]) -> dict[str, Comment]:
+        """Those this process read before at the same row version (``xmin``, store/kept.py)
+        from its copies, the others' records read and parsed: a page reading the same
+        comments again fetches ids and versions only."""
         wanted = list(dict.fromkeys(comment_ids))
         if not wanted:
             return {}
+        found: dict[str, Comment] = {}
         with self._connections.transaction() as cursor:
-            rows = cursor.execute("SELECT id, record FROM comments WHERE id = ANY(%s)",
-                                  (wanted,)).fetchall()
-        found = {comment.id: comment for comment in comments_of_rows(rows)}
+            versions = cursor.execute("SELECT id, xmin::text FROM comments WHERE id = ANY(%s)",
+                                      (wanted,)).fetchall()
+            missing = []
+            for comment_id, version in versions:
+                kept = self._kept.get(comment_id, version)
+                if kept is None:
+                    missing.append(comment_id)
+                else:
+                    found[comment_id] = kept
+            if missing:
+                rows = cursor.execute(
+                    "SELECT id, xmin::text, record FROM comments WHERE id = ANY(%s)",
+                    (missing,)).fetchall()
+                for comment_id, version, record in rows:
+                    comment = record_of(Comment, record, f"comment {comment_id}")
+                    self._kept.put(comment, version)
+                    found[comment_id] = comment
         return {comment_id: found[comment_id] for comment_id in wanted if comment_id in found}
 
     def thread_comments(self, thread: str) -> list[Comment]:

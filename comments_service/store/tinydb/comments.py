@@ -21,7 +21,7 @@ from comments_service.store.base import (
     is_thread_key,
 )
 from comments_service.store.errors import CommentNotFound, DuplicateComment, StoreUnavailable
-from comments_service.store.tinydb.comment_cache import KeptComments
+from comments_service.store.kept import KeptComments
 from comments_service.store.tinydb.index import IndexEntry, IndexView
 from comments_service.store.tinydb.index_file import CommentIndex
 from comments_service.store.tinydb.search_texts import SearchTexts
@@ -79,7 +79,7 @@ class TinyDBComments:
 
     def get_comments(self, comment_ids: Iterable[str]) -> dict[str, Comment]:
         """The comments with those ids, through the index: those read before under the same
-        index entry from this process's copies (comment_cache.py), the others from their
+        index entry from this process's copies (store/kept.py), the others from their
         threads, each thread read once."""
         self._index.refresh()
         with self._index.viewing() as view:
@@ -101,7 +101,8 @@ class TinyDBComments:
                 read[entry.thread] = {item.id: item for item in self._threads.read(entry.thread)}
             comment = read[entry.thread].get(comment_id)
             if comment is not None and entry.agrees_with(comment):
-                self._kept.put(comment, entry)
+                if entry.complete:  # else the entry may stay the same through a change
+                    self._kept.put(comment, entry)
             else:
                 comment = self._index.settle(entry.thread, [comment_id])[comment_id]
             if comment is not None:

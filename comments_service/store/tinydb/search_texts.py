@@ -6,7 +6,7 @@ read under; before each search it re-reads only the comments the index says chan
 (IndexView.changed: one id per index line applied), so the texts follow every process's
 writes. The first search of a process reads every thread once. A search is then a scan of
 the kept texts in memory, and only the page it shows is read from the threads (through the
-comments the store keeps, comment_cache.py). Memory: about the size of the comments' text.
+comments the store keeps, store/kept.py). Memory: about the size of the comments' text.
 """
 
 from __future__ import annotations

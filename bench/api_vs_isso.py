@@ -362,6 +362,8 @@ def ours_env(folder: Path) -> dict[str, str]:
         "TELLMEMORE_RATE_LIMIT": "off",
         "TELLMEMORE_SPAM_CHECKS": "off",
         "TELLMEMORE_PUBLISH_POLICY": "immediately",
+        # Links in mail need an address the service trusts (#20); nothing is mailed here.
+        "TELLMEMORE_PUBLIC_URL": "http://127.0.0.1",
     })
     return env
 
@@ -528,7 +530,8 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))
     problems: list[str] = []
 
-    log(f"tellmemore API vs Isso 0.14 vs bare Flask ({'quick' if args.quick else 'full'} run; "
+    run = ("quick" if args.quick else "full") + (", phase 4 only" if args.only_growth else "")
+    log(f"tellmemore API vs Isso 0.14 vs bare Flask ({run} run; "
         f"gunicorn --workers 2; {os.cpu_count()} CPUs; client: {settings.connections} "
         "connections, one process each)")
     isso_note = "skipped (--no-isso)"

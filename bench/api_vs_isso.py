@@ -22,11 +22,11 @@ by side from one run:
 Isso is installed into its own virtualenv (kept in a cache folder and reused):
 
     .venv/bin/python bench/api_vs_isso.py [--quick] [--isso-venv DIR] [--no-isso]
-    .venv/bin/python bench/api_vs_isso.py --only-growth   # phase 4 alone (about 2 minutes)
+    .venv/bin/python bench/api_vs_isso.py --only-growth   # phase 4 alone (about 1 minute)
 
 Everything else (stores, Isso's database, logs) lives in a temporary folder that is removed
 at the end, and every server started is stopped, also on errors, Ctrl-C and SIGTERM.
-The whole run takes about 7 minutes on 2 cores (--quick: about 2 minutes).
+The whole run takes about 7 minutes on 2 cores (--quick: about 3 minutes).
 """
 
 from __future__ import annotations

@@ -93,6 +93,8 @@ def environment(folder: Path, store_url: str) -> dict[str, str]:
         "TELLMEMORE_PUBLISH_POLICY": "immediately",
         "TELLMEMORE_MAIL_SENDER_THREAD": "false",
         "TELLMEMORE_BACKUP_DAILY": "false",
+        # Links in mail need an address the service trusts (#20); nothing is mailed here.
+        "TELLMEMORE_PUBLIC_URL": "http://127.0.0.1",
     })
     return env
 

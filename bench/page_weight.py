@@ -237,8 +237,11 @@ def prepare_ours(tmp: Path, site: Path, site_port: int, servers: list[Server]) -
 def prepare_isso(tmp: Path, site: Path, site_port: int, venv: Path,
                  servers: list[Server]) -> None:
     """Vanilla Pelican build with Isso's embed, and Isso holding the same conversation."""
+    # Pelican's default direct templates: notmyidea has no comments_layout, which
+    # pelicanconf.py lists for our theme's form page.
     pelican(site, {"SITEURL": json.dumps(f"http://{HOST}:{site_port}"), "PLUGINS": "[]",
-                   "THEME": '"notmyidea"'})
+                   "THEME": '"notmyidea"',
+                   "DIRECT_TEMPLATES": '["index", "tags", "categories", "authors", "archives"]'})
     folder = tmp / "isso"
     folder.mkdir()
     isso = Server("Isso", [str(venv / "bin" / "gunicorn"), "isso.run:application"],

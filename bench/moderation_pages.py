@@ -1,7 +1,7 @@
 """Server time of every moderation page with 1 000 and with 100 000 comments stored, side by side.
 
 Issue 19: each page must read only what it shows, so its cost must not grow with the store:
-≤ 100 ms at 100 000 stored comments with 10 000 waiting, and ≤ 1.5× its cost at 1 000.
+≤ 100 ms at 100 000 stored comments with 10 000 waiting, and ≤ 1.5 times its cost at 1 000.
 
 Both stores hold the same site (200 articles of two reflection questions each) and comments
 of the same mix, only more of them: 10 % waiting, 40 % replied (each with the author's reply,
@@ -230,7 +230,7 @@ def main() -> None:
             print(f"{label:<22}{small_ms:>8.1f} ({small_cpu:>5.1f}){large_ms:>10.1f} "
                   f"({large_cpu:>6.1f}){ratio:>8.2f}{cpu_ratio:>11.2f}  "
                   f"{'met' if met else 'NOT MET'}")
-        print(f"\nTarget: ≤ {TARGET_MS:.0f} ms at {arguments.large:,} and ≤ {TARGET_RATIO}× "
+        print(f"\nTarget: ≤ {TARGET_MS:.0f} ms at {arguments.large:,} and ≤ {TARGET_RATIO} times "
               f"the cost at {arguments.small:,} (wall or CPU). {failed or 'No'} page(s) missed.")
 
 

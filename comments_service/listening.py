@@ -7,16 +7,21 @@ come from the metrics page's own figures (metrics.individual_reply_times: a repl
 flagged as generic or repeated, sent anyway, does not count), over reader comments that are
 neither spam nor withdrawn. No figure is given about fewer than MIN_COMMENTS comments: "1 of
 1" says nothing. The setting PUBLIC_LISTENING (on/off) turns them off everywhere.
+
+The site's figures come from the store's running aggregates (:func:`site_listening_of`, the
+reader comments of the window that ``CommentStore.listening_inputs`` lists); ``site_listening``
+works them out from comments (tests check the two agree).
 """
 
 from __future__ import annotations
 
 import statistics
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 from datetime import datetime, timedelta
 from typing import Any
 
-from comments_service.metrics import individual_reply_times, seconds_between
+from comments_service.metrics import individual_reply_times
+from comments_service.metrics_inputs import RecentComment, seconds_between, stored_time
 from comments_service.models import Comment, CommentState
 
 MIN_COMMENTS = 10
@@ -41,7 +46,7 @@ def article_listening(comments: list[Comment]) -> dict[str, int] | None:
 def site_listening(comments: Iterable[Comment], now: datetime) -> dict[str, Any] | None:
     """{"window_days", "received", "answered", "answered_share", "median_reply_hours"} over
     the reader comments of the last WINDOW_DAYS days; None below MIN_COMMENTS."""
-    since = (now - timedelta(days=WINDOW_DAYS)).isoformat(timespec="microseconds")
+    since = window_start(now)
     everything = list(comments)
     answered = individual_reply_times(everything)
     recent = [comment for comment in _counted(everything) if comment.created >= since]
@@ -53,5 +58,28 @@ def site_listening(comments: Iterable[Comment], now: datetime) -> dict[str, Any]
     return {
         "window_days": WINDOW_DAYS, "received": len(recent), "answered": done,
         "answered_share": round(done / len(recent), 2),
+        "median_reply_hours": round(statistics.median(hours), 1) if hours else None,
+    }
+
+
+def window_start(now: datetime) -> str:
+    """The stored time from which the site's figures count comments."""
+    return stored_time(now - timedelta(days=WINDOW_DAYS))
+
+
+def site_listening_of(
+    recent: Iterable[RecentComment], threads: Collection[str]
+) -> dict[str, Any] | None:
+    """:func:`site_listening` from the reader comments written since :func:`window_start`
+    (``CommentStore.listening_inputs``), counting those of ``threads`` (the site's)."""
+    counted = [row for row in recent if row.thread in threads]
+    if len(counted) < MIN_COMMENTS:
+        return None
+    hours = [seconds_between(row.created, row.individual_at) / 3600 for row in counted
+             if row.individual and row.individual_at]
+    done = sum(1 for row in counted if row.individual)
+    return {
+        "window_days": WINDOW_DAYS, "received": len(counted), "answered": done,
+        "answered_share": round(done / len(counted), 2),
         "median_reply_hours": round(statistics.median(hours), 1) if hours else None,
     }

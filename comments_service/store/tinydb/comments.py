@@ -13,7 +13,9 @@ import heapq
 import logging
 import re
 from collections.abc import Callable, Iterable, Iterator
+from datetime import date
 
+from comments_service.metrics_inputs import ListeningInputs
 from comments_service.models import Comment, CommentState
 from comments_service.store.base import ReaderHistory, check_thread_key, is_thread_key
 from comments_service.store.errors import CommentNotFound, DuplicateComment, StoreUnavailable
@@ -355,3 +357,12 @@ class TinyDBComments:
         self._index.refresh()
         with self._index.viewing() as view:
             return len(view.entries)
+
+    def listening_inputs(
+        self, *, since: str, due_from: str | None, weeks_from: date | None
+    ) -> ListeningInputs:
+        """From the index's running aggregates (metrics_index.py), not the thread files; an
+        index with lines from before the listening fields is rebuilt first (once)."""
+        self._index.refresh_with_every_field()
+        with self._index.viewing() as view:
+            return view.listening_index().inputs(since, due_from, weeks_from)

@@ -23,15 +23,20 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from comments_service.metrics_inputs import is_stock, word_count
 from comments_service.models import Comment, CommentState
 from comments_service.store.base import is_thread_key
 from comments_service.store.errors import StoreCorrupted
+from comments_service.store.tinydb.metrics_index import MetricsIndex
 from comments_service.store.tinydb.storage import RESTORE_HINT
 
 # The "author" field of an index line written before the field existed: not known yet.
 UNKNOWN_AUTHOR = ""
 # The "reader" field (the reader_key) of a line written before it existed: not known yet.
 UNKNOWN_READER = ""
+# The "words" field of a line written before the listening fields (words, replied_at, stock)
+# existed: none of the three is known yet.
+UNKNOWN_WORDS = -1
 
 
 def author_digest(comment: Comment) -> str:
@@ -54,6 +59,10 @@ class IndexEntry:
     beside the reply box), None for the author's comments and readers without a key; lines
     written before the field existed read as UNKNOWN_READER. ``parent`` is kept for the
     author's comments only (the replies to a reader's comments, found without a thread read).
+
+    The listening figures' fields (store/tinydb/metrics_index.py): ``words``, the comment's word
+    count (UNKNOWN_WORDS on lines written before these fields); ``replied_at``, a reader
+    comment's; ``stock``, whether an author's reply was sent over a stock-reply warning.
     """
 
     thread: str
@@ -64,14 +73,19 @@ class IndexEntry:
     author: str | None = None
     reader: str | None = None
     parent: str | None = None
+    words: int = UNKNOWN_WORDS
+    replied_at: str | None = None
+    stock: bool = False
 
     @classmethod
     def of(cls, comment: Comment) -> IndexEntry:
         if comment.is_author:
             return cls(comment.thread, comment.created, str(comment.state), comment.public,
-                       comment.question, author_digest(comment), None, comment.parent)
+                       comment.question, author_digest(comment), None, comment.parent,
+                       words=word_count(comment.body), stock=is_stock(comment.nudge_warnings))
         return cls(comment.thread, comment.created, str(comment.state), comment.public,
-                   comment.question, None, comment.reader_key)
+                   comment.question, None, comment.reader_key, words=word_count(comment.body),
+                   replied_at=comment.replied_at)
 
     @property
     def waiting(self) -> bool:
@@ -89,6 +103,9 @@ class IndexEntry:
             fresh = dataclasses.replace(fresh, author=UNKNOWN_AUTHOR)
         if self.reader == UNKNOWN_READER:
             fresh = dataclasses.replace(fresh, reader=UNKNOWN_READER, parent=self.parent)
+        if self.words == UNKNOWN_WORDS:
+            fresh = dataclasses.replace(fresh, words=UNKNOWN_WORDS, replied_at=self.replied_at,
+                                        stock=self.stock)
         return fresh == self
 
 
@@ -105,6 +122,12 @@ def index_line(comment_id: str, thread: str, entry: IndexEntry | None) -> bytes:
             record["reader"] = entry.reader
         if entry.parent is not None:
             record["parent"] = entry.parent
+        if entry.words != UNKNOWN_WORDS:
+            record["words"] = entry.words
+        if entry.replied_at is not None:
+            record["replied_at"] = entry.replied_at
+        if entry.stock:
+            record["stock"] = True
     return json.dumps(record, ensure_ascii=False, separators=(",", ":")).encode("utf-8") + b"\n"
 
 
@@ -117,13 +140,18 @@ def parse_index_line(raw: bytes) -> tuple[str, IndexEntry | None]:
         return record["id"], None
     entry = IndexEntry(record["thread"], record["created"], record["state"], record["public"],
                         record.get("question"), record.get("author", UNKNOWN_AUTHOR),
-                        record.get("reader", UNKNOWN_READER), record.get("parent"))
+                        record.get("reader", UNKNOWN_READER), record.get("parent"),
+                        record.get("words", UNKNOWN_WORDS), record.get("replied_at"),
+                        record.get("stock", False))
     if not (is_thread_key(entry.thread) and isinstance(entry.created, str)
             and isinstance(entry.state, str) and isinstance(entry.public, bool)
             and (entry.question is None or isinstance(entry.question, str))
             and (entry.author is None or isinstance(entry.author, str))
             and (entry.reader is None or isinstance(entry.reader, str))
-            and (entry.parent is None or isinstance(entry.parent, str))):
+            and (entry.parent is None or isinstance(entry.parent, str))
+            and type(entry.words) is int and entry.words >= UNKNOWN_WORDS
+            and (entry.replied_at is None or isinstance(entry.replied_at, str))
+            and isinstance(entry.stock, bool)):
         raise ValueError("a field has the wrong type")
     return record["id"], entry
 
@@ -173,6 +201,10 @@ class IndexView:
         self.public_by_thread: Counter[str] = Counter()
         self.unknown_authors = 0  # entries from lines written before the author field
         self.unknown_readers = 0  # entries from lines written before the reader field
+        self.unknown_words = 0  # entries from lines written before the listening fields
+        # The listening figures' running aggregates: built when first asked for, then kept
+        # up to date line by line (dropped by a bulk load, which is cheaper to build again).
+        self.listening: MetricsIndex | None = None
 
     def _clear_sorted(self) -> None:
         # (created, id), sorted: per state; per state and thread; the author's comments
@@ -255,6 +287,17 @@ class IndexView:
             self._count(entry, +1)
             if keep_sorted:
                 self._list(comment_id, entry)
+        if self.listening is not None:
+            if keep_sorted:
+                self.listening.apply(comment_id, old, entry)
+            else:
+                self.listening = None
+
+    def listening_index(self) -> MetricsIndex:
+        """The listening figures' aggregates of the current entries (built on first use)."""
+        if self.listening is None:
+            self.listening = MetricsIndex.build(self.entries)
+        return self.listening
 
     def _list(self, comment_id: str, entry: IndexEntry, *, append: bool = False) -> None:
         """Put the comment in its sorted lists (``append``: at the end, to be sorted later)."""
@@ -300,6 +343,8 @@ class IndexView:
             self.unknown_authors += step
         if entry.reader == UNKNOWN_READER:
             self.unknown_readers += step
+        if entry.words == UNKNOWN_WORDS:
+            self.unknown_words += step
 
     def count_in_state(self, state: str, thread: str | None, question: str | None) -> int:
         if thread is None:

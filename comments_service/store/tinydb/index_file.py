@@ -210,11 +210,11 @@ class CommentIndex:
 
     def refresh_with_every_field(self) -> None:
         """:meth:`refresh`, then rebuild (once) when the view holds lines written before a
-        field was added (the author's digest, the reader, the reply's parent): what is looked
-        up by those fields would be missing from them."""
+        field was added (the author's digest, the reader, the reply's parent, the listening
+        figures' fields): what is looked up by those fields would be missing from them."""
         self.refresh()
         with self.viewing() as view:
-            unknown = max(view.unknown_authors, view.unknown_readers)
+            unknown = max(view.unknown_authors, view.unknown_readers, view.unknown_words)
         if unknown:
             logger.info("Rebuilding %s: %d lines predate a field of the index", self.path,
                         unknown)

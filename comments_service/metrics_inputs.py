@@ -16,6 +16,7 @@ import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
+from typing import NamedTuple
 
 from comments_service.models import parse_time
 
@@ -86,18 +87,26 @@ class WeekInputs:
     median_reply_seconds: float | None = None
 
 
-@dataclass(frozen=True)
-class RecentComment:
-    """A reader comment (awaiting_reply or replied) written since the window's start.
+class RecentComment(NamedTuple):
+    """A reader comment (awaiting_reply or replied) written since the window's start (a named
+    tuple: a window holds thousands, made on every view).
 
     ``individual``: it has an individual reply (metrics.individual_reply_times); then
-    ``individual_at`` is its time (None: answered at an unknown time, an import)."""
+    ``individual_at`` is its time (None: answered at an unknown time, an import) and
+    ``individual_seconds`` the time to it (``seconds_between``; None with it)."""
 
     id: str
     thread: str
     created: str
     individual: bool
     individual_at: str | None
+    individual_seconds: float | None
+
+
+def recent_comment(comment_id: str, thread: str, created: str, individual: bool,
+                   individual_at: str | None) -> RecentComment:
+    return RecentComment(comment_id, thread, created, individual, individual_at,
+                         seconds_between(created, individual_at) if individual_at else None)
 
 
 @dataclass(frozen=True)

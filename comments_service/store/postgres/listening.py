@@ -18,8 +18,8 @@ from typing import Any
 from comments_service.metrics_inputs import (
     GroupInputs,
     ListeningInputs,
-    RecentComment,
     WeekInputs,
+    recent_comment,
     word_count,
 )
 from comments_service.models import Comment
@@ -146,9 +146,7 @@ def listening_inputs(cursor: Cursor, since: str, due_from: str | None,
             if week >= weeks_from:
                 weeks[week] = WeekInputs(received=weeks.get(week, WeekInputs()).received,
                                          answered=int(count), median_reply_seconds=median)
-    recent = [RecentComment(comment_id, thread, created, individual, individual_at)
-              for comment_id, thread, created, individual, individual_at
-              in cursor.execute(RECENT, (since,)).fetchall()]
+    recent = [recent_comment(*row) for row in cursor.execute(RECENT, (since,)).fetchall()]
     due = cursor.execute(DUE, (due_from,)).fetchone() if due_from is not None else None
     return ListeningInputs(
         overall=overall, articles=threads, questions=questions, spam=int(spam),

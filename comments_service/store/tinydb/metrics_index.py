@@ -28,6 +28,7 @@ from comments_service.metrics_inputs import (
     RecentComment,
     WeekInputs,
     individual_time,
+    recent_comment,
     seconds_between,
     sorted_percentile,
     week_start,
@@ -77,6 +78,7 @@ class _Reader:
     replied_week: date | None
     individual: bool
     individual_at: str | None
+    row: RecentComment  # what listening_inputs lists of it, made once
 
 
 def _insert(ordered: list, value: object, append: bool) -> None:
@@ -192,7 +194,9 @@ class MetricsIndex:
             individual, individual_at = individual_time(entry.replied_at, standing)
         reader = _Reader(entry.thread, entry.question, entry.created,
                          week_start(parse_time(entry.created)), entry.words, not replied,
-                         seconds, replied_week, individual, individual_at)
+                         seconds, replied_week, individual, individual_at,
+                         recent_comment(comment_id, entry.thread, entry.created, individual,
+                                        individual_at))
         self.readers[comment_id] = reader
         self._count_reader(comment_id, reader, +1, append)
 
@@ -274,12 +278,9 @@ class MetricsIndex:
             for start in self.received.keys() | self.answered.keys()
             if weeks_from is not None and start >= weeks_from
         }
-        first = bisect.bisect_left(self.recent, (since,))
-        recent = []
-        for created, comment_id in self.recent[first:]:
-            reader = self.readers[comment_id]
-            recent.append(RecentComment(comment_id, reader.thread, created, reader.individual,
-                                        reader.individual_at))
+        readers = self.readers
+        recent = [readers[comment_id].row for _, comment_id
+                  in self.recent[bisect.bisect_left(self.recent, (since,)):]]
         return ListeningInputs(
             overall=self.overall.inputs(),
             articles={thread: group.inputs() for thread, group in self.threads.items()},

@@ -52,5 +52,11 @@ CREATE INDEX comments_listening_replied ON comments (replied_at) INCLUDE (reply_
 -- The author's words per thread.
 CREATE INDEX comments_listening_author ON comments (thread) INCLUDE (words)
     WHERE is_author AND state = 'posted';
+-- Spam and withdrawn reader comments, and the waiting ones by time (how many are due), counted
+-- from the index alone.
+CREATE INDEX comments_listening_left_out ON comments (state)
+    WHERE NOT is_author AND state IN ('spam', 'withdrawn');
+CREATE INDEX comments_listening_waiting ON comments (created)
+    WHERE NOT is_author AND state = 'awaiting_reply';
 -- Rows still to count (none once the store has counted them).
 CREATE INDEX comments_words_uncounted ON comments (id) WHERE words IS NULL;

@@ -27,16 +27,20 @@ UPDATE comments SET reply_seconds = greatest(0, extract(epoch FROM
 
 -- The rule of metrics.individual_reply_times; the store runs the same per comment
 -- (listening.INDIVIDUAL).
-UPDATE comments AS c SET (individual, individual_at) = (
-    SELECT coalesce(f.first_stock, false) = false OR f.first_good IS NOT NULL,
-           CASE WHEN coalesce(f.first_stock, false) = false
-                THEN coalesce(c.replied_at, f.first_created) ELSE f.first_good END
-    FROM (SELECT (array_agg(r.stock ORDER BY r.created, r.seq))[1] AS first_stock,
-                 (array_agg(r.created ORDER BY r.created, r.seq))[1] AS first_created,
-                 min(r.created) FILTER (WHERE NOT r.stock) AS first_good
-          FROM comments AS r
-          WHERE r.is_author AND r.parent = c.id AND r.state = 'posted') AS f)
-    WHERE NOT c.is_author AND c.state = 'replied';
+WITH standing AS (
+    SELECT r.parent AS id,
+           (array_agg(r.stock ORDER BY r.created, r.seq))[1] AS first_stock,
+           (array_agg(r.created ORDER BY r.created, r.seq))[1] AS first_created,
+           min(r.created) FILTER (WHERE NOT r.stock) AS first_good
+    FROM comments AS r
+    WHERE r.is_author AND r.state = 'posted' AND r.parent IS NOT NULL
+    GROUP BY r.parent)
+UPDATE comments AS c SET
+    individual = coalesce(f.first_stock, false) = false OR f.first_good IS NOT NULL,
+    individual_at = CASE WHEN coalesce(f.first_stock, false) = false
+                         THEN coalesce(c.replied_at, f.first_created) ELSE f.first_good END
+FROM comments AS self LEFT JOIN standing AS f ON f.id = self.id
+WHERE c.id = self.id AND NOT c.is_author AND c.state = 'replied';
 
 -- Reader comments by group (index-only: every column the aggregate reads is in the index).
 CREATE INDEX comments_listening ON comments (thread, question)

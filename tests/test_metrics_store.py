@@ -230,8 +230,8 @@ def test_an_index_line_with_a_bad_listening_field_is_reported(
 def test_migration_5_fills_the_listening_columns_of_existing_comments(
     store_backend: str,
 ) -> None:
-    """Comments stored at version 4 (one holding NUL, one whose text imitates the record's
-    keys) are counted after `init` as compute counts them."""
+    """Comments stored at version 4 (stock replies, imports, one holding NUL, one whose text
+    imitates the record's keys) are counted after `init` as compute counts them."""
     if store_backend != "postgresql":
         pytest.skip("PostgreSQL only: its migrations")
     import psycopg
@@ -240,7 +240,7 @@ def test_migration_5_fills_the_listening_columns_of_existing_comments(
     from comments_service.store.postgres.schema import json_text, known_migrations, migrate
     from tests.conftest import fresh_postgres_schema
 
-    comments = [*fixture_comments(), Comment(
+    comments = [*fixture_comments(), *mixed_comments(150, seed=11), Comment(
         id="nul", thread="hello", name="N\x00", html="<p/>", created=stamp(NOW),
         body='"replied_at": "2020-01-01T00:00:00+00:00", "nudge_warnings": ["generic"] x',
         state=CommentState.AWAITING_REPLY, public=False)]

@@ -11,16 +11,20 @@ neither spam nor withdrawn. No figure is given about fewer than MIN_COMMENTS com
 The site's figures reach readers twice: baked into every page's footer at build time (the
 public export, base.html), and refreshed on an article by the widget from the numbers
 footer_fields gives the thread payload, so the footer is current without a rebuild.
+They come from the store's running aggregates (:func:`site_listening_of`, the
+reader comments of the window that ``CommentStore.listening_inputs`` lists); ``site_listening``
+works them out from comments (tests check the two agree).
 """
 
 from __future__ import annotations
 
 import statistics
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 from datetime import datetime, timedelta
 from typing import Any
 
-from comments_service.metrics import individual_reply_times, seconds_between
+from comments_service.metrics import individual_reply_times
+from comments_service.metrics_inputs import RecentComment, seconds_between, stored_time
 from comments_service.models import Comment, CommentState
 
 MIN_COMMENTS = 10
@@ -45,7 +49,7 @@ def article_listening(comments: list[Comment]) -> dict[str, int] | None:
 def site_listening(comments: Iterable[Comment], now: datetime) -> dict[str, Any] | None:
     """{"window_days", "received", "answered", "answered_share", "median_reply_hours"} over
     the reader comments of the last WINDOW_DAYS days; None below MIN_COMMENTS."""
-    since = (now - timedelta(days=WINDOW_DAYS)).isoformat(timespec="microseconds")
+    since = window_start(now)
     everything = list(comments)
     answered = individual_reply_times(everything)
     recent = [comment for comment in _counted(everything) if comment.created >= since]
@@ -81,3 +85,26 @@ def footer_fields(figures: dict[str, Any] | None) -> dict[str, int]:
                    "site_reply_h": max(int(round(hours, 0)), 1),
                    "site_reply_days": max(int(round(hours / 24, 0)), 1)}
     return fields
+
+
+def window_start(now: datetime) -> str:
+    """The stored time from which the site's figures count comments."""
+    return stored_time(now - timedelta(days=WINDOW_DAYS))
+
+
+def site_listening_of(
+    recent: Iterable[RecentComment], threads: Collection[str]
+) -> dict[str, Any] | None:
+    """:func:`site_listening` from the reader comments written since :func:`window_start`
+    (``CommentStore.listening_inputs``), counting those of ``threads`` (the site's)."""
+    counted = [row for row in recent if row.thread in threads]
+    if len(counted) < MIN_COMMENTS:
+        return None
+    hours = [seconds_between(row.created, row.individual_at) / 3600 for row in counted
+             if row.individual and row.individual_at]
+    done = sum(1 for row in counted if row.individual)
+    return {
+        "window_days": WINDOW_DAYS, "received": len(counted), "answered": done,
+        "answered_share": round(done / len(counted), 2),
+        "median_reply_hours": round(statistics.median(hours), 1) if hours else None,
+    }

@@ -34,7 +34,6 @@ Definitions (the metrics page, `flask … stats` and the tests all use these):
 from __future__ import annotations
 
 import math
-import re
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -43,17 +42,19 @@ from typing import Any
 
 from comments_service.config import DEFAULTS, ConfigError, setting_value
 from comments_service.manifest import ArticleEntry
+from comments_service.metrics_inputs import (
+    is_stock,
+    seconds_between,
+    sorted_percentile,
+    week_start,
+    word_count,
+)
 from comments_service.models import Comment, CommentState, parse_time
 
 READER_STATES = frozenset({CommentState.AWAITING_REPLY, CommentState.REPLIED})
 DUE_SOON_SHARE = 0.75
 TARGET_WINDOW_DAYS = 30
 TREND_WEEKS = 12
-# The nudge's warnings that make a reply sent over them a stock one, not an individual reply.
-STOCK_REPLY_WARNINGS = frozenset({"generic", "repeated"})
-
-URL_RE = re.compile(r"(?:https?://|mailto:|www\.)\S+", re.IGNORECASE)
-WORD_RE = re.compile(r"[^\W_]+(?:['\u2019][^\W_]+)*")
 
 
 # TARGET_REPLY_HOURS or TARGET_REPLY_RATE has a value the figures cannot use.
@@ -96,19 +97,9 @@ def is_reader_comment(comment: Comment) -> bool:
     return not comment.is_author and comment.state in READER_STATES
 
 
-def word_count(text: str) -> int:
-    return len(WORD_RE.findall(URL_RE.sub(" ", text)))
-
-
 def percentile(values: list[float], share: float) -> float | None:
     """The ``share`` quantile of ``values`` (linear between the nearest two); None if empty."""
-    if not values:
-        return None
-    ordered = sorted(values)
-    position = (len(ordered) - 1) * share
-    low = math.floor(position)
-    high = math.ceil(position)
-    return ordered[low] + (ordered[high] - ordered[low]) * (position - low)
+    return sorted_percentile(sorted(values), share)
 
 
 def median(values: list[float]) -> float | None:
@@ -119,11 +110,6 @@ def ratio(part: int, whole: int) -> float | None:
     return part / whole if whole else None
 
 
-def seconds_between(start: str, end: str) -> float:
-    """Seconds from one stored time to another, never below zero (clock skew, bad imports)."""
-    return max(0.0, (parse_time(end) - parse_time(start)).total_seconds())
-
-
 def age_seconds(created: str, now: datetime) -> float:
     return max(0.0, (now - parse_time(created)).total_seconds())
 
@@ -131,11 +117,6 @@ def age_seconds(created: str, now: datetime) -> float:
 def iso_week(moment: datetime | date) -> str:
     year, week, _ = moment.isocalendar()
     return f"{year}-W{week:02d}"
-
-
-def week_start(moment: datetime) -> date:
-    day = moment.astimezone(UTC).date()
-    return day - timedelta(days=day.weekday())
 
 
 def format_duration(seconds: float | None) -> str:
@@ -312,6 +293,13 @@ class Metrics:
     articles: list[ArticleFigures]
     questions: list[QuestionFigures]
     weeks: list[WeekFigures]
+    # How many comments are due in all; ``due`` may list only the oldest of them (the page
+    # shows a few and links to the queue). None: ``due`` lists every one.
+    due_total: int | None = None
+
+    @property
+    def due_count(self) -> int:
+        return len(self.due) if self.due_total is None else self.due_total
 
     @property
     def target_met(self) -> bool | None:
@@ -325,7 +313,7 @@ class Metrics:
 
 def is_stock_reply(reply: Comment) -> bool:
     """Whether the author sent this reply anyway over a "generic" or "repeated" warning."""
-    return bool(STOCK_REPLY_WARNINGS.intersection(reply.nudge_warnings))
+    return is_stock(reply.nudge_warnings)
 
 
 def individual_reply_times(comments: Iterable[Comment]) -> dict[str, str | None]:
@@ -395,8 +383,8 @@ def compute(
     individual = individual_reply_times(comments)
     now = now.astimezone(UTC)
     since = now - timedelta(days=targets.window_days)
-    first_week = week_start(now) - timedelta(weeks=weeks - 1)
-    week_keys = [first_week + timedelta(weeks=number) for number in range(weeks)]
+    first = first_week(now, weeks)
+    week_keys = [first + timedelta(weeks=number) for number in range(weeks)]
 
     overall = _Tally()
     by_article: dict[str, _Tally] = defaultdict(_Tally)
@@ -431,7 +419,7 @@ def compute(
             if comment.replied_at:
                 reply_seconds = seconds_between(comment.created, comment.replied_at)
                 replied_week = week_start(parse_time(comment.replied_at))
-                if replied_week >= first_week:
+                if replied_week >= first:
                     answered[replied_week].append(reply_seconds)
         else:
             waiting.append(comment)
@@ -477,8 +465,11 @@ def compute(
         target=TargetFigures(since=since, comments=in_window, within=within, missed=missed,
                              pending=pending),
         due=due,
-        articles=_article_rows(by_article, articles),
-        questions=_question_rows(by_question, articles),
+        due_total=len(due),
+        articles=article_rows({key: tally.figures() for key, tally in by_article.items()},
+                               articles),
+        questions=question_rows(
+            {key: tally.figures() for key, tally in by_question.items()}, articles),
         weeks=[
             WeekFigures(
                 week=iso_week(start), start=start, received=received.get(start, 0),
@@ -490,28 +481,33 @@ def compute(
     )
 
 
+def first_week(now: datetime, weeks: int) -> date:
+    """The Monday of the first of the ``weeks`` ISO weeks that end with ``now``'s."""
+    return week_start(now) - timedelta(weeks=weeks - 1)
+
+
 def _title_key(title: str | None, thread: str) -> tuple[bool, str, str]:
     # Articles still on the site first, by title; then the others by thread key.
     return (title is None, (title or "").casefold(), thread)
 
 
-def _article_rows(
-    tallies: dict[str, _Tally], articles: Mapping[str, ArticleEntry]
+def article_rows(
+    tallies: Mapping[str, Figures], articles: Mapping[str, ArticleEntry]
 ) -> list[ArticleFigures]:
     rows = []
     for thread in set(tallies) | set(articles):
         article = articles.get(thread)
-        tally = tallies.get(thread) or _Tally()
         rows.append(ArticleFigures(
             thread=thread, title=article.title if article else None,
-            url=article.url if article else None, figures=tally.figures(),
+            url=article.url if article else None,
+            figures=tallies.get(thread) or _Tally().figures(),
         ))
     rows.sort(key=lambda row: _title_key(row.title, row.thread))
     return rows
 
 
-def _question_rows(
-    tallies: dict[tuple[str, str], _Tally], articles: Mapping[str, ArticleEntry]
+def question_rows(
+    tallies: Mapping[tuple[str, str], Figures], articles: Mapping[str, ArticleEntry]
 ) -> list[QuestionFigures]:
     order: dict[tuple[str, str], int] = {}
     for article in articles.values():
@@ -521,11 +517,10 @@ def _question_rows(
     for thread, question_id in set(tallies) | set(order):
         article = articles.get(thread)
         question = article.question(question_id) if article else None
-        tally = tallies.get((thread, question_id)) or _Tally()
         rows.append(QuestionFigures(
             thread=thread, article_title=article.title if article else None,
             question=question_id, text=question.text if question else None,
-            figures=tally.figures(),
+            figures=tallies.get((thread, question_id)) or _Tally().figures(),
         ))
     # By article as in the article table, then in the article's own order of questions.
     rows.sort(key=lambda row: (

@@ -14,6 +14,7 @@ from flask.cli import with_appcontext
 from comments_service import metrics
 from comments_service.extensions import MANIFEST_EXTENSION, STORE_EXTENSION
 from comments_service.manifest import ArticleEntry, ManifestError
+from comments_service.metrics_measure import measure
 
 TEXT_CELL_WIDTH = 36
 
@@ -215,9 +216,10 @@ def stats_command(as_json: bool, now_text: str | None, weeks: int) -> None:
         articles = current_app.extensions[MANIFEST_EXTENSION].get().articles
     except ManifestError as error:
         click.echo(f"Warning: {error}; articles are shown by thread key.", err=True)
-    report = metrics.compute(
-        current_app.extensions[STORE_EXTENSION].all_comments(), _parse_now(now_text),
-        metrics.targets_from_config(current_app.config), articles, weeks=weeks,
+    # From the store's running aggregates; every due comment is listed (due_shown=None).
+    report = measure(
+        current_app.extensions[STORE_EXTENSION], _parse_now(now_text),
+        metrics.targets_from_config(current_app.config), articles, weeks=weeks, due_shown=None,
     )
     if as_json:
         click.echo(json.dumps(as_data(report), ensure_ascii=False, indent=2))

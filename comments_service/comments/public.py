@@ -10,7 +10,12 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from comments_service.listening import article_listening, site_listening
+from comments_service.listening import (
+    article_listening,
+    site_listening,
+    site_listening_of,
+    window_start,
+)
 from comments_service.manifest import ArticleEntry, Manifest
 from comments_service.models import Comment, utc_now
 from comments_service.store import CommentStore
@@ -125,9 +130,11 @@ def public_export_document(manifest: Manifest, store: CommentStore,
 
 
 def site_listening_figures(manifest: Manifest, store: CommentStore) -> dict[str, Any] | None:
-    """The site's listening figures over every article's comments (listening.py), without
-    the threads of the export."""
-    return _site_figures({thread: store.thread_comments(thread) for thread in manifest.articles})
+    """The site's listening figures over every article's comments (listening.py), from the
+    store's running aggregates: only the window's reader comments are listed, none read."""
+    since = window_start(datetime.now(UTC))
+    inputs = store.listening_inputs(since=since, due_from=None, weeks_from=None)
+    return site_listening_of(inputs.recent, manifest.articles.keys())
 
 
 def _site_figures(comments: dict[str, list[Comment]]) -> dict[str, Any] | None:

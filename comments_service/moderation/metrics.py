@@ -4,7 +4,9 @@ the same figures, cli/stats.py).
     GET  /moderate/metrics       reply rate and times, what waits, the target, per article and
                                  per question, the weekly trend (inline SVG), readers' words
 
-The figures come from metrics.py; this module lays them out, as a blueprint nested in the
+The figures are metrics.py's, from the store's running aggregates (metrics_measure.py); the
+list of due comments shows the oldest DUE_SHOWN and links to the queue for the rest. This
+module lays them out, as a blueprint nested in the
 moderation one (same sign-in, navigation and header counts).
 """
 
@@ -19,6 +21,7 @@ from flask import Blueprint, current_app, render_template
 
 from comments_service import metrics
 from comments_service.extensions import manifest, store
+from comments_service.metrics_measure import measure
 from comments_service.moderation.auth import login_required
 
 bp = Blueprint("metrics", __name__, url_prefix="/metrics")
@@ -39,10 +42,9 @@ def current_targets() -> metrics.Targets:
 @bp.get("", endpoint="index")
 @login_required
 def metrics_page():
-    """The listening figures of every comment in the store."""
-    report = metrics.compute(
-        store().all_comments(), datetime.now(UTC), current_targets(), manifest().articles
-    )
+    """The listening figures of every comment in the store, from what the store keeps up to
+    date on write (metrics_measure.py): only the oldest due comments are read whole."""
+    report = measure(store(), datetime.now(UTC), current_targets(), manifest().articles)
     return render_template(
         "moderation/metrics.html", report=report,
         counts_chart=counts_chart(report.weeks), hours_chart=hours_chart(report),

@@ -21,8 +21,10 @@ from abc import abstractmethod
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
+from datetime import date
 from typing import Any, Protocol, runtime_checkable
 
+from comments_service.metrics_inputs import ListeningInputs
 from comments_service.models import (
     Author,
     Comment,
@@ -230,6 +232,18 @@ class CommentStore(Protocol):
     ) -> tuple[list[Comment], int]:
         """Comments whose body or name contains ``text`` (case-insensitive), newest first,
         optionally of one state/thread; returns (one page, total matching)."""
+
+    @abstractmethod
+    def listening_inputs(
+        self, *, since: str, due_from: str | None, weeks_from: date | None
+    ) -> ListeningInputs:
+        """What the listening figures need (metrics_inputs.py), kept up to date on write and
+        read without parsing any comment: tallies overall, per thread and per (thread,
+        question) as metrics.py defines them; the ISO weeks from the one starting on
+        ``weeks_from``; the reader comments written at ``since`` or later (stored times),
+        oldest first; and how many waiting reader comments were written at ``due_from`` or
+        earlier (None: no weeks, or 0 due, when only the window is wanted). Its cost grows
+        with the comments since ``since``, the threads and the weeks, not with the store."""
 
     @abstractmethod
     def author_replies(self, limit: int | None = None) -> list[Comment]:

@@ -11,8 +11,10 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import AbstractContextManager
+from datetime import date
 from typing import Any
 
+from comments_service.metrics_inputs import ListeningInputs
 from comments_service.models import (
     Author,
     Comment,
@@ -113,6 +115,12 @@ class ComposedStore(Store):
     ) -> tuple[list[Comment], int]:
         return self._comments.find_comments(text=text, state=state, thread=thread, limit=limit,
                                             offset=offset)
+
+    def listening_inputs(
+        self, *, since: str, due_from: str | None, weeks_from: date | None
+    ) -> ListeningInputs:
+        return self._comments.listening_inputs(since=since, due_from=due_from,
+                                               weeks_from=weeks_from)
 
     # -- AuthorStore --------------------------------------------------------------------------
 

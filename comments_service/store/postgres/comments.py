@@ -4,10 +4,12 @@ per call, and a version token per thread replaced in the transaction of every wr
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator
+from datetime import date
 from typing import Any
 
 from psycopg import sql
 
+from comments_service.metrics_inputs import ListeningInputs
 from comments_service.models import Comment, CommentState
 from comments_service.store.base import (
     EMPTY_THREAD_VERSION,
@@ -18,8 +20,14 @@ from comments_service.store.base import (
 from comments_service.store.errors import CommentNotFound, DuplicateComment
 from comments_service.store.kept import KeptComments
 from comments_service.store.postgres.connections import Connections
+from comments_service.store.postgres.listening import (
+    count_words,
+    listening_inputs,
+    refresh_individual,
+)
 from comments_service.store.postgres.rows import (
     INSERT_COMMENT,
+    UPDATE_COMMENT,
     comment_row,
     comments_of_rows,
     folded,
@@ -67,6 +75,7 @@ class PostgresComments:
             cursor.execute(INSERT_COMMENT, comment_row(comment))
             if cursor.rowcount == 0:
                 raise DuplicateComment(f"Comment {comment.id} is stored already")
+            refresh_individual(cursor, [comment])
             touch_threads(cursor, [comment.thread])
         return comment
 
@@ -157,14 +166,8 @@ class PostgresComments:
                                      CommentNotFound(f"No comment {comment_id}"),
                                      fixed=("id", "thread"))
             if new != old:
-                cursor.execute(
-                    "UPDATE comments SET (state, public, question, is_author, created, request,"
-                    " request_filed, body_folded, name_folded, reader_key, parent, record) ="
-                    " (%(state)s, %(public)s, %(question)s, %(is_author)s, %(created)s,"
-                    " %(request)s, %(request_filed)s, %(body_folded)s, %(name_folded)s,"
-                    " %(reader_key)s, %(parent)s, %(record)s::json) WHERE id = %(id)s",
-                    comment_row(new),
-                )
+                cursor.execute(UPDATE_COMMENT, comment_row(new))
+                refresh_individual(cursor, [old, new])
                 touch_threads(cursor, [new.thread])
         return new
 
@@ -352,6 +355,8 @@ class PostgresComments:
                 threads.extend(row[0] for row in cursor.fetchall())
                 if not cursor.nextset():
                     break
+            # Comments already stored are refreshed too: harmless, and no list of the added.
+            refresh_individual(cursor, by_id.values())
             touch_threads(cursor, threads)
         return len(threads)
 
@@ -359,3 +364,17 @@ class PostgresComments:
         with self._connections.transaction() as cursor:
             row = cursor.execute("SELECT coalesce(sum(count), 0) FROM comment_counts").fetchone()
         return int(row[0]) if row else 0
+
+    def listening_inputs(
+        self, *, since: str, due_from: str | None, weeks_from: date | None
+    ) -> ListeningInputs:
+        """SQL aggregates over migration 0006's columns (postgres/listening.py); rows stored
+        before it have their words counted first (once, in their own transaction)."""
+        with self._connections.transaction() as cursor:
+            uncounted = cursor.execute(
+                "SELECT 1 FROM comments WHERE words IS NULL LIMIT 1").fetchone()
+        if uncounted:
+            with self._connections.transaction() as cursor:
+                count_words(cursor)
+        with self._connections.transaction() as cursor:
+            return listening_inputs(cursor, since, due_from, weeks_from)

@@ -15,7 +15,8 @@ import psycopg
 from psycopg import sql
 from psycopg.rows import TupleRow
 
-from comments_service.models import Comment, StoredRecord
+from comments_service.metrics_inputs import is_stock, seconds_between, word_count
+from comments_service.models import Comment, CommentState, StoredRecord
 from comments_service.store.errors import StoreCorrupted
 from comments_service.store.postgres.schema import json_text
 
@@ -24,10 +25,20 @@ Cursor = psycopg.Cursor[TupleRow]
 
 INSERT_COMMENT = (
     "INSERT INTO comments (id, thread, state, public, question, is_author, created, request,"
-    " request_filed, body_folded, name_folded, reader_key, parent, record) VALUES (%(id)s,"
-    " %(thread)s, %(state)s, %(public)s, %(question)s, %(is_author)s, %(created)s,"
+    " request_filed, body_folded, name_folded, reader_key, parent, words, replied_at,"
+    " reply_seconds, stock, record) VALUES (%(id)s, %(thread)s, %(state)s, %(public)s,"
+    " %(question)s, %(is_author)s, %(created)s, %(request)s, %(request_filed)s,"
+    " %(body_folded)s, %(name_folded)s, %(reader_key)s, %(parent)s, %(words)s,"
+    " %(replied_at)s, %(reply_seconds)s, %(stock)s, %(record)s::json)"
+    " ON CONFLICT (id) DO NOTHING"
+)
+UPDATE_COMMENT = (
+    "UPDATE comments SET (state, public, question, is_author, created, request, request_filed,"
+    " body_folded, name_folded, reader_key, parent, words, replied_at, reply_seconds, stock,"
+    " record) = (%(state)s, %(public)s, %(question)s, %(is_author)s, %(created)s,"
     " %(request)s, %(request_filed)s, %(body_folded)s, %(name_folded)s, %(reader_key)s,"
-    " %(parent)s, %(record)s::json) ON CONFLICT (id) DO NOTHING"
+    " %(parent)s, %(words)s, %(replied_at)s, %(reply_seconds)s, %(stock)s, %(record)s::json)"
+    " WHERE id = %(id)s"
 )
 
 
@@ -59,6 +70,13 @@ def comment_row(comment: Comment) -> dict[str, Any]:
         "request_filed": comment.request_filed, "body_folded": folded(comment.body),
         "name_folded": folded(comment.name),
         "reader_key": comment.reader_key, "parent": comment.parent,
+        # The listening figures' columns (migration 0006, postgres/listening.py).
+        "words": word_count(comment.body),
+        "replied_at": None if comment.is_author else comment.replied_at,
+        "reply_seconds": seconds_between(comment.created, comment.replied_at)
+        if not comment.is_author and comment.state is CommentState.REPLIED
+        and comment.replied_at else None,
+        "stock": comment.is_author and is_stock(comment.nudge_warnings),
         "record": json_text(comment.to_record()),
     }
 

@@ -12,7 +12,9 @@ from __future__ import annotations
 import heapq
 import logging
 from collections.abc import Callable, Iterable, Iterator
+from datetime import date
 
+from comments_service.metrics_inputs import ListeningInputs
 from comments_service.models import Comment, CommentState
 from comments_service.store.base import (
     ReaderHistory,
@@ -409,3 +411,12 @@ class TinyDBComments:
         self._index.refresh()
         with self._index.viewing() as view:
             return len(view.entries)
+
+    def listening_inputs(
+        self, *, since: str, due_from: str | None, weeks_from: date | None
+    ) -> ListeningInputs:
+        """From the index's running aggregates (metrics_index.py), not the thread files; an
+        index with lines from before the listening fields is rebuilt first (once)."""
+        self._index.refresh_with_every_field()
+        with self._index.viewing() as view:
+            return view.listening_index().inputs(since, due_from, weeks_from)

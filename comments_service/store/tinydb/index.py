@@ -23,9 +23,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from comments_service.metrics_inputs import is_stock, word_count
 from comments_service.models import Comment, CommentState
 from comments_service.store.base import RequestFiling, is_thread_key
 from comments_service.store.errors import StoreCorrupted
+from comments_service.store.tinydb.metrics_index import MetricsIndex
 from comments_service.store.tinydb.storage import RESTORE_HINT
 
 # The "author" field of an index line written before the field existed: not known yet.
@@ -34,6 +36,9 @@ UNKNOWN_AUTHOR = ""
 UNKNOWN_READER = ""
 # The "request" field of a reader's comment's line written before it existed: not known yet.
 UNKNOWN_REQUEST = ""
+# The "words" field of a line written before the listening fields (words, replied_at, stock)
+# existed: none of the three is known yet.
+UNKNOWN_WORDS = -1
 
 
 def author_digest(comment: Comment) -> str:
@@ -64,6 +69,10 @@ class IndexEntry:
     the author said it is not in: the list only grows), written with the request, make an edit
     or a rejection change the entry: with them, an entry that has not changed names a reader's
     comment that has not changed, which lets a process keep comments it read (comments.py).
+
+    The listening figures' fields (store/tinydb/metrics_index.py): ``words``, the comment's word
+    count (UNKNOWN_WORDS on lines written before these fields); ``replied_at``, a reader
+    comment's; ``stock``, whether an author's reply was sent over a stock-reply warning.
     """
 
     thread: str
@@ -78,15 +87,20 @@ class IndexEntry:
     filed: bool = False
     edited: str | None = None
     rejected: int = 0
+    words: int = UNKNOWN_WORDS
+    replied_at: str | None = None
+    stock: bool = False
 
     @classmethod
     def of(cls, comment: Comment) -> IndexEntry:
         if comment.is_author:
             return cls(comment.thread, comment.created, str(comment.state), comment.public,
-                       comment.question, author_digest(comment), None, comment.parent)
+                       comment.question, author_digest(comment), None, comment.parent,
+                       words=word_count(comment.body), stock=is_stock(comment.nudge_warnings))
         return cls(comment.thread, comment.created, str(comment.state), comment.public,
                    comment.question, None, comment.reader_key, None, comment.request or None,
-                   comment.request_filed, comment.edited_at, len(comment.rejected_requests))
+                   comment.request_filed, comment.edited_at, len(comment.rejected_requests),
+                   words=word_count(comment.body), replied_at=comment.replied_at)
 
     @property
     def waiting(self) -> bool:
@@ -116,6 +130,9 @@ class IndexEntry:
         if self.request == UNKNOWN_REQUEST:
             fresh = dataclasses.replace(fresh, request=UNKNOWN_REQUEST, filed=self.filed,
                                         edited=self.edited, rejected=self.rejected)
+        if self.words == UNKNOWN_WORDS:
+            fresh = dataclasses.replace(fresh, words=UNKNOWN_WORDS, replied_at=self.replied_at,
+                                        stock=self.stock)
         return fresh == self
 
 
@@ -140,6 +157,12 @@ def index_line(comment_id: str, thread: str, entry: IndexEntry | None) -> bytes:
                 record["edited"] = entry.edited
             if entry.rejected:
                 record["rejected"] = entry.rejected
+        if entry.words != UNKNOWN_WORDS:
+            record["words"] = entry.words
+        if entry.replied_at is not None:
+            record["replied_at"] = entry.replied_at
+        if entry.stock:
+            record["stock"] = True
     return json.dumps(record, ensure_ascii=False, separators=(",", ":")).encode("utf-8") + b"\n"
 
 
@@ -156,7 +179,8 @@ def parse_index_line(raw: bytes) -> tuple[str, IndexEntry | None]:
                         # The author's lines never name a request (readers' always do).
                         record.get("request", None if record.get("author") else UNKNOWN_REQUEST),
                         record.get("filed", False), record.get("edited"),
-                        record.get("rejected", 0))
+                        record.get("rejected", 0), record.get("words", UNKNOWN_WORDS),
+                        record.get("replied_at"), record.get("stock", False))
     if not (is_thread_key(entry.thread) and isinstance(entry.created, str)
             and isinstance(entry.state, str) and isinstance(entry.public, bool)
             and (entry.question is None or isinstance(entry.question, str))
@@ -166,7 +190,10 @@ def parse_index_line(raw: bytes) -> tuple[str, IndexEntry | None]:
             and (entry.request is None or isinstance(entry.request, str))
             and isinstance(entry.filed, bool)
             and (entry.edited is None or isinstance(entry.edited, str))
-            and isinstance(entry.rejected, int) and not isinstance(entry.rejected, bool)):
+            and isinstance(entry.rejected, int) and not isinstance(entry.rejected, bool)
+            and type(entry.words) is int and entry.words >= UNKNOWN_WORDS
+            and (entry.replied_at is None or isinstance(entry.replied_at, str))
+            and isinstance(entry.stock, bool)):
         raise ValueError("a field has the wrong type")
     return record["id"], entry
 
@@ -221,6 +248,10 @@ class IndexView:
         self.unknown_authors = 0  # entries from lines written before the author field
         self.unknown_readers = 0  # entries from lines written before the reader field
         self.unknown_requests = 0  # readers' entries from lines before the request field
+        self.unknown_words = 0  # entries from lines written before the listening fields
+        # The listening figures' running aggregates: built when first asked for, then kept
+        # up to date line by line (dropped by a bulk load, which is cheaper to build again).
+        self.listening: MetricsIndex | None = None
 
     def _clear_sorted(self) -> None:
         # (created, id), sorted: per state; per state and thread; the author's comments
@@ -306,6 +337,17 @@ class IndexView:
             self._count(entry, +1)
             if keep_sorted:
                 self._list(comment_id, entry)
+        if self.listening is not None:
+            if keep_sorted:
+                self.listening.apply(comment_id, old, entry)
+            else:
+                self.listening = None
+
+    def listening_index(self) -> MetricsIndex:
+        """The listening figures' aggregates of the current entries (built on first use)."""
+        if self.listening is None:
+            self.listening = MetricsIndex.build(self.entries)
+        return self.listening
 
     def _list(self, comment_id: str, entry: IndexEntry, *, append: bool = False) -> None:
         """Put the comment in its sorted lists (``append``: at the end, to be sorted later)."""
@@ -359,6 +401,8 @@ class IndexView:
             self.unknown_readers += step
         if entry.author is None and entry.request == UNKNOWN_REQUEST:
             self.unknown_requests += step
+        if entry.words == UNKNOWN_WORDS:
+            self.unknown_words += step
 
     def count_in_state(self, state: str, thread: str | None, question: str | None) -> int:
         if thread is None:

@@ -210,11 +210,13 @@ class CommentIndex:
 
     def refresh_with_every_field(self) -> None:
         """:meth:`refresh`, then rebuild (once) when the view holds lines written before a
-        field was added (the author's digest, the reader, the reply's parent, the request): what
-        is looked up by those fields would be missing from them."""
+        field was added (the author's digest, the reader, the reply's parent, the request, the
+        listening figures' fields): what is looked up by those fields would be missing from
+        them."""
         self.refresh()
         with self.viewing() as view:
-            unknown = max(view.unknown_authors, view.unknown_readers, view.unknown_requests)
+            unknown = max(view.unknown_authors, view.unknown_readers, view.unknown_requests,
+                          view.unknown_words)
         if unknown:
             logger.info("Rebuilding %s: %d lines predate a field of the index", self.path,
                         unknown)

@@ -34,9 +34,14 @@ CREATE TABLE IF NOT EXISTS schema_version (
 )
 """
 # Two migrations at once (two `init`s) would both see version N and both apply N + 1; this
-# transaction lock, per schema, makes the second wait and then find it applied.
+# session lock, per schema, held for the whole run, makes the second wait and then find every
+# migration applied (a lock per migration let two runs share the migrations between them).
 MIGRATE_LOCK = (
-    "SELECT pg_advisory_xact_lock(hashtext('tellmemore.migrate'),"
+    "SELECT pg_advisory_lock(hashtext('tellmemore.migrate'),"
+    " hashtext(coalesce(current_schema(), '')))"
+)
+MIGRATE_UNLOCK = (
+    "SELECT pg_advisory_unlock(hashtext('tellmemore.migrate'),"
     " hashtext(coalesce(current_schema(), '')))"
 )
 
@@ -140,33 +145,44 @@ def migrate(url: str) -> list[str]:
     """Apply every migration the database lacks, in order, each in one transaction; returns
     the names applied (none when it is up to date). SchemaTooNew leaves it untouched."""
     applied: list[str] = []
-    with connect(url) as connection:
+    with connect(url, autocommit=True) as connection:
         try:
-            for migration in known_migrations():
-                with connection.transaction():
-                    connection.execute(MIGRATE_LOCK)
-                    connection.execute(SCHEMA_VERSION_TABLE)
-                    current = schema_version(connection)
-                    if current > latest_version():
-                        raise SchemaTooNew(
-                            f"The database schema version {current} is newer than this "
-                            f"tellmemore knows ({latest_version()}): upgrade tellmemore"
-                        )
-                    if current >= migration.version:
-                        continue
-                    # Several statements in one call: sent as a simple query (no parameters).
-                    connection.execute(migration.sql)  # type: ignore[arg-type]
-                    connection.execute(
-                        "INSERT INTO schema_version (version, name) VALUES (%s, %s)",
-                        (migration.version, migration.name),
-                    )
-                applied.append(migration.name)
+            connection.execute(MIGRATE_LOCK)  # released when the run ends or the session does
+            try:
+                applied = _apply_missing(connection)
+            finally:
+                connection.execute(MIGRATE_UNLOCK)
         except psycopg.OperationalError as error:
             raise unreachable(url, error) from error
         except psycopg.Error as error:
             raise StoreError(
                 f"Migrating the PostgreSQL store {describe_url(url)} failed: {error}"
             ) from error
+    return applied
+
+
+def _apply_missing(connection: psycopg.Connection[Any]) -> list[str]:
+    """Apply the migrations the database lacks, each in its own transaction (the caller holds
+    the migration lock)."""
+    applied: list[str] = []
+    for migration in known_migrations():
+        with connection.transaction():
+            connection.execute(SCHEMA_VERSION_TABLE)
+            current = schema_version(connection)
+            if current > latest_version():
+                raise SchemaTooNew(
+                    f"The database schema version {current} is newer than this "
+                    f"tellmemore knows ({latest_version()}): upgrade tellmemore"
+                )
+            if current >= migration.version:
+                continue
+            # Several statements in one call: sent as a simple query (no parameters).
+            connection.execute(migration.sql)  # type: ignore[arg-type]
+            connection.execute(
+                "INSERT INTO schema_version (version, name) VALUES (%s, %s)",
+                (migration.version, migration.name),
+            )
+        applied.append(migration.name)
     return applied
 
 

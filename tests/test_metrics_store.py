@@ -237,8 +237,9 @@ def test_migration_6_fills_the_listening_columns_of_existing_comments(
     import psycopg
 
     from comments_service.store.postgres import open_postgres_store
-    from comments_service.store.postgres.schema import json_text, known_migrations, migrate
+    from comments_service.store.postgres.schema import json_text, migrate
     from tests.conftest import fresh_postgres_schema
+    from tests.test_store_postgres import at_schema_version
 
     comments = [*fixture_comments(), *mixed_comments(150, seed=11), Comment(
         id="nul", thread="hello", name="N\x00", html="<p/>", created=stamp(NOW),
@@ -246,13 +247,7 @@ def test_migration_6_fills_the_listening_columns_of_existing_comments(
         state=CommentState.AWAITING_REPLY, public=False)]
     with fresh_postgres_schema(migrated=False) as url:
         with psycopg.connect(url, autocommit=True) as connection:
-            connection.execute(
-                "CREATE TABLE schema_version (version integer PRIMARY KEY, name text NOT NULL,"
-                " applied_at timestamptz NOT NULL DEFAULT now())")
-            for migration in known_migrations()[:4]:
-                connection.execute(migration.sql)
-                connection.execute("INSERT INTO schema_version (version, name) VALUES (%s, %s)",
-                                   (migration.version, migration.name))
+            at_schema_version(connection, 4)
             for comment in comments:
                 connection.execute(
                     "INSERT INTO comments (id, thread, state, public, question, is_author,"

@@ -356,6 +356,17 @@ def test_thread_keys_are_checked_before_the_database_sees_them(
     assert pg_store.find_comments(thread=thread) == ([], 0)
 
 
+def at_schema_version(connection: psycopg.Connection, version: int) -> None:
+    """Make an empty schema what a release at ``version`` left: its migrations applied."""
+    connection.execute(
+        "CREATE TABLE schema_version (version integer PRIMARY KEY, name text NOT NULL,"
+        " applied_at timestamptz NOT NULL DEFAULT now())")
+    for migration in known_migrations()[:version]:
+        connection.execute(migration.sql)
+        connection.execute("INSERT INTO schema_version (version, name) VALUES (%s, %s)",
+                           (migration.version, migration.name))
+
+
 def test_migration_3_fills_the_reader_columns_of_existing_comments(empty_url: str) -> None:
     """A database at version 2 with comments (one holding NUL, which json cannot turn into
     text) is upgraded by `init`; the reader's history then finds them and the reply."""
@@ -364,13 +375,7 @@ def test_migration_3_fills_the_reader_columns_of_existing_comments(empty_url: st
     from comments_service.models import Comment, CommentState
 
     with psycopg.connect(empty_url, autocommit=True) as connection:
-        connection.execute(
-            "CREATE TABLE schema_version (version integer PRIMARY KEY, name text NOT NULL,"
-            " applied_at timestamptz NOT NULL DEFAULT now())")
-        for migration in known_migrations()[:2]:
-            connection.execute(migration.sql)
-            connection.execute("INSERT INTO schema_version (version, name) VALUES (%s, %s)",
-                               (migration.version, migration.name))
+        at_schema_version(connection, 2)
         comments = [
             Comment(id="r1", thread="hello", name="Nul\x00Rosa", body="first \"reader_key\": \"x\"",
                     html="<p>1</p>", created="2026-01-01T00:00:00.000000+00:00",
@@ -412,13 +417,7 @@ def test_migration_5_counts_existing_comments_and_keeps_counting(empty_url: str)
     from comments_service.models import Comment, CommentState
 
     with psycopg.connect(empty_url, autocommit=True) as connection:
-        connection.execute(
-            "CREATE TABLE schema_version (version integer PRIMARY KEY, name text NOT NULL,"
-            " applied_at timestamptz NOT NULL DEFAULT now())")
-        for migration in known_migrations()[:4]:
-            connection.execute(migration.sql)
-            connection.execute("INSERT INTO schema_version (version, name) VALUES (%s, %s)",
-                               (migration.version, migration.name))
+        at_schema_version(connection, 4)
         for number, (state, question, filed) in enumerate([
             (CommentState.AWAITING_REPLY, "why", True), (CommentState.AWAITING_REPLY, None, False),
             (CommentState.REPLIED, "why", False), (CommentState.SPAM, None, False),

@@ -182,3 +182,23 @@ def test_the_overview_names_a_requests_top_places_and_the_page_every_one(store) 
     [view] = tally_views.overview(store)
     assert len(view.top_sources) == tally_views.TOP_SOURCES and view.more_sources == 2
     assert len(view.sources) == 7
+
+
+def test_a_list_of_requests_reads_what_it_shows_in_one_call(store) -> None:
+    for number in range(12):  # three requests of four people each
+        stored(store, number, request=f"1-{number % 3}", filed=True, reader=f"key-{number}")
+    lazy = {view.id: ([c.id for c in view.samples], view.label)
+            for view in tally_views.overview(store)}
+    views = tally_views.overview(store)
+    calls: list[list[str]] = []
+    original = store.get_comments
+
+    def reading(ids):
+        ids = list(ids)
+        calls.append(ids)
+        return original(ids)
+
+    store.get_comments = reading
+    tally_views.read_shown(store, views)
+    assert {view.id: ([c.id for c in view.samples], view.label) for view in views} == lazy
+    assert len(calls) == 1 and len(calls[0]) == 9  # three samples a request, labels among them

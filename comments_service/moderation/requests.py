@@ -82,6 +82,8 @@ def requests_page():
     everything = tally_views.overview(store(), _manifest(), min_people=1)
     views = everything if show_all else [view for view in everything
                                          if view.people >= tally_views.MIN_PEOPLE]
+    # Every listed request's label is in the merge forms; the shown ones' samples too.
+    tally_views.read_shown(store(), everything)
     return render_template(
         "moderation/requests.html", views=views, show_all=show_all,
         hidden=len(everything) - len(views), chart=people_chart(views),
@@ -111,6 +113,7 @@ def request_detail(group_id: str):
         return redirect(url_for("moderation.requests.detail", group_id=view.id), 303)
     others = [other for other in tally_views.overview(store(), None, min_people=1)
               if other.id != view.id]
+    tally_views.read_shown(store(), others)  # their labels, in the merge form, in one read
     return render_template(
         "moderation/request.html", view=view, cards=comment_views(view.comments),
         maybe_cards=comment_views(view.maybe),

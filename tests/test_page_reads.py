@@ -33,6 +33,20 @@ def stored(store, number: int, *, request: str | None = None, filed: bool = Fals
         question=question))
 
 
+def recording_reads(store) -> list[list[str]]:
+    """From now on, the ids of each store.get_comments call, in a list (returned)."""
+    calls: list[list[str]] = []
+    original = store.get_comments
+
+    def reading(ids):
+        ids = list(ids)
+        calls.append(ids)
+        return original(ids)
+
+    store.get_comments = reading
+    return calls
+
+
 def from_comments(store) -> set[RequestFiling]:
     return {RequestFiling(c.id, c.request or "", c.request_filed, c.reader_key, c.thread,
                           c.question, c.created, c.state)
@@ -69,15 +83,7 @@ def test_the_overview_counts_from_filings_and_reads_only_what_it_shows(store) ->
         stored(store, number, request="1-1", filed=True, reader=f"key-{number % 4}")
     stored(store, 8, request="1-1", reader="key-9")
     [view] = tally_views.overview(store)
-    asked: list[list[str]] = []
-    original = store.get_comments
-
-    def reading(ids):
-        ids = list(ids)
-        asked.append(ids)
-        return original(ids)
-
-    store.get_comments = reading
+    asked = recording_reads(store)
     assert (view.people, view.count, len(view.guessed)) == (4, 8, 1)
     assert asked == []  # counted without reading a comment
     assert [c.id for c in view.samples] == ["c000", "c001", "c002"]
@@ -190,15 +196,7 @@ def test_a_list_of_requests_reads_what_it_shows_in_one_call(store) -> None:
     lazy = {view.id: ([c.id for c in view.samples], view.label)
             for view in tally_views.overview(store)}
     views = tally_views.overview(store)
-    calls: list[list[str]] = []
-    original = store.get_comments
-
-    def reading(ids):
-        ids = list(ids)
-        calls.append(ids)
-        return original(ids)
-
-    store.get_comments = reading
+    calls = recording_reads(store)
     tally_views.read_shown(store, views)
     assert {view.id: ([c.id for c in view.samples], view.label) for view in views} == lazy
     assert len(calls) == 1 and len(calls[0]) == 9  # three samples a request, labels among them

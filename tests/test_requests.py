@@ -337,6 +337,13 @@ def test_the_requests_page_when_nothing_was_asked(author_client):
         as_text=True)
 
 
+def test_the_themes_page_refuses_a_page_that_is_not_a_number(author_client):
+    for page in ("0", "abc", "-1", "10000000"):
+        response = author_client.get(f"/moderate/requests/themes?page={page}")
+        assert response.status_code == 400, page
+    assert author_client.get("/moderate/requests/themes?page=7").status_code == 200  # past the end
+
+
 def test_answers_to_each_question_are_grouped_into_themes(author_client):
     for body in ("Writing letters to old friends by hand.", "Letters to friends, by hand.",
                  "I write letters to my friends every week.", "Long walks in the forest.",

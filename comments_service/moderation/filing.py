@@ -41,9 +41,12 @@ def filed_request(comment: Comment) -> dict[str, Any] | None:
     if not comment.request_filed or not comment.request or comment.request == MOVED_OUT:
         return None
     view = request_view(store(), comment.request)
-    if view is None:
-        return None
-    return {"id": view.id, "label": view.label, "people": view.people}
+    return None if view is None else filed_answer(view.id, view.label, view.people)
+
+
+def filed_answer(request_id: str, label: str, people: int) -> dict[str, Any]:
+    """A request a comment is filed under, as pages and scripts are told it."""
+    return {"id": request_id, "label": label, "people": people}
 
 
 def comment_json(comment: Comment) -> dict[str, Any]:
@@ -107,8 +110,8 @@ def queue_filings(comments: list[Comment]) -> dict[str, FilingChoices]:
         if comment.request_filed and comment.request and comment.request != MOVED_OUT:
             request_id = resolve(groups, comment.request)
             if request_id in site.people:
-                filed = {"id": request_id, "label": site.labels[request_id],
-                         "people": site.people[request_id]}
+                filed = filed_answer(request_id, site.labels[request_id],
+                                     site.people[request_id])
         checked = ((filed["id"] if filed else tally_filing.NONE) if comment.request_filed
                    else ranked.preselected or "")
         filings[comment.id] = FilingChoices(ranked.suggestions, checked,

@@ -151,7 +151,7 @@ class _OneBlasThread:
                 self._limiter = None
 
 
-_one_blas_thread = _OneBlasThread()
+one_blas_thread = _OneBlasThread()  # also for ranking.py's products
 
 
 # --- the network ----------------------------------------------------------------------------------
@@ -299,7 +299,7 @@ class MiniLMEncoder:
         # Texts of similar length batched together pad least. Sorting by characters is close
         # enough to sorting by tokens and costs no tokenizing twice.
         order = sorted(range(len(prepared)), key=lambda index: len(prepared[index]))
-        with _one_blas_thread:
+        with one_blas_thread:
             for start in range(0, len(order), batch_size):
                 chosen = order[start : start + batch_size]
                 vectors[chosen] = self._encode_batch([prepared[index] for index in chosen])

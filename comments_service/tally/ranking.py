@@ -240,25 +240,42 @@ class _Members:
     def scores(self, embedder: Any, comment: Comment) -> dict[str, float]:
         """Request id → the similarity of ``comment`` to its nearest filed member (itself
         left out)."""
-        if not self.ids:
-            return {}
-        [vector] = embedder.encode([_compared(comment.body, comment.question)[0]])
-        if isinstance(vector, dict):
-            scores: dict[str, float] = {}
-            for request_id, member_id, other in zip(self.requests, self.ids, self.vectors,
-                                                    strict=True):
-                if member_id != comment.id:
-                    score = similarity(vector, other)
-                    scores[request_id] = max(score, scores.get(request_id, -1.0))
-            return scores
-        # The model's vectors: one product for every member, then each request's best, the
-        # members of a request being next to each other. einsum, not BLAS: a matrix-vector
-        # product this small costs ~15x more through threaded BLAS on a busy machine.
-        similarities = np.einsum("ij,j->i", self.vectors, np.asarray(vector, dtype=np.float32))
-        similarities[self.places.get(comment.id, [])] = -np.inf
-        best = np.maximum.reduceat(similarities, self.starts)
-        return {request_id: float(score) for request_id, score
-                in zip(self.order, best.tolist(), strict=True) if score != -np.inf}
+        return self.scores_many(embedder, [comment])[0]
+
+    def scores_many(self, embedder: Any, comments: Sequence[Comment]
+                    ) -> list[dict[str, float]]:
+        """:meth:`scores` of each of ``comments`` (a page of the queue: encoded together)."""
+        if not self.ids or not comments:
+            return [{} for _comment in comments]
+        vectors = embedder.encode([_compared(comment.body, comment.question)[0]
+                                   for comment in comments])
+        if isinstance(vectors[0], dict):
+            return [self._sparse_scores(vector, comment)
+                    for vector, comment in zip(vectors, comments, strict=True)]
+        # The model's vectors: one product of every member with every comment, then each
+        # request's best, the members of a request being next to each other. BLAS on one
+        # thread: threaded, a product this small costs ~15x more on a busy machine.
+        from comments_service.tally.encoder import one_blas_thread
+
+        with one_blas_thread:
+            products = np.matmul(self.vectors, np.stack(vectors).astype(np.float32).T)
+        found = []
+        for column, comment in enumerate(comments):
+            similarities = products[:, column]
+            similarities[self.places.get(comment.id, [])] = -np.inf
+            best = np.maximum.reduceat(similarities, self.starts)
+            found.append({request_id: float(score) for request_id, score
+                          in zip(self.order, best.tolist(), strict=True) if score != -np.inf})
+        return found
+
+    def _sparse_scores(self, vector: dict[str, float], comment: Comment) -> dict[str, float]:
+        scores: dict[str, float] = {}
+        for request_id, member_id, other in zip(self.requests, self.ids, self.vectors,
+                                                strict=True):
+            if member_id != comment.id:
+                score = similarity(vector, other)
+                scores[request_id] = max(score, scores.get(request_id, -1.0))
+        return scores
 
 
 def _scores(embedder: Any, comment: Comment, requests: Mapping[str, Sequence[Comment]]
@@ -281,10 +298,9 @@ def rank_many(store: TallyStore, comments: Sequence[Comment], embedder: Any = No
     site = site_requests(store, groups) if site is None else site
     threshold, trusted, members = _worked_out(embedder, site, groups)
     rankings = []
-    for comment in comments:
+    for comment, scored in zip(comments, members.scores_many(embedder, comments), strict=True):
         rejected = {resolve(groups, request_id) for request_id in comment.rejected_requests}
-        scores = {request_id: score
-                  for request_id, score in members.scores(embedder, comment).items()
+        scores = {request_id: score for request_id, score in scored.items()
                   if request_id not in rejected}
         best = sorted(scores.items(), key=lambda item: (-item[1], item[0]))[:MAX_SUGGESTIONS]
         suggestions = [Suggestion(id=request_id, label=site.labels[request_id],

@@ -1,5 +1,10 @@
--- Version 7: the requests summed up without reading every filed comment (issue 19;
--- store/request_summaries.py says what counts, store/postgres/request_summaries.py reads these).
+-- Version 7: moderation pages that read only what they show (issue 19).
+--
+-- comments_state_newest: the list of all comments in one state, newest first, read from the
+-- end of an index (the existing comments_state index starts with the thread).
+--
+-- The requests summed up without reading every filed comment (store/request_summaries.py says
+-- what counts, store/postgres/request_summaries.py reads these).
 --
 -- A comment counts in a request when the author filed it there (request_filed), it is a
 -- reader's, the request is not '-' ("not a request") and it is live (awaiting a reply or
@@ -11,6 +16,8 @@
 -- Two partial indexes list a request's counted comments and the filings the ranking learns
 -- from (counted, or filed as not a request) in time order, so "the newest 30" and "the latest
 -- 600" are read from their ends.
+
+CREATE INDEX comments_state_newest ON comments (state, created DESC, id DESC);
 
 CREATE INDEX comments_counted ON comments (request, created, id)
     INCLUDE (reader_key, thread, question, state)

@@ -541,12 +541,12 @@ def test_edit_and_withdraw_own_comment_inside_the_window(page, stack: Stack):
     send(page, "Milan", "Third thoughts.")
     page.locator("#comment-form-notice").wait_for()
     late = posted_id(page, "Third thoughts.")
-    page.evaluate(
-        """id => { const m = JSON.parse(localStorage.getItem('tellmemore:mine'));
-                   m[id].u = Date.now() - 1000;
-                   localStorage.setItem('tellmemore:mine', JSON.stringify(m)); }""",
-        late,
-    )
+    # The window is ended as the reloaded page starts, before the widget reads it: set from
+    # the old page, a render still under way there could write the old window back.
+    page.add_init_script(f"(() => {{ const id = {json.dumps(late)};" + """
+        const m = JSON.parse(localStorage.getItem('tellmemore:mine') || '{}');
+        if (m[id]) { m[id].u = Date.now() - 1000;
+                     localStorage.setItem('tellmemore:mine', JSON.stringify(m)); } })()""")
     page.reload()
     page.wait_for_selector("#comments[data-state='live']", state="attached")
     late_card = own(li(page, late))

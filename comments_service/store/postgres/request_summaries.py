@@ -111,6 +111,8 @@ def request_summaries(cursor: Any, merged: Mapping[str, str], *, newest: int, fi
         early = first_of_each(oldest.get(request, []), firsts)
         if len(early) < min(firsts, people):
             early = first_of_each(_counted_of(cursor, [request]), firsts)
+        if not early or (newest and request not in latest):
+            continue  # its last comments left it between two statements: it counts no more
         found[merged.get(request, request)] = RequestSummary(
             people=people, filed=comments, newest=tuple(latest.get(request, [])),
             firsts=early, places=tuple(main_places.get(request, [])),

@@ -280,16 +280,22 @@ class TinyDBComments:
             return view.count_in_state(str(state), thread, question)
 
     def answer_counts(self) -> dict[tuple[str, str], int]:
-        """From the index's counts per state, thread and question."""
+        """From the index's running count per answered question."""
         self._index.refresh()
         with self._index.viewing() as view:
-            counted = list(view.by_thread_question.items())
-        counts: dict[tuple[str, str], int] = {}
-        for (state, thread, question), count in counted:
-            if question and count and state in (CommentState.AWAITING_REPLY,
-                                                CommentState.REPLIED):
-                counts[thread, question] = counts.get((thread, question), 0) + count
-        return counts
+            return dict(view.answered)
+
+    def answer_versions(self, questions: Iterable[tuple[str, str]], limit: int
+                        ) -> dict[tuple[str, str], list[tuple[str, object]]]:
+        """From the index alone: each answer's version is its index entry, which every
+        process tails (store/kept.py); an entry from a line older than the request field may
+        stay the same through a change, so its version is one that equals no other."""
+        self._index.refresh()
+        with self._index.viewing() as view:
+            return {(thread, question): [
+                (comment_id, entry if entry.complete else object())
+                for comment_id, entry in view.newest_answer_ids(thread, question, limit)]
+                for thread, question in questions}
 
     def state_counts(self) -> dict[CommentState, int]:
         """Comments per state, from the index; every state is a key."""

@@ -39,6 +39,8 @@ UNKNOWN_REQUEST = ""
 # The "words" field of a line written before the listening fields (words, replied_at, stock)
 # existed: none of the three is known yet.
 UNKNOWN_WORDS = -1
+# The states of a reader's answer that the themes page reads (tally/themes.py).
+ANSWER_STATES = (str(CommentState.AWAITING_REPLY), str(CommentState.REPLIED))
 
 
 def author_digest(comment: Comment) -> str:
@@ -243,6 +245,9 @@ class IndexView:
         # (state, question) and (state, thread, question) → number of comments
         self.by_question: Counter[tuple[str, str | None]] = Counter()
         self.by_thread_question: Counter[tuple[str, str, str | None]] = Counter()
+        # (thread, question) → readers' answers waiting or replied; only answered ones are
+        # keys, so the themes page's list of questions costs the questions, not the threads
+        self.answered: Counter[tuple[str, str]] = Counter()
         self.per_thread: Counter[str] = Counter()  # only threads with comments are keys
         self.public_by_thread: Counter[str] = Counter()
         self.unknown_authors = 0  # entries from lines written before the author field
@@ -395,6 +400,8 @@ class IndexView:
         _step(self.per_thread, entry.thread, step)
         self.by_question[entry.state, entry.question] += step
         self.by_thread_question[entry.state, entry.thread, entry.question] += step
+        if entry.question and not entry.is_author and entry.state in ANSWER_STATES:
+            _step(self.answered, (entry.thread, entry.question), step)
         if entry.author == UNKNOWN_AUTHOR:
             self.unknown_authors += step
         if entry.reader == UNKNOWN_READER:
@@ -430,6 +437,23 @@ class IndexView:
                 if len(matching) == stop:
                     break
         return matching
+
+    def newest_answer_ids(self, thread: str, question: str, limit: int
+                          ) -> list[tuple[str, IndexEntry]]:
+        """(id, entry) of the newest ``limit`` comments waiting or replied in ``thread`` that
+        answer ``question``, oldest first."""
+        found: list[tuple[tuple[str, str], IndexEntry]] = []
+        for state in ANSWER_STATES:
+            taken = 0
+            for key in reversed(self.in_thread.get(state, {}).get(thread, [])):
+                if taken == limit:
+                    break
+                entry = self.entries[key[1]]
+                if entry.question == question:
+                    found.append((key, entry))
+                    taken += 1
+        found.sort(key=lambda item: item[0])
+        return [(key[1], entry) for key, entry in found[-limit:]] if limit > 0 else []
 
     def newest_ids(self, state: str | None, stop: int) -> list[tuple[str, IndexEntry]]:
         """(id, entry) of the ``stop`` newest comments, of one state or of all."""

@@ -81,6 +81,34 @@ def test_answer_versions_list_each_questions_newest_answers(store) -> None:
             in zip(changed, versions["hello", "why"], strict=True)] == [True, False, True]
 
 
+def test_answer_versions_list_what_the_comments_say(store, open_test_store) -> None:
+    """Many answers imported at once (the embedded store's index read in bulk by another
+    process), then some changed: the ids are those the comments themselves give."""
+    from comments_service.store import CommentStore
+
+    states = (CommentState.AWAITING_REPLY, CommentState.REPLIED, CommentState.SPAM,
+              CommentState.WITHDRAWN)
+    store.import_comments(Comment(
+        id=f"c{number:04d}", thread=f"t{number % 3}", name="R", body=f"Answer {number}",
+        html=f"<p>Answer {number}</p>", public=True, state=states[number % 7 % 4],
+        created=(START + timedelta(minutes=number * 37 % 1200)).isoformat(),
+        question=("why", "how", None)[number % 5 % 3]) for number in range(1200))
+    other = open_test_store()
+    for number in range(0, 1200, 97):
+        other.update_comment(f"c{number:04d}", lambda c: replace(c, state=CommentState.SPAM))
+    questions = [(f"t{thread}", question) for thread in range(3) for question in ("why", "how")]
+    for reader in (store, other):
+        for limit in (1, 50, 300):
+            found = reader.answer_versions(questions, limit)
+            expected = CommentStore.answer_versions(reader, questions, limit)
+            assert {key: [comment_id for comment_id, _ in listed]
+                    for key, listed in found.items()} == {
+                key: [comment_id for comment_id, _ in listed]
+                for key, listed in expected.items()}
+        assert reader.answer_counts() == CommentStore.answer_counts(reader)
+        assert list(reader.answer_counts()) == sorted(reader.answer_counts())
+
+
 def test_a_question_shown_again_is_not_clustered_again(store, clusterings) -> None:
     for number, body in enumerate(BODIES):
         answer(store, number, body)

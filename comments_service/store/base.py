@@ -215,15 +215,15 @@ class CommentStore(Protocol):
 
     def answer_counts(self) -> dict[tuple[str, str], int]:
         """How many readers' comments (waiting or replied) answer each (thread, question),
-        for the questions that have any: the themes page lists them. This default reads
-        every comment; the stores count from their indexes."""
+        for the questions that have any, in (thread, question) order: the themes page lists
+        them. This default reads every comment; the stores count from their indexes."""
         counts: dict[tuple[str, str], int] = {}
         for comment in self.all_comments():
             if (comment.question and not comment.is_author and comment.state in
                     (CommentState.AWAITING_REPLY, CommentState.REPLIED)):
                 key = (comment.thread, comment.question)
                 counts[key] = counts.get(key, 0) + 1
-        return counts
+        return dict(sorted(counts.items()))
 
     def answer_versions(self, questions: Iterable[tuple[str, str]], limit: int
                         ) -> dict[tuple[str, str], list[tuple[str, object]]]:

@@ -135,7 +135,8 @@ class PostgresComments:
             rows = cursor.execute(
                 "SELECT thread, question, sum(count) FROM comment_counts WHERE question <> ''"
                 " AND state IN ('awaiting_reply', 'replied') AND NOT is_author"
-                " GROUP BY thread, question HAVING sum(count) > 0").fetchall()
+                " GROUP BY thread, question HAVING sum(count) > 0 ORDER BY thread, question"
+            ).fetchall()
         return {(thread, question): int(count) for thread, question, count in rows}
 
     def answer_versions(self, questions: Iterable[tuple[str, str]], limit: int

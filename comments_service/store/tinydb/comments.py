@@ -280,10 +280,10 @@ class TinyDBComments:
             return view.count_in_state(str(state), thread, question)
 
     def answer_counts(self) -> dict[tuple[str, str], int]:
-        """From the index's running count per answered question."""
+        """From the index's running count per answered question, kept in order."""
         self._index.refresh()
         with self._index.viewing() as view:
-            return dict(view.answered)
+            return {question: view.answered[question] for question in view.answered_sorted}
 
     def answer_versions(self, questions: Iterable[tuple[str, str]], limit: int
                         ) -> dict[tuple[str, str], list[tuple[str, object]]]:

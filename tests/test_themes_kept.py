@@ -158,9 +158,11 @@ def test_the_themes_kept_are_bounded() -> None:
     assert kept.get(("hello", "q3"), [("c3-0", 0), ("c3-1", 2)]) is None  # another version
 
 
-def test_clustering_gives_the_themes_it_always_gave() -> None:
-    """The answers compared only with the themes that share a feature, norms worked out once
-    per change: the same themes, labels and order as comparing with every theme."""
+@pytest.mark.parametrize("threshold", [themes.THEME_THRESHOLD, 0.6, 1.0, 1.5])
+def test_clustering_gives_the_themes_it_always_gave(threshold) -> None:
+    """Scored by numpy, close calls summed again in Python: the same themes, labels and order
+    as Python sums over every theme. Repeated answers make exact ties, and a threshold of 1
+    a score on the threshold itself, both close calls."""
     words = ("walking morning letters friends dog garden coffee books music running sleep "
              "phone notebook family cooking").split()
     chance = random.Random(3)  # noqa: S311 - test data, not a secret
@@ -168,16 +170,19 @@ def test_clustering_gives_the_themes_it_always_gave() -> None:
     for number in range(120):
         body = " ".join(chance.choice(words[:chance.randint(3, len(words))])
                         for _ in range(chance.randint(1, 12)))
+        if number % 10 == 9:
+            body = answers[number // 2].body  # said again
         answers.append(Comment(
             id=f"c{number:03d}", thread="hello", name="R", body=body, html=f"<p>{body}</p>",
             created=(START + timedelta(minutes=number)).isoformat(), public=True,
             state=CommentState.REPLIED, reader_key=f"key-{number % 17}", question="why"))
     assert [(theme.label, [a.id for a in theme.answers]) for theme in
-            themes.cluster_answers(answers)] == [
-        (theme.label, [a.id for a in theme.answers]) for theme in every_theme(answers)]
+            themes.cluster_answers(answers, threshold)] == [
+        (theme.label, [a.id for a in theme.answers])
+        for theme in every_theme(answers, threshold)]
 
 
-def every_theme(answers: list[Comment]) -> list[themes.Theme]:
+def every_theme(answers: list[Comment], threshold: float) -> list[themes.Theme]:
     """The clustering as it was first written: each answer scored against every theme."""
     from comments_service.tally.grouper import LexicalEmbedder
 
@@ -191,7 +196,7 @@ def every_theme(answers: list[Comment]) -> list[themes.Theme]:
             score = sum(value * total.get(key, 0.0) for key, value in vector.items()) / norm
             if score > best_score:
                 best, best_score = number, score
-        if best is None or best_score < themes.THEME_THRESHOLD or not vector:
+        if best is None or best_score < threshold or not vector:
             sums.append({})
             members.append([])
             best = len(sums) - 1

@@ -16,6 +16,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 
+import numpy as np
+
 from comments_service.comments.render import plain_text
 from comments_service.manifest import Manifest
 from comments_service.models import Comment
@@ -67,40 +69,114 @@ def cluster_answers(answers: Sequence[Comment], threshold: float = THEME_THRESHO
                     ) -> list[Theme]:
     """Answers grouped by the words they share (grouper.py's lexical vectors, each answer to the
     most similar theme centroid at or above ``threshold``, else a theme of its own): for
-    brainstorming, largest themes first."""
+    brainstorming, largest themes first.
+
+    The scores come from numpy, one product an answer (:class:`_Scores`); where two themes'
+    scores, or the best and the threshold, are too close for numpy's rounding to decide, they
+    are summed again in Python as they always were, so the themes are the same to the last
+    bit as when every score was a Python sum (tests/test_themes_kept.py)."""
     vectors = LexicalEmbedder().encode([answer.body for answer in answers])
-    sums: list[dict[str, float]] = []
-    norms: list[float] = []
+    scores = _Scores(vectors)
     members: list[list[Comment]] = []
-    # Which themes' sums hold each feature: a theme sharing none with an answer scores 0 and
-    # can never be the best (features are never negative), so only the others are scored,
-    # each exactly as before (same sum in the same order: the same themes, to the last bit).
-    holding: dict[str, list[int]] = {}
     for answer, vector in zip(answers, vectors, strict=True):
-        best, best_score = None, 0.0
-        candidates = sorted({number for key in vector for number in holding.get(key, ())})
-        for number in candidates:
-            total = sums[number]
-            score = sum(value * total.get(key, 0.0) for key, value in vector.items()
-                        ) / norms[number]
-            if score > best_score:
-                best, best_score = number, score
+        best, best_score = scores.best(vector, threshold)
         if best is None or best_score < threshold or not vector:
-            sums.append({})
-            norms.append(1.0)
             members.append([])
-            best = len(sums) - 1
-        total = sums[best]
-        for key, value in vector.items():
-            if key not in total:
-                holding.setdefault(key, []).append(best)
-            total[key] = total.get(key, 0.0) + value
-        # Worked out once per change of the theme, not once per answer compared with it.
-        norms[best] = sum(value * value for value in total.values()) ** 0.5 or 1.0
+            best = len(members) - 1
+        scores.add(best, vector)
         members[best].append(answer)
     themes = [Theme(_theme_label(group), group) for group in members]
     themes.sort(key=lambda theme: (len(theme.answers), theme.people), reverse=True)
     return themes
+
+
+# Scores closer than this to each other or to the threshold are summed again in Python: numpy
+# sums in another order, which moves a score by about 1e-16, never by this much.
+_TOO_CLOSE = 1e-9
+
+
+class _Scores:
+    """Every theme's sum over the features found in two answers or more (the only ones two
+    answers can share) as rows of a matrix, with each sum's squared norm, so that an answer
+    is scored against every theme at once."""
+
+    def __init__(self, vectors: Sequence[dict[str, float]]) -> None:
+        seen = Counter(key for vector in vectors for key in vector)
+        shared = [key for key, count in seen.items() if count > 1]
+        self._columns = {key: number for number, key in enumerate(shared)}
+        self._sums = np.zeros((min(16, len(vectors)), len(shared)))
+        self._squares = np.zeros(len(self._sums))
+        self._themes = 0
+        self._joined: list[list[dict[str, float]]] = []  # each theme's answers' vectors
+        self._exact: dict[int, dict[str, float]] = {}  # Python sums of themes, until changed
+        self._last: tuple[int, np.ndarray, np.ndarray, np.ndarray] | None = None
+
+    def _features(self, vector: dict[str, float]) -> tuple[np.ndarray, np.ndarray]:
+        columns = self._columns
+        kept = [key for key in vector if key in columns]
+        return (np.fromiter((columns[key] for key in kept), dtype=np.intp, count=len(kept)),
+                np.fromiter((vector[key] for key in kept), dtype=np.float64, count=len(kept)))
+
+    def best(self, vector: dict[str, float], threshold: float) -> tuple[int | None, float]:
+        """The theme whose sum is most like ``vector`` (the first of equals) and its score,
+        as Python sums give them; (None, 0.0) when none shares a feature."""
+        places, weights = self._features(vector)
+        count = self._themes
+        if not count or not len(places):
+            self._last = (count, places, weights, np.zeros(count))
+            return None, 0.0
+        dots = np.einsum("ij,j->i", self._sums[:count, places], weights)
+        self._last = (count, places, weights, dots)
+        norms = np.sqrt(self._squares[:count])
+        scores = dots / np.where(norms > 0, norms, 1.0)
+        top = float(scores.max())
+        near = np.flatnonzero(scores >= top - _TOO_CLOSE)
+        if top > _TOO_CLOSE and len(near) == 1 and abs(top - threshold) > _TOO_CLOSE:
+            return int(near[0]), top
+        # Too close to call: those themes scored as Python sums, in theme order.
+        best, best_score = None, 0.0
+        for number in (near if top > _TOO_CLOSE else np.flatnonzero(scores > 0)):
+            total = self._exact_sum(int(number))
+            norm = sum(value * value for value in total.values()) ** 0.5 or 1.0
+            score = sum(value * total.get(key, 0.0) for key, value in vector.items()) / norm
+            if score > best_score:
+                best, best_score = int(number), score
+        return best, best_score
+
+    def _exact_sum(self, theme: int) -> dict[str, float]:
+        """The theme's sum as a dict, added up in the order its answers joined (the same
+        floats, in the same key order, as a sum kept up to date answer by answer)."""
+        total = self._exact.get(theme)
+        if total is None:
+            total = self._exact[theme] = {}
+            for vector in self._joined[theme]:
+                for key, value in vector.items():
+                    total[key] = total.get(key, 0.0) + value
+        return total
+
+    def add(self, theme: int, vector: dict[str, float]) -> None:
+        """``vector`` joins ``theme`` (a new one when it is the next number): after best()."""
+        assert self._last is not None and self._last[0] == self._themes
+        _count, places, weights, dots = self._last
+        if theme == self._themes:
+            self._themes += 1
+            self._joined.append([])
+            if self._themes > len(self._sums):
+                grown = np.zeros((2 * len(self._sums), self._sums.shape[1]))
+                grown[:len(self._sums)] = self._sums
+                squares = np.zeros(len(grown))
+                squares[:len(self._squares)] = self._squares
+                self._sums, self._squares = grown, squares
+            before = 0.0
+        else:
+            before = float(dots[theme])
+        # |s + v|² = |s|² + 2 s·v + |v|²; the features of v no other answer has add to |v|²
+        # only (no theme held them before).
+        self._squares[theme] += 2 * before + sum(value * value for value in vector.values())
+        self._sums[theme, places] += weights
+        self._joined[theme].append(vector)
+        self._exact.pop(theme, None)
+        self._last = None
 
 
 @lru_cache(maxsize=LEXICAL_CACHE_SIZE)
@@ -123,7 +199,10 @@ def _theme_label(answers: Sequence[Comment]) -> str:
     for answer in answers:
         seen = set()
         for stem, word in _label_words(answer.body):
-            spelled.setdefault(stem, Counter())[word] += 1
+            words = spelled.get(stem)
+            if words is None:
+                words = spelled[stem] = Counter()
+            words[word] += 1
             seen.add(stem)
         stems.update(seen)
     shared = [stem for stem, count in stems.most_common(3)

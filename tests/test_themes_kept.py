@@ -149,6 +149,21 @@ def test_the_themes_follow_every_change_of_an_answer(store, open_test_store, cha
         assert "c002" not in str(after)
 
 
+@pytest.mark.tinydb_only("the embedded store's index file")
+def test_an_index_from_before_the_request_field_is_rebuilt_then_themes_are_kept(
+        store, open_test_store, clusterings) -> None:
+    from tests.test_reader_history import without_index_fields
+
+    for number, body in enumerate(BODIES):
+        answer(store, number, body)
+    index = without_index_fields(store.path, "request", "filed", "edited", "rejected")
+    again = open_test_store()
+    first = shown(themes.question_themes(again, None))
+    assert shown(themes.question_themes(again, None)) == first
+    assert clusterings == [4]  # kept once the index was rebuilt with every field
+    assert '"request":null' in index.read_text()
+
+
 def test_the_themes_kept_are_bounded() -> None:
     kept = themes.KeptThemes(size=5)
     for number in range(4):

@@ -287,10 +287,11 @@ class TinyDBComments:
 
     def answer_versions(self, questions: Iterable[tuple[str, str]], limit: int
                         ) -> dict[tuple[str, str], list[tuple[str, object]]]:
-        """From the index alone: each answer's version is its index entry, which every
-        process tails (store/kept.py); an entry from a line older than the request field may
-        stay the same through a change, so its version is one that equals no other."""
-        self._index.refresh()
+        """From the index alone (rebuilt first, once, if it has lines from before a field):
+        each answer's version is its index entry, which every process tails (store/kept.py);
+        an entry that may stay the same through a change (not ``complete``) gets a version
+        that equals no other."""
+        self._index.refresh_with_every_field()
         with self._index.viewing() as view:
             return {(thread, question): [
                 (comment_id, entry if entry.complete else object())

@@ -34,7 +34,7 @@ BACKENDS = ["tinydb", "postgres"]
 # What every backend may import from the store besides its own package.
 SHARED = {"comments_service.store.base", "comments_service.store.composed",
           "comments_service.store.errors", "comments_service.store.files",
-          "comments_service.store.kept"}
+          "comments_service.store.kept", "comments_service.store.request_summaries"}
 
 
 def members(protocol: type) -> set[str]:

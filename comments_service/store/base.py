@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import re
 from abc import abstractmethod
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Hashable, Iterable, Iterator, Mapping
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from datetime import date
@@ -35,6 +35,15 @@ from comments_service.models import (
     OutboxMessage,
     OutboxStatus,
     RequestGroup,
+)
+from comments_service.store.request_summaries import (
+    FIRST_PEOPLE,
+    NEWEST_MEMBERS,
+    TOP_PLACES,
+    RequestFiling,
+    RequestSummary,
+    learned_window,
+    summaries_of,
 )
 
 THREAD_KEY = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,199}")
@@ -72,21 +81,6 @@ class ReaderHistory:
     replies: dict[str, list[Comment]] = field(default_factory=dict)
     total: int = 0  # every comment the reader wrote
     first: str | None = None  # when the first of them was written (UTC ISO)
-
-
-@dataclass(frozen=True, slots=True)
-class RequestFiling:
-    """Where one reader comment stands in the requests, without its text
-    (RequestStore.request_filings): enough to count people and list sources."""
-
-    id: str
-    request: str  # the group id as stored (merges not followed), or "-": not a request
-    filed: bool  # the author filed it there (else the machine's guess)
-    reader: str | None  # its reader_key
-    thread: str
-    question: str | None
-    created: str
-    state: CommentState
 
 
 @runtime_checkable
@@ -420,14 +414,44 @@ class RequestStore(Protocol):
         """Every comment whose ``request`` field is set, any state, in no set order (the
         requests page)."""
 
-    def request_filings(self) -> list[RequestFiling]:
-        """Every comment whose ``request`` field is set, as a RequestFiling, in no set order:
-        the requests pages count from these and read the text of only what they show. This
-        default reads the comments; the stores answer from their indexes."""
+    def request_filings(self, requests: Iterable[str] | None = None) -> list[RequestFiling]:
+        """Every reader comment whose ``request`` field is set (to one of ``requests``, when
+        given), as a RequestFiling, in no set order: the requests pages count from these and
+        read the text of only what they show. This default reads the comments; the stores
+        answer from their indexes."""
+        wanted = None if requests is None else set(requests)
         return [RequestFiling(comment.id, comment.request or "", comment.request_filed,
                               comment.reader_key, comment.thread, comment.question,
                               comment.created, comment.state)
-                for comment in self.grouped_comments() if not comment.is_author]
+                for comment in self.grouped_comments() if not comment.is_author
+                and (wanted is None or comment.request in wanted)]
+
+    def request_summaries(
+        self, merged: Mapping[str, str] | None = None, *, newest: int = NEWEST_MEMBERS,
+        firsts: int = FIRST_PEOPLE, places: int = TOP_PLACES,
+    ) -> dict[str, RequestSummary]:
+        """Each request the author filed a live reader comment under, summed up by id
+        (request_summaries.py): its people, its ``newest`` comments, the first comment of its
+        first ``firsts`` people, its ``places`` main places. A merged request's comments count
+        under the id ``merged`` maps it to (merges followed by the caller). The stores answer
+        from what they keep up to date on write, at a cost that follows the requests, not the
+        comments; this default works it out from every filing."""
+        return summaries_of(self.request_filings(), merged or {}, newest=newest,
+                            firsts=firsts, places=places)
+
+    def requests_version(self) -> Hashable:
+        """A token that changes with every write that may change request_summaries or
+        learned_filings, or the text of a comment they list: while one store gives the same
+        token, they give the same answers (a process keeps what it worked out of them). This
+        default never gives the same token twice."""
+        return object()
+
+    def learned_filings(self, newest: int, step: int = 1) -> list[RequestFiling]:
+        """The author's latest filings the ranking learns from (request_summaries.is_learned),
+        oldest first: the newest ``newest`` and up to ``step`` - 1 more, the list starting at a
+        multiple of ``step`` counted from the first filing ever, so that it moves on ``step``
+        filings at a time."""
+        return learned_window(self.request_filings(), newest, step)
 
     @abstractmethod
     def set_comment_requests(self, requests: Mapping[str, str | None]) -> int:

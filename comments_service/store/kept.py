@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import threading
 from collections import OrderedDict
-from collections.abc import Hashable
+from collections.abc import Hashable, Iterable
 
 from comments_service.models import Comment
 
@@ -37,6 +37,20 @@ class KeptComments:
                 return None
             self._kept.move_to_end(comment_id)
             return kept[1]
+
+    def get_many(self, tokens: Iterable[tuple[str, Hashable]]) -> dict[str, Comment]:
+        """:meth:`get` for many (id, token) pairs at once: the comments kept under those very
+        tokens, by id (one lock for all; a page asks for a few thousand)."""
+        found: dict[str, Comment] = {}
+        with self._lock:
+            for comment_id, token in tokens:
+                kept = self._kept.get(comment_id)
+                # The same token object is the common case (an index entry that has not
+                # changed), and cheaper to check than equal fields.
+                if kept is not None and (kept[0] is token or kept[0] == token):
+                    self._kept.move_to_end(comment_id)
+                    found[comment_id] = kept[1]
+        return found
 
     def put(self, comment: Comment, token: Hashable) -> None:
         """Keep ``comment``, read while the store said ``token`` for it."""

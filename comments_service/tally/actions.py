@@ -32,7 +32,7 @@ from comments_service.tally.groups import (
     MOVED_OUT,
     RequestActionError,
     TallyStore,
-    group_filings,
+    group_members,
     is_reader_request_candidate,
     resolve,
     under_tally_lock,
@@ -49,7 +49,7 @@ def _known_group(store: TallyStore, group_id: str) -> str:
         raise RequestActionError("No such request group.")
     groups = store.request_groups()
     resolved = resolve(groups, group_id)
-    if resolved in groups or resolved in group_filings(store, groups):
+    if resolved in groups or group_members(store, groups, resolved):
         return resolved
     raise RequestActionError("No such request group.")
 
@@ -81,7 +81,7 @@ def merge(store: TallyStore, group_id: str, into: str) -> str:
     store.update_request_group(
         source, lambda group: replace(group, merged_into=target, updated=utc_now()))
     _decide(store, target)
-    moved = group_filings(store).get(target, [])
+    moved = group_members(store, store.request_groups(), target)
     store.set_comment_requests({filing.id: target for filing in moved
                                 if filing.request != target})
     return target

@@ -25,7 +25,7 @@ from comments_service.tally.groups import (
     MOVED_OUT,
     RequestActionError,
     TallyStore,
-    group_filings,
+    group_members,
     resolve,
     under_tally_lock,
 )
@@ -81,7 +81,7 @@ def known_request(store: TallyStore, request_id: str) -> str:
         raise FilingRefused(f"There is no request {request_id!r}.")
     groups = store.request_groups()
     resolved = resolve(groups, request_id)
-    if resolved in groups or resolved in group_filings(store, groups):
+    if resolved in groups or group_members(store, groups, resolved):
         return resolved
     raise FilingRefused(f"There is no request {request_id!r}.")
 

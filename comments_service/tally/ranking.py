@@ -30,8 +30,9 @@ from __future__ import annotations
 
 import hashlib
 import threading
+import weakref
 from collections import OrderedDict
-from collections.abc import Mapping, Sequence
+from collections.abc import Hashable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
@@ -44,11 +45,11 @@ from comments_service.tally.grouper import request_topic
 from comments_service.tally.groups import (
     MOVED_OUT,
     TallyStore,
-    group_filings,
+    merged_ids,
     resolve,
 )
 from comments_service.tally.vectors import stored
-from comments_service.tally.views import count_people, suggested_label
+from comments_service.tally.views import suggested_label
 
 NOT_A_REQUEST = "none"  # the filing choice (filing.NONE), when it is preselected
 MAX_SUGGESTIONS = 5
@@ -62,6 +63,7 @@ REPLAY_CACHE_SIZE = 100_000  # filings' outcomes kept (a few hundred bytes each)
 RANKED_MEMBERS = 30
 REPLAYED_FILINGS = 600
 REPLAY_STEP = 100
+SITES_KEPT = 4  # sites' (stores') members and thresholds kept per process
 
 
 @dataclass(frozen=True)
@@ -87,32 +89,45 @@ class Ranking:
 Outcome = tuple[float, bool] | tuple[()]  # (best score, right?); () when nothing to rank
 
 
-class _Outcomes:
-    """The replay's outcome of each filing, by embedder and a digest of the filings up to it
-    (ids, the requests they were filed under, the compared texts); the least recently used
-    are dropped beyond ``size``."""
+class _Recent:
+    """Results by key, the least recently used dropped beyond ``size``. Thread-safe."""
 
     def __init__(self, size: int) -> None:
         self._size = size
-        self._cache: OrderedDict[tuple[str, str], Outcome] = OrderedDict()
+        self._cache: OrderedDict[Hashable, Any] = OrderedDict()
         self._lock = threading.Lock()
 
-    def get(self, key: tuple[str, str]) -> Outcome | None:
-        """The cached outcome, or None."""
+    def get(self, key: Hashable) -> Any:
+        """The kept result, or None."""
         with self._lock:
             outcome = self._cache.get(key)
             if outcome is not None:
                 self._cache.move_to_end(key)
             return outcome
 
-    def put(self, key: tuple[str, str], outcome: Outcome) -> None:
+    def put(self, key: Hashable, outcome: Any) -> None:
         with self._lock:
             self._cache[key] = outcome
             while len(self._cache) > self._size:
                 self._cache.popitem(last=False)
 
 
-_outcomes = _Outcomes(REPLAY_CACHE_SIZE)
+# The replay's outcome of each filing, by embedder and a digest of the filings up to it (ids,
+# the requests they were filed under, the compared texts).
+_outcomes = _Recent(REPLAY_CACHE_SIZE)
+# What every page of the queue shares, kept while what it is made of is the same (keyed by
+# the very texts and requests, so a change of any is a new key): the filed members encoded
+# for comparing, and the threshold with the detector's trust fitted on the latest filings.
+# Between two filings, a page then costs what it shows, whatever the store's size.
+_members_made = _Recent(SITES_KEPT)
+_fitted = _Recent(SITES_KEPT)
+# Each store's SiteRequests, with the key it was read under (site_requests).
+_sites: weakref.WeakKeyDictionary[Any, tuple[Hashable, SiteRequests]] = \
+    weakref.WeakKeyDictionary()
+_sites_lock = threading.Lock()
+# What rank_many works out of a SiteRequests, by embedder and groups (_worked_out).
+_derived: weakref.WeakKeyDictionary[SiteRequests, dict[Hashable, Any]] = \
+    weakref.WeakKeyDictionary()
 
 
 @lru_cache(maxsize=TEXT_CACHE_SIZE)
@@ -139,7 +154,7 @@ def similarity(first: Any, second: Any) -> float:
                         np.asarray(second, dtype=np.float32)))
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class SiteRequests:
     """What ranking reads of the site's requests, bounded whatever the store's size: each
     request's newest RANKED_MEMBERS filed comments (compared with), its first one (for the
@@ -154,31 +169,39 @@ class SiteRequests:
 
 
 def site_requests(store: TallyStore, groups: Mapping[str, RequestGroup]) -> SiteRequests:
-    """The site's requests as ranking needs them, reading only those comments' text."""
-    everything = store.request_filings()
-    by_request = {request_id: filed for request_id, members
-                  in group_filings(store, groups, everything).items()
-                  if (filed := [filing for filing in members if filing.filed])}
-    compared = {request_id: filed[-RANKED_MEMBERS:] for request_id, filed in by_request.items()}
-    filings = sorted([filing for filed in by_request.values() for filing in filed]
-                     + [filing for filing in everything
-                        if filing.request == MOVED_OUT and filing.filed],
-                     key=lambda filing: (filing.created, filing.id))
-    start = max(0, len(filings) - REPLAYED_FILINGS)
-    window = filings[start - start % REPLAY_STEP:]
-    read = store.get_comments([filing.id for filed in compared.values() for filing in filed]
-                              + [filed[0].id for filed in by_request.values()]
+    """The site's requests as ranking needs them, from the store's summaries of them and its
+    latest filings, reading only those comments' text; kept per store while its
+    requests_version and the groups' records stay the same."""
+    key = (store.requests_version(), tuple(sorted(groups.items())))
+    with _sites_lock:
+        kept = _sites.get(store)
+    if kept is not None and kept[0] == key:
+        return kept[1]
+    site = _read_site_requests(store, groups)
+    with _sites_lock:
+        _sites[store] = (key, site)
+    return site
+
+
+def _read_site_requests(store: TallyStore, groups: Mapping[str, RequestGroup]
+                        ) -> SiteRequests:
+    summaries = store.request_summaries(merged_ids(groups), newest=RANKED_MEMBERS, firsts=1,
+                                        places=0)
+    window = store.learned_filings(REPLAYED_FILINGS, REPLAY_STEP)
+    read = store.get_comments([filing.id for summary in summaries.values()
+                               for filing in (*summary.newest, summary.first)]
                               + [filing.id for filing in window])
-    members = {request_id: listed for request_id, filed in compared.items()
-               if (listed := [read[filing.id] for filing in filed if filing.id in read])}
+    members = {request_id: listed for request_id, summary in summaries.items()
+               if (listed := [read[filing.id] for filing in summary.newest
+                              if filing.id in read])}
     labels = {request_id: (groups[request_id].label if request_id in groups
                            and groups[request_id].label
-                           else suggested_label([read[filed[0].id]] if filed[0].id in read
+                           else suggested_label([read[summary.first.id]]
+                                                if summary.first.id in read
                                                 else members.get(request_id, [])))
-              for request_id, filed in by_request.items()}
+              for request_id, summary in summaries.items()}
     return SiteRequests(members, labels,
-                        {request_id: count_people(filed) for request_id, filed
-                         in by_request.items()},
+                        {request_id: summary.people for request_id, summary in summaries.items()},
                         [read[filing.id] for filing in window if filing.id in read])
 
 
@@ -198,6 +221,21 @@ class _Members:
         # Where each request's members start (for the model's vectors), in request order.
         self.order = list(dict.fromkeys(self.requests))
         self.starts = [self.requests.index(request_id) for request_id in self.order]
+        self.places: dict[str, list[int]] = {}  # member id → its rows (one per request)
+        for number, member_id in enumerate(self.ids):
+            self.places.setdefault(member_id, []).append(number)
+
+    @classmethod
+    def of(cls, embedder: Any, requests: Mapping[str, Sequence[Comment]]) -> _Members:
+        """The members of ``requests`` encoded, made once while they stay the same."""
+        key = (embedder.name, tuple((request_id, member.id, member.body, member.question)
+                                    for request_id, filed in requests.items()
+                                    for member in filed))
+        made = _members_made.get(key)
+        if made is None:
+            made = cls(embedder, requests)
+            _members_made.put(key, made)
+        return made
 
     def scores(self, embedder: Any, comment: Comment) -> dict[str, float]:
         """Request id → the similarity of ``comment`` to its nearest filed member (itself
@@ -217,8 +255,7 @@ class _Members:
         # members of a request being next to each other. einsum, not BLAS: a matrix-vector
         # product this small costs ~15x more through threaded BLAS on a busy machine.
         similarities = np.einsum("ij,j->i", self.vectors, np.asarray(vector, dtype=np.float32))
-        similarities[[number for number, member_id in enumerate(self.ids)
-                      if member_id == comment.id]] = -np.inf
+        similarities[self.places.get(comment.id, [])] = -np.inf
         best = np.maximum.reduceat(similarities, self.starts)
         return {request_id: float(score) for request_id, score
                 in zip(self.order, best.tolist(), strict=True) if score != -np.inf}
@@ -242,9 +279,7 @@ def rank_many(store: TallyStore, comments: Sequence[Comment], embedder: Any = No
     embedder = stored(embedder or embedder_named(configured_embedder()), store)
     groups = store.request_groups()
     site = site_requests(store, groups) if site is None else site
-    threshold = threshold_for(_replay(embedder, site.filings, groups))
-    trusted = detector_trusted(site.filings)
-    members = _Members(embedder, site.members)
+    threshold, trusted, members = _worked_out(embedder, site, groups)
     rankings = []
     for comment in comments:
         rejected = {resolve(groups, request_id) for request_id in comment.rejected_requests}
@@ -261,6 +296,36 @@ def rank_many(store: TallyStore, comments: Sequence[Comment], embedder: Any = No
             preselected = NOT_A_REQUEST
         rankings.append(Ranking(suggestions, preselected, threshold))
     return rankings
+
+
+def _worked_out(embedder: Any, site: SiteRequests, groups: Mapping[str, RequestGroup]
+                ) -> tuple[float | None, bool, _Members]:
+    """The threshold, the detector's trust and the encoded members of ``site``: kept with
+    the site object itself, which site_requests hands out again while nothing changed (so
+    that a page does not even build the keys of the memos below)."""
+    key = (embedder.name, tuple(sorted(groups.items())))
+    with _sites_lock:
+        kept = _derived.setdefault(site, {}).get(key)
+    if kept is None:
+        kept = (*_fitted_on(embedder, site.filings, groups), _Members.of(embedder, site.members))
+        with _sites_lock:
+            _derived[site][key] = kept
+    return kept
+
+
+def _fitted_on(embedder: Any, filings: Sequence[Comment], groups: Mapping[str, RequestGroup]
+               ) -> tuple[float | None, bool]:
+    """The threshold and whether the detector is trusted, on ``filings``: worked out once
+    while the filings (their texts, and the requests they are in now) stay the same."""
+    key = (embedder.name, tuple(
+        (filing.id, filing.body, filing.question,
+         None if filing.request == MOVED_OUT else resolve(groups, filing.request or ""))
+        for filing in filings))
+    fitted = _fitted.get(key)
+    if fitted is None:
+        fitted = (threshold_for(_replay(embedder, filings, groups)), detector_trusted(filings))
+        _fitted.put(key, fitted)
+    return fitted
 
 
 def asks_for_something(comment: Comment) -> bool:

@@ -16,8 +16,9 @@ from functools import cached_property
 from comments_service.manifest import Manifest
 from comments_service.models import Comment, RequestGroup
 from comments_service.store import CommentStore, RequestFiling
+from comments_service.store.request_summaries import RequestSummary, summarize
 from comments_service.tally.grouper import request_topic
-from comments_service.tally.groups import TallyStore, group_filings, resolve
+from comments_service.tally.groups import TallyStore, group_members, merged_ids, resolve
 
 MIN_PEOPLE = 2  # the requests page lists groups asked for by at least this many people
 SUGGESTED_LABEL_LIMIT = 80
@@ -62,21 +63,41 @@ class Source:
 
 
 class RequestView:
-    """One group as the requests pages show it. Counted from the filings alone (no comment
-    text): the comments themselves are read when first asked for, the samples and the
-    suggested label reading only the few they need, so the overview costs what it shows."""
+    """One group as the requests pages show it, from the store's summary of it (its people,
+    first and newest comments, main places; request_summaries.py) and, on its own page, where
+    each of its comments stands. The comments themselves are read when first asked for, the
+    samples and the suggested label reading only the few they need, so the overview costs what
+    it shows."""
 
-    def __init__(self, group_id: str, record: RequestGroup, filings: Sequence[RequestFiling],
-                 store: CommentStore, manifest: Manifest | None = None) -> None:
+    def __init__(self, group_id: str, record: RequestGroup, summary: RequestSummary | None,
+                 store: CommentStore, manifest: Manifest | None = None,
+                 filings: Sequence[RequestFiling] | None = None) -> None:
         self.id, self.record, self._store = group_id, record, store
-        self.filed = [filing for filing in filings if filing.filed]  # the count, oldest first
-        self.guessed = [filing for filing in filings if not filing.filed]  # not counted
-        self.people = count_people(self.filed)
+        self.summary = summary  # None: nobody filed under it (only the machine's guesses)
+        self.people = summary.people if summary else 0
+        self.count = summary.filed if summary else 0  # comments the author filed here
         self._manifest = manifest
-        self._places = Counter((filing.thread, filing.question) for filing in self.filed)
+        if filings is not None:
+            self.__dict__["members"] = list(filings)
+
+    @cached_property
+    def members(self) -> list[RequestFiling]:
+        """Where each of its comments stands, oldest first: read when first asked for (its
+        own page), as the overview needs only the summary."""
+        return group_members(self._store, self._store.request_groups(), self.id)
+
+    @cached_property
+    def filed(self) -> list[RequestFiling]:
+        """The comments the author filed here: the count, oldest first."""
+        return [filing for filing in self.members if filing.filed]
+
+    @cached_property
+    def guessed(self) -> list[RequestFiling]:
+        """The machine's guesses: not counted."""
+        return [filing for filing in self.members if not filing.filed]
 
     def __repr__(self) -> str:
-        return f"RequestView({self.id!r}, people={self.people}, filed={len(self.filed)})"
+        return f"RequestView({self.id!r}, people={self.people}, filed={self.count})"
 
     def _read(self, filings: Sequence[RequestFiling]) -> list[Comment]:
         found = self._store.get_comments(filing.id for filing in filings)
@@ -84,38 +105,40 @@ class RequestView:
 
     @cached_property
     def comments(self) -> list[Comment]:
-        """The comments the author filed here, oldest first."""
+        """The comments the author filed here, oldest first (its own page)."""
         return self._read(self.filed)
 
     @cached_property
     def maybe(self) -> list[Comment]:
-        """The machine's guesses, oldest first: never counted."""
+        """The machine's guesses, oldest first: never counted (its own page)."""
         return self._read(self.guessed)
 
     @cached_property
     def sources(self) -> list[Source]:
-        """Every article and question its comments came from, most comments first."""
-        return _sources(self._places.most_common(), self._manifest)
+        """Every article and question its comments came from, most comments first (its own
+        page)."""
+        places = Counter((filing.thread, filing.question) for filing in self.filed)
+        return _sources(places.most_common(), self._manifest)
 
     @property
     def top_sources(self) -> list[Source]:
         """The TOP_SOURCES places most of its comments came from (the overview shows these:
         a request asked for all over the site would list every article)."""
-        return _sources(self._places.most_common(TOP_SOURCES), self._manifest)
+        places = self.summary.places[:TOP_SOURCES] if self.summary else ()
+        return _sources(places, self._manifest)
 
     @property
     def more_sources(self) -> int:
         """How many places the overview leaves out."""
-        return max(0, len(self._places) - TOP_SOURCES)
+        return max(0, self.summary.place_count - TOP_SOURCES) if self.summary else 0
 
-    @property
-    def count(self) -> int:
-        """How many comments the author filed here."""
-        return len(self.filed)
+    def _first(self) -> list[RequestFiling]:
+        """The comment its suggested label comes from: the first filed, else the first guess."""
+        return [self.summary.first] if self.summary else self.guessed[:1]
 
     @cached_property
     def suggested(self) -> str:
-        return suggested_label(self._read((self.filed or self.guessed)[:1]))
+        return suggested_label(self._read(self._first()))
 
     @property
     def label(self) -> str:
@@ -123,11 +146,11 @@ class RequestView:
 
     @property
     def first_seen(self) -> str:
-        return (self.filed or self.guessed)[0].created
+        return self.summary.first.created if self.summary else self.guessed[0].created
 
     @property
     def last_seen(self) -> str:
-        return (self.filed or self.guessed)[-1].created
+        return self.summary.last.created if self.summary else self.guessed[-1].created
 
     @cached_property
     def samples(self) -> list[Comment]:
@@ -135,23 +158,13 @@ class RequestView:
         return self._read(self._sample_filings())
 
     def _sample_filings(self) -> list[RequestFiling]:
-        picked: list[RequestFiling] = []
-        seen: set[str] = set()
-        for filing in self.filed:
-            key = filing.reader or filing.id
-            if key not in seen:
-                seen.add(key)
-                picked.append(filing)
-            if len(picked) == SAMPLES:
-                break
-        return picked
+        return list(self.summary.firsts[:SAMPLES]) if self.summary else []
 
 
 def read_shown(store: CommentStore, views: Sequence[RequestView]) -> None:
     """Read the comments a list of requests shows (each one's samples and the comment its
     suggested label comes from) in one call to the store, not two per request."""
-    wanted = {view.id: (view._sample_filings(), (view.filed or view.guessed)[:1])
-              for view in views}
+    wanted = {view.id: (view._sample_filings(), view._first()) for view in views}
     read = store.get_comments(dict.fromkeys(filing.id for samples, first in wanted.values()
                                             for filing in (*samples, *first)))
     for view in views:
@@ -178,26 +191,29 @@ def _sources(places: Sequence[tuple[tuple[str, str | None], int]],
 
 
 def overview(store: TallyStore, manifest: Manifest | None = None,
-             min_people: int = MIN_PEOPLE, filings: Iterable[RequestFiling] | None = None
-             ) -> list[RequestView]:
+             min_people: int = MIN_PEOPLE) -> list[RequestView]:
     """Requests the author filed ``min_people`` or more people under (at least one), most
-    people first, then most recent (``filings``: the store's request_filings, if read)."""
+    people first, then most recent: from the store's summaries, one per request."""
     groups = store.request_groups()
-    views = [RequestView(group_id, groups.get(group_id, RequestGroup(group_id)), members,
+    summaries = store.request_summaries(merged_ids(groups), newest=1, firsts=SAMPLES,
+                                        places=TOP_SOURCES)
+    views = [RequestView(group_id, groups.get(group_id, RequestGroup(group_id)), summary,
                          store, manifest)
-             for group_id, members in group_filings(store, groups, filings).items()]
-    views = [view for view in views if view.people >= max(min_people, 1)]
+             for group_id, summary in summaries.items() if summary.people >= min_people]
     views.sort(key=lambda view: (view.people, view.last_seen), reverse=True)
     return views
 
 
-def request_view(store: TallyStore, group_id: str, manifest: Manifest | None = None,
-                 filings: Iterable[RequestFiling] | None = None) -> RequestView | None:
-    """One request (merges followed), or None when it has no comments and no record."""
+def request_view(store: TallyStore, group_id: str, manifest: Manifest | None = None
+                 ) -> RequestView | None:
+    """One request (merges followed), or None when it has no comments and no record: reads
+    where its own comments stand, not every request's."""
     groups = store.request_groups()
     group_id = resolve(groups, group_id)
-    members = group_filings(store, groups, filings).get(group_id, [])
+    members = group_members(store, groups, group_id)
     if not members and group_id not in groups:
         return None
-    return RequestView(group_id, groups.get(group_id, RequestGroup(group_id)), members, store,
-                       manifest)
+    filed = [filing for filing in members if filing.filed]
+    summary = summarize(filed, newest=1, firsts=SAMPLES, places=TOP_SOURCES) if filed else None
+    return RequestView(group_id, groups.get(group_id, RequestGroup(group_id)), summary, store,
+                       manifest, members)

@@ -14,7 +14,7 @@ schema.py the migrations.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 
 from comments_service.models import Comment
@@ -30,6 +30,12 @@ from comments_service.store.postgres.outbox import PostgresOutbox
 from comments_service.store.postgres.requests import PostgresRequests
 from comments_service.store.postgres.schema import check_schema, connect
 from comments_service.store.postgres.vectors import PostgresVectors
+from comments_service.store.request_summaries import (
+    FIRST_PEOPLE,
+    NEWEST_MEMBERS,
+    TOP_PLACES,
+    RequestSummary,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -70,8 +76,21 @@ class PostgresStore(ComposedStore):
     def grouped_comments(self) -> Iterator[Comment]:
         return self._requests.grouped_comments()
 
-    def request_filings(self) -> list[RequestFiling]:
-        return self._requests.request_filings()
+    def request_filings(self, requests: Iterable[str] | None = None) -> list[RequestFiling]:
+        return self._requests.request_filings(requests)
+
+    def request_summaries(
+        self, merged: Mapping[str, str] | None = None, *, newest: int = NEWEST_MEMBERS,
+        firsts: int = FIRST_PEOPLE, places: int = TOP_PLACES,
+    ) -> dict[str, RequestSummary]:
+        return self._requests.request_summaries(merged, newest=newest, firsts=firsts,
+                                                places=places)
+
+    def requests_version(self) -> int:
+        return self._requests.requests_version()
+
+    def learned_filings(self, newest: int, step: int = 1) -> list[RequestFiling]:
+        return self._requests.learned_filings(newest, step)
 
     def author_replies_to(self, comment_ids: Iterable[str]) -> dict[str, list[Comment]]:
         return self._comments.author_replies_to(comment_ids)

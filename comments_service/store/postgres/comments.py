@@ -163,17 +163,12 @@ class PostgresComments:
         wanted = list(dict.fromkeys(comment_ids))
         if not wanted:
             return {}
-        found: dict[str, Comment] = {}
         with self._connections.transaction() as cursor:
             versions = cursor.execute("SELECT id, xmin::text FROM comments WHERE id = ANY(%s)",
                                       (wanted,)).fetchall()
-            missing = []
-            for comment_id, version in versions:
-                kept = self._kept.get(comment_id, version)
-                if kept is None:
-                    missing.append(comment_id)
-                else:
-                    found[comment_id] = kept
+            found = self._kept.get_many(versions)
+            missing = [comment_id for comment_id, _version in versions
+                       if comment_id not in found]
             if missing:
                 rows = cursor.execute(
                     "SELECT id, xmin::text, record FROM comments WHERE id = ANY(%s)",

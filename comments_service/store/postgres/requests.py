@@ -8,8 +8,9 @@ import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 
-from comments_service.models import Comment, CommentState, RequestGroup
+from comments_service.models import Comment, RequestGroup
 from comments_service.store.base import RequestFiling, RequestTally
+from comments_service.store.postgres import request_summaries as summaries
 from comments_service.store.postgres.connections import Connections
 from comments_service.store.postgres.rows import (
     comment_row,
@@ -24,6 +25,7 @@ from comments_service.store.postgres.tally import (
     lock_tally,
     unlock_tally,
 )
+from comments_service.store.request_summaries import RequestSummary
 
 
 class PostgresRequests:
@@ -95,18 +97,35 @@ class PostgresRequests:
         finally:
             tally_lock.release()
 
-    def request_filings(self) -> list[RequestFiling]:
+    def request_filings(self, requests: Iterable[str] | None = None) -> list[RequestFiling]:
         """From the partial index on ``request``, without the comments' text (plain columns;
         request_filed since migration 0005)."""
         with self._connections.transaction() as cursor:
             rows = cursor.execute(
-                "SELECT id, request, request_filed, reader_key, thread, question, created,"
-                " state FROM comments"
+                f"SELECT {summaries.FILING_COLUMNS} FROM comments"  # noqa: S608 - constants
                 " WHERE request IS NOT NULL AND NOT is_author"
+                " AND (%(every)s OR request = ANY(%(requests)s))",
+                {"every": requests is None, "requests": list(requests or ())},
             ).fetchall()
-        return [RequestFiling(comment_id, request, filed, reader, thread, question, created,
-                              CommentState(state))
-                for comment_id, request, filed, reader, thread, question, created, state in rows]
+        return [summaries.filing_of(row) for row in rows]
+
+    def request_summaries(self, merged: Mapping[str, str] | None = None, *, newest: int,
+                          firsts: int, places: int) -> dict[str, RequestSummary]:
+        """From migration 0007's running counts and indexes (postgres/request_summaries.py),
+        in one transaction, so that the counts and the comments listed agree."""
+        with self._connections.transaction() as cursor:
+            return summaries.request_summaries(cursor, merged or {}, newest=newest,
+                                               firsts=firsts, places=places)
+
+    def requests_version(self) -> int:
+        """Migration 0007's count of writes of filed comments."""
+        with self._connections.transaction() as cursor:
+            [changes] = cursor.execute("SELECT changes FROM request_changes").fetchone()
+        return int(changes)
+
+    def learned_filings(self, newest: int, step: int = 1) -> list[RequestFiling]:
+        with self._connections.transaction() as cursor:
+            return summaries.learned_filings(cursor, newest, step)
 
     def grouped_comments(self) -> Iterator[Comment]:
         """From the partial index on ``request``: the requests page does not read the store."""

@@ -23,7 +23,7 @@ holds an flock. Each module's docstring says which locks it takes and in what or
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable, Iterator
+from collections.abc import Hashable, Iterable, Iterator, Mapping
 from dataclasses import replace
 from pathlib import Path
 
@@ -31,6 +31,12 @@ from comments_service.models import Comment
 from comments_service.store import files
 from comments_service.store.base import ReaderHistory, RequestFiling
 from comments_service.store.composed import ComposedStore
+from comments_service.store.request_summaries import (
+    FIRST_PEOPLE,
+    NEWEST_MEMBERS,
+    TOP_PLACES,
+    RequestSummary,
+)
 from comments_service.store.tinydb.addresses import TinyDBAddresses
 from comments_service.store.tinydb.author_replies import AuthorReplies
 from comments_service.store.tinydb.authors import TinyDBAuthors
@@ -101,8 +107,21 @@ class TinyDBStore(ComposedStore):
             replies.setdefault(answer.parent or "", []).append(answer)
         return replies
 
-    def request_filings(self) -> list[RequestFiling]:
-        return self._comments.request_filings()
+    def request_filings(self, requests: Iterable[str] | None = None) -> list[RequestFiling]:
+        return self._comments.request_filings(requests)
+
+    def request_summaries(
+        self, merged: Mapping[str, str] | None = None, *, newest: int = NEWEST_MEMBERS,
+        firsts: int = FIRST_PEOPLE, places: int = TOP_PLACES,
+    ) -> dict[str, RequestSummary]:
+        return self._comments.request_summaries(merged, newest=newest, firsts=firsts,
+                                                places=places)
+
+    def requests_version(self) -> Hashable:
+        return self._comments.requests_version()
+
+    def learned_filings(self, newest: int, step: int = 1) -> list[RequestFiling]:
+        return self._comments.learned_filings(newest, step)
 
     def reader_history(self, reader_key: str, *, limit: int = 5) -> ReaderHistory:
         """The reader's newest comments read from their threads; the author's replies to all

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import heapq
 import logging
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Hashable, Iterable, Iterator, Mapping
 from datetime import date
 
 from comments_service.metrics_inputs import ListeningInputs
@@ -24,6 +24,7 @@ from comments_service.store.base import (
 )
 from comments_service.store.errors import CommentNotFound, DuplicateComment, StoreUnavailable
 from comments_service.store.kept import KeptComments
+from comments_service.store.request_summaries import RequestSummary
 from comments_service.store.tinydb.index import IndexEntry, IndexView
 from comments_service.store.tinydb.index_file import CommentIndex
 from comments_service.store.tinydb.search_texts import SearchTexts
@@ -94,8 +95,9 @@ class TinyDBComments:
         its thread (each thread once) and settled where the two disagree; gone ones left out."""
         read: dict[str, dict[str, Comment]] = {}
         found = []
+        already = self._kept.get_many(wanted)
         for comment_id, entry in wanted:
-            kept = self._kept.get(comment_id, entry)
+            kept = already.get(comment_id)
             if kept is not None:
                 found.append(kept)
                 continue
@@ -111,12 +113,32 @@ class TinyDBComments:
                 found.append(comment)
         return found
 
-    def request_filings(self) -> list[RequestFiling]:
+    def request_filings(self, requests: Iterable[str] | None = None) -> list[RequestFiling]:
         """From the index alone (rebuilt first, once, if it has lines from before the request
         field)."""
         self._index.refresh_with_every_field()
         with self._index.viewing() as view:
-            return view.request_filings()
+            return view.requests.listed(requests)
+
+    def request_summaries(self, merged: Mapping[str, str] | None = None, *, newest: int,
+                          firsts: int, places: int) -> dict[str, RequestSummary]:
+        """From the index's running summary of the requests (request_index.py)."""
+        self._index.refresh_with_every_field()
+        with self._index.viewing() as view:
+            return view.requests.summaries(merged or {}, newest=newest, firsts=firsts,
+                                           places=places)
+
+    def requests_version(self) -> Hashable:
+        """From the index's running summary (request_index.py)."""
+        self._index.refresh_with_every_field()
+        with self._index.viewing() as view:
+            return view.requests.version()
+
+    def learned_filings(self, newest: int, step: int = 1) -> list[RequestFiling]:
+        """The end of the index's sorted list of them."""
+        self._index.refresh_with_every_field()
+        with self._index.viewing() as view:
+            return view.requests.latest_learned(newest, step)
 
     def queue_neighbours(
         self, comment: Comment, *, thread: str | None = None, question: str | None = None

@@ -28,6 +28,7 @@ from comments_service.models import Comment, CommentState
 from comments_service.store.base import RequestFiling, is_thread_key
 from comments_service.store.errors import StoreCorrupted
 from comments_service.store.tinydb.metrics_index import MetricsIndex
+from comments_service.store.tinydb.request_index import RequestIndex
 from comments_service.store.tinydb.storage import RESTORE_HINT
 
 # The "author" field of an index line written before the field existed: not known yet.
@@ -270,8 +271,8 @@ class IndexView:
         # Per (state, thread, question), the comments answering a question while they wait
         # or are replied (ANSWER_STATES): a question's newest answers, whatever the thread's size
         self.answering: dict[tuple[str, str, str], list[tuple[str, str]]] = {}
-        # Readers' comments whose request is set, as the stores list them (base.RequestFiling)
-        self.requested: dict[str, RequestFiling] = {}
+        # Readers' comments whose request is set, and each request's running summary
+        self.requests = RequestIndex()
 
     def _open_current(self) -> int | None:
         """The descriptor of the file now at the path (reopened if it was replaced)."""
@@ -331,6 +332,7 @@ class IndexView:
                 self.answering.values(),
             ):
                 ordered.sort()
+            self.requests.sort()
         return True
 
     def apply(
@@ -375,9 +377,9 @@ class IndexView:
         if entry.question and entry.state in ANSWER_STATES:
             add(self.answering.setdefault((entry.state, entry.thread, entry.question), []), key)
         if entry.request:
-            self.requested[comment_id] = RequestFiling(
+            self.requests.add(RequestFiling(
                 comment_id, entry.request, entry.filed, entry.reader, entry.thread,
-                entry.question, entry.created, CommentState(entry.state))
+                entry.question, entry.created, CommentState(entry.state)), append=append)
 
     def _unlist(self, comment_id: str, entry: IndexEntry) -> None:
         key = (entry.created, comment_id)
@@ -395,7 +397,7 @@ class IndexView:
             if not written:
                 self.by_reader.pop(entry.reader, None)
         if entry.request:
-            self.requested.pop(comment_id, None)
+            self.requests.remove(comment_id)
         if entry.question and entry.state in ANSWER_STATES:
             answering = (entry.state, entry.thread, entry.question)
             answers = self.answering.get(answering, [])
@@ -509,11 +511,7 @@ class IndexView:
 
     def request_ids(self) -> list[tuple[str, IndexEntry]]:
         """(id, entry) of every reader's comment whose request is set, in no set order."""
-        return [(comment_id, self.entries[comment_id]) for comment_id in self.requested]
-
-    def request_filings(self) -> list[RequestFiling]:
-        """Every reader's comment whose request is set, in no set order."""
-        return list(self.requested.values())
+        return [(comment_id, self.entries[comment_id]) for comment_id in self.requests.filings]
 
     def neighbours(self, state: str, thread: str | None, question: str | None,
                    created: str, comment_id: str) -> tuple[str | None, str | None]:

@@ -209,15 +209,35 @@ class CommentStore(Protocol):
 
     def answer_counts(self) -> dict[tuple[str, str], int]:
         """How many readers' comments (waiting or replied) answer each (thread, question),
-        for the questions that have any: the themes page lists them. This default reads
-        every comment; the stores count from their indexes."""
+        for the questions that have any, in (thread, question) order: the themes page lists
+        them. This default reads every comment; the stores count from their indexes."""
         counts: dict[tuple[str, str], int] = {}
         for comment in self.all_comments():
             if (comment.question and not comment.is_author and comment.state in
                     (CommentState.AWAITING_REPLY, CommentState.REPLIED)):
                 key = (comment.thread, comment.question)
                 counts[key] = counts.get(key, 0) + 1
-        return counts
+        return dict(sorted(counts.items()))
+
+    def answer_versions(self, questions: Iterable[tuple[str, str]], limit: int
+                        ) -> dict[tuple[str, str], list[tuple[str, object]]]:
+        """For each (thread, question), the ids of its ``limit`` newest comments waiting or
+        replied that answer it, oldest first (by created, then id), each with a version: a
+        value that is equal (``==``) only while the comment has not changed. The themes page
+        keeps what it worked out from some answers for as long as their versions stay equal.
+        This default reads the comments (the comment is its own version); the stores answer
+        from their indexes without reading one."""
+        found: dict[tuple[str, str], list[tuple[str, object]]] = {}
+        for thread, question in questions:
+            answers: list[Comment] = []
+            for state in (CommentState.AWAITING_REPLY, CommentState.REPLIED):
+                total = self.count_in_state(state, thread=thread, question=question)
+                answers += self.comments_in_state(state, thread=thread, question=question,
+                                                  limit=limit, offset=max(0, total - limit))
+            answers.sort(key=lambda comment: (comment.created, comment.id))
+            found[thread, question] = [(comment.id, comment)
+                                       for comment in answers[-limit:]] if limit > 0 else []
+        return found
 
     @abstractmethod
     def find_comments(

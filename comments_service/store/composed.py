@@ -55,6 +55,10 @@ class ComposedStore(Store):
     def answer_counts(self) -> dict[tuple[str, str], int]:
         return self._comments.answer_counts()
 
+    def answer_versions(self, questions: Iterable[tuple[str, str]], limit: int
+                        ) -> dict[tuple[str, str], list[tuple[str, object]]]:
+        return self._comments.answer_versions(questions, limit)
+
     def queue_neighbours(
         self, comment: Comment, *, thread: str | None = None, question: str | None = None
     ) -> tuple[str | None, str | None]:

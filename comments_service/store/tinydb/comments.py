@@ -302,16 +302,23 @@ class TinyDBComments:
             return view.count_in_state(str(state), thread, question)
 
     def answer_counts(self) -> dict[tuple[str, str], int]:
-        """From the index's counts per state, thread and question."""
+        """From the index's running count per answered question, kept in order."""
         self._index.refresh()
         with self._index.viewing() as view:
-            counted = list(view.by_thread_question.items())
-        counts: dict[tuple[str, str], int] = {}
-        for (state, thread, question), count in counted:
-            if question and count and state in (CommentState.AWAITING_REPLY,
-                                                CommentState.REPLIED):
-                counts[thread, question] = counts.get((thread, question), 0) + count
-        return counts
+            return {question: view.answered[question] for question in view.answered_sorted}
+
+    def answer_versions(self, questions: Iterable[tuple[str, str]], limit: int
+                        ) -> dict[tuple[str, str], list[tuple[str, object]]]:
+        """From the index alone (rebuilt first, once, if it has lines from before a field):
+        each answer's version is its index entry, which every process tails (store/kept.py);
+        an entry that may stay the same through a change (not ``complete``) gets a version
+        that equals no other."""
+        self._index.refresh_with_every_field()
+        with self._index.viewing() as view:
+            return {(thread, question): [
+                (comment_id, entry if entry.complete else object())
+                for comment_id, entry in view.newest_answer_ids(thread, question, limit)]
+                for thread, question in questions}
 
     def state_counts(self) -> dict[CommentState, int]:
         """Comments per state, from the index; every state is a key."""

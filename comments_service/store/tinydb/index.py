@@ -40,6 +40,8 @@ UNKNOWN_REQUEST = ""
 # The "words" field of a line written before the listening fields (words, replied_at, stock)
 # existed: none of the three is known yet.
 UNKNOWN_WORDS = -1
+# The states of a reader's answer that the themes page reads (tally/themes.py).
+ANSWER_STATES = (str(CommentState.AWAITING_REPLY), str(CommentState.REPLIED))
 
 
 def author_digest(comment: Comment) -> str:
@@ -244,6 +246,11 @@ class IndexView:
         # (state, question) and (state, thread, question) → number of comments
         self.by_question: Counter[tuple[str, str | None]] = Counter()
         self.by_thread_question: Counter[tuple[str, str, str | None]] = Counter()
+        # (thread, question) → readers' answers waiting or replied; only answered ones are
+        # keys, also kept sorted, so the themes page's list of questions costs the questions,
+        # not the threads, nor a sort
+        self.answered: Counter[tuple[str, str]] = Counter()
+        self.answered_sorted: list[tuple[str, str]] = []
         self.per_thread: Counter[str] = Counter()  # only threads with comments are keys
         self.public_by_thread: Counter[str] = Counter()
         self.unknown_authors = 0  # entries from lines written before the author field
@@ -261,6 +268,9 @@ class IndexView:
         self.authored: list[tuple[str, str]] = []
         self.by_reader: dict[str, list[tuple[str, str]]] = {}  # each reader's comments
         self.replies_to: dict[str, list[tuple[str, str]]] = {}  # the author's, by parent
+        # Per (state, thread, question), the comments answering a question while they wait
+        # or are replied (ANSWER_STATES): a question's newest answers, whatever the thread's size
+        self.answering: dict[tuple[str, str, str], list[tuple[str, str]]] = {}
         # Readers' comments whose request is set, and each request's running summary
         self.requests = RequestIndex()
 
@@ -319,6 +329,7 @@ class IndexView:
                 self.in_state.values(),
                 (ordered for threads in self.in_thread.values() for ordered in threads.values()),
                 [self.authored], self.by_reader.values(), self.replies_to.values(),
+                self.answering.values(),
             ):
                 ordered.sort()
             self.requests.sort()
@@ -363,6 +374,8 @@ class IndexView:
             add(self.by_reader.setdefault(entry.reader, []), key)
         if entry.is_author and entry.parent:
             add(self.replies_to.setdefault(entry.parent, []), key)
+        if entry.question and entry.state in ANSWER_STATES:
+            add(self.answering.setdefault((entry.state, entry.thread, entry.question), []), key)
         if entry.request:
             self.requests.add(RequestFiling(
                 comment_id, entry.request, entry.filed, entry.reader, entry.thread,
@@ -385,6 +398,12 @@ class IndexView:
                 self.by_reader.pop(entry.reader, None)
         if entry.request:
             self.requests.remove(comment_id)
+        if entry.question and entry.state in ANSWER_STATES:
+            answering = (entry.state, entry.thread, entry.question)
+            answers = self.answering.get(answering, [])
+            _remove_sorted(answers, key)
+            if not answers:
+                self.answering.pop(answering, None)
         if entry.is_author and entry.parent:
             answers = self.replies_to.get(entry.parent, [])
             _remove_sorted(answers, key)
@@ -397,6 +416,15 @@ class IndexView:
         _step(self.per_thread, entry.thread, step)
         self.by_question[entry.state, entry.question] += step
         self.by_thread_question[entry.state, entry.thread, entry.question] += step
+        if entry.question and not entry.is_author and entry.state in ANSWER_STATES:
+            question = (entry.thread, entry.question)
+            known = question in self.answered
+            _step(self.answered, question, step)
+            if known != (question in self.answered):
+                if known:
+                    _remove_sorted(self.answered_sorted, question)
+                else:
+                    bisect.insort(self.answered_sorted, question)
         if entry.author == UNKNOWN_AUTHOR:
             self.unknown_authors += step
         if entry.reader == UNKNOWN_READER:
@@ -432,6 +460,17 @@ class IndexView:
                 if len(matching) == stop:
                     break
         return matching
+
+    def newest_answer_ids(self, thread: str, question: str, limit: int
+                          ) -> list[tuple[str, IndexEntry]]:
+        """(id, entry) of the newest ``limit`` comments waiting or replied in ``thread`` that
+        answer ``question``, oldest first."""
+        if limit <= 0:
+            return []
+        newest = heapq.merge(*(self.answering.get((state, thread, question), [])[-limit:]
+                               for state in ANSWER_STATES))
+        return [(comment_id, self.entries[comment_id])
+                for _created, comment_id in list(newest)[-limit:]]
 
     def newest_ids(self, state: str | None, stop: int) -> list[tuple[str, IndexEntry]]:
         """(id, entry) of the ``stop`` newest comments, of one state or of all."""

@@ -19,6 +19,7 @@ from __future__ import annotations
 from typing import Any
 
 from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, url_for
+from markupsafe import Markup
 
 from comments_service.extensions import store
 from comments_service.manifest import Manifest, ManifestError
@@ -74,6 +75,16 @@ def people_chart(views: list[tally_views.RequestView]) -> dict[str, Any]:
             "left": LABEL_WIDTH, "description": description, "bar_height": ROW_HEIGHT - 8}
 
 
+def merge_options(views: list[tally_views.RequestView]) -> dict[str, Markup]:
+    """For each of ``views``, the <option>s of the others (what it may be merged into), each
+    option rendered once: a list of n requests has n merge forms of n - 1 options."""
+    options = [(view.id, str(Markup('<option value="{}">{} ({})</option>').format(
+        view.id, view.label, view.people))) for view in views]
+    # Each option is escaped once above; joined as plain text, then marked safe as a whole.
+    return {view.id: Markup("".join(option for option_id, option in options  # noqa: S704
+                                    if option_id != view.id)) for view in views}
+
+
 @bp.get("", endpoint="index")
 @login_required
 def requests_page():
@@ -87,7 +98,8 @@ def requests_page():
     return render_template(
         "moderation/requests.html", views=views, show_all=show_all,
         hidden=len(everything) - len(views), chart=people_chart(views),
-        targets=everything, status_labels=STATUS_LABELS, statuses=list(RequestStatus),
+        merge_options=merge_options(everything), status_labels=STATUS_LABELS,
+        statuses=list(RequestStatus),
         lexical_fallback=lexical_fallback(),
     )
 
@@ -117,7 +129,8 @@ def request_detail(group_id: str):
     return render_template(
         "moderation/request.html", view=view, cards=comment_views(view.comments),
         maybe_cards=comment_views(view.maybe),
-        others=others, status_labels=STATUS_LABELS, statuses=list(RequestStatus),
+        others=others, merge_options=merge_options([view, *others]),
+        status_labels=STATUS_LABELS, statuses=list(RequestStatus),
         waited=waited,
     )
 

@@ -238,6 +238,10 @@ class PostgresComments:
         if thread is not None and not is_thread_key(thread):
             return [], 0
         where, values = filters(None if state is None else CommentState(state), thread, None)
+        # A search's statements are never prepared (prepare=False): one that psycopg
+        # prepares after five runs could get a generic plan, made without the pattern, and
+        # scan a trigram index whole for a needle without trigrams, or the whole table for a
+        # common word where it should stop early.
         if text:
             where = sql.SQL("{} AND (body_folded LIKE %(pattern)s"
                             " OR name_folded LIKE %(pattern)s)").format(where)
@@ -248,7 +252,7 @@ class PostgresComments:
                                    " LIMIT %(counted)s) AS found").format(where)
                 values["counted"] = max(count_up_to, 0) + 1
             with self._connections.transaction() as cursor:
-                row = cursor.execute(counting, values).fetchone()
+                row = cursor.execute(counting, values, prepare=False).fetchone()
             total = int(row[0]) if row else 0
         else:  # the running counts (migration 0005)
             total = self._counted(None if state is None else CommentState(state), thread, None)
@@ -258,7 +262,7 @@ class PostgresComments:
             rows = cursor.execute(
                 sql.SQL("SELECT id, record FROM comments WHERE {} ORDER BY created DESC,"
                         " id DESC LIMIT %(limit)s OFFSET %(offset)s").format(where),
-                {**values, "limit": limit, "offset": max(offset, 0)},
+                {**values, "limit": limit, "offset": max(offset, 0)}, prepare=False,
             ).fetchall()
         return comments_of_rows(rows), total
 

@@ -9,15 +9,15 @@ one id per index line applied), so the texts follow every process's writes. The 
 of a process reads every thread once.
 
 Each kept text also gets a document number, listed under every trigram (three characters) of
-its body and of its name. A needle of three characters or more can only be in a text listed
-under all of its trigrams, so the shortest of those lists holds every match: a rare needle is
-checked on that list alone. A common needle (a long shortest list) is checked instead on the
-comments newest first, from the index's sorted lists, stopping once the page and the count the
-caller asked for are found; when that walk finds too little it falls back to the list. A
-needle shorter than three characters is always walked. Every candidate is checked against its
-text, so the lists only ever need to hold too much: a changed or removed comment's old
-document number is left in them, marked dead, until dead ones outnumber the living and the
-lists are built again from the texts.
+its body and name. A needle of three characters or more can only be in a text listed under all
+of its trigrams, so the shortest of those lists holds every match: a rare needle is checked on
+that list alone. A common needle (a long shortest list), and one too short for a trigram, is
+checked instead on the comments newest first, stopping once the page and the count the caller
+asked for are found; when that walk finds too few within WALK_LIMIT comments it falls back to
+the list, or for a short needle to every text (as rare short needles must). Every candidate is
+checked against its text, so the lists only ever need to hold too much: a changed or removed
+comment's old document number is left in them, marked dead, until dead ones outnumber the
+living and the lists are built again from the texts.
 
 Memory: the texts, and about four bytes per distinct trigram of each comment.
 """

@@ -170,6 +170,7 @@ def test_the_search_page_says_when_it_stopped_counting(author_client, app) -> No
         for number in range(30))
     page = author_client.get("/moderate/all?q=podcast").get_data(as_text=True)
     assert ">30</span>" in page and "only that many are counted" not in page
+    assert f'maxlength="{queue.MAX_SEARCH}"' in page  # the browser keeps within the limit
     queue_counted = queue.SEARCH_COUNTED
     try:
         queue.SEARCH_COUNTED = 10

@@ -433,6 +433,7 @@ def all_comments():
         "moderation/all.html", items=comment_views(comments), total=total, page=page,
         pages=max(1, -(-total // PER_PAGE)), query=text or "", state=state_value or "",
         thread=thread or "", states=list(CommentState), more=more, counted=counted,
+        max_search=MAX_SEARCH,
         articles=sorted(current.articles.values(), key=lambda article: article.title.casefold()),
     )
 

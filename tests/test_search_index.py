@@ -93,6 +93,7 @@ def test_a_counted_search_stops_and_says_there_are_more(store: Store) -> None:
     assert store.find_comments(text="podcast", limit=0, count_up_to=3) == ([], 4)
     assert store.find_comments(text="po", limit=2, count_up_to=3) == (matching[:2], 4)
     assert store.find_comments(text="nowhere", count_up_to=3) == ([], 0)
+    assert store.find_comments(text="podcast", limit=1, count_up_to=-5) == (matching[:1], 1)
     assert store.find_comments(text="podcast", thread="t", limit=2, count_up_to=3) == (
         matching[:2], 4)
     assert store.find_comments(count_up_to=3)[1] == 40  # without text: the exact count

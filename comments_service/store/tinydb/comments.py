@@ -337,6 +337,7 @@ class TinyDBComments:
         """
         state = None if state is None else CommentState(state)
         offset = max(offset, 0)
+        count_up_to = None if count_up_to is None else max(count_up_to, 0)
         if thread is None and not text:
             return self._find_in_index(state, limit, offset)
         needle = text.casefold() if text else None

@@ -83,9 +83,13 @@ class SearchTexts:
             found: list[tuple[str, str]] | None = None
             if shortest is not None and not shortest:
                 found = []
-            elif enough is not None and (shortest is None or len(shortest) > SHORT_LIST):
+            elif enough is not None and (shortest is None or (
+                    len(shortest) > SHORT_LIST
+                    and enough * len(self._texts) < len(shortest) ** 2)):
                 # A short or common needle: the newest first, until enough are found; given
-                # up, for a scan, when that finds too few within the budget.
+                # up, for a scan, when that finds too few within the budget. At most one text
+                # in (texts / list) holds the needle, so a walk is taken only when even that
+                # many texts per match, times those wanted, is fewer than the list holds.
                 budget = WALK_LIMIT if shortest is None else min(len(shortest), WALK_LIMIT)
                 if state is None:
                     found = self._walk(self._sorted, needle, state, enough, budget)

@@ -256,7 +256,7 @@ def test_migration_6_fills_the_listening_columns_of_existing_comments(
                     (comment.id, comment.thread, str(comment.state), comment.public,
                      comment.question, comment.is_author, comment.created, comment.parent,
                      json_text(comment.to_record())))
-        assert [name[:5] for name in migrate(url)] == ["0005_", "0006_", "0007_"]
+        assert [name[:5] for name in migrate(url)] == ["0005_", "0006_", "0007_", "0008_"]
         upgraded = open_postgres_store(url)
         try:
             assert_same(upgraded, comments)

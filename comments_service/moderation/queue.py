@@ -54,6 +54,9 @@ from comments_service.tally import filing as tally_filing
 bp = Blueprint("queue", __name__)
 
 PER_PAGE = 25
+# How many matches of a text search are counted before "more than" is shown instead.
+SEARCH_COUNTED = 500
+MAX_SEARCH = 200  # characters of a search's text: a longer one is refused, not cut short
 STATE_LABELS = {
     CommentState.AWAITING_REPLY: "waiting for a reply",
     CommentState.REPLIED: "replied",
@@ -406,6 +409,8 @@ def spam():
 def all_comments():
     """Every comment, newest first: search by text or name, filter by state and article."""
     text = (request.args.get("q") or "").strip() or None
+    if text is not None and len(text) > MAX_SEARCH:
+        abort(400, f"Search for at most {MAX_SEARCH} characters.")
     state_value = request.args.get("state") or None
     thread = request.args.get("thread") or None
     try:
@@ -413,16 +418,22 @@ def all_comments():
     except ValueError:
         abort(400, f"Unknown state {state_value!r}.")
     page = page_number()
+    # A search counts its matches only up to SEARCH_COUNTED (or to the page asked for): a
+    # common word then costs the pages it shows, not a check of every stored comment.
+    counted = max(SEARCH_COUNTED, page * PER_PAGE) if text else None
     comments, total = store().find_comments(
-        text=text, state=state, thread=thread, limit=PER_PAGE, offset=(page - 1) * PER_PAGE
+        text=text, state=state, thread=thread, limit=PER_PAGE, offset=(page - 1) * PER_PAGE,
+        count_up_to=counted,
     )
+    more = counted is not None and total > counted
     if state is not CommentState.POSTED:
         comments = answered_instead_of_replies(comments)
     current = manifest()
     return render_template(
         "moderation/all.html", items=comment_views(comments), total=total, page=page,
         pages=max(1, -(-total // PER_PAGE)), query=text or "", state=state_value or "",
-        thread=thread or "", states=list(CommentState),
+        thread=thread or "", states=list(CommentState), more=more, counted=counted,
+        max_search=MAX_SEARCH,
         articles=sorted(current.articles.values(), key=lambda article: article.title.casefold()),
     )
 

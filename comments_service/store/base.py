@@ -243,9 +243,13 @@ class CommentStore(Protocol):
     def find_comments(
         self, *, text: str | None = None, state: CommentState | None = None,
         thread: str | None = None, limit: int = 50, offset: int = 0,
+        count_up_to: int | None = None,
     ) -> tuple[list[Comment], int]:
         """Comments whose body or name contains ``text`` (case-insensitive), newest first,
-        optionally of one state/thread; returns (one page, total matching)."""
+        optionally of one state/thread; returns (one page, total matching). With ``text`` and
+        ``count_up_to``, the total is counted only so far: a total above ``count_up_to`` (it
+        is then ``count_up_to`` + 1) means "more than count_up_to", which lets a search of a
+        common word stop once its page and that many are found."""
 
     @abstractmethod
     def listening_inputs(

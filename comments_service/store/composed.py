@@ -116,9 +116,10 @@ class ComposedStore(Store):
     def find_comments(
         self, *, text: str | None = None, state: CommentState | None = None,
         thread: str | None = None, limit: int = 50, offset: int = 0,
+        count_up_to: int | None = None,
     ) -> tuple[list[Comment], int]:
         return self._comments.find_comments(text=text, state=state, thread=thread, limit=limit,
-                                            offset=offset)
+                                            offset=offset, count_up_to=count_up_to)
 
     def listening_inputs(
         self, *, since: str, due_from: str | None, weeks_from: date | None

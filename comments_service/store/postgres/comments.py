@@ -63,6 +63,11 @@ ORDER BY wanted.position, newest.created, newest.id
 """
 
 
+def like_escaped(text: str) -> str:
+    """``text`` as a LIKE pattern matching only itself (backslash, LIKE's escape, first)."""
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
 def filters(
     state: CommentState | None, thread: str | None, question: str | None
 ) -> tuple[sql.Composable, dict[str, Any]]:
@@ -256,22 +261,32 @@ class PostgresComments:
     def find_comments(
         self, *, text: str | None = None, state: CommentState | None = None,
         thread: str | None = None, limit: int = 50, offset: int = 0,
+        count_up_to: int | None = None,
     ) -> tuple[list[Comment], int]:
-        """Casefolded substring of body or name (strpos over the folded columns: no pattern
-        characters to escape), newest first; every match is counted, so a store-wide text
-        search reads every comment row that passes the state and thread filters (without
-        text, the total comes from the running counts)."""
+        """Casefolded substring of body or name, newest first: `LIKE '%needle%'` over the
+        folded columns (the needle's pattern characters escaped), which their trigram indexes
+        answer for a rare needle of three characters or more (migration 0008), while a common
+        one is read newest first through comments_newest and stops at the page. With
+        ``count_up_to``, the matches are counted only up to one more than that; without text,
+        the total comes from the running counts."""
         if thread is not None and not is_thread_key(thread):
             return [], 0
         where, values = filters(None if state is None else CommentState(state), thread, None)
+        # A search's statements are never prepared (prepare=False): one that psycopg
+        # prepares after five runs could get a generic plan, made without the pattern, and
+        # scan a trigram index whole for a needle without trigrams, or the whole table for a
+        # common word where it should stop early.
         if text:
-            where = sql.SQL("{} AND (strpos(body_folded, %(needle)s) > 0"
-                            " OR strpos(name_folded, %(needle)s) > 0)").format(where)
-            values["needle"] = folded(text)
-        if text:
+            where = sql.SQL("{} AND (body_folded LIKE %(pattern)s"
+                            " OR name_folded LIKE %(pattern)s)").format(where)
+            values["pattern"] = f"%{like_escaped(folded(text))}%"
+            counting = sql.SQL("SELECT count(*) FROM comments WHERE {}").format(where)
+            if count_up_to is not None:
+                counting = sql.SQL("SELECT count(*) FROM (SELECT 1 FROM comments WHERE {}"
+                                   " LIMIT %(counted)s) AS found").format(where)
+                values["counted"] = max(count_up_to, 0) + 1
             with self._connections.transaction() as cursor:
-                row = cursor.execute(sql.SQL("SELECT count(*) FROM comments WHERE {}").format(
-                    where), values).fetchone()
+                row = cursor.execute(counting, values, prepare=False).fetchone()
             total = int(row[0]) if row else 0
         else:  # the running counts (migration 0005)
             total = self._counted(None if state is None else CommentState(state), thread, None)
@@ -281,7 +296,7 @@ class PostgresComments:
             rows = cursor.execute(
                 sql.SQL("SELECT id, record FROM comments WHERE {} ORDER BY created DESC,"
                         " id DESC LIMIT %(limit)s OFFSET %(offset)s").format(where),
-                {**values, "limit": limit, "offset": max(offset, 0)},
+                {**values, "limit": limit, "offset": max(offset, 0)}, prepare=False,
             ).fetchall()
         return comments_of_rows(rows), total
 

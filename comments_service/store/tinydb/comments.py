@@ -329,47 +329,53 @@ class TinyDBComments:
     def find_comments(
         self, *, text: str | None = None, state: CommentState | None = None,
         thread: str | None = None, limit: int = 50, offset: int = 0,
+        count_up_to: int | None = None,
     ) -> tuple[list[Comment], int]:
         """Comments whose body or name contains ``text`` (casefolded substring), newest first
-        (ties by id), optionally of one state and/or thread; returns (page, total matching).
+        (ties by id), optionally of one state and/or thread; returns (page, total matching),
+        the total of a text search counted only up to ``count_up_to`` + 1 when given.
 
         Cost: with ``thread``, one read of that thread file. With neither ``text`` nor
         ``thread``, the page comes from the index like comments_in_state (each comment checked
-        in its file) and the total is the index's count. With ``text`` and no ``thread``, a
-        scan of the texts this process keeps (search_texts.py: the first search of a process
-        reads every thread once, later ones only the comments changed since), then the page
-        shown read from the threads.
+        in its file) and the total is the index's count. With ``text`` and no ``thread``, the
+        texts this process keeps and their trigram lists (search_texts.py: the first search of
+        a process reads every thread once, later ones only the comments changed since), then
+        the page shown read from the threads.
         """
         state = None if state is None else CommentState(state)
         offset = max(offset, 0)
+        count_up_to = None if count_up_to is None else max(count_up_to, 0)
         if thread is None and not text:
             return self._find_in_index(state, limit, offset)
         needle = text.casefold() if text else None
         if thread is None and needle is not None:
-            return self._find_in_texts(needle, state, limit, offset)
+            return self._find_in_texts(needle, state, max(limit, 0), offset, count_up_to)
         matching = [comment for comment in self._threads.read(thread) if (
             (state is None or comment.state is state) and (
                 needle is None or needle in comment.body.casefold()
                 or needle in comment.name.casefold()))] if is_thread_key(thread) else []
+        total = len(matching) if count_up_to is None or needle is None else min(
+            len(matching), count_up_to + 1)
         if limit <= 0:
-            return [], len(matching)
+            return [], total
         page = heapq.nlargest(offset + limit, matching, key=newest_first)[offset:]
-        return page, len(matching)
+        return page, total
 
     def _find_in_texts(self, needle: str, state: CommentState | None, limit: int,
-                       offset: int) -> tuple[list[Comment], int]:
+                       offset: int, count_up_to: int | None) -> tuple[list[Comment], int]:
         """A store-wide text search over the texts this process keeps (search_texts.py); only
         the page shown is read, and checked again, from the threads."""
         self._index.refresh()
-        found = self._search.matching(self._index.viewing, self._checked, needle,
-                                      None if state is None else str(state))
+        found, total = self._search.matching(
+            self._index.viewing, self._checked, needle, None if state is None else str(state),
+            offset + limit, count_up_to)
         if limit <= 0:
-            return [], len(found)
+            return [], total
         listed = [comment_id for _created, comment_id in found[offset:offset + limit]]
         read = self.get_comments(listed)
         page = [read[comment_id] for comment_id in listed if comment_id in read and (
             state is None or read[comment_id].state is state)]
-        return page, len(found)
+        return page, total
 
     def _find_in_index(
         self, state: CommentState | None, limit: int, offset: int

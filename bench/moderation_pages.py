@@ -188,6 +188,9 @@ def pages(comment_id: str) -> list[tuple[str, str]]:
         ("all comments", "/moderate/all"),
         ("all, replied", "/moderate/all?state=replied"),
         ("search, rare word", f"/moderate/all?q={RARE_WORD}"),
+        # What a search costs itself: the rare word's page shows 0 or 1 cards at 1 000 and a
+        # full page at 100 000, this one nothing at either size.
+        ("search, no match", f"/moderate/all?q={RARE_WORD[:-1]}q"),
         ("search, common word", "/moderate/all?q=podcast"),
         ("spam", "/moderate/spam"),
         ("metrics", "/moderate/metrics"),

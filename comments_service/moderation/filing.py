@@ -104,8 +104,8 @@ def queue_filings(comments: list[Comment]) -> dict[str, FilingChoices]:
     groups = store().request_groups()
     site = ranking.site_requests(store(), groups)
     filings = {}
-    for comment, ranked in zip(fileable, ranking.rank_many(store(), fileable, site=site),
-                               strict=True):
+    ranked_all = ranking.rank_many(store(), fileable, site=site, groups=groups)
+    for comment, ranked in zip(fileable, ranked_all, strict=True):
         filed = None
         if comment.request_filed and comment.request and comment.request != MOVED_OUT:
             request_id = resolve(groups, comment.request)

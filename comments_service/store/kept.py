@@ -29,18 +29,9 @@ class KeptComments:
         self._kept: OrderedDict[str, tuple[Hashable, Comment]] = OrderedDict()
         self._lock = threading.Lock()
 
-    def get(self, comment_id: str, token: Hashable) -> Comment | None:
-        """The kept comment, if it was read under this very token."""
-        with self._lock:
-            kept = self._kept.get(comment_id)
-            if kept is None or kept[0] != token:
-                return None
-            self._kept.move_to_end(comment_id)
-            return kept[1]
-
     def get_many(self, tokens: Iterable[tuple[str, Hashable]]) -> dict[str, Comment]:
-        """:meth:`get` for many (id, token) pairs at once: the comments kept under those very
-        tokens, by id (one lock for all; a page asks for a few thousand)."""
+        """The comments kept under those very tokens, by id, of many (id, token) pairs (one
+        lock for all: a page asks for a few thousand)."""
         found: dict[str, Comment] = {}
         with self._lock:
             for comment_id, token in tokens:

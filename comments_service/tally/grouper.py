@@ -151,9 +151,11 @@ _FIRST_PERSON = re.compile(r"^(?:i|i'm|i've|i'd|i'll|my|me|we|we're|our|it's|its
                            re.IGNORECASE)
 
 
+@lru_cache(maxsize=20_000)
 def request_topic(text: str, question: str | None = None) -> str | None:
     """:func:`request_sentences` without the wrapping and without the clauses about the reader:
-    what is asked for, or ``None``."""
+    what is asked for, or ``None``. Worked out once per text: the queue, the ranking and the
+    labels ask for the same comments' topics on every view."""
     extract = request_sentences(text, question)
     if extract is None:
         return None

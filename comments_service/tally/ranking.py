@@ -290,11 +290,13 @@ def rank(store: TallyStore, comment: Comment, embedder: Any = None) -> Ranking:
 
 
 def rank_many(store: TallyStore, comments: Sequence[Comment], embedder: Any = None,
-              site: SiteRequests | None = None) -> list[Ranking]:
+              site: SiteRequests | None = None,
+              groups: Mapping[str, RequestGroup] | None = None) -> list[Ranking]:
     """:func:`rank` for several comments (a page of the queue): what they share (the site's
-    requests, filings and threshold) is worked out once (``site``: by the caller)."""
+    requests, filings and threshold) is worked out once (``site`` and ``groups``: by the
+    caller, who read them for the same page)."""
     embedder = stored(embedder or embedder_named(configured_embedder()), store)
-    groups = store.request_groups()
+    groups = store.request_groups() if groups is None else groups
     site = site_requests(store, groups) if site is None else site
     threshold, trusted, members = _worked_out(embedder, site, groups)
     rankings = []

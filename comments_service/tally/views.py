@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from functools import cached_property, lru_cache
+from functools import cached_property
 
 from comments_service.manifest import Manifest
 from comments_service.models import Comment, RequestGroup
@@ -39,19 +39,12 @@ def count_people(comments: Iterable[Comment | RequestFiling]) -> int:
     return len(keys) + anonymous
 
 
-@lru_cache(maxsize=20_000)
-def _topic(body: str, question: str | None) -> str | None:
-    """grouper.request_topic, worked out once per text (the queue asks for each comment's
-    label on every view)."""
-    return request_topic(body, question)
-
-
 def suggested_label(comments: Sequence[Comment]) -> str:
     """A short phrase: the first comment's request topic (grouper.py), else its first words."""
     if not comments:
         return "(empty)"
     first = comments[0]
-    text = _topic(first.body, first.question) or first.body
+    text = request_topic(first.body, first.question) or first.body
     text = " ".join(text.split()).strip(" ?!.,;:-") or " ".join(first.body.split())
     if len(text) > SUGGESTED_LABEL_LIMIT:
         text = text[:SUGGESTED_LABEL_LIMIT].rsplit(" ", 1)[0] + "…"

@@ -7,9 +7,13 @@ Both stores hold the same site (200 articles of two reflection questions each) a
 of the same mix, only more of them: 10 % waiting, 40 % replied (each with the author's reply,
 some sent over the nudge's warnings), spam and withdrawn ones, a third answering a question,
 readers who come back, requests filed by the author, times spread over two years with the
-last weeks busiest. Each store is filled through ``import_comments``; an in-process app signs
-in through the real sign-in form, each page is fetched once to warm the process (as a running
-worker is), then the two stores' pages are timed in turns. Prints medians, the ratio and the
+last weeks busiest, one busy article with a quarter of the comments. What a page shows is the
+same at both sizes where the page has a fixed length (a full page of the busy article's queue,
+of a search for a word that 30 comments hold, 40 requests of two people or more); the columns
+"KB" give each page's size, so a page that shows more at 100 000 can be told apart. Each store
+is filled through ``import_comments``; an in-process app signs in through the real sign-in
+form, each page is fetched once to warm the process (as a running worker is), then the two
+stores' pages are timed in turns. Prints medians, the ratio and the
 process CPU time per request, which other work on the machine disturbs least.
 
     python bench/moderation_pages.py [--runs 15] [--small 1000] [--large 100000]
@@ -47,7 +51,11 @@ EMAIL, PASSWORD = "bench@example.org", "bench-password-123"
 WORDS = ("reader", "reply", "listen", "comment", "question", "answer", "habit", "story",
          "detail", "example", "moment", "week", "change", "learn", "share", "idea", "post",
          "dark", "mode", "podcast", "video", "newsletter", "series", "tutorial", "python")
-RARE_WORD = "zanzibar"  # in one comment in a thousand: what a text search finds
+RARE_WORD = "zanzibar"  # in RARE_COMMENTS comments at any size: what a text search finds
+RARE_COMMENTS = 30
+# Readers comment most where an article is busy: this one takes a quarter of the comments, so
+# its queue shows a full page at 1 000 comments as at 100 000.
+BUSY_ARTICLE, BUSY_SHARE = "article-7", 0.25
 TARGET_MS, TARGET_RATIO = 100.0, 1.5
 
 
@@ -76,6 +84,8 @@ def comments(total: int, now: datetime) -> Iterator[Comment]:
     # others are replied, each by one reply of the author's: about 1.76 R comments in all.
     readers = total * 100 // 176
     waiting_from = readers - readers * 18 // 100
+    rare_every = max(1, readers // RARE_COMMENTS)
+    filings = 0
     made = 0
     span = timedelta(days=730)
     for number in range(readers):
@@ -85,7 +95,7 @@ def comments(total: int, now: datetime) -> Iterator[Comment]:
         age = span * (1 - (number / readers) ** 0.5)
         created = now - age - timedelta(minutes=chance.randint(60, 600))
         words = [chance.choice(WORDS) for _ in range(chance.randint(8, 40))]
-        if chance.random() < 0.001:
+        if number % rare_every == rare_every // 2 and number // rare_every < RARE_COMMENTS:
             words.insert(3, RARE_WORD)
         body = " ".join(words).capitalize() + "."
         roll = chance.random()
@@ -97,8 +107,14 @@ def comments(total: int, now: datetime) -> Iterator[Comment]:
         reader = chance.randrange(max(1, readers // 3))
         comment_id = f"c{number:07d}"
         filed = chance.random() < 0.15 and state is not CommentState.SPAM
+        # Every request has two people's comments at any size; the others go at random.
+        request = (f"g{filings % GROUPS:03d}" if filings < 2 * GROUPS
+                   else f"g{chance.randrange(GROUPS):03d}")
+        filings += filed
+        thread = (BUSY_ARTICLE if chance.random() < BUSY_SHARE
+                  else f"article-{chance.randrange(ARTICLES)}")
         yield Comment(
-            id=comment_id, thread=f"article-{chance.randrange(ARTICLES)}",
+            id=comment_id, thread=thread,
             name=f"Reader {reader}", body=body, html=f"<p>{body}</p>", created=stamp(created),
             state=state, public=state in (CommentState.REPLIED, CommentState.AWAITING_REPLY),
             question=chance.choice(QUESTIONS) if chance.random() < 0.33 else None,
@@ -106,7 +122,7 @@ def comments(total: int, now: datetime) -> Iterator[Comment]:
             notify=reader % 4 == 1,
             replied_at=stamp(created + timedelta(hours=chance.expovariate(1 / 20)))
             if state is CommentState.REPLIED else None,
-            request=f"g{chance.randrange(GROUPS):03d}" if filed else None,
+            request=request if filed else None,
             request_filed=filed or chance.random() < 0.3,
         )
         made += 1
@@ -181,15 +197,15 @@ def signed_in_client(folder: Path, total: int, now: datetime, store_url: str | N
 def pages(comment_id: str) -> list[tuple[str, str]]:
     return [
         ("queue", "/moderate/"),
-        ("queue, page 4", "/moderate/?page=4"),
-        ("queue, one article", "/moderate/?thread=article-7"),
+        ("queue, page 3", "/moderate/?page=3"),  # full at 1 000 too (83 waiting)
+        ("queue, one article", f"/moderate/?thread={BUSY_ARTICLE}"),
         ("queue, one question", "/moderate/?question=why"),
         ("one comment", f"/moderate/comments/{comment_id}"),
         ("all comments", "/moderate/all"),
         ("all, replied", "/moderate/all?state=replied"),
         ("search, rare word", f"/moderate/all?q={RARE_WORD}"),
-        # What a search costs itself: the rare word's page shows 0 or 1 cards at 1 000 and a
-        # full page at 100 000, this one nothing at either size.
+        # What a search costs itself: the rare word's page shows the same 25 cards at both
+        # sizes, this one nothing.
         ("search, no match", f"/moderate/all?q={RARE_WORD[:-1]}q"),
         ("search, common word", "/moderate/all?q=podcast"),
         ("spam", "/moderate/spam"),
@@ -205,6 +221,11 @@ def timed(client, path: str) -> tuple[float, float]:
     elapsed = ((time.perf_counter() - wall) * 1000, (time.process_time() - cpu) * 1000)
     assert response.status_code == 200, (path, response.status_code)
     return elapsed
+
+
+def kilobytes(client, path: str) -> float:
+    """The page's size: what it shows, roughly."""
+    return len(client.get(path).data) / 1024
 
 
 def main() -> None:
@@ -226,11 +247,11 @@ def main() -> None:
         print(f"\nModeration pages, {backend}, median of {arguments.runs} requests in process "
               f"(server wall ms; CPU ms in brackets)")
         print(f"{'page':<22}{arguments.small:>16,}{arguments.large:>20,}{'ratio':>8}"
-              f"{'CPU ratio':>11}  target")
+              f"{'CPU ratio':>11}{'KB':>13}  target")
         failed = 0
         for (label, small_path), (_, large_path) in zip(pages(small_id), pages(large_id),
                                                         strict=True):
-            timed(small, small_path), timed(large, large_path)
+            sizes = f"{kilobytes(small, small_path):.0f} / {kilobytes(large, large_path):.0f}"
             samples: dict[str, list[tuple[float, float]]] = {"small": [], "large": []}
             for run in range(arguments.runs):
                 order = (("small", small, small_path), ("large", large, large_path))
@@ -243,7 +264,7 @@ def main() -> None:
             met = large_ms <= TARGET_MS and min(ratio, cpu_ratio) <= TARGET_RATIO
             failed += not met
             print(f"{label:<22}{small_ms:>8.1f} ({small_cpu:>5.1f}){large_ms:>10.1f} "
-                  f"({large_cpu:>6.1f}){ratio:>8.2f}{cpu_ratio:>11.2f}  "
+                  f"({large_cpu:>6.1f}){ratio:>8.2f}{cpu_ratio:>11.2f}{sizes:>13}  "
                   f"{'met' if met else 'NOT MET'}")
         for store in (small_store, large_store):
             store.close()  # before the databases are dropped

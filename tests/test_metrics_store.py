@@ -256,9 +256,92 @@ def test_migration_6_fills_the_listening_columns_of_existing_comments(
                     (comment.id, comment.thread, str(comment.state), comment.public,
                      comment.question, comment.is_author, comment.created, comment.parent,
                      json_text(comment.to_record())))
-        assert [name[:5] for name in migrate(url)] == ["0005_", "0006_", "0007_", "0008_"]
+        assert [name[:5] for name in migrate(url)] == ["0005_", "0006_", "0007_", "0008_", "0009_"]
         upgraded = open_postgres_store(url)
         try:
             assert_same(upgraded, comments)
         finally:
             upgraded.close()
+
+
+def test_comments_sharing_a_reply_time_are_each_counted_once(store) -> None:
+    """Two replied comments of one question with the same time to a reply: one waiting again
+    takes one time out of the group's, not both; then it is replied again."""
+    made = mixed_comments(40, seed=5)
+    twins = [Comment(
+        id=f"twin{number}", thread="hello", name="Twin", body="same words here", html="<p/>",
+        created=stamp(NOW - timedelta(days=3)), state=CommentState.REPLIED, public=True,
+        question="why", replied_at=stamp(NOW - timedelta(days=2)), reader_key=f"t{number}")
+        for number in range(3)]
+    store.import_comments([*made, *twins])
+    assert_same(store)
+    store.update_comment("twin0", lambda c: replace(c, state=CommentState.AWAITING_REPLY,
+                                                    replied_at=None))
+    assert_same(store)
+    store.update_comment("twin0", lambda c: replace(c, state=CommentState.REPLIED,
+                                                    replied_at=stamp(NOW - timedelta(days=1))))
+    assert_same(store)
+    for twin in twins:
+        store.update_comment(twin.id, lambda c: replace(c, state=CommentState.SPAM))
+    assert_same(store)
+
+
+def test_migration_9_sums_up_stored_comments_and_keeps_them(store_backend: str) -> None:
+    """Comments a version 8 store holds are summed up by `init`, and the sums follow every
+    later write as a recount over the comments would find them."""
+    if store_backend != "postgresql":
+        pytest.skip("PostgreSQL only: its migrations")
+    import psycopg
+
+    from comments_service.store.postgres import open_postgres_store
+    from comments_service.store.postgres.listening import refresh_individual
+    from comments_service.store.postgres.rows import INSERT_COMMENT, comment_row
+    from comments_service.store.postgres.schema import migrate
+    from tests.conftest import fresh_postgres_schema
+    from tests.test_store_postgres import at_schema_version
+
+    comments = [*fixture_comments(), *mixed_comments(200, seed=13)]
+    recount = """
+        SELECT thread, coalesce(question, ''), count(*), count(*) FILTER (WHERE individual),
+               count(*) FILTER (WHERE state = 'awaiting_reply'), coalesce(sum(words), 0)
+        FROM comments WHERE NOT is_author AND state IN ('awaiting_reply', 'replied')
+        GROUP BY 1, 2 ORDER BY 1, 2"""
+    kept = ("SELECT thread, question, reader_comments, individual, waiting, reader_words"
+            " FROM listening_groups WHERE reader_comments > 0 ORDER BY 1, 2")
+    with fresh_postgres_schema(migrated=False) as url:
+        with psycopg.connect(url, autocommit=True) as connection:
+            at_schema_version(connection, 8)
+            for comment in comments:  # as the store wrote them at version 8
+                connection.execute(INSERT_COMMENT, comment_row(comment))
+            refresh_individual(connection.cursor(), comments)
+        assert [name[:5] for name in migrate(url)] == ["0009_"]
+        upgraded = open_postgres_store(url)
+        try:
+            assert_same(upgraded, comments)
+            waiting = [c for c in comments if c.state is CommentState.AWAITING_REPLY]
+            upgraded.update_comment(waiting[0].id, lambda c: replace(
+                c, state=CommentState.REPLIED, replied_at=stamp(NOW - timedelta(hours=3)),
+                body=c.body + " and more words"))
+            upgraded.update_comment(waiting[1].id, lambda c: replace(c, state=CommentState.SPAM))
+            assert_same(upgraded)
+            with psycopg.connect(url) as connection:
+                assert (connection.execute(kept).fetchall()
+                        == connection.execute(recount).fetchall())
+        finally:
+            upgraded.close()
+
+
+def test_a_group_emptied_and_filled_again_is_followed(store) -> None:
+    """A question's only comment turned spam takes the question and its thread off the
+    figures; put back, they return (the kept row stays at zero in between)."""
+    store.import_comments(fixture_comments())
+    store.add_comment(Comment(
+        id="solo", thread="second", name="Solo", body="one two three", html="<p/>",
+        created=stamp(NOW - timedelta(days=2)), state=CommentState.REPLIED, public=True,
+        question="what-next", replied_at=stamp(NOW - timedelta(days=1))))
+    assert_same(store)
+    measured = measure(store, NOW, metrics.Targets(), ARTICLES)
+    assert any(row.question == "what-next" for row in measured.questions)
+    for state in (CommentState.SPAM, CommentState.REPLIED, CommentState.WITHDRAWN):
+        store.update_comment("solo", lambda c, state=state: replace(c, state=state))
+        assert_same(store)

@@ -118,7 +118,7 @@ def test_migration_7_fills_the_counts_from_stored_comments(store_backend: str) -
             at_schema_version(connection, 6)
             for comment in comments:  # as the store wrote them at version 6
                 connection.execute(INSERT_COMMENT, comment_row(comment))
-        assert [name[:5] for name in migrate(url)] == ["0007_", "0008_"]
+        assert [name[:5] for name in migrate(url)] == ["0007_", "0008_", "0009_"]
         upgraded = open_postgres_store(url)
         try:
             assert_agree(upgraded)

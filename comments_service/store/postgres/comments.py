@@ -25,6 +25,7 @@ from comments_service.store.postgres.listening import (
     listening_inputs,
     refresh_individual,
 )
+from comments_service.store.postgres.listening_groups import KeptGroups
 from comments_service.store.postgres.rows import (
     INSERT_COMMENT,
     UPDATE_COMMENT,
@@ -89,6 +90,7 @@ class PostgresComments:
     def __init__(self, connections: Connections) -> None:
         self._connections = connections
         self._kept = KeptComments()
+        self._listening = KeptGroups()
 
     def add_comment(self, comment: Comment) -> Comment:
         check_thread_key(comment.thread)
@@ -421,4 +423,4 @@ class PostgresComments:
             with self._connections.transaction() as cursor:
                 count_words(cursor)
         with self._connections.transaction() as cursor:
-            return listening_inputs(cursor, since, due_from, weeks_from)
+            return listening_inputs(cursor, self._listening, since, due_from, weeks_from)

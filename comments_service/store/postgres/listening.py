@@ -1,6 +1,8 @@
-"""The listening figures of the PostgreSQL store: SQL aggregates over the plain columns of
-migration 0006 (words, reply_seconds, individual…), each answered from its own partial index,
-so no comment's record is read (CommentStore.listening_inputs).
+"""The listening figures of the PostgreSQL store (CommentStore.listening_inputs), read without
+any comment's record: the per-group, per-thread and site figures and the weekly counts from the
+running tables migration 0009's trigger keeps (a few hundred rows, whatever the store's size);
+the weekly reply times, the target window and the due count from partial indexes over the plain
+columns of migration 0006 (words, reply_seconds, individual…).
 
 Whether a replied reader comment was answered individually depends on the author's replies
 standing under it; :data:`INDIVIDUAL` works it out in SQL and the comments table's writers run
@@ -13,7 +15,6 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import replace
 from datetime import date, timedelta
-from typing import Any
 
 from comments_service.metrics_inputs import (
     GroupInputs,
@@ -23,6 +24,7 @@ from comments_service.metrics_inputs import (
     word_count,
 )
 from comments_service.models import Comment
+from comments_service.store.postgres.listening_groups import KeptGroups
 from comments_service.store.postgres.rows import Cursor, record_of
 
 # The rule of metrics.individual_reply_times for the reader comments %(ids)s names (the same
@@ -49,25 +51,12 @@ FROM wanted LEFT JOIN standing AS f USING (id)
 WHERE c.id = wanted.id AND NOT c.is_author
 """
 
-GROUPS = """
-SELECT GROUPING(thread, question), thread, question, count(*),
-       count(*) FILTER (WHERE state = 'replied'), count(*) FILTER (WHERE individual),
-       count(*) FILTER (WHERE state = 'awaiting_reply'), coalesce(sum(words), 0),
-       percentile_cont(0.5) WITHIN GROUP (ORDER BY reply_seconds),
-       percentile_cont(0.9) WITHIN GROUP (ORDER BY reply_seconds)
-FROM comments WHERE NOT is_author AND state IN ('awaiting_reply', 'replied')
-GROUP BY GROUPING SETS ((), (thread), (thread, question))
-"""
-AUTHOR_WORDS = ("SELECT thread, coalesce(sum(words), 0) FROM comments"
-                " WHERE is_author AND state = 'posted' GROUP BY thread")
+AUTHOR_WORDS = "SELECT thread, words FROM listening_authors"
 LEFT_OUT = ("SELECT count(*) FILTER (WHERE state = 'spam'),"
             " count(*) FILTER (WHERE state = 'withdrawn')"
             " FROM comments WHERE NOT is_author AND state IN ('spam', 'withdrawn')")
-RECEIVED = """
-SELECT date_trunc('week', created::timestamptz AT TIME ZONE 'UTC')::date AS week, count(*)
-FROM comments WHERE NOT is_author AND state IN ('awaiting_reply', 'replied') AND created >= %s
-GROUP BY week
-"""
+RECEIVED = ("SELECT week, sum(received) FROM listening_weeks WHERE week >= %s"
+            " GROUP BY week")
 ANSWERED = """
 SELECT date_trunc('week', replied_at::timestamptz AT TIME ZONE 'UTC')::date AS week, count(*),
        percentile_cont(0.5) WITHIN GROUP (ORDER BY reply_seconds)
@@ -112,28 +101,12 @@ def count_words(cursor: Cursor) -> int:
         counted += len(rows)
 
 
-def _group(row: tuple[Any, ...]) -> GroupInputs:
-    return GroupInputs(
-        reader_comments=int(row[3]), replied=int(row[4]), individually_replied=int(row[5]),
-        waiting=int(row[6]), reader_words=int(row[7]), median_reply_seconds=row[8],
-        p90_reply_seconds=row[9],
-    )
-
-
-def listening_inputs(cursor: Cursor, since: str, due_from: str | None,
+def listening_inputs(cursor: Cursor, kept: KeptGroups, since: str, due_from: str | None,
                      weeks_from: date | None) -> ListeningInputs:
-    """CommentStore.listening_inputs, in the caller's transaction."""
-    overall = GroupInputs()
-    threads: dict[str, GroupInputs] = {}
-    questions: dict[tuple[str, str], GroupInputs] = {}
-    for row in cursor.execute(GROUPS).fetchall():
-        level, thread, question = row[0], row[1], row[2]
-        if level == 3:
-            overall = _group(row)
-        elif level == 1:
-            threads[thread] = _group(row)
-        elif question is not None:
-            questions[(thread, question)] = _group(row)
+    """CommentStore.listening_inputs, in the caller's transaction; ``kept`` is the process's
+    copy of the group figures."""
+    groups = kept.figures(cursor)
+    overall, threads, questions = groups.overall, dict(groups.threads), groups.questions
     author_total = 0
     # A thread with any standing author comment has a row (and its figures), even at 0 words.
     for thread, words in cursor.execute(AUTHOR_WORDS).fetchall():
@@ -143,11 +116,10 @@ def listening_inputs(cursor: Cursor, since: str, due_from: str | None,
     spam, withdrawn = cursor.execute(LEFT_OUT).fetchone() or (0, 0)
     weeks: dict[date, WeekInputs] = {}
     if weeks_from is not None:
+        for week, count in cursor.execute(RECEIVED, (weeks_from,)).fetchall():
+            weeks[week] = WeekInputs(received=int(count))
         # A day early: a time written with another offset than UTC may fall in the week before.
         start = (weeks_from - timedelta(days=1)).isoformat()
-        for week, count in cursor.execute(RECEIVED, (start,)).fetchall():
-            if week >= weeks_from:
-                weeks[week] = WeekInputs(received=int(count))
         for week, count, median in cursor.execute(ANSWERED, (start,)).fetchall():
             if week >= weeks_from:
                 weeks[week] = WeekInputs(received=weeks.get(week, WeekInputs()).received,

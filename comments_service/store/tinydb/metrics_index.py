@@ -111,6 +111,8 @@ class MetricsIndex:
         self.received: Counter[date] = Counter()
         self.answered: dict[date, list[float]] = {}  # reply seconds, sorted, by reply week
         self.recent: list[tuple[str, str]] = []  # (created, id) of the reader comments
+        # Their rows in the same order: a window is one slice, not a look-up per comment.
+        self.recent_rows: list[RecentComment] = []
         self.waiting: list[tuple[str, str]] = []  # (created, id) of the waiting ones
         # The author's standing replies by parent, (created, id, stock) oldest first.
         self.replies: dict[str, list[tuple[str, str, bool]]] = {}
@@ -136,6 +138,7 @@ class MetricsIndex:
                         *(group.seconds for group in index.questions.values()),
                         *index.answered.values()):
             ordered.sort()
+        index.recent_rows = [index.readers[comment_id].row for _, comment_id in index.recent]
         return index
 
     def apply(self, comment_id: str, old: IndexEntry | None, new: IndexEntry | None) -> None:
@@ -240,7 +243,8 @@ class MetricsIndex:
         self.received[reader.received_week] += step
         if not self.received[reader.received_week]:
             del self.received[reader.received_week]
-        pairs: list[tuple[list, object]] = [(self.recent, key)]
+        self._count_recent(key, reader.row, step, append)
+        pairs: list[tuple[list, object]] = []
         if reader.waiting:
             pairs.append((self.waiting, key))
         if reader.replied_week is not None:
@@ -255,6 +259,20 @@ class MetricsIndex:
             del self.answered[reader.replied_week]
         if step < 0:
             self._forget_empty(reader.thread, reader.question)
+
+    def _count_recent(self, key: tuple[str, str], row: RecentComment, step: int,
+                      append: bool) -> None:
+        if step > 0 and append:
+            self.recent.append(key)
+            self.recent_rows.append(row)
+            return
+        position = bisect.bisect_left(self.recent, key)
+        if step > 0:
+            self.recent.insert(position, key)
+            self.recent_rows.insert(position, row)
+        elif position < len(self.recent) and self.recent[position] == key:
+            del self.recent[position]
+            del self.recent_rows[position]
 
     def _forget_empty(self, thread: str, question: str | None) -> None:
         """Drop groups no comment is counted in (as if it had never had one)."""
@@ -278,9 +296,7 @@ class MetricsIndex:
             for start in self.received.keys() | self.answered.keys()
             if weeks_from is not None and start >= weeks_from
         }
-        readers = self.readers
-        recent = [readers[comment_id].row for _, comment_id
-                  in self.recent[bisect.bisect_left(self.recent, (since,)):]]
+        recent = self.recent_rows[bisect.bisect_left(self.recent, (since,)):]
         return ListeningInputs(
             overall=self.overall.inputs(),
             articles={thread: group.inputs() for thread, group in self.threads.items()},

@@ -106,7 +106,7 @@ def listening_inputs(cursor: Cursor, kept: KeptGroups, since: str, due_from: str
     """CommentStore.listening_inputs, in the caller's transaction; ``kept`` is the process's
     copy of the group figures."""
     groups = kept.figures(cursor)
-    overall, threads, questions = groups.overall, dict(groups.threads), groups.questions
+    overall, threads, questions = groups.overall, dict(groups.threads), dict(groups.questions)
     author_total = 0
     # A thread with any standing author comment has a row (and its figures), even at 0 words.
     for thread, words in cursor.execute(AUTHOR_WORDS).fetchall():

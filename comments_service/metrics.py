@@ -49,9 +49,8 @@ from comments_service.metrics_inputs import (
     week_start,
     word_count,
 )
-from comments_service.models import Comment, CommentState, parse_time
+from comments_service.models import LIVE_STATES, Comment, CommentState, parse_time
 
-READER_STATES = frozenset({CommentState.AWAITING_REPLY, CommentState.REPLIED})
 DUE_SOON_SHARE = 0.75
 TARGET_WINDOW_DAYS = 30
 TREND_WEEKS = 12
@@ -94,7 +93,7 @@ def targets_from_config(config: Mapping[str, Any]) -> Targets:
 
 
 def is_reader_comment(comment: Comment) -> bool:
-    return not comment.is_author and comment.state in READER_STATES
+    return not comment.is_author and comment.state in LIVE_STATES
 
 
 def percentile(values: list[float], share: float) -> float | None:
@@ -408,7 +407,7 @@ def compute(
         if comment.state is CommentState.WITHDRAWN:
             withdrawn += 1
             continue
-        if comment.state not in READER_STATES:
+        if comment.state not in LIVE_STATES:
             continue  # a reader comment can never be "posted"; nothing to count
         words = word_count(comment.body)
         tallies = [overall, by_article[comment.thread]]

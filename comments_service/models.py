@@ -116,6 +116,11 @@ class CommentState(StrEnum):
     POSTED = "posted"  # the author's own comment or reply: never queued
 
 
+# A reader's comment that counts (in the queue's figures, the listening figures, the tally):
+# waiting for a reply or replied; not spam, not withdrawn.
+LIVE_STATES = frozenset({CommentState.AWAITING_REPLY, CommentState.REPLIED})
+
+
 def utc_now() -> str:
     """The current time as stored: ISO 8601, UTC, microseconds, so strings sort by time."""
     return datetime.now(UTC).isoformat(timespec="microseconds")

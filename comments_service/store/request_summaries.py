@@ -18,10 +18,9 @@ from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
-from comments_service.models import CommentState
+from comments_service.models import LIVE_STATES, CommentState
 
 MOVED_OUT = "-"  # the request of a comment the author filed as "not a request"
-COUNTED_STATES = (CommentState.AWAITING_REPLY, CommentState.REPLIED)
 NEWEST_MEMBERS = 30  # defaults of CommentStore.request_summaries
 FIRST_PEOPLE = 3
 TOP_PLACES = 5
@@ -57,7 +56,7 @@ def is_counted(filing: RequestFiling) -> bool:
     """Filed by the author under a request, and live (not spam, not withdrawn): what the
     request's count of people is made of."""
     return filing.filed and filing.request not in ("", MOVED_OUT) and \
-        filing.state in COUNTED_STATES
+        filing.state in LIVE_STATES
 
 
 def is_learned(filing: RequestFiling) -> bool:

@@ -12,16 +12,15 @@ from collections.abc import Callable, Iterable, Mapping
 from functools import wraps
 from typing import Concatenate, ParamSpec, Protocol, TypeVar
 
-from comments_service.models import Comment, RequestGroup
+from comments_service.models import LIVE_STATES, Comment, RequestGroup
 from comments_service.store import CommentStore, RequestFiling, RequestStore, VectorStore
 
 # MOVED_OUT: the request of a comment the author filed as "not a request"
-from comments_service.store.request_summaries import COUNTED_STATES, MOVED_OUT
+from comments_service.store.request_summaries import MOVED_OUT
 
 # <generation>-<n>: the grouper's groups (generation 1, 2 … one per regroup); 0-<n>: requests
 # the author started while filing a comment (filing.py).
 GROUP_ID = re.compile(r"(?:0|[1-9][0-9]{0,8})-[0-9]{1,9}")
-LIVE_STATES = COUNTED_STATES  # a reader's comment that counts: not spam, not withdrawn
 LABEL_LIMIT = 120  # characters of a request's label
 
 

@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from comments_service.metrics_inputs import is_stock, word_count
-from comments_service.models import Comment, CommentState
+from comments_service.models import LIVE_STATES, Comment, CommentState
 from comments_service.store.base import RequestFiling, is_thread_key
 from comments_service.store.errors import StoreCorrupted
 from comments_service.store.tinydb.metrics_index import MetricsIndex
@@ -41,7 +41,6 @@ UNKNOWN_REQUEST = ""
 # existed: none of the three is known yet.
 UNKNOWN_WORDS = -1
 # The states of a reader's answer that the themes page reads (tally/themes.py).
-ANSWER_STATES = (str(CommentState.AWAITING_REPLY), str(CommentState.REPLIED))
 
 
 def author_digest(comment: Comment) -> str:
@@ -269,7 +268,7 @@ class IndexView:
         self.by_reader: dict[str, list[tuple[str, str]]] = {}  # each reader's comments
         self.replies_to: dict[str, list[tuple[str, str]]] = {}  # the author's, by parent
         # Per (state, thread, question), the comments answering a question while they wait
-        # or are replied (ANSWER_STATES): a question's newest answers, whatever the thread's size
+        # or are replied (LIVE_STATES): a question's newest answers, whatever the thread's size
         self.answering: dict[tuple[str, str, str], list[tuple[str, str]]] = {}
         # Readers' comments whose request is set, and each request's running summary
         self.requests = RequestIndex()
@@ -374,7 +373,7 @@ class IndexView:
             add(self.by_reader.setdefault(entry.reader, []), key)
         if entry.is_author and entry.parent:
             add(self.replies_to.setdefault(entry.parent, []), key)
-        if entry.question and entry.state in ANSWER_STATES:
+        if entry.question and entry.state in LIVE_STATES:
             add(self.answering.setdefault((entry.state, entry.thread, entry.question), []), key)
         if entry.request:
             self.requests.add(RequestFiling(
@@ -398,7 +397,7 @@ class IndexView:
                 self.by_reader.pop(entry.reader, None)
         if entry.request:
             self.requests.remove(comment_id)
-        if entry.question and entry.state in ANSWER_STATES:
+        if entry.question and entry.state in LIVE_STATES:
             answering = (entry.state, entry.thread, entry.question)
             answers = self.answering.get(answering, [])
             _remove_sorted(answers, key)
@@ -416,7 +415,7 @@ class IndexView:
         _step(self.per_thread, entry.thread, step)
         self.by_question[entry.state, entry.question] += step
         self.by_thread_question[entry.state, entry.thread, entry.question] += step
-        if entry.question and not entry.is_author and entry.state in ANSWER_STATES:
+        if entry.question and not entry.is_author and entry.state in LIVE_STATES:
             question = (entry.thread, entry.question)
             known = question in self.answered
             _step(self.answered, question, step)
@@ -468,7 +467,7 @@ class IndexView:
         if limit <= 0:
             return []
         newest = heapq.merge(*(self.answering.get((state, thread, question), [])[-limit:]
-                               for state in ANSWER_STATES))
+                               for state in LIVE_STATES))
         return [(comment_id, self.entries[comment_id])
                 for _created, comment_id in list(newest)[-limit:]]
 

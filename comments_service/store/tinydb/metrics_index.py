@@ -33,12 +33,11 @@ from comments_service.metrics_inputs import (
     sorted_percentile,
     week_start,
 )
-from comments_service.models import CommentState, parse_time
+from comments_service.models import LIVE_STATES, CommentState, parse_time
 
 if TYPE_CHECKING:
     from comments_service.store.tinydb.index import IndexEntry
 
-READER_STATES = frozenset({CommentState.AWAITING_REPLY, CommentState.REPLIED})
 
 
 @dataclass(slots=True)
@@ -183,7 +182,7 @@ class MetricsIndex:
             self.others[comment_id] = entry.state
             self._count_other(entry.state, +1)
             return
-        if entry.state not in READER_STATES:
+        if entry.state not in LIVE_STATES:
             return  # a reader comment can never be "posted"; nothing to count
         replied = entry.state == CommentState.REPLIED
         seconds = replied_week = None

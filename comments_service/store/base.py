@@ -26,6 +26,7 @@ from typing import Any, Protocol, runtime_checkable
 
 from comments_service.metrics_inputs import ListeningInputs
 from comments_service.models import (
+    LIVE_STATES,
     Author,
     Comment,
     CommentState,
@@ -213,8 +214,7 @@ class CommentStore(Protocol):
         them. This default reads every comment; the stores count from their indexes."""
         counts: dict[tuple[str, str], int] = {}
         for comment in self.all_comments():
-            if (comment.question and not comment.is_author and comment.state in
-                    (CommentState.AWAITING_REPLY, CommentState.REPLIED)):
+            if comment.question and not comment.is_author and comment.state in LIVE_STATES:
                 key = (comment.thread, comment.question)
                 counts[key] = counts.get(key, 0) + 1
         return dict(sorted(counts.items()))
@@ -230,7 +230,7 @@ class CommentStore(Protocol):
         found: dict[tuple[str, str], list[tuple[str, object]]] = {}
         for thread, question in questions:
             answers: list[Comment] = []
-            for state in (CommentState.AWAITING_REPLY, CommentState.REPLIED):
+            for state in LIVE_STATES:
                 total = self.count_in_state(state, thread=thread, question=question)
                 answers += self.comments_in_state(state, thread=thread, question=question,
                                                   limit=limit, offset=max(0, total - limit))

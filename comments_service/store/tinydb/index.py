@@ -40,7 +40,6 @@ UNKNOWN_REQUEST = ""
 # The "words" field of a line written before the listening fields (words, replied_at, stock)
 # existed: none of the three is known yet.
 UNKNOWN_WORDS = -1
-# The states of a reader's answer that the themes page reads (tally/themes.py).
 
 
 def author_digest(comment: Comment) -> str:
